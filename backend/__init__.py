@@ -1,0 +1,1 @@
+"""Deskboard backend: everything that is not UI. Never imports dash."""

@@ -1,0 +1,203 @@
+"""Versioned warehouse DDL, applied idempotently and recorded in ``schema_migrations``.
+
+Every statement uses ``{db}`` for the database name, which comes from validated
+settings, never from a request. New versions are appended; applied versions are
+never edited.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Columns of trades_1d in table order: (name, ClickHouse type). The generator, the
+# loaders and the pivot whitelist all read this list, so the table has one definition.
+TRADES_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("trade_id", "UInt64"),
+    ("position_id", "UInt64"),
+    ("trade_date", "Date"),
+    ("trade_time", "DateTime"),
+    ("settlement_date", "Date"),
+    ("portfolio_manager_id", "LowCardinality(String)"),
+    ("portfolio_manager_name", "LowCardinality(String)"),
+    ("desk", "LowCardinality(String)"),
+    ("book", "LowCardinality(String)"),
+    ("strategy", "LowCardinality(String)"),
+    ("trader", "LowCardinality(String)"),
+    ("account", "LowCardinality(String)"),
+    ("legal_entity", "LowCardinality(String)"),
+    ("region", "LowCardinality(String)"),
+    ("country", "LowCardinality(String)"),
+    ("currency", "LowCardinality(String)"),
+    ("symbol", "LowCardinality(String)"),
+    ("instrument_name", "LowCardinality(String)"),
+    ("isin", "LowCardinality(String)"),
+    ("asset_class", "LowCardinality(String)"),
+    ("sector", "LowCardinality(String)"),
+    ("industry", "LowCardinality(String)"),
+    ("exchange", "LowCardinality(String)"),
+    ("market_cap_bucket", "LowCardinality(String)"),
+    ("liquidity_bucket", "LowCardinality(String)"),
+    ("rating", "LowCardinality(String)"),
+    ("exposure_type", "LowCardinality(String)"),  # Direct | ETF | ETC | Constituent
+    ("parent_position_id", "UInt64"),  # 0 unless exposure_type = Constituent
+    ("parent_symbol", "LowCardinality(String)"),  # '' unless exposure_type = Constituent
+    ("constituent_weight", "Float64"),  # weight used for the explosion; 1 otherwise
+    ("side", "LowCardinality(String)"),  # Buy | Sell
+    ("order_type", "LowCardinality(String)"),
+    ("counterparty", "LowCardinality(String)"),
+    ("broker", "LowCardinality(String)"),
+    ("venue", "LowCardinality(String)"),
+    ("source_system", "LowCardinality(String)"),
+    ("is_hedge", "UInt8"),
+    ("quantity", "Float64"),  # signed: negative for shorts
+    ("price", "Float64"),  # trade currency
+    ("fx_rate", "Float64"),  # trade currency -> USD
+    ("notional_local", "Float64"),  # signed, trade currency
+    ("notional", "Float64"),  # signed, USD
+    ("market_value", "Float64"),  # signed, USD, at close
+    ("cost_basis", "Float64"),
+    ("realized_pnl", "Float64"),
+    ("unrealized_pnl", "Float64"),
+    ("fees", "Float64"),
+    ("commission", "Float64"),
+    ("pnl", "Float64"),  # realized + unrealized - fees - commission, USD
+    ("delta", "Float64"),
+    ("gamma", "Float64"),
+    ("vega", "Float64"),
+    ("beta", "Float64"),
+    ("volatility", "Float64"),
+    ("var_95", "Float64"),
+    ("dv01", "Float64"),
+)
+
+TRADES_COLUMN_NAMES: Final[tuple[str, ...]] = tuple(name for name, _ in TRADES_COLUMNS)
+
+# Dimensions kept by the pre-aggregated rollup. In the generated data desk, region,
+# currency, sector and asset_class follow from (portfolio manager, symbol), so the
+# rollup holds about one row per manager, symbol, exposure type and day.
+ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (
+    "trade_date",
+    "exposure_type",
+    "portfolio_manager_id",
+    "desk",
+    "asset_class",
+    "region",
+    "currency",
+    "sector",
+    "symbol",
+    "parent_symbol",
+)
+
+# Additive sums from which every pivot metric can be rebuilt (weighted average price
+# and P&L % of gross are ratios of these sums, so they stay exact).
+ROLLUP_SUMS: Final[dict[str, str]] = {
+    "sum_notional": "sum(notional)",
+    "sum_pnl": "sum(pnl)",
+    "sum_quantity": "sum(quantity)",
+    "sum_market_value": "sum(market_value)",
+    "sum_realized_pnl": "sum(realized_pnl)",
+    "sum_unrealized_pnl": "sum(unrealized_pnl)",
+    "sum_fees": "sum(fees + commission)",
+    "sum_gross_notional": "sum(abs(notional))",
+    "sum_long_notional": "sumIf(notional, notional > 0)",
+    "sum_short_notional": "sumIf(notional, notional < 0)",
+    "sum_abs_quantity": "sum(abs(quantity))",
+    "sum_price_x_abs_quantity": "sum(price * abs(quantity))",
+    "sum_trade_count": "toFloat64(count())",
+    "sum_delta": "sum(delta)",
+}
+
+
+def _trades_ddl() -> str:
+    cols = ",\n    ".join(f"`{name}` {ctype}" for name, ctype in TRADES_COLUMNS)
+    return f"""
+CREATE TABLE IF NOT EXISTS {{db}}.trades_1d (
+    {cols}
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(trade_date)
+ORDER BY (trade_date, exposure_type, portfolio_manager_id, asset_class, symbol, trade_id)
+"""
+
+
+def _rollup_ddl() -> str:
+    dims = ",\n    ".join(
+        f"`{d}` {dict(TRADES_COLUMNS)[d]}" for d in ROLLUP_DIMENSIONS
+    )
+    sums = ",\n    ".join(f"`{m}` Float64" for m in ROLLUP_SUMS)
+    return f"""
+CREATE TABLE IF NOT EXISTS {{db}}.trades_1d_rollup (
+    {dims},
+    {sums}
+) ENGINE = SummingMergeTree
+PARTITION BY toYYYYMM(trade_date)
+ORDER BY ({", ".join(ROLLUP_DIMENSIONS)})
+"""
+
+
+def _rollup_mv_ddl() -> str:
+    dims = ", ".join(ROLLUP_DIMENSIONS)
+    sums = ",\n    ".join(f"{expr} AS `{m}`" for m, expr in ROLLUP_SUMS.items())
+    return f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.trades_1d_rollup_mv TO {{db}}.trades_1d_rollup AS
+SELECT {dims},
+    {sums}
+FROM {{db}}.trades_1d
+GROUP BY {dims}
+"""
+
+
+INSTRUMENTS_DDL = """
+CREATE TABLE IF NOT EXISTS {db}.instruments (
+    `symbol` String,
+    `name` String,
+    `isin` String,
+    `asset_class` LowCardinality(String),
+    `instrument_type` LowCardinality(String),
+    `sector` LowCardinality(String),
+    `industry` LowCardinality(String),
+    `region` LowCardinality(String),
+    `country` LowCardinality(String),
+    `currency` LowCardinality(String),
+    `exchange` LowCardinality(String),
+    `base_price` Float64,
+    `volatility` Float64,
+    `beta` Float64
+) ENGINE = ReplacingMergeTree
+ORDER BY symbol
+"""
+
+CONSTITUENTS_DDL = """
+CREATE TABLE IF NOT EXISTS {db}.constituents (
+    `parent_symbol` String,
+    `constituent_symbol` String,
+    `weight` Float64,
+    `as_of` Date
+) ENGINE = ReplacingMergeTree
+ORDER BY (parent_symbol, constituent_symbol, as_of)
+"""
+
+LOADS_DDL = """
+CREATE TABLE IF NOT EXISTS {db}.data_loads (
+    `load_id` UUID,
+    `loaded_at` DateTime64(3),
+    `source` String,
+    `rows` UInt64
+) ENGINE = MergeTree
+ORDER BY loaded_at
+"""
+
+# (version, description, statements). Append only.
+MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
+    (1, "reference data and load log", (INSTRUMENTS_DDL, CONSTITUENTS_DDL, LOADS_DDL)),
+    (2, "daily trades fact table", (_trades_ddl(),)),
+    (3, "rollup table fed by a materialized view", (_rollup_ddl(), _rollup_mv_ddl())),
+)
+
+MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+    `version` UInt32,
+    `description` String,
+    `applied_at` DateTime64(3) DEFAULT now64(3)
+) ENGINE = MergeTree
+ORDER BY version
+"""
