@@ -1,0 +1,103 @@
+"""Shared fixtures.
+
+chDB lets one process open one warehouse folder at a time, so the whole pytest run
+shares one session folder; tests isolate themselves with their own databases.
+Server-backed tests (Redis, PostgreSQL) read the URLs that the test command
+exports after starting the servers on 127.0.0.1; under CI a missing server is a
+failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from backend.warehouse import Warehouse, open_warehouse
+
+# A small generated data set shared by the integration tests: big enough to make
+# every dimension and exposure type appear, small enough to build in seconds.
+FIXTURE_ROWS = 60_000
+FIXTURE_START = date(2024, 1, 2)
+FIXTURE_END = date(2024, 2, 29)
+FIXTURE_SEED = 11
+
+
+def pytest_setup_options():  # noqa: ANN201 - dash[testing] hook
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in (
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    return options
+
+
+def _server_url(variable: str, what: str) -> str:
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{variable} is not set: the test command must start {what} for CI")
+    pytest.skip(f"{variable} not set: run the README's test command to start {what}")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("deskboard-data")
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(data_dir: Path) -> str:
+    return f"chdb://{data_dir / 'warehouse'}"
+
+
+@pytest.fixture
+def fresh_warehouse(warehouse_url: str) -> Iterator[Warehouse]:
+    """An empty, migrated database of its own in the session warehouse."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    wh = open_warehouse(warehouse_url, database)
+    yield wh
+    wh.command(f"DROP DATABASE IF EXISTS `{database}` SYNC")
+
+
+@pytest.fixture(scope="session")
+def trades_folder(data_dir: Path) -> Path:
+    """Parquet files for the fixture data set, written once by the generator."""
+    from backend.datagen import generate_to_folder
+
+    out = data_dir / "fixture-trades"
+    generate_to_folder(
+        out, rows=FIXTURE_ROWS, start=FIXTURE_START, end=FIXTURE_END, seed=FIXTURE_SEED
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def loaded_warehouse(warehouse_url: str, trades_folder: Path) -> Warehouse:
+    """The fixture data set loaded into database ``fixture`` (read-only for tests)."""
+    from backend.warehouse.loader import load_folder
+
+    wh = open_warehouse(warehouse_url, "fixture")
+    load_folder(wh, trades_folder)
+    return wh
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _server_url("DESKBOARD_TEST_REDIS_URL", "a Redis server")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _server_url("DESKBOARD_TEST_POSTGRES_URL", "a PostgreSQL server")
