@@ -1,0 +1,79 @@
+"""Deskboard: a trading-desk analytics workbench. ``python app.py`` serves it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import dash
+import diskcache
+from dash import Dash, DiskcacheManager
+
+from backend.api import register_api
+from backend.cache import init_cache
+from backend.config import Settings, SettingsError, load_settings
+from backend.stores import EXTENSION_KEY, Stores
+from backend.warehouse import WarehouseError
+from components.shell import shell_layout
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("deskboard")
+
+
+def create_app(settings: Settings | None = None) -> Dash:
+    settings = settings or load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Background callbacks run in worker processes: they must never open the warehouse.
+    jobs = DiskcacheManager(diskcache.Cache(str(settings.data_dir / "jobs")))
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="Deskboard",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        background_callback_manager=jobs,
+        serve_locally=True,
+    )
+    server = app.server
+    server.config["SECRET_KEY"] = settings.secret_key
+    cache = init_cache(server, settings)
+    stores = Stores.open(settings, cache)
+    server.extensions[EXTENSION_KEY] = stores
+    _ensure_demo_data(stores)
+    register_api(server)
+    app.layout = shell_layout
+    return app
+
+
+def _ensure_demo_data(stores: Stores) -> None:
+    if stores.settings.demo_rows <= 0:
+        return
+    from backend.datagen import ensure_demo_data
+
+    if ensure_demo_data(
+        stores.warehouse,
+        rows=stores.settings.demo_rows,
+        seed=stores.settings.demo_seed,
+        folder=stores.settings.data_dir / "demo",
+    ):
+        log.info("created demo data in %s", stores.settings.data_dir / "demo")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        app = create_app(settings)
+    except (SettingsError, WarehouseError) as exc:
+        print(f"Deskboard cannot start: {exc}", file=sys.stderr)
+        return 2
+    # The reloader would start a second process on the same chDB folder, which chDB refuses.
+    app.run(host=settings.host, port=settings.port, debug=settings.debug, use_reloader=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

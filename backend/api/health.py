@@ -1,0 +1,49 @@
+"""``GET /health``: each store reachable, schema and data version."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from backend.stores import current_stores
+
+health_bp = Blueprint("health", __name__)
+
+
+def _check(probe) -> dict[str, Any]:  # noqa: ANN001
+    started = time.perf_counter()
+    try:
+        detail = probe() or {}
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+        detail, ok = {"error": type(exc).__name__}, False
+    return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 2), **detail}
+
+
+@health_bp.get("/health")
+def health():  # noqa: ANN201
+    stores = current_stores()
+    wh = stores.warehouse
+
+    def warehouse() -> dict[str, Any]:
+        if not wh.ping():
+            raise ConnectionError("warehouse did not answer")
+        return {"backend": "chdb" if wh.embedded else "clickhouse", "schema_version": wh.schema_version()}
+
+    def cache() -> dict[str, Any]:
+        key = "deskboard:health-probe"
+        stores.cache.set(key, 1, timeout=10)
+        if stores.cache.get(key) != 1:
+            raise ConnectionError("cache did not keep a value")
+        return {"backend": "redis" if stores.settings.redis_url else "file"}
+
+    checks = {"warehouse": _check(warehouse), "cache": _check(cache)}
+    meta_ping = getattr(stores, "meta_ping", None)
+    if callable(meta_ping):
+        checks["meta"] = _check(meta_ping)
+    healthy = all(c["ok"] for c in checks.values())
+    version = wh.data_version() if checks["warehouse"]["ok"] else None
+    body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version}
+    return jsonify(body), 200 if healthy else 503

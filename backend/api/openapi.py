@@ -1,0 +1,99 @@
+"""The OpenAPI 3.1 document for the REST API, built from the request models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from backend.pivot import DIMENSIONS, PivotRequest
+
+_ERROR = {
+    "description": "Bad request: the message names the field",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    request_schema = PivotRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = request_schema.pop("$defs", {})
+    by = _query("by", "dimension to group by", {"type": "string", "enum": sorted(d for d in DIMENSIONS if d != "trade_date")})
+    trade_date = _query("trade_date", "one date (default: the latest in the data)", {"type": "string", "format": "date"})
+    exposure = _query("exposure", "exposure view", {"type": "string", "enum": ["as_held", "look_through"]})
+    pivot_response = {
+        "type": "object",
+        "properties": {
+            "rows": {"type": "array", "items": {"type": "object"}},
+            "subtotals": {"type": "array", "items": {"type": "object"}},
+            "totals": {"type": "object"},
+            "meta": {"type": "object"},
+        },
+        "required": ["rows", "totals", "meta"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Deskboard API",
+            "version": "1",
+            "description": "Pivot, exposure and P&L over the desk's daily trades, with ETF/ETC look-through.",
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Each store reachable, and the data version",
+                    "responses": {"200": {"description": "healthy"}, "503": {"description": "a store is down"}},
+                }
+            },
+            "/api/v1/pivot": {
+                "post": {
+                    "summary": "Pivot the trades: rows at full depth, subtotals, totals",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PivotRequest"}}},
+                    },
+                    "responses": {"200": _json(pivot_response, "pivot result"), "400": _ERROR, "413": _ERROR},
+                }
+            },
+            "/api/v1/instruments": {
+                "get": {"summary": "All instruments", "responses": {"200": {"description": "instruments"}}}
+            },
+            "/api/v1/constituents": {
+                "get": {
+                    "summary": "Constituents of an ETF or ETC with weights and coverage",
+                    "parameters": [_query("parent", "fund symbol", {"type": "string"}, required=True)],
+                    "responses": {"200": {"description": "constituents"}, "400": _ERROR, "404": _ERROR},
+                }
+            },
+            "/api/v1/exposure": {
+                "get": {
+                    "summary": "Gross, net, long and short exposure by a dimension",
+                    "parameters": [trade_date, by, exposure],
+                    "responses": {"200": _json(pivot_response, "exposure"), "400": _ERROR},
+                }
+            },
+            "/api/v1/pnl": {
+                "get": {
+                    "summary": "P&L by a dimension",
+                    "parameters": [trade_date, by, exposure],
+                    "responses": {"200": _json(pivot_response, "P&L"), "400": _ERROR},
+                }
+            },
+        },
+        "components": {"schemas": {"PivotRequest": request_schema, **defs}},
+    }

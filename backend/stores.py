@@ -1,0 +1,36 @@
+"""The stores one process uses, opened once from settings.
+
+The web server keeps one ``Stores`` on its Flask app (``server.extensions``);
+callbacks and API views reach it through ``current_stores()``. Background-job
+processes never open the warehouse (chDB's lock belongs to the server process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from backend.config import Settings
+from backend.warehouse import Warehouse, open_warehouse
+
+EXTENSION_KEY = "deskboard.stores"
+
+
+@dataclass
+class Stores:
+    settings: Settings
+    warehouse: Warehouse
+    cache: Any  # a cachelib backend (FileSystemCache or RedisCache), see backend.cache
+
+    @classmethod
+    def open(cls, settings: Settings, cache: Any) -> Stores:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        warehouse = open_warehouse(settings.warehouse_url, settings.warehouse_database)
+        return cls(settings=settings, warehouse=warehouse, cache=cache)
+
+
+def current_stores() -> Stores:
+    """The stores of the Flask app handling the current request."""
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,1 @@
+"""Reusable UI builders: functions that return Dash components."""

@@ -1,0 +1,84 @@
+"""The application shell: header with navigation from the page registry, theme
+toggle, and the page container. ``?embed=1`` and ``?kiosk=1`` hide all chrome."""
+
+from __future__ import annotations
+
+import dash
+import dash_mantine_components as dmc
+from dash import clientside_callback, dcc, html
+from dash.dependencies import ClientsideFunction, Input, Output, State
+
+
+class ids:
+    PROVIDER = "shell-provider"
+    SHELL = "shell"
+    URL = "url"
+    THEME = "shell-theme"
+    THEME_TOGGLE = "shell-theme-toggle"
+    NAV = "shell-nav"
+
+
+def nav_links() -> list[dmc.Anchor]:
+    """One link per registered page, in page order; pages opt out with ``nav=False``."""
+    pages = sorted(
+        (p for p in dash.page_registry.values() if p.get("nav", True)),
+        key=lambda p: (p.get("order") if p.get("order") is not None else 99, p["name"]),
+    )
+    return [
+        dmc.Anchor(page.get("title") or page["name"], href=page["relative_path"], className="shell-nav-link",
+                   underline="never", id={"type": "nav-link", "path": page["path"]})
+        for page in pages
+    ]
+
+
+def shell_layout() -> dmc.MantineProvider:
+    header = dmc.AppShellHeader(
+        dmc.Group(
+            [
+                dmc.Group(
+                    [
+                        html.A("Deskboard", href="/", className="shell-brand"),
+                        dmc.Group(nav_links(), id=ids.NAV, gap="md", visibleFrom="sm"),
+                    ],
+                    gap="xl",
+                ),
+                dmc.Button(
+                    "Theme", id=ids.THEME_TOGGLE, variant="subtle", size="compact-sm",
+                    title="Switch between light and dark", className="shell-theme-toggle",
+                ),
+            ],
+            justify="space-between",
+            h="100%",
+            px="md",
+        )
+    )
+    return dmc.MantineProvider(
+        id=ids.PROVIDER,
+        forceColorScheme="light",
+        theme={"primaryColor": "indigo", "fontFamily": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"},
+        children=[
+            dcc.Location(id=ids.URL, refresh="callback-nav"),
+            dcc.Store(id=ids.THEME, storage_type="local"),
+            dmc.NotificationContainer(id="shell-notifications"),
+            dmc.AppShell(
+                [header, dmc.AppShellMain(dash.page_container, className="shell-main")],
+                id=ids.SHELL,
+                header={"height": 52},
+                padding="md",
+            ),
+        ],
+    )
+
+
+# Theme, embed and kiosk are decided in the browser so they cost no round trip;
+# the function lives in assets/shell.js.
+clientside_callback(
+    ClientsideFunction(namespace="shell", function_name="applyChrome"),
+    Output(ids.PROVIDER, "forceColorScheme"),
+    Output(ids.THEME, "data"),
+    Output(ids.SHELL, "disabled"),
+    Output(ids.SHELL, "className"),
+    Input(ids.URL, "search"),
+    Input(ids.THEME_TOGGLE, "n_clicks"),
+    State(ids.THEME, "data"),
+)
