@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in {"chdb", "http", "https"}:
             raise ValueError("must start with chdb://, http:// or https://")
-        if scheme == "chdb" and not urlsplit(value).path.startswith("/"):
+        if scheme == "chdb" and (urlsplit(value).netloc or not urlsplit(value).path.startswith("/")):
             raise ValueError("a chdb DSN needs an absolute path: chdb:///abs/path")
         return value
 
