@@ -6,7 +6,6 @@ import logging
 import sys
 from pathlib import Path
 
-import dash
 import diskcache
 from dash import Dash, DiskcacheManager
 

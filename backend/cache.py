@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask_caching import Cache
 from backend.config import Settings
 
 KEY_PREFIX = "deskboard:"
+log = logging.getLogger(__name__)
 
 
 def init_cache(server: Flask, settings: Settings) -> Cache:
@@ -56,7 +58,8 @@ def cached_call(
     if use_cache:
         try:
             hit = backend.get(key)
-        except Exception:  # noqa: BLE001 - a broken cache must not break answers
+        except Exception as exc:  # noqa: BLE001 - a broken cache must not break answers
+            log.warning("cache read failed: %s", type(exc).__name__)
             hit = None
         if hit is not None:
             return hit, True
@@ -64,6 +67,6 @@ def cached_call(
     if use_cache:
         try:
             backend.set(key, value, timeout=timeout)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - answers still go out without the cache
+            log.warning("cache write failed: %s", type(exc).__name__)
     return value, False

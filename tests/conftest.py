@@ -27,7 +27,7 @@ FIXTURE_END = date(2024, 2, 29)
 FIXTURE_SEED = 11
 
 
-def pytest_setup_options():  # noqa: ANN201 - dash[testing] hook
+def pytest_setup_options():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()

@@ -57,19 +57,19 @@ def json_body(max_bytes: int = 1_000_000) -> dict[str, Any]:
 
 def install(bp: Blueprint) -> None:
     @bp.errorhandler(ApiError)
-    def _api_error(exc: ApiError):  # noqa: ANN202
+    def _api_error(exc: ApiError):
         return error_response(exc.message, exc.status)
 
     @bp.errorhandler(ValidationError)
-    def _validation(exc: ValidationError):  # noqa: ANN202
+    def _validation(exc: ValidationError):
         return error_response(describe_validation(exc), 400)
 
     @bp.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # noqa: ANN202
+    def _http(exc: HTTPException):
         return error_response(exc.description or exc.name, exc.code or 500)
 
     @bp.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # noqa: ANN202
+    def _unexpected(exc: Exception):
         # Details (which may hold SQL) go to the log only.
         log.exception("API request failed: %s %s", request.method, request.path)
         return error_response("the query failed on the server; the error has been logged", 500)

@@ -12,7 +12,7 @@ from backend.stores import current_stores
 health_bp = Blueprint("health", __name__)
 
 
-def _check(probe) -> dict[str, Any]:  # noqa: ANN001
+def _check(probe) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         detail = probe() or {}
@@ -23,7 +23,7 @@ def _check(probe) -> dict[str, Any]:  # noqa: ANN001
 
 
 @health_bp.get("/health")
-def health():  # noqa: ANN201
+def health():
     stores = current_stores()
     wh = stores.warehouse
 

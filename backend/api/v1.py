@@ -51,7 +51,7 @@ def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_v1.post("/pivot")
-def pivot():  # noqa: ANN201
+def pivot():
     return jsonify(pivot_answer(json_body()))
 
 
@@ -93,7 +93,7 @@ def _exposure(args: dict[str, str]) -> str:
 
 
 @api_v1.get("/exposure")
-def exposure():  # noqa: ANN201
+def exposure():
     args = _query_args({"trade_date", "by", "exposure", "cache"})
     body = {
         "dimensions": [_by(args)],
@@ -107,7 +107,7 @@ def exposure():  # noqa: ANN201
 
 
 @api_v1.get("/pnl")
-def pnl():  # noqa: ANN201
+def pnl():
     args = _query_args({"trade_date", "by", "exposure", "cache"})
     body = {
         "dimensions": [_by(args)],
@@ -121,14 +121,14 @@ def pnl():  # noqa: ANN201
 
 
 @api_v1.get("/instruments")
-def instruments():  # noqa: ANN201
+def instruments():
     _query_args(set())
     df = current_stores().warehouse.query_df("SELECT * FROM {db}.instruments FINAL ORDER BY symbol")
     return jsonify({"instruments": df.to_dict(orient="records")})
 
 
 @api_v1.get("/constituents")
-def constituents():  # noqa: ANN201
+def constituents():
     args = _query_args({"parent"})
     parent = args.get("parent", "")
     if not parent:
@@ -156,5 +156,5 @@ def constituents():  # noqa: ANN201
 
 
 @api_v1.get("/openapi.json")
-def openapi():  # noqa: ANN201
+def openapi():
     return jsonify(openapi_document())

@@ -66,7 +66,7 @@ class Warehouse:
     ) -> list[tuple[Any, ...]]:
         return list(self._client.query(self.sql(sql), parameters=dict(parameters or {})).result_rows)
 
-    def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None):  # noqa: ANN201
+    def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None):
         return self._client.query_df(self.sql(sql), parameters=dict(parameters or {}))
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:

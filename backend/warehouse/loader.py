@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -141,7 +141,7 @@ def record_load(wh: Warehouse, *, source: str, rows: int) -> str:
     load_id = uuid.uuid4()
     wh.insert_rows(
         "data_loads",
-        [(load_id, datetime.now(timezone.utc).replace(tzinfo=None), source, rows)],
+        [(load_id, datetime.now(UTC).replace(tzinfo=None), source, rows)],
         ["load_id", "loaded_at", "source", "rows"],
     )
     wh.forget_data_version()

@@ -9,7 +9,7 @@ from backend.cache import cached_call, init_cache, request_key
 from backend.config import load_settings
 
 
-def _cache_for(tmp_path: Path, redis_url: str | None = None):  # noqa: ANN202
+def _cache_for(tmp_path: Path, redis_url: str | None = None):
     settings = load_settings(data_dir=tmp_path, redis_url=redis_url)
     return init_cache(Flask(__name__), settings).cache
 
@@ -26,7 +26,7 @@ def test_request_key_changes_with_the_data_version_and_the_request() -> None:
     assert request_key("pivot", base, "v1") != request_key("pivot", {**base, "limit": 5}, "v1")
 
 
-def _exercise(backend) -> None:  # noqa: ANN001
+def _exercise(backend) -> None:
     calls: list[int] = []
 
     def compute() -> dict:
