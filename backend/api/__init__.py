@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from backend.api import errors
 from backend.api.health import health_bp
@@ -23,3 +24,28 @@ def register_api(server: Flask) -> None:
     errors.install(health_bp)
     server.register_blueprint(health_bp)
     server.register_blueprint(api_v1)
+
+    # Dash's page routing answers every unknown path with the app's HTML; under /api
+    # an unknown path is a JSON 404, and routing errors (405, ...) are JSON too.
+    def unknown_api_path(rest: str):
+        adapter = server.url_map.bind_to_environ(request.environ)
+        allowed = []
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            try:
+                endpoint, _ = adapter.match(request.path, method=method)
+            except HTTPException:
+                continue
+            if endpoint != "api_unknown":
+                allowed.append(method)
+        if allowed:
+            raise MethodNotAllowed(valid_methods=allowed, description=f"use {' or '.join(allowed)} here")
+        raise NotFound(f"no such API endpoint: /api/{rest[:80]}")
+
+    server.add_url_rule("/api/<path:rest>", "api_unknown", unknown_api_path,
+                        methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+
+    @server.errorhandler(HTTPException)
+    def _api_http_error(exc: HTTPException):
+        if request.path.startswith("/api/") or request.path == "/health":
+            return errors.error_response(exc.description or exc.name, exc.code or 500)
+        return exc

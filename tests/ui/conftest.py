@@ -22,7 +22,7 @@ def app_settings(tmp_path: Path, warehouse_url: str, loaded_warehouse: Warehouse
 
 
 @pytest.fixture
-def deskboard_app(app_settings: Settings):  # noqa: ANN201 - a dash.Dash
+def deskboard_app(app_settings: Settings):
     from app import create_app
 
     return create_app(app_settings)

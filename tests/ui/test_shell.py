@@ -6,11 +6,11 @@ import dash
 from selenium.webdriver.common.by import By
 
 
-def _theme(dash_duo) -> str:  # noqa: ANN001
+def _theme(dash_duo) -> str:
     return dash_duo.driver.execute_script("return document.documentElement.getAttribute('data-db-theme')")
 
 
-def test_shell_lists_registered_pages_and_loads_without_console_errors(dash_duo, deskboard_app) -> None:  # noqa: ANN001
+def test_shell_lists_registered_pages_and_loads_without_console_errors(dash_duo, deskboard_app) -> None:
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_element(".shell-brand")
     links = {a.get_attribute("pathname") for a in dash_duo.find_elements(".shell-nav-link")}
@@ -19,7 +19,7 @@ def test_shell_lists_registered_pages_and_loads_without_console_errors(dash_duo,
     assert dash_duo.get_logs() == []
 
 
-def test_theme_toggle_is_remembered_by_the_browser(dash_duo, deskboard_app) -> None:  # noqa: ANN001
+def test_theme_toggle_is_remembered_by_the_browser(dash_duo, deskboard_app) -> None:
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_element("#shell-theme-toggle")
     dash_duo.wait_until(lambda: _theme(dash_duo) == "light", timeout=5)
@@ -34,7 +34,7 @@ def test_theme_toggle_is_remembered_by_the_browser(dash_duo, deskboard_app) -> N
     assert dash_duo.get_logs() == []
 
 
-def test_embed_and_kiosk_hide_all_chrome(dash_duo, deskboard_app) -> None:  # noqa: ANN001
+def test_embed_and_kiosk_hide_all_chrome(dash_duo, deskboard_app) -> None:
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_element(".shell-brand")
     for query, theme in (("?embed=1", "light"), ("?kiosk=1", "dark")):

@@ -1,0 +1,224 @@
+"""REST API on the real app and the fixture data, checked against DuckDB over the same Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from backend.config import load_settings
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_warehouse):
+    from app import create_app
+
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("api-data"),
+        warehouse_dsn=warehouse_url,
+        warehouse_database=loaded_warehouse.database,
+        demo_rows=0,
+    )
+    return create_app(settings).server.test_client()
+
+
+@pytest.fixture(scope="module")
+def duck(trades_folder: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{trades_folder}/trades_1d/*.parquet')")
+    con.execute(f"CREATE VIEW constituents AS SELECT * FROM read_parquet('{trades_folder}/constituents.parquet')")
+    con.execute(f"CREATE VIEW instruments AS SELECT * FROM read_parquet('{trades_folder}/instruments.parquet')")
+    return con
+
+
+def _close(a: float, b: float, scale: float = 1.0) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), scale)
+
+
+def _latest(duck: duckdb.DuckDBPyConnection) -> str:
+    return str(duck.execute("SELECT max(trade_date) FROM trades").fetchone()[0])
+
+
+def _pivot(client, body: object, raw: bytes | None = None):
+    data = raw if raw is not None else json.dumps(body)
+    return client.post("/api/v1/pivot", data=data, content_type="application/json")
+
+
+def test_health_reports_each_store_and_the_data_version(client, loaded_warehouse) -> None:
+    resp = client.get("/health")
+    body = resp.get_json()
+    assert resp.status_code == 200 and body["status"] == "ok"
+    assert body["stores"]["warehouse"]["ok"] and body["stores"]["cache"]["ok"]
+    assert body["data_version"] == loaded_warehouse.data_version() != "empty"
+
+
+def test_pivot_rows_and_totals_match_duckdb(client, duck) -> None:
+    day = _latest(duck)
+    body = {
+        "dimensions": ["desk", "asset_class"],
+        "metrics": ["notional", "pnl", "quantity"],
+        "filters": {"trade_date": day},
+        "cache": False,
+    }
+    resp = _pivot(client, body)
+    assert resp.status_code == 200, resp.get_json()
+    got = resp.get_json()
+    want = duck.execute(
+        "SELECT desk, asset_class, sum(notional), sum(pnl), sum(quantity) FROM trades "
+        "WHERE trade_date = ? AND exposure_type IN ('Direct','ETF','ETC') GROUP BY ALL",
+        [day],
+    ).fetchall()
+    assert len(got["rows"]) == len(want)
+    by_key = {(r["desk"], r["asset_class"]): r for r in got["rows"]}
+    scale = sum(abs(w[1]) for w in want)
+    for desk, asset_class, notional, pnl, qty in want:
+        row = by_key[(desk, asset_class)]
+        assert _close(row["notional"], notional, scale) and _close(row["pnl"], pnl, scale)
+        assert _close(row["quantity"], qty, 1.0)
+    assert _close(got["totals"]["notional"], sum(w[2] for w in want), scale)
+    assert got["meta"]["cached"] is False and got["meta"]["truncated"] is False
+    assert got["meta"]["data_version"]
+
+
+def test_pivot_answer_is_cached_until_bypassed(client, duck) -> None:
+    body = {"dimensions": ["portfolio_manager_id"], "metrics": ["pnl"], "filters": {"trade_date": _latest(duck)}}
+    first = _pivot(client, body).get_json()
+    second = _pivot(client, {**body, "dimensions": ["portfolio_manager_id"]}).get_json()
+    bypass = _pivot(client, {**body, "cache": False}).get_json()
+    assert second["meta"]["cached"] is True and bypass["meta"]["cached"] is False
+    assert first["rows"] == second["rows"] == bypass["rows"]
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"dimensions": ["desk; DROP TABLE trades_1d"], "metrics": ["pnl"]}, "dimensions"),
+        ({"dimensions": ["desk"], "metrics": ["pnl) FROM system.users --"]}, "metrics"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "sort": {"field": "1; SELECT 1", "direction": "desc"}}, "sort"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "limit": 10**12}, "limit"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "limit": -1}, "limit"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "bogus": 1}, "bogus"),
+        ({"dimensions": "desk", "metrics": ["pnl"]}, "dimensions"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"trade_date": "2024-13-45"}}, "trade_date"),
+        (
+            {"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"trade_date": {"from": "2024-02-01", "to": "2024-01-01"}}},
+            "trade_date",
+        ),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"no_such_column": "x"}}, "no_such_column"),
+        ({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"exposure_type": ["ETF", "Constituent"]}}, "exposure"),
+    ],
+)
+def test_bad_pivot_requests_get_400_naming_the_problem_without_sql(client, body, names: str) -> None:
+    resp = _pivot(client, body)
+    assert resp.status_code == 400
+    message = resp.get_json()["error"]
+    assert names.split("_")[0] in message.lower() or names in message
+    for sql_word in ("SELECT ", "FROM ", "GROUP BY", "{db}"):
+        assert sql_word not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [(b"", 400), (b"not json", 400), (b"[1,2]", 400), (b'"text"', 400), (b"{" * 5000, 400), (b" " * 1_100_000, 413)],
+)
+def test_malformed_and_oversized_bodies_are_refused(client, raw: bytes, status: int) -> None:
+    resp = _pivot(client, None, raw=raw)
+    assert resp.status_code == status and resp.get_json()["error"]
+
+
+def test_hostile_filter_values_are_bound_not_executed(client, duck, loaded_warehouse) -> None:
+    before = loaded_warehouse.table_counts()
+    hostile = ["x'; DROP TABLE trades_1d; --", "Ω≈ç√∫", "\u0000", "' OR 1=1 --", "a" * 200]
+    resp = _pivot(client, {"dimensions": ["symbol"], "metrics": ["pnl"], "filters": {"symbol": hostile}, "cache": False})
+    assert resp.status_code == 200 and resp.get_json()["rows"] == []
+    assert loaded_warehouse.table_counts() == before
+
+
+def test_instruments_and_constituents_match_the_reference_data(client, duck) -> None:
+    instruments = client.get("/api/v1/instruments").get_json()["instruments"]
+    assert len(instruments) == duck.execute("SELECT count(*) FROM instruments").fetchone()[0] == 29
+    parent = duck.execute("SELECT parent_symbol FROM constituents ORDER BY parent_symbol LIMIT 1").fetchone()[0]
+    body = client.get(f"/api/v1/constituents?parent={parent}").get_json()
+    want = dict(duck.execute("SELECT constituent_symbol, weight FROM constituents WHERE parent_symbol = ?", [parent]).fetchall())
+    assert {c["symbol"]: c["weight"] for c in body["constituents"]} == pytest.approx(want)
+    assert body["coverage"] == pytest.approx(sum(want.values()))
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/api/v1/constituents", 400),
+        ("/api/v1/constituents?parent=NOPE", 404),
+        ("/api/v1/constituents?parent=%27%3B%20DROP", 400),
+        ("/api/v1/constituents?parent=" + "A" * 5000, 400),
+        ("/api/v1/instruments?x=1", 400),
+        ("/api/v1/exposure?by=desk;DROP", 400),
+        ("/api/v1/exposure?trade_date=yesterday", 400),
+        ("/api/v1/pnl?by=desk&by=symbol", 400),
+        ("/api/v1/pnl?by=desk&exposure=both", 400),
+        ("/api/v1/pnl?evil=%00", 400),
+        ("/api/v1/nothing-here", 404),
+    ],
+)
+def test_bad_query_parameters_get_clear_json_errors(client, url: str, status: int) -> None:
+    resp = client.get(url)
+    assert resp.status_code == status
+    assert resp.get_json()["error"]
+
+
+LOOK_THROUGH_SQL = """
+    SELECT symbol, sum(notional) FROM (
+        SELECT symbol, notional FROM trades
+        WHERE trade_date = $day AND exposure_type IN ('Direct', 'Constituent')
+        UNION ALL
+        SELECT t.symbol, t.notional * (1 - c.coverage) FROM trades t
+        JOIN (SELECT parent_symbol, sum(weight) AS coverage FROM constituents GROUP BY ALL) c
+          ON c.parent_symbol = t.symbol
+        WHERE t.trade_date = $day AND t.exposure_type IN ('ETF', 'ETC')
+    ) GROUP BY symbol
+"""
+AS_HELD_SQL = """
+    SELECT symbol, sum(notional) FROM trades
+    WHERE trade_date = $day AND exposure_type IN ('Direct', 'ETF', 'ETC') GROUP BY symbol
+"""
+
+
+@pytest.mark.parametrize(("view", "sql"), [("as_held", AS_HELD_SQL), ("look_through", LOOK_THROUGH_SQL)])
+def test_exposure_by_symbol_matches_duckdb_in_both_views(client, duck, view: str, sql: str) -> None:
+    day = _latest(duck)
+    got = client.get(f"/api/v1/exposure?trade_date={day}&by=symbol&exposure={view}").get_json()
+    want = dict(duck.execute(sql, {"day": day}).fetchall())
+    net = {r["symbol"]: r["net_exposure"] for r in got["rows"]}
+    assert set(net) == set(want)
+    scale = sum(abs(v) for v in want.values())
+    for symbol, value in want.items():
+        assert _close(net[symbol], value, scale), symbol
+    # Nothing disappears when looking through: the totals of both views agree.
+    held = sum(v for _, v in duck.execute(AS_HELD_SQL, {"day": day}).fetchall())
+    assert _close(got["totals"]["net_exposure"], held, scale)
+
+
+def test_pnl_by_symbol_matches_duckdb(client, duck) -> None:
+    day = _latest(duck)
+    got = client.get(f"/api/v1/pnl?trade_date={day}&by=symbol").get_json()
+    want = dict(
+        duck.execute(
+            "SELECT symbol, sum(pnl) FROM trades WHERE trade_date = ? AND exposure_type IN ('Direct','ETF','ETC') GROUP BY symbol",
+            [day],
+        ).fetchall()
+    )
+    rows = got["rows"]
+    assert [r["pnl"] for r in rows] == sorted((r["pnl"] for r in rows), reverse=True)
+    scale = sum(abs(v) for v in want.values())
+    assert {r["symbol"] for r in rows} == set(want)
+    for r in rows:
+        assert _close(r["pnl"], want[r["symbol"]], scale)
+
+
+def test_openapi_document_describes_every_endpoint(client) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/health", "/api/v1/pivot", "/api/v1/instruments", "/api/v1/constituents", "/api/v1/exposure", "/api/v1/pnl"} <= set(doc["paths"])
+    assert "PivotRequest" in doc["components"]["schemas"]
