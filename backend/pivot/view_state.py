@@ -1,0 +1,491 @@
+"""The pivot page's view, kept in the URL query string.
+
+Everything an analyst sets on the pivot page round-trips through the query
+string, so a copied link restores the view exactly and back/forward work::
+
+    rows=portfolio_manager_id,asset_class,symbol    row hierarchy (1..6)
+    cols=exposure_type                              column split (0..2)
+    m=notional,pnl                                  metrics
+    f.desk=Equities&f.desk=Rates                    filters, one key per value
+    date=2024-01-15  |  date=2024-01-02..2024-01-15 one day or a range
+    exposure=as_held | look_through | custom        with types=Direct,ETF for custom
+    sort=-pnl                                       metric or row dimension; '-' = descending
+    depth=1&open=<id>&closed=<id>                   expansion (see ``Expansion``)
+    view=table | chart, by=<dimension>, top=10      chart/table and chart settings
+    limit=1000                                      children kept under each parent
+    embed=1, kiosk=1                                display modes, kept as given
+
+Parsing never raises: anything unknown, malformed, oversized or hostile is
+dropped, the rest of the view is kept, and a short notice says what was ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any, Final, Literal
+from urllib.parse import parse_qsl, urlencode
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.pivot.catalog import (
+    DEFAULT_LIMIT,
+    DIMENSIONS,
+    FUND_TYPES,
+    MAX_COLUMN_DIMENSIONS,
+    MAX_DIMENSIONS,
+    MAX_LIMIT,
+    MAX_VALUE_CHARS,
+    METRICS,
+    VIEW_TYPES,
+)
+
+MAX_QUERY_CHARS: Final = 32_768
+MAX_VALUES_PER_FILTER: Final = 200
+MAX_EXPANDED_IDS: Final = 500
+MAX_ID_CHARS: Final = 600
+MAX_NOTICES: Final = 8
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+DEFAULT_ROWS: Final = ("portfolio_manager_id", "asset_class", "symbol")
+DEFAULT_METRICS: Final = ("notional", "pnl", "quantity")
+DEFAULT_CHART_BY: Final = "asset_class"
+DEFAULT_TOP: Final = 10
+EXPOSURE_TYPES: Final = ("Direct", "ETF", "ETC", "Constituent", "Residual")
+# Dimensions with their own controls (date picker, exposure toggle), not generic filters.
+FILTERABLE: Final = tuple(d for d in DIMENSIONS if d not in ("trade_date", "exposure_type"))
+
+ExposureMode = Literal["as_held", "look_through", "custom"]
+_SINGLE_KEYS: Final = frozenset(
+    {"rows", "cols", "m", "date", "exposure", "types", "sort", "depth", "view", "by", "top", "limit",
+     "embed", "kiosk"}
+)
+_LIST_KEYS: Final = frozenset({"open", "closed"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Expansion(BaseModel):
+    """Which group rows are open: all groups above ``depth``, plus ``open``, minus ``closed``.
+
+    Expand-all and collapse-all only change ``depth``; a click on one group adds
+    its id to ``open`` or ``closed``, so the URL stays short either way.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    depth: int = 0
+    open: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
+
+    def is_open(self, group_id: str, level: int) -> bool:
+        if group_id in self.closed:
+            return False
+        return level < self.depth or group_id in self.open
+
+    def toggle(self, group_id: str, level: int) -> Expansion:
+        opened = self.is_open(group_id, level)
+        open_ids = tuple(i for i in self.open if i != group_id)
+        closed_ids = tuple(i for i in self.closed if i != group_id)
+        if opened and level < self.depth:
+            closed_ids = (*closed_ids, group_id)
+        elif not opened and level >= self.depth:
+            open_ids = (*open_ids, group_id)
+        return Expansion(depth=self.depth, open=open_ids[-MAX_EXPANDED_IDS:], closed=closed_ids[-MAX_EXPANDED_IDS:])
+
+    @classmethod
+    def all_open(cls, levels: int) -> Expansion:
+        return cls(depth=max(0, min(levels, MAX_DIMENSIONS)))
+
+
+class ViewState(BaseModel):
+    """One pivot view: what is asked of the engine plus how it is shown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: tuple[str, ...] = DEFAULT_ROWS
+    cols: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    filters: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    date_from: date | None = None
+    date_to: date | None = None
+    exposure: ExposureMode = "as_held"
+    types: tuple[str, ...] = ()
+    sort_field: str | None = "pnl"
+    sort_desc: bool = True
+    expansion: Expansion = Expansion()
+    view: Literal["table", "chart"] = "table"
+    chart_by: str = DEFAULT_CHART_BY
+    top: int = DEFAULT_TOP
+    limit: int = DEFAULT_LIMIT
+    embed: bool = False
+    kiosk: bool = False
+
+    def engine_exposure(self) -> Literal["as_held", "look_through"]:
+        if self.exposure == "custom":
+            return "as_held" if set(self.types) <= set(VIEW_TYPES["as_held"]) else "look_through"
+        return self.exposure
+
+    def engine_filters(self) -> dict[str, Any]:
+        """The request's ``filters``: the date, the chosen values and custom exposure types."""
+        out: dict[str, Any] = {}
+        if self.date_from is not None and self.date_to is not None and self.date_from != self.date_to:
+            out["trade_date"] = {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
+        elif self.date_from is not None:
+            out["trade_date"] = self.date_from.isoformat()
+        for dim, values in self.filters.items():
+            if values:
+                out[dim] = list(values)
+        if self.exposure == "custom" and self.types:
+            out["exposure_type"] = list(self.types)
+        return out
+
+    def to_request(self, **overrides: Any) -> dict[str, Any]:
+        """The JSON body for ``PivotRequest.model_validate`` / ``POST /api/v1/pivot``."""
+        body: dict[str, Any] = {
+            "dimensions": list(self.rows),
+            "columns": list(self.cols),
+            "metrics": list(self.metrics),
+            "filters": self.engine_filters(),
+            "limit": self.limit,
+            "exposure": self.engine_exposure(),
+        }
+        if self.sort_field:
+            body["sort"] = {"field": self.sort_field, "direction": "desc" if self.sort_desc else "asc"}
+        body.update(overrides)
+        return body
+
+
+class ParsedView(BaseModel):
+    state: ViewState
+    notices: list[str]
+
+
+# -- exposure ----------------------------------------------------------------------
+def exposure_conflict(types: Iterable[str]) -> str | None:
+    """Why a set of exposure types cannot be shown together, or None when it can."""
+    chosen = [t for t in EXPOSURE_TYPES if t in set(types)]
+    funds = [t for t in chosen if t in FUND_TYPES]
+    if not chosen:
+        return "Choose at least one exposure type."
+    if funds and ("Constituent" in chosen or "Residual" in chosen):
+        inner = "Constituent" if "Constituent" in chosen else "Residual"
+        return (
+            f"{' and '.join(funds)} with {inner} would count the same funds twice — once as held "
+            "and again through their constituents. Use Direct/ETF/ETC (as held) or "
+            "Direct/Constituent/Residual (look-through)."
+        )
+    return None
+
+
+def types_for(state: ViewState) -> tuple[str, ...]:
+    """The exposure types a view shows, for the exposure toggle."""
+    if state.exposure == "custom":
+        return state.types
+    return VIEW_TYPES[state.exposure]
+
+
+# -- parsing -----------------------------------------------------------------------
+class _Notes:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, text: str) -> None:
+        if len(self.items) < MAX_NOTICES:
+            self.items.append(text)
+        elif len(self.items) == MAX_NOTICES:
+            self.items.append("…and more problems in the link were ignored.")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A bad value as it may be quoted back to the user: short, no control characters."""
+    clean = _CONTROL.sub("?", text)
+    return repr(clean[:limit] + ("…" if len(clean) > limit else ""))
+
+
+def _names(raw: str, known: Iterable[str], what: str, notes: _Notes, cap: int) -> tuple[str, ...]:
+    known_set = set(known)
+    out: list[str] = []
+    for name in (p.strip() for p in raw.split(",")):
+        if not name:
+            continue
+        if name not in known_set:
+            notes.add(f"Unknown {what} {_shown(name)} was ignored.")
+        elif name in out:
+            notes.add(f"{what.capitalize()} {name} was listed twice; kept once.")
+        elif len(out) >= cap:
+            notes.add(f"At most {cap} {what}s; {name} was ignored.")
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+def _parse_date(raw: str) -> date | None:
+    if len(raw) != 10 or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if MIN_YEAR <= day.year <= MAX_YEAR else None
+
+
+def _parse_dates(raw: str, notes: _Notes) -> tuple[date, date] | None:
+    parts = raw.split("..")
+    if len(parts) > 2:
+        notes.add(f"Date {_shown(raw)} is not a date or a range; showing the latest day.")
+        return None
+    days = [_parse_date(p.strip()) for p in parts]
+    if any(d is None for d in days):
+        notes.add(f"Date {_shown(raw)} is not a date (YYYY-MM-DD or FROM..TO); showing the latest day.")
+        return None
+    lo, hi = days[0], days[-1]
+    assert lo is not None and hi is not None
+    if hi < lo:
+        notes.add("The date range ended before it started; the dates were swapped.")
+        lo, hi = hi, lo
+    return lo, hi
+
+
+def _parse_int(raw: str, lo: int, hi: int, what: str, notes: _Notes) -> int | None:
+    if not re.fullmatch(r"\d{1,6}", raw):
+        notes.add(f"{what} {_shown(raw)} is not a number; the default was used.")
+        return None
+    value = int(raw)
+    if not lo <= value <= hi:
+        notes.add(f"{what} must be between {lo} and {hi}; the default was used.")
+        return None
+    return value
+
+
+def _clean_value(raw: str) -> str | None:
+    if not raw or len(raw) > MAX_VALUE_CHARS or _CONTROL.search(raw):
+        return None
+    return raw
+
+
+def _pairs(query: str, notes: _Notes) -> list[tuple[str, str]]:
+    query = query.removeprefix("?")
+    if len(query) > MAX_QUERY_CHARS:
+        notes.add(f"The link is too long ({len(query):,} characters); the default view is shown.")
+        return []
+    try:
+        return parse_qsl(query, keep_blank_values=True, max_num_fields=2_000)
+    except ValueError:
+        notes.add("The link has too many parameters; the default view is shown.")
+        return []
+
+
+def _grouped(pairs: Sequence[tuple[str, str]], notes: _Notes) -> tuple[dict[str, str], dict[str, list[str]]]:
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        if key in _SINGLE_KEYS:
+            if key in single and single[key] != value:
+                notes.add(f"Parameter {key} was given more than once; the first one was used.")
+                continue
+            single.setdefault(key, value)
+        elif key in _LIST_KEYS or key.startswith("f."):
+            multi.setdefault(key, []).append(value)
+        else:
+            notes.add(f"Unknown parameter {_shown(key)} was ignored.")
+    return single, multi
+
+
+def _filters(multi: Mapping[str, list[str]], notes: _Notes) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for key, values in multi.items():
+        if not key.startswith("f."):
+            continue
+        dim = key[2:]
+        if dim not in FILTERABLE:
+            notes.add(f"Filter on unknown dimension {_shown(dim)} was ignored.")
+            continue
+        kept: list[str] = []
+        for value in values:
+            clean = _clean_value(value)
+            if clean is None:
+                notes.add(f"A {DIMENSIONS[dim].label} filter value {_shown(value)} was not valid and was ignored.")
+            elif clean not in kept:
+                kept.append(clean)
+        if len(kept) > MAX_VALUES_PER_FILTER:
+            notes.add(f"At most {MAX_VALUES_PER_FILTER} values per filter; the rest were ignored.")
+            kept = kept[:MAX_VALUES_PER_FILTER]
+        if kept:
+            out[dim] = tuple(kept)
+    return out
+
+
+def _exposure(single: Mapping[str, str], notes: _Notes) -> tuple[ExposureMode, tuple[str, ...]]:
+    mode = single.get("exposure", "as_held")
+    if mode in ("as_held", "look_through"):
+        return mode, ()  # type: ignore[return-value]
+    if mode != "custom":
+        notes.add(f"Exposure {_shown(mode)} is unknown; showing as held.")
+        return "as_held", ()
+    types = _names(single.get("types", ""), EXPOSURE_TYPES, "exposure type", notes, len(EXPOSURE_TYPES))
+    problem = exposure_conflict(types)
+    if problem:
+        notes.add(f"{problem} Showing as held instead.")
+        return "as_held", ()
+    return "custom", tuple(t for t in EXPOSURE_TYPES if t in types)
+
+
+def _ids(values: list[str] | None, notes: _Notes) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or []:
+        if not value or len(value) > MAX_ID_CHARS or _CONTROL.search(value):
+            notes.add("An expanded row in the link was not valid and was ignored.")
+        elif value not in out:
+            out.append(value)
+    if len(out) > MAX_EXPANDED_IDS:
+        notes.add(f"At most {MAX_EXPANDED_IDS} rows can be expanded one by one; the rest were ignored.")
+    return tuple(out[:MAX_EXPANDED_IDS])
+
+
+def parse_view(query: str, *, latest_date: date | None = None) -> ParsedView:
+    """The view a query string asks for, and what in it was ignored; never raises."""
+    notes = _Notes()
+    single, multi = _grouped(_pairs(query or "", notes), notes)
+    base = ViewState()
+
+    rows = _names(single["rows"], DIMENSIONS, "dimension", notes, MAX_DIMENSIONS) if "rows" in single else base.rows
+    if not rows:
+        notes.add("No valid row dimension was given; the default rows are shown.")
+        rows = base.rows
+    cols = _names(single.get("cols", ""), DIMENSIONS, "column dimension", notes, MAX_COLUMN_DIMENSIONS)
+    if set(cols) & set(rows):
+        notes.add("A dimension cannot split rows and columns at once; it was removed from the columns.")
+        cols = tuple(c for c in cols if c not in rows)
+    metrics = _names(single["m"], METRICS, "metric", notes, len(METRICS)) if "m" in single else base.metrics
+    if not metrics:
+        notes.add("No valid metric was given; the default metrics are shown.")
+        metrics = base.metrics
+
+    span = _parse_dates(single["date"], notes) if "date" in single else None
+    lo, hi = span if span else (latest_date, latest_date)
+    exposure, types = _exposure(single, notes)
+
+    sort_field, sort_desc = _sort(single.get("sort"), rows, metrics, notes)
+    depth = _parse_int(single["depth"], 0, MAX_DIMENSIONS, "Depth", notes) if "depth" in single else None
+    view = single.get("view", "table")
+    if view not in ("table", "chart"):
+        notes.add(f"View {_shown(view)} is unknown; showing the table.")
+        view = "table"
+    chart_by = single.get("by", base.chart_by)
+    if chart_by not in FILTERABLE:
+        notes.add(f"Chart dimension {_shown(chart_by)} is unknown; using {DIMENSIONS[base.chart_by].label}.")
+        chart_by = base.chart_by
+    top = _parse_int(single["top"], 1, 50, "Top N", notes) if "top" in single else None
+    limit = _parse_int(single["limit"], 1, MAX_LIMIT, "Limit", notes) if "limit" in single else None
+
+    state = ViewState(
+        rows=rows,
+        cols=cols,
+        metrics=metrics,
+        filters=_filters(multi, notes),
+        date_from=lo,
+        date_to=hi,
+        exposure=exposure,
+        types=types,
+        sort_field=sort_field,
+        sort_desc=sort_desc,
+        expansion=Expansion(
+            depth=min(depth if depth is not None else 0, len(rows) - 1),
+            open=_ids(multi.get("open"), notes),
+            closed=_ids(multi.get("closed"), notes),
+        ),
+        view=view,  # type: ignore[arg-type]
+        chart_by=chart_by,
+        top=top if top is not None else base.top,
+        limit=limit if limit is not None else base.limit,
+        embed=single.get("embed") == "1",
+        kiosk=single.get("kiosk") == "1",
+    )
+    return ParsedView(state=state, notices=notes.items)
+
+
+def _sort(
+    raw: str | None, rows: tuple[str, ...], metrics: tuple[str, ...], notes: _Notes
+) -> tuple[str | None, bool]:
+    default = ("pnl", True) if "pnl" in metrics else (metrics[0], True)
+    if raw is None:
+        return default
+    if raw == "":
+        return None, True
+    desc = raw.startswith("-")
+    field = raw[1:] if desc else raw
+    if field in metrics or field in rows:
+        return field, desc
+    notes.add(f"Sort by {_shown(field)} is not possible in this view; sorting by {default[0]} instead.")
+    return default
+
+
+# -- serialising -------------------------------------------------------------------
+def _items(state: ViewState) -> Iterator[tuple[str, str]]:
+    yield "rows", ",".join(state.rows)
+    if state.cols:
+        yield "cols", ",".join(state.cols)
+    yield "m", ",".join(state.metrics)
+    for dim in sorted(state.filters):
+        for value in state.filters[dim]:
+            yield f"f.{dim}", value
+    if state.date_from is not None:
+        to = state.date_to or state.date_from
+        yield "date", state.date_from.isoformat() if to == state.date_from else f"{state.date_from}..{to}"
+    yield "exposure", state.exposure
+    if state.exposure == "custom":
+        yield "types", ",".join(state.types)
+    yield "sort", "" if state.sort_field is None else ("-" if state.sort_desc else "") + state.sort_field
+    if state.expansion.depth:
+        yield "depth", str(state.expansion.depth)
+    for group_id in state.expansion.open:
+        yield "open", group_id
+    for group_id in state.expansion.closed:
+        yield "closed", group_id
+    if state.view != "table":
+        yield "view", state.view
+    if state.chart_by != DEFAULT_CHART_BY:
+        yield "by", state.chart_by
+    if state.top != DEFAULT_TOP:
+        yield "top", str(state.top)
+    if state.limit != DEFAULT_LIMIT:
+        yield "limit", str(state.limit)
+    if state.embed:
+        yield "embed", "1"
+    if state.kiosk:
+        yield "kiosk", "1"
+
+
+def to_query(state: ViewState) -> str:
+    """The query string (with its leading '?') that ``parse_view`` turns back into ``state``."""
+    return "?" + urlencode(list(_items(state)), safe=",.-")
+
+
+# -- tree rows and expansion -------------------------------------------------------
+def visible_rows(tree: Sequence[Mapping[str, Any]], expansion: Expansion) -> list[Mapping[str, Any]]:
+    """The rows of a display-order tree that show under ``expansion``.
+
+    A row shows when every group above it is open. Rows come in display order
+    with ``_level`` (0 = top) and ``_kind``; only ``group`` rows have children.
+    (assets/pivot_grid.js applies the same rule in the browser so that a click
+    on a chevron needs no round trip.)
+    """
+    shown: list[Mapping[str, Any]] = []
+    # closed_at: the level of the shallowest collapsed ancestor of what follows, if any.
+    closed_at: int | None = None
+    for row in tree:
+        level = int(row.get("_level", 0))
+        if closed_at is not None and level <= closed_at:
+            closed_at = None
+        if closed_at is not None:
+            continue
+        shown.append(row)
+        if row.get("_kind") == "group" and not expansion.is_open(str(row.get("_id")), level):
+            closed_at = level
+    return shown
+
+
+def group_levels(tree: Iterable[Mapping[str, Any]]) -> int:
+    """How many levels of the tree hold group rows (what expand-all opens)."""
+    return max((int(r.get("_level", 0)) + 1 for r in tree if r.get("_kind") == "group"), default=0)
