@@ -1,0 +1,26 @@
+"""Pivot engine: a validated request becomes one ClickHouse query and a tree of rows.
+
+    from backend.pivot import PivotRequest, run_pivot
+    result = run_pivot(wh, PivotRequest.model_validate(body))
+
+``DIMENSIONS`` and ``METRICS`` are the whitelists (name -> spec with ``label``);
+``build_where`` is the filter + exposure-view clause shared with drill-through
+and export.
+"""
+
+from backend.pivot.catalog import DIMENSIONS, METRICS, DimensionSpec, MetricSpec
+from backend.pivot.request import PivotRequest, PivotRequestError
+from backend.pivot.where import FundCoverage, build_where, load_fund_coverage, view_columns
+
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "DimensionSpec",
+    "FundCoverage",
+    "MetricSpec",
+    "PivotRequest",
+    "PivotRequestError",
+    "build_where",
+    "load_fund_coverage",
+    "view_columns",
+]
