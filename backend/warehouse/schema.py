@@ -186,11 +186,56 @@ CREATE TABLE IF NOT EXISTS {db}.data_loads (
 ORDER BY loaded_at
 """
 
+# Live market history written by the market service once a second. ``day`` is the
+# VN trading date; rows expire after 30 days (the service can shorten or lengthen
+# that with ALTER ... MODIFY TTL). Alerts are a ReplacingMergeTree so that an
+# acknowledgement is a new revision of the same alert, read back with FINAL.
+_MARKET_TTL = "TTL toDateTime(ts) + INTERVAL 30 DAY"
+MARKET_HISTORY_DDL: Final[tuple[str, ...]] = (
+    f"""
+CREATE TABLE IF NOT EXISTS {{db}}.market_trades (
+    `ts` DateTime64(3, 'UTC'), `day` Date, `symbol` LowCardinality(String),
+    `price` Float64, `volume` UInt64, `side` Int8, `total_volume` UInt64, `total_value` Float64
+) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, symbol, ts) {_MARKET_TTL}
+""",
+    f"""
+CREATE TABLE IF NOT EXISTS {{db}}.market_foreign (
+    `ts` DateTime64(3, 'UTC'), `day` Date, `symbol` LowCardinality(String),
+    `buy_vol` UInt64, `sell_vol` UInt64, `buy_val` Float64, `sell_val` Float64,
+    `total_room` Nullable(Int64), `current_room` Nullable(Int64)
+) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, symbol, ts) {_MARKET_TTL}
+""",
+    f"""
+CREATE TABLE IF NOT EXISTS {{db}}.market_index (
+    `ts` DateTime64(3, 'UTC'), `day` Date, `symbol` LowCardinality(String),
+    `value` Float64, `prior_value` Float64,
+    `advances` Nullable(UInt32), `declines` Nullable(UInt32), `unchanged` Nullable(UInt32),
+    `ceilings` Nullable(UInt32), `floors` Nullable(UInt32),
+    `total_volume` Nullable(Float64), `total_value` Nullable(Float64)
+) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, symbol, ts) {_MARKET_TTL}
+""",
+    f"""
+CREATE TABLE IF NOT EXISTS {{db}}.market_basis (
+    `ts` DateTime64(3, 'UTC'), `day` Date, `symbol` LowCardinality(String),
+    `index_symbol` LowCardinality(String), `futures_price` Float64, `index_value` Float64, `basis` Float64
+) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, symbol, ts) {_MARKET_TTL}
+""",
+    f"""
+CREATE TABLE IF NOT EXISTS {{db}}.market_alerts (
+    `id` String, `ts` DateTime64(3, 'UTC'), `day` Date, `symbol` LowCardinality(String),
+    `kind` LowCardinality(String), `severity` LowCardinality(String), `message` String,
+    `value` Float64, `threshold` Float64, `rule_id` String,
+    `acked_at` Nullable(DateTime64(3, 'UTC')), `acked_by` String, `revision` UInt64
+) ENGINE = ReplacingMergeTree(revision) PARTITION BY toYYYYMM(day) ORDER BY (day, id) {_MARKET_TTL}
+""",
+)
+
 # (version, description, statements). Append only.
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (1, "reference data and load log", (INSTRUMENTS_DDL, CONSTITUENTS_DDL, LOADS_DDL)),
     (2, "daily trades fact table", (_trades_ddl(),)),
     (3, "rollup table fed by a materialized view", (_rollup_ddl(), _rollup_mv_ddl())),
+    (4, "live market history", MARKET_HISTORY_DDL),
 )
 
 MIGRATIONS_DDL = """

@@ -1,0 +1,265 @@
+"""Live market history: rows buffered in memory, written in one batch per table per second.
+
+The feed produces hundreds of messages a second; ClickHouse wants few, large
+inserts. ``MarketStore`` keeps one buffer per table and a writer thread flushes
+them once a second (one insert per non-empty table). A failed flush keeps its
+rows for the next attempt, up to a cap, so a warehouse hiccup loses nothing and
+an outage cannot exhaust memory.
+
+Rows expire after ``retention_days`` (30 by default) through the tables' TTL.
+An embedded warehouse runs no background merges, so ``purge_expired`` applies
+the TTL explicitly; the service calls it once a day.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from backend.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HistoryTable:
+    table: str
+    columns: tuple[str, ...]
+
+
+# The only tables and columns the store writes or reads; kinds are the public names.
+TABLES: Final[dict[str, HistoryTable]] = {
+    "trades": HistoryTable(
+        "market_trades", ("ts", "day", "symbol", "price", "volume", "side", "total_volume", "total_value")
+    ),
+    "foreign": HistoryTable(
+        "market_foreign",
+        ("ts", "day", "symbol", "buy_vol", "sell_vol", "buy_val", "sell_val", "total_room", "current_room"),
+    ),
+    "index": HistoryTable(
+        "market_index",
+        (
+            "ts", "day", "symbol", "value", "prior_value", "advances", "declines", "unchanged",
+            "ceilings", "floors", "total_volume", "total_value",
+        ),
+    ),
+    "basis": HistoryTable(
+        "market_basis", ("ts", "day", "symbol", "index_symbol", "futures_price", "index_value", "basis")
+    ),
+    "alerts": HistoryTable(
+        "market_alerts",
+        (
+            "id", "ts", "day", "symbol", "kind", "severity", "message", "value", "threshold", "rule_id",
+            "acked_at", "acked_by", "revision",
+        ),
+    ),
+}
+KINDS: Final[tuple[str, ...]] = tuple(TABLES)
+DEFAULT_RETENTION_DAYS: Final[int] = 30
+MAX_HISTORY_ROWS: Final[int] = 50_000
+# Rows kept per table while the warehouse refuses writes; beyond it the oldest go.
+DEFAULT_BUFFER_CAP: Final[int] = 500_000
+
+
+class StoreError(ValueError):
+    """A history request or row the store refuses, described for the caller."""
+
+
+def _epoch_to_datetime(ts: float | datetime) -> datetime:
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+class MarketStore:
+    """Buffered writer and history reader over the ``market_*`` warehouse tables."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        flush_seconds: float = 1.0,
+        buffer_cap: int = DEFAULT_BUFFER_CAP,
+    ) -> None:
+        if not 1 <= retention_days <= 3650:
+            raise ValueError(f"retention_days must be between 1 and 3650, got {retention_days!r}")
+        if not 0.05 <= flush_seconds <= 60:
+            raise ValueError(f"flush_seconds must be between 0.05 and 60, got {flush_seconds!r}")
+        self.warehouse = warehouse
+        self.retention_days = retention_days
+        self.flush_seconds = flush_seconds
+        self.buffer_cap = buffer_cap
+        self.dropped_rows = 0
+        self.flushes = 0
+        self.last_error: str | None = None
+        self._buffers: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in TABLES}
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if retention_days != DEFAULT_RETENTION_DAYS:
+            self._set_retention(retention_days)
+
+    def _set_retention(self, days: int) -> None:
+        # ``days`` is a validated int, so formatting it into the DDL is safe.
+        for spec in TABLES.values():
+            self.warehouse.command(
+                f"ALTER TABLE {{db}}.{spec.table} MODIFY TTL toDateTime(ts) + INTERVAL {int(days)} DAY"
+            )
+
+    # -- buffering ---------------------------------------------------------------
+    def add(self, kind: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Queue rows of one kind for the next flush; return how many were queued."""
+        spec = TABLES.get(kind)
+        if spec is None:
+            raise StoreError(f"unknown history kind {kind!r}")
+        prepared = [self._prepare(spec, row) for row in rows]
+        with self._lock:
+            buffer = self._buffers[kind]
+            buffer.extend(prepared)
+            overflow = len(buffer) - self.buffer_cap
+            if overflow > 0:
+                del buffer[:overflow]
+                self.dropped_rows += overflow
+        return len(prepared)
+
+    @staticmethod
+    def _prepare(spec: HistoryTable, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        missing = [c for c in ("ts", "symbol") if row.get(c) is None]
+        if missing:
+            raise StoreError(f"{spec.table} row without {', '.join(missing)}")
+        values = dict(row)
+        values["ts"] = _epoch_to_datetime(values["ts"])
+        day = values.get("day")
+        if isinstance(day, int):
+            values["day"] = date.fromordinal(day)
+        elif day is None:
+            values["day"] = values["ts"].date()
+        if values.get("acked_at") is not None:
+            values["acked_at"] = _epoch_to_datetime(values["acked_at"])
+        unknown = set(values) - set(spec.columns)
+        if unknown:
+            raise StoreError(f"unknown columns for {spec.table}: {', '.join(sorted(unknown))}")
+        defaults = {"rule_id": "", "acked_by": "", "revision": 0, "side": 0}
+        return tuple(values.get(c, defaults.get(c)) for c in spec.columns)
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return {kind: len(rows) for kind, rows in self._buffers.items()}
+
+    def flush(self) -> dict[str, int]:
+        """Write every buffered row, one insert per table; return rows written per kind."""
+        with self._flush_lock:
+            with self._lock:
+                batches = {k: rows for k, rows in self._buffers.items() if rows}
+                for kind in batches:
+                    self._buffers[kind] = []
+            written: dict[str, int] = {}
+            for kind, rows in batches.items():
+                spec = TABLES[kind]
+                try:
+                    self.warehouse.insert_rows(spec.table, rows, spec.columns)
+                except Exception as exc:  # noqa: BLE001 - keep the rows and retry next second
+                    self.last_error = f"{spec.table}: {type(exc).__name__}"
+                    log.warning("market history write failed (%s); keeping %d rows", self.last_error, len(rows))
+                    with self._lock:
+                        self._buffers[kind] = rows + self._buffers[kind]
+                    continue
+                written[kind] = len(rows)
+            if written:
+                self.flushes += 1
+            return written
+
+    # -- writer thread -----------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="market-store-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the writer and write whatever is still buffered."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    # -- retention ---------------------------------------------------------------
+    def purge_expired(self) -> None:
+        """Apply the retention TTL now (an embedded warehouse never merges on its own)."""
+        with self._flush_lock:
+            for spec in TABLES.values():
+                self.warehouse.command(f"OPTIMIZE TABLE {{db}}.{spec.table} FINAL")
+
+    # -- reading -----------------------------------------------------------------
+    def history(
+        self,
+        kind: str,
+        day: date,
+        symbol: str | None = None,
+        *,
+        limit: int = 10_000,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of one kind for one VN trading day (and one symbol), oldest first."""
+        spec = TABLES.get(kind)
+        if spec is None:
+            raise StoreError(f"unknown history kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if not isinstance(day, date):
+            raise StoreError("day must be a date")
+        if not 1 <= limit <= MAX_HISTORY_ROWS:
+            raise StoreError(f"limit must be between 1 and {MAX_HISTORY_ROWS:,}")
+        wanted = tuple(columns) if columns else spec.columns
+        bad = [c for c in wanted if c not in spec.columns]
+        if bad:
+            raise StoreError(f"unknown column for {kind}: {bad[0]!r}")
+        select = ", ".join(f"`{c}`" for c in wanted)
+        final = " FINAL" if kind == "alerts" else ""
+        where = "day = {day:Date}" + (" AND symbol = {symbol:String}" if symbol else "")
+        params: dict[str, Any] = {"day": day, "limit": limit}
+        if symbol:
+            params["symbol"] = symbol
+        rows = self.warehouse.query_rows(
+            f"SELECT {select} FROM {{db}}.{spec.table}{final} WHERE {where} ORDER BY ts LIMIT {{limit:UInt32}}",
+            params,
+        )
+        return [dict(zip(wanted, row, strict=True)) for row in rows]
+
+    def days(self, kind: str = "trades") -> list[date]:
+        """Trading days that have history of ``kind``, newest first."""
+        spec = TABLES.get(kind)
+        if spec is None:
+            raise StoreError(f"unknown history kind {kind!r}")
+        rows = self.warehouse.query_rows(f"SELECT DISTINCT day FROM {{db}}.{spec.table} ORDER BY day DESC LIMIT 366")
+        return [r[0] for r in rows]
+
+    # -- alerts ------------------------------------------------------------------
+    def acknowledge(self, alert_id: str, day: date, *, by: str, at: float) -> bool:
+        """Record an acknowledgement as a new revision; False when the alert is unknown."""
+        self.flush()  # the alert may still be in the buffer
+        rows = self.warehouse.query_rows(
+            "SELECT id, ts, day, symbol, kind, severity, message, value, threshold, rule_id, revision "
+            "FROM {db}.market_alerts FINAL WHERE day = {day:Date} AND id = {id:String}",
+            {"day": day, "id": alert_id},
+        )
+        if not rows:
+            return False
+        (aid, ts, aday, symbol, kind, severity, message, value, threshold, rule_id, revision) = rows[0]
+        self.warehouse.insert_rows(
+            "market_alerts",
+            [(aid, ts, aday, symbol, kind, severity, message, value, threshold, rule_id,
+              _epoch_to_datetime(at), by, int(revision) + 1)],
+            TABLES["alerts"].columns,
+        )
+        return True
