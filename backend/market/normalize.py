@@ -1,0 +1,371 @@
+"""Provider messages → typed events.
+
+Accepts the SSI FastConnect envelope (``{"DataType": "X-TRADE", "Content": "<json>"}``),
+a bare content object, or an already-decoded dict; both spellings the provider uses
+for a field (``FBuyVol``/``BuyVol``, ``IndexID``/``IndexId``, camelCase), channel
+names in both forms (``"Trade"``/``"X-TRADE"``) and numbers sent as strings.
+Anything it cannot turn into a valid event raises :class:`MessageError` with a
+short reason, which the core counts; it never raises anything else.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable, Mapping
+from datetime import date
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import orjson
+
+from backend.market.events import (
+    Bar,
+    Channel,
+    ForeignFlow,
+    IndexUpdate,
+    MarketEvent,
+    Quote,
+    SecurityStatus,
+    Side,
+    Snapshot,
+    Trade,
+)
+from backend.market.reference import vn_day
+
+MAX_MESSAGE_CHARS = 64 * 1024
+QUOTE_LEVELS = 3
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_VN_OFFSET = 7 * 3600
+
+
+class MessageError(ValueError):
+    """A message that cannot become an event; ``reason`` is a short counter key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _aliases(*names: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for name in names:
+        for variant in (name, name[0].lower() + name[1:]):
+            if variant not in out:
+                out.append(variant)
+    return tuple(out)
+
+
+_CHANNELS: dict[str, Channel] = {
+    "F": Channel.STATUS, "SECURITYSTATUS": Channel.STATUS, "STATUS": Channel.STATUS,
+    "X-QUOTE": Channel.QUOTE, "QUOTE": Channel.QUOTE, "XQUOTE": Channel.QUOTE,
+    "X-TRADE": Channel.TRADE, "TRADE": Channel.TRADE, "XTRADE": Channel.TRADE,
+    "X": Channel.SNAPSHOT, "SNAPSHOT": Channel.SNAPSHOT,
+    "R": Channel.FOREIGN, "FOREIGNROOM": Channel.FOREIGN, "FOREIGN": Channel.FOREIGN,
+    "MI": Channel.INDEX, "INDEX": Channel.INDEX, "MARKETINDEX": Channel.INDEX,
+    "B": Channel.BAR, "BAR": Channel.BAR, "OHLC": Channel.BAR,
+}  # fmt: skip
+
+_SIDES: dict[str, Side] = {
+    "BU": Side.BUY, "B": Side.BUY, "BUY": Side.BUY,
+    "SD": Side.SELL, "S": Side.SELL, "SELL": Side.SELL,
+}  # fmt: skip
+
+F_DATATYPE = _aliases("DataType")
+F_CONTENT = _aliases("Content")
+F_RTYPE = _aliases("RType")
+F_SYMBOL = _aliases("Symbol", "StockSymbol")
+F_DATE = _aliases("TradingDate")
+F_TIME = _aliases("Time")
+F_SESSION = _aliases("TradingSession")
+F_STATUS = _aliases("TradingStatus")
+F_EXCHANGE = _aliases("Exchange", "MarketId", "MarketID")
+F_REF = _aliases("RefPrice", "Reference")
+F_CEIL = _aliases("Ceiling", "CeilingPrice")
+F_FLOOR = _aliases("Floor", "FloorPrice")
+F_LAST = _aliases("LastPrice", "MatchPrice")
+F_LASTVOL = _aliases("LastVol", "LastVolume", "MatchVol")
+F_TOTALVOL = _aliases("TotalVol", "TotalVolume")
+F_TOTALVAL = _aliases("TotalVal", "TotalValue")
+F_HIGH = _aliases("Highest", "High")
+F_LOW = _aliases("Lowest", "Low")
+F_SIDE = _aliases("Side")
+F_BUYVOL = _aliases("FBuyVol", "BuyVol")
+F_SELLVOL = _aliases("FSellVol", "SellVol")
+F_BUYVAL = _aliases("FBuyVal", "BuyVal")
+F_SELLVAL = _aliases("FSellVal", "SellVal")
+F_TOTALROOM = _aliases("TotalRoom", "FTotalRoom")
+F_CURROOM = _aliases("CurrentRoom", "FCurrentRoom")
+F_INDEXID = _aliases("IndexId", "IndexID")
+F_INDEXVAL = _aliases("IndexValue", "IndexVal")
+F_PRIORVAL = _aliases("PriorIndexValue", "PriorIndexVal")
+F_ADV = _aliases("Advances", "Advance")
+F_DEC = _aliases("Declines", "Decline")
+F_UNCH = _aliases("NoChanges", "NoChange", "Unchanged")
+F_CEILS = _aliases("Ceilings")
+F_FLOORS = _aliases("Floors")
+F_IDXVOL = _aliases("AllQty", "TotalQtty")
+F_IDXVAL = _aliases("AllValue", "TotalValue")
+F_OPEN = _aliases("Open")
+F_CLOSE = _aliases("Close")
+F_VOLUME = _aliases("Volume")
+F_VALUE = _aliases("Value")
+F_BID_P = tuple(_aliases(f"BidPrice{i}") for i in range(1, QUOTE_LEVELS + 1))
+F_BID_V = tuple(_aliases(f"BidVol{i}") for i in range(1, QUOTE_LEVELS + 1))
+F_ASK_P = tuple(_aliases(f"AskPrice{i}") for i in range(1, QUOTE_LEVELS + 1))
+F_ASK_V = tuple(_aliases(f"AskVol{i}") for i in range(1, QUOTE_LEVELS + 1))
+
+
+def _get(d: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = d.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _to_float(value: Any, field: str) -> float | None:
+    kind = type(value)
+    if kind is float:
+        result = value
+    elif kind is int:
+        result = float(value)
+    elif value is None:
+        return None
+    elif kind is str:
+        text = value.strip().replace(",", "")
+        if text == "" or text.lower() == "nan":
+            return None
+        try:
+            result = float(text)
+        except ValueError:
+            raise MessageError("bad_value", f"{field} is not a number") from None
+    else:
+        raise MessageError("bad_value", f"{field} is not a number")
+    if not math.isfinite(result):
+        return None
+    return result
+
+
+def _num(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> float | None:
+    value = _to_float(_get(d, names), names[0])
+    if value is None and required:
+        raise MessageError("missing_field", names[0])
+    if value is not None and value < 0:
+        raise MessageError("bad_value", f"{names[0]} is negative")
+    return value
+
+
+def _count(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> int | None:
+    value = _num(d, names, required=required)
+    if value is None:
+        return None
+    if value != int(value) or value > 1e15:
+        raise MessageError("bad_value", f"{names[0]} is not a whole number")
+    return int(value)
+
+
+def _text(d: dict[str, Any], names: tuple[str, ...]) -> str:
+    value = _get(d, names)
+    if value is None:
+        return ""
+    if type(value) is not str or len(value) > 40:
+        raise MessageError("bad_value", f"{names[0]} is not a short text")
+    return value
+
+
+def _symbol(d: dict[str, Any], names: tuple[str, ...] = F_SYMBOL) -> str:
+    value = _get(d, names)
+    if value is None:
+        raise MessageError("missing_field", names[0])
+    if type(value) is not str or not (0 < len(value) <= 20) or not value.isascii() or not value.isalnum():
+        raise MessageError("bad_value", f"{names[0]} is not a symbol")
+    return value.upper()
+
+
+class Normalizer:
+    """Turns raw provider messages into events. Keeps only parse caches (no market state).
+
+    ``now`` supplies the day for messages that carry a time but no date.
+    """
+
+    def __init__(self, *, now: Callable[[], float] = _time.time) -> None:
+        self._now = now
+        self._dates: dict[str, tuple[int, float]] = {}
+        self._times: dict[str, int] = {}
+        self._last_date: tuple[int, float] | None = None
+
+    def parse(self, raw: str | bytes | dict[str, Any]) -> MarketEvent:
+        msg = self._decode(raw)
+        channel_code = _get(msg, F_DATATYPE)
+        if channel_code is not None:
+            content = _get(msg, F_CONTENT)
+            if content is None:
+                raise MessageError("missing_field", "Content")
+            content = self._decode(content)
+        else:
+            content = msg
+            channel_code = _get(msg, F_RTYPE)
+        if type(channel_code) is not str:
+            raise MessageError("unknown_channel", "no DataType or RType")
+        channel = _CHANNELS.get(channel_code.upper())
+        if channel is None:
+            raise MessageError("unknown_channel", channel_code[:20])
+        return self._parsers[channel](self, content)
+
+    @staticmethod
+    def _decode(raw: Any) -> dict[str, Any]:
+        if type(raw) is dict:
+            return raw
+        if isinstance(raw, (str, bytes, bytearray)):
+            if len(raw) > MAX_MESSAGE_CHARS:
+                raise MessageError("oversized", f"{len(raw)} characters")
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise MessageError("malformed", "not JSON") from None
+            if type(value) is not dict:
+                raise MessageError("malformed", "not a JSON object")
+            return value
+        raise MessageError("malformed", f"unsupported message type {type(raw).__name__}")
+
+    # --- time -------------------------------------------------------------------------
+    def _when(self, d: dict[str, Any]) -> tuple[float, int]:
+        """(epoch seconds, day ordinal) from TradingDate + Time on the VN clock."""
+        day_key = _get(d, F_DATE)
+        if day_key is None:
+            day = self._last_date
+            if day is None:
+                ordinal = vn_day(self._now())
+                day = (ordinal, (ordinal - _EPOCH_ORDINAL) * 86_400.0 - _VN_OFFSET)
+        else:
+            day = self._dates.get(day_key) if type(day_key) is str else None
+            if day is None:
+                day = self._parse_date(day_key)
+            self._last_date = day
+        time_key = _get(d, F_TIME)
+        if time_key is None:
+            raise MessageError("missing_field", "Time")
+        seconds = self._times.get(time_key) if type(time_key) is str else None
+        if seconds is None:
+            seconds = self._parse_time(time_key)
+        return day[1] + seconds, day[0]
+
+    def _parse_date(self, value: Any) -> tuple[int, float]:
+        if type(value) is not str or len(value) != 10:
+            raise MessageError("bad_value", "TradingDate")
+        try:
+            if value[2] == "/":
+                parsed = date(int(value[6:10]), int(value[3:5]), int(value[0:2]))
+            else:
+                parsed = date.fromisoformat(value)
+        except ValueError:
+            raise MessageError("bad_value", "TradingDate") from None
+        ordinal = parsed.toordinal()
+        result = (ordinal, (ordinal - _EPOCH_ORDINAL) * 86_400.0 - _VN_OFFSET)
+        if len(self._dates) > 1_000:
+            self._dates.clear()
+        self._dates[value] = result
+        return result
+
+    def _parse_time(self, value: Any) -> int:
+        if type(value) is not str or len(value) < 8 or value[2] != ":" or value[5] != ":":
+            raise MessageError("bad_value", "Time")
+        try:
+            h, m, s = int(value[0:2]), int(value[3:5]), int(value[6:8])
+        except ValueError:
+            raise MessageError("bad_value", "Time") from None
+        if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
+            raise MessageError("bad_value", "Time")
+        seconds = h * 3600 + m * 60 + s
+        if len(self._times) > 100_000:  # hostile input cannot grow the cache without bound
+            self._times.clear()
+        self._times[value] = seconds
+        return seconds
+
+    # --- channels ---------------------------------------------------------------------
+    def _status(self, d: dict[str, Any]) -> SecurityStatus:
+        ts, day = self._when(d)
+        return SecurityStatus(
+            symbol=_symbol(d), ts=ts, day=day,
+            session=_text(d, F_SESSION), status=_text(d, F_STATUS), exchange=_text(d, F_EXCHANGE),
+            ref=_num(d, F_REF), ceiling=_num(d, F_CEIL), floor=_num(d, F_FLOOR),
+        )  # fmt: skip
+
+    def _quote(self, d: dict[str, Any], symbol: str | None = None, when: tuple[float, int] | None = None) -> Quote:
+        ts, day = when or self._when(d)
+        return Quote(
+            symbol=symbol or _symbol(d), ts=ts, day=day,
+            bid_prices=tuple(_num(d, f) or 0.0 for f in F_BID_P),
+            bid_vols=tuple(_count(d, f) or 0 for f in F_BID_V),
+            ask_prices=tuple(_num(d, f) or 0.0 for f in F_ASK_P),
+            ask_vols=tuple(_count(d, f) or 0 for f in F_ASK_V),
+            session=_text(d, F_SESSION),
+        )  # fmt: skip
+
+    def _trade(self, d: dict[str, Any], symbol: str | None = None, when: tuple[float, int] | None = None) -> Trade:
+        ts, day = when or self._when(d)
+        price = _num(d, F_LAST, required=True)
+        if not price:
+            raise MessageError("bad_value", "LastPrice is zero")
+        side_code = _get(d, F_SIDE)
+        side = _SIDES.get(side_code.upper()) if type(side_code) is str else None
+        return Trade(
+            symbol=symbol or _symbol(d), ts=ts, day=day, price=price,
+            volume=_count(d, F_LASTVOL, required=True),  # type: ignore[arg-type]
+            total_volume=_count(d, F_TOTALVOL, required=True),  # type: ignore[arg-type]
+            total_value=_num(d, F_TOTALVAL) or 0.0,
+            side=side, session=_text(d, F_SESSION),
+            ref=_num(d, F_REF), ceiling=_num(d, F_CEIL), floor=_num(d, F_FLOOR),
+            high=_num(d, F_HIGH), low=_num(d, F_LOW),
+        )  # fmt: skip
+
+    def _snapshot(self, d: dict[str, Any]) -> Snapshot:
+        symbol = _symbol(d)
+        when = self._when(d)
+        quote = self._quote(d, symbol, when)
+        has_trade = _num(d, F_LAST) and _count(d, F_LASTVOL) and _get(d, F_TOTALVOL) is not None
+        return Snapshot(quote=quote, trade=self._trade(d, symbol, when) if has_trade else None)
+
+    def _foreign(self, d: dict[str, Any]) -> ForeignFlow:
+        ts, day = self._when(d)
+        return ForeignFlow(
+            symbol=_symbol(d), ts=ts, day=day,
+            buy_vol=_count(d, F_BUYVOL, required=True),  # type: ignore[arg-type]
+            sell_vol=_count(d, F_SELLVOL, required=True),  # type: ignore[arg-type]
+            buy_val=_num(d, F_BUYVAL) or 0.0, sell_val=_num(d, F_SELLVAL) or 0.0,
+            total_room=_count(d, F_TOTALROOM), current_room=_count(d, F_CURROOM),
+        )  # fmt: skip
+
+    def _index(self, d: dict[str, Any]) -> IndexUpdate:
+        ts, day = self._when(d)
+        value = _num(d, F_INDEXVAL, required=True)
+        if not value:
+            raise MessageError("bad_value", "IndexValue is zero")
+        return IndexUpdate(
+            index_id=_symbol(d, F_INDEXID), ts=ts, day=day, value=value,  # type: ignore[arg-type]
+            prior_value=_num(d, F_PRIORVAL) or 0.0,
+            advances=_count(d, F_ADV), declines=_count(d, F_DEC), unchanged=_count(d, F_UNCH),
+            ceilings=_count(d, F_CEILS), floors=_count(d, F_FLOORS),
+            total_volume=_num(d, F_IDXVOL), total_value=_num(d, F_IDXVAL),
+            session=_text(d, F_SESSION),
+        )  # fmt: skip
+
+    def _bar(self, d: dict[str, Any]) -> Bar:
+        ts, day = self._when(d)
+        return Bar(
+            symbol=_symbol(d), ts=ts, day=day,
+            open=_num(d, F_OPEN, required=True), high=_num(d, F_HIGH, required=True),  # type: ignore[arg-type]
+            low=_num(d, F_LOW, required=True), close=_num(d, F_CLOSE, required=True),  # type: ignore[arg-type]
+            volume=_count(d, F_VOLUME) or 0, value=_num(d, F_VALUE) or 0.0,
+        )  # fmt: skip
+
+    _parsers: ClassVar[Mapping[Channel, Callable[[Normalizer, dict[str, Any]], MarketEvent]]] = MappingProxyType({
+        Channel.STATUS: _status,
+        Channel.QUOTE: _quote,
+        Channel.TRADE: _trade,
+        Channel.SNAPSHOT: _snapshot,
+        Channel.FOREIGN: _foreign,
+        Channel.INDEX: _index,
+        Channel.BAR: _bar,
+    })

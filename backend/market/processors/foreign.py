@@ -1,0 +1,180 @@
+"""Foreign investor flow: cumulative buy/sell, deltas, speed over a rolling window, acceleration, room.
+
+The provider sends cumulative day totals per symbol (channel R); the tracker turns them
+into deltas, keeps a rolling 5-minute window of deltas for the speed (per minute) and
+the speed one minute ago for the acceleration (change of speed per minute). The market
+aggregate is one more window fed with every symbol's deltas.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from backend.market.events import ForeignFlow
+from backend.market.processors.classifier import Drop
+from backend.market.reference import trading_seconds_elapsed, vn_seconds_of_day
+
+WINDOW_SECONDS = 300.0
+ACCEL_LAG_SECONDS = 60.0
+_WINDOW_MINUTES = WINDOW_SECONDS / 60.0
+
+
+class FlowWindow:
+    """Cumulative foreign flow and its rolling speed for one symbol (or the market)."""
+
+    __slots__ = (
+        "_speeds", "_window", "accel_net_val", "buy_val", "buy_vol", "current_room", "d_buy_val", "d_buy_vol",
+        "d_sell_val", "d_sell_vol", "first_ts", "last_ts", "sell_val", "sell_vol", "total_room", "w_buy_val",
+        "w_buy_vol", "w_sell_val", "w_sell_vol",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.buy_vol = self.sell_vol = 0
+        self.buy_val = self.sell_val = 0.0
+        self.d_buy_vol = self.d_sell_vol = 0
+        self.d_buy_val = self.d_sell_val = 0.0
+        self.w_buy_vol = self.w_sell_vol = 0
+        self.w_buy_val = self.w_sell_val = 0.0
+        self.accel_net_val = 0.0
+        self.total_room: int | None = None
+        self.current_room: int | None = None
+        self.first_ts: float | None = None
+        self.last_ts = 0.0
+        self._window: deque[tuple[float, int, int, float, float]] = deque()
+        self._speeds: deque[tuple[float, float]] = deque()
+
+    def add(self, ts: float, d_buy_vol: int, d_sell_vol: int, d_buy_val: float, d_sell_val: float) -> None:
+        """Add one delta at ``ts`` and roll the window forward."""
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = max(self.last_ts, ts)
+        self.buy_vol += d_buy_vol
+        self.sell_vol += d_sell_vol
+        self.buy_val += d_buy_val
+        self.sell_val += d_sell_val
+        self.d_buy_vol, self.d_sell_vol, self.d_buy_val, self.d_sell_val = d_buy_vol, d_sell_vol, d_buy_val, d_sell_val
+        self._window.append((ts, d_buy_vol, d_sell_vol, d_buy_val, d_sell_val))
+        self.w_buy_vol += d_buy_vol
+        self.w_sell_vol += d_sell_vol
+        self.w_buy_val += d_buy_val
+        self.w_sell_val += d_sell_val
+        self._roll(ts)
+
+    def _roll(self, ts: float) -> None:
+        window = self._window
+        horizon = ts - WINDOW_SECONDS
+        while window and window[0][0] <= horizon:
+            _, bv, sv, bval, sval = window.popleft()
+            self.w_buy_vol -= bv
+            self.w_sell_vol -= sv
+            self.w_buy_val -= bval
+            self.w_sell_val -= sval
+        if not window:  # wipe float residue when the window empties
+            self.w_buy_val = self.w_sell_val = 0.0
+        speeds = self._speeds
+        speed = self.speed_net_val
+        lag = ts - ACCEL_LAG_SECONDS
+        # Keep exactly one sample at or before ts − 60 s: the speed "a minute ago".
+        while len(speeds) >= 2 and speeds[1][0] <= lag:
+            speeds.popleft()
+        if speeds and speeds[0][0] <= lag:
+            self.accel_net_val = speed - speeds[0][1]
+        else:
+            self.accel_net_val = 0.0
+        speeds.append((ts, speed))
+
+    def advance(self, ts: float) -> None:
+        """Move the window to ``ts`` without new flow (e.g. on a clock tick)."""
+        if ts > self.last_ts:
+            self.last_ts = ts
+            self._roll(ts)
+
+    # Speeds per minute over the rolling window.
+    @property
+    def speed_buy_val(self) -> float:
+        return self.w_buy_val / _WINDOW_MINUTES
+
+    @property
+    def speed_sell_val(self) -> float:
+        return self.w_sell_val / _WINDOW_MINUTES
+
+    @property
+    def speed_net_val(self) -> float:
+        return (self.w_buy_val - self.w_sell_val) / _WINDOW_MINUTES
+
+    @property
+    def speed_buy_vol(self) -> float:
+        return self.w_buy_vol / _WINDOW_MINUTES
+
+    @property
+    def speed_sell_vol(self) -> float:
+        return self.w_sell_vol / _WINDOW_MINUTES
+
+    @property
+    def room_usage(self) -> float | None:
+        """Share of the foreign room already used (1.0 = room full)."""
+        if not self.total_room or self.current_room is None:
+            return None
+        return 1.0 - self.current_room / self.total_room
+
+    def normal_rates(self, ts: float) -> tuple[float, float] | None:
+        """Session-average buy and sell value per trading minute up to ``ts`` (None before 5 minutes)."""
+        minutes = trading_seconds_elapsed(vn_seconds_of_day(ts)) / 60.0
+        if minutes < _WINDOW_MINUTES:
+            return None
+        return self.buy_val / minutes, self.sell_val / minutes
+
+
+class ForeignTracker:
+    def __init__(self) -> None:
+        self._symbols: dict[str, FlowWindow] = {}
+        self.market = FlowWindow()
+
+    def apply(self, event: ForeignFlow) -> FlowWindow | Drop:
+        state = self._symbols.get(event.symbol)
+        if state is None:
+            state = self._symbols[event.symbol] = FlowWindow()
+            # Joining mid-session: the first totals are a baseline, not a burst of flow.
+            baseline = trading_seconds_elapsed(vn_seconds_of_day(event.ts)) > WINDOW_SECONDS and (
+                event.buy_vol or event.sell_vol
+            )
+            if baseline:
+                state.buy_vol, state.sell_vol = event.buy_vol, event.sell_vol
+                state.buy_val, state.sell_val = event.buy_val, event.sell_val
+                self.market.buy_vol += event.buy_vol
+                self.market.sell_vol += event.sell_vol
+                self.market.buy_val += event.buy_val
+                self.market.sell_val += event.sell_val
+                state.first_ts = state.last_ts = event.ts
+                self._room(state, event)
+                return state
+        d_bv, d_sv = event.buy_vol - state.buy_vol, event.sell_vol - state.sell_vol
+        if d_bv < 0 or d_sv < 0 or event.ts < state.last_ts:
+            return Drop.OUT_OF_ORDER
+        room_changed = (event.total_room, event.current_room) != (state.total_room, state.current_room)
+        if d_bv == 0 and d_sv == 0 and not room_changed:
+            return Drop.DUPLICATE
+        self._room(state, event)
+        if d_bv or d_sv:
+            d_bval = max(event.buy_val - state.buy_val, 0.0)
+            d_sval = max(event.sell_val - state.sell_val, 0.0)
+            state.add(event.ts, d_bv, d_sv, d_bval, d_sval)
+            self.market.add(event.ts, d_bv, d_sv, d_bval, d_sval)
+        return state
+
+    @staticmethod
+    def _room(state: FlowWindow, event: ForeignFlow) -> None:
+        if event.total_room is not None:
+            state.total_room = event.total_room
+        if event.current_room is not None:
+            state.current_room = event.current_room
+
+    def get(self, symbol: str) -> FlowWindow | None:
+        return self._symbols.get(symbol)
+
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def reset(self) -> None:
+        self._symbols.clear()
+        self.market = FlowWindow()
