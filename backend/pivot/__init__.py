@@ -9,7 +9,9 @@ and export.
 """
 
 from backend.pivot.catalog import DIMENSIONS, METRICS, DimensionSpec, MetricSpec
+from backend.pivot.engine import choose_table, distinct_values, latest_trade_date, run_pivot
 from backend.pivot.request import PivotRequest, PivotRequestError
+from backend.pivot.result import PivotResult, tree_rows
 from backend.pivot.where import FundCoverage, build_where, load_fund_coverage, view_columns
 
 __all__ = [
@@ -20,7 +22,13 @@ __all__ = [
     "MetricSpec",
     "PivotRequest",
     "PivotRequestError",
+    "PivotResult",
     "build_where",
+    "choose_table",
+    "distinct_values",
+    "latest_trade_date",
     "load_fund_coverage",
+    "run_pivot",
+    "tree_rows",
     "view_columns",
 ]

@@ -1,0 +1,88 @@
+"""Run a pivot request against the warehouse, and the look-ups the pivot page needs."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from backend.pivot.catalog import DIMENSIONS, MAX_LIMIT, MAX_VALUE_CHARS, METRICS
+from backend.pivot.request import PivotRequest, PivotRequestError
+from backend.pivot.result import PivotResult
+from backend.pivot.shape import shape
+from backend.pivot.sql import TABLES, Table, build_query, rollup_can_answer
+from backend.pivot.where import load_fund_coverage
+from backend.warehouse import Warehouse
+
+
+def choose_table(req: PivotRequest) -> Table:
+    return "trades_1d_rollup" if rollup_can_answer(req) else "trades_1d"
+
+
+def run_pivot(wh: Warehouse, req: PivotRequest, *, table: Table | None = None) -> PivotResult:
+    """Answer ``req``: leaf rows, subtotals at every level and totals from one query.
+
+    ``table`` forces the source (``trades_1d`` or ``trades_1d_rollup``); by default
+    the rollup answers whenever it holds every dimension and filter of the request.
+    """
+    if not isinstance(req, PivotRequest):
+        raise PivotRequestError("expected a validated PivotRequest")
+    chosen = table or choose_table(req)
+    if chosen not in TABLES:
+        raise PivotRequestError(f"unknown source table {chosen!r}")
+    if chosen == "trades_1d_rollup" and not rollup_can_answer(req):
+        raise PivotRequestError("the rollup table does not hold every dimension and filter of this request")
+    started = time.perf_counter()
+    coverage = load_fund_coverage(wh) if req.exposure == "look_through" else None
+    extra = (req.sort.field,) if req.sort and req.sort.field in METRICS else ()
+    query = build_query(req, chosen, coverage, extra_metrics=extra)
+    table_rows = wh.query_arrow(query.sql, query.parameters)
+    shaped = shape(table_rows, req, query.sums)
+    return PivotResult(
+        dimensions=list(req.dimensions),
+        columns=list(req.columns),
+        metrics=list(req.metrics),
+        rows=shaped.rows,
+        subtotals=shaped.subtotals,
+        totals=shaped.totals,
+        column_values=shaped.column_values,
+        truncated=shaped.truncated,
+        meta={
+            "source": chosen,
+            "exposure": req.exposure,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+            "data_version": wh.data_version(),
+            "groups": shaped.groups,
+            "leaf_rows": len(shaped.rows),
+            "subtotal_rows": len(shaped.subtotals),
+            "folded_rows": shaped.folded,
+            "columns_truncated": shaped.columns_truncated,
+        },
+    )
+
+
+def distinct_values(wh: Warehouse, dimension: str, *, search: str = "", limit: int = 200) -> list[str]:
+    """Values of ``dimension`` (containing ``search``, case-insensitive), sorted, at most ``limit``."""
+    if dimension not in DIMENSIONS:
+        raise PivotRequestError("dimension: unknown dimension")
+    if not isinstance(search, str) or len(search) > MAX_VALUE_CHARS:
+        raise PivotRequestError(f"search: expected text of at most {MAX_VALUE_CHARS} characters")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise PivotRequestError(f"limit: expected a whole number from 1 to {MAX_LIMIT}")
+    source = "trades_1d_rollup" if DIMENSIONS[dimension].in_rollup else "trades_1d"
+    rows = wh.query_rows(
+        f"SELECT DISTINCT toString(`{dimension}`) AS v FROM {{db}}.{source} "
+        "WHERE positionCaseInsensitiveUTF8(v, {search:String}) > 0 ORDER BY v LIMIT {limit:UInt32}",
+        {"search": search, "limit": limit},
+    )
+    return [str(r[0]) for r in rows]
+
+
+def latest_trade_date(wh: Warehouse) -> date | None:
+    """The most recent trade date in the warehouse, or ``None`` when it holds no trades."""
+    rows: list[tuple[Any, ...]] = wh.query_rows(
+        "SELECT max(trade_date), count() FROM {db}.trades_1d_rollup"
+    )
+    if not rows or not rows[0][1]:
+        return None
+    return rows[0][0]
