@@ -1,0 +1,70 @@
+"""Tables of the records store.
+
+The declarative models are the single description of the schema: the
+migrations create exactly these tables, and a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names keep migrations portable between SQLite and
+# PostgreSQL and let later migrations drop or alter constraints by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+USER_ID_MAX = 64
+VIEW_NAME_MAX = 120
+PAGE_PATH_MAX = 200
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """Someone who owns records.
+
+    The key is the login name itself ("local" before sign-in exists), so records
+    can name their owner plainly and access control can add columns later
+    without touching the tables that point here.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(USER_ID_MAX), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class SavedView(Base):
+    """A named URL state of one page, owned by one user."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(VIEW_NAME_MAX))
+    page: Mapped[str] = mapped_column(String(PAGE_PATH_MAX))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    # Bumped by every change; writers send the version they read, so a stale
+    # rename or overwrite is refused instead of silently winning.
+    version: Mapped[int] = mapped_column(Integer, default=1)
