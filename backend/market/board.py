@@ -20,23 +20,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 Row = dict[str, Any]
-
-# The board's columns, in display order. Prices are VND, volumes are shares,
-# ``updated_ms`` is the epoch millisecond of the last change from the feed.
-BOARD_FIELDS: Final[tuple[str, ...]] = (
-    "symbol", "exchange", "ref", "ceiling", "floor",
-    "bid3", "bid3_vol", "bid2", "bid2_vol", "bid1", "bid1_vol",
-    "last", "last_vol", "change", "change_pct",
-    "ask1", "ask1_vol", "ask2", "ask2_vol", "ask3", "ask3_vol",
-    "total_vol", "total_value", "high", "low", "avg",
-    "foreign_buy", "foreign_sell", "foreign_room",
-    "active_buy", "active_sell", "updated_ms",
-)
 
 # How many removed symbols the board remembers; a client older than the oldest
 # forgotten removal gets a full snapshot instead of a diff that would miss it.
@@ -83,13 +71,17 @@ class BoardState:
     def __init__(
         self,
         *,
+        fields: Collection[str] | None = None,
         max_tombstones: int = DEFAULT_TOMBSTONES,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
+        """``fields``: the row keys the board accepts (any when None); new rows start with all of them."""
         if max_tombstones < 1:
             raise ValueError(f"max_tombstones must be at least 1, got {max_tombstones!r}")
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._max_tombstones = max_tombstones
+        self.fields: tuple[str, ...] | None = tuple(fields) if fields is not None else None
+        self._field_set = frozenset(self.fields or ())
         self._write_lock = threading.Lock()
         start = self._clock_ms()
         self._snap = _Snapshot(version=start, floor=start, rows={}, row_versions={}, tombstones={})
@@ -143,7 +135,7 @@ class BoardState:
             symbol = row.get("symbol")
             if not isinstance(symbol, str) or not symbol:
                 raise ValueError(f"every board row needs a symbol, got {symbol!r}")
-            unknown = set(row) - set(BOARD_FIELDS)
+            unknown = set(row) - self._field_set if self.fields is not None else ()
             if unknown:
                 raise ValueError(f"unknown board fields for {symbol}: {', '.join(sorted(unknown))}")
             incoming.setdefault(symbol, {}).update(row)
@@ -155,7 +147,10 @@ class BoardState:
         changed: dict[str, Row] = {}
         for symbol, fields in incoming.items():
             current = old.rows.get(symbol)
-            merged = {**current, **fields} if current is not None else {f: None for f in BOARD_FIELDS} | fields
+            if current is not None:
+                merged = {**current, **fields}
+            else:
+                merged = dict.fromkeys(self.fields or (), None) | fields
             if merged != current:
                 changed[symbol] = merged
         removed = [s for s in old.rows if s not in incoming] if complete else []

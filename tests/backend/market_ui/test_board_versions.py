@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from backend.market.board import BOARD_FIELDS, BoardState, parse_version
+from backend.market.board import BoardState, parse_version
 
 SYMBOLS = [f"S{i:02d}" for i in range(30)]
+FIELDS = ("symbol", "last", "bid1_vol", "ask1")
 
 
 class FakeClock:
@@ -45,7 +46,7 @@ def _replay(ticks: list[tuple[list[dict[str, Any]], bool]]) -> list[dict[str, di
         if complete:
             board = {s: r for s, r in board.items() if s in {row["symbol"] for row in rows}}
         for row in rows:
-            base = board.get(row["symbol"]) or dict.fromkeys(BOARD_FIELDS)
+            base = board.get(row["symbol"]) or dict.fromkeys(FIELDS)
             board[row["symbol"]] = {**base, **row}
         boards.append(board)
     return boards
@@ -54,7 +55,7 @@ def _replay(ticks: list[tuple[list[dict[str, Any]], bool]]) -> list[dict[str, di
 def test_a_client_at_any_version_gets_exactly_the_rows_changed_since() -> None:
     rng = random.Random(5)
     clock = FakeClock()
-    board = BoardState(clock_ms=clock)
+    board = BoardState(fields=FIELDS, clock_ms=clock)
     ticks = []
     versions = [board.version]
     for _ in range(300):
@@ -147,7 +148,7 @@ def test_clients_at_the_same_version_share_one_answer() -> None:
     [[{"last": 1}], [{"symbol": "", "last": 1}], [{"symbol": 5}], [{"symbol": "A", "nonsense": 1}]],
 )
 def test_bad_rows_are_refused_and_leave_the_board_untouched(rows: list[dict[str, Any]]) -> None:
-    board = BoardState()
+    board = BoardState(fields=FIELDS)
     board.publish([{"symbol": "A", "last": 1}])
     before = (board.version, board.rows())
     with pytest.raises(ValueError):
