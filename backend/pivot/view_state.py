@@ -463,29 +463,45 @@ def to_query(state: ViewState) -> str:
 
 
 # -- tree rows and expansion -------------------------------------------------------
+def _depth(row: Mapping[str, Any]) -> int:
+    """How many groups sit above a row (0 for a top-level row)."""
+    path = row.get("_path")
+    return len(path) - 1 if isinstance(path, list) and path else int(row.get("_level", 1)) - 1
+
+
 def visible_rows(tree: Sequence[Mapping[str, Any]], expansion: Expansion) -> list[Mapping[str, Any]]:
     """The rows of a display-order tree that show under ``expansion``.
 
     A row shows when every group above it is open. Rows come in display order
-    with ``_level`` (0 = top) and ``_kind``; only ``group`` rows have children.
-    (assets/pivot_grid.js applies the same rule in the browser so that a click
-    on a chevron needs no round trip.)
+    with ``_path`` (values from the top) and ``_kind``; only ``group`` rows have
+    children. (assets/pivot_grid.js applies the same rule in the browser so that
+    a click on a chevron needs no round trip.)
     """
     shown: list[Mapping[str, Any]] = []
-    # closed_at: the level of the shallowest collapsed ancestor of what follows, if any.
+    # closed_at: the depth of the collapsed group whose subtree is being skipped, if any.
     closed_at: int | None = None
     for row in tree:
-        level = int(row.get("_level", 0))
-        if closed_at is not None and level <= closed_at:
+        depth = _depth(row)
+        if closed_at is not None and depth <= closed_at:
             closed_at = None
         if closed_at is not None:
             continue
         shown.append(row)
-        if row.get("_kind") == "group" and not expansion.is_open(str(row.get("_id")), level):
-            closed_at = level
+        if row.get("_kind") == "group" and not expansion.is_open(str(row.get("_id")), depth):
+            closed_at = depth
     return shown
 
 
 def group_levels(tree: Iterable[Mapping[str, Any]]) -> int:
-    """How many levels of the tree hold group rows (what expand-all opens)."""
-    return max((int(r.get("_level", 0)) + 1 for r in tree if r.get("_kind") == "group"), default=0)
+    """How many levels of the tree hold group rows (the depth expand-all opens)."""
+    return max((_depth(r) + 1 for r in tree if r.get("_kind") == "group"), default=0)
+
+
+def revise(state: ViewState, **changes: Any) -> ParsedView:
+    """``state`` with ``changes`` applied, checked exactly as a link would be."""
+    if ("rows" in changes and tuple(changes["rows"]) != state.rows) or (
+        "cols" in changes and tuple(changes["cols"]) != state.cols
+    ):
+        # Group ids are paths of the old hierarchy; they mean nothing in a new one.
+        changes.setdefault("expansion", Expansion())
+    return parse_view(to_query(state.model_copy(update=changes)), latest_date=state.date_from)

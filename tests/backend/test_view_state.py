@@ -241,7 +241,7 @@ def _tree(rng: random.Random) -> list[dict]:
             if prefix not in seen:
                 seen.add(prefix)
                 kind = "leaf" if depth == 3 else "group"
-                tree.append({"_id": "/".join(prefix), "_path": list(prefix), "_level": depth - 1, "_kind": kind})
+                tree.append({"_id": "/".join(prefix), "_path": list(prefix), "_level": depth, "_kind": kind})
     return tree
 
 
@@ -271,4 +271,4 @@ def test_expand_all_and_collapse_all_show_everything_and_the_top_level() -> None
     tree = _tree(random.Random(1))
     assert group_levels(tree) == 2
     assert len(visible_rows(tree, Expansion.all_open(group_levels(tree)))) == len(tree)
-    assert [r["_level"] for r in visible_rows(tree, Expansion())] == [0] * len({r["_path"][0] for r in tree})
+    assert [r["_level"] for r in visible_rows(tree, Expansion())] == [1] * len({r["_path"][0] for r in tree})

@@ -1,0 +1,140 @@
+"""The pivot grid: a server-computed tree drawn with AG Grid Community features only.
+
+Group rows carry a chevron (``PivotTreeCell`` in assets/pivot_grid.js); which
+rows show is decided in the browser from the tree and the expansion, so a click
+needs no round trip. Sorting is done by the engine within each parent: the
+header click is reported through ``sortChanged`` and the grid's own comparator
+keeps the server's order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dash_ag_grid as dag
+
+from backend.pivot.catalog import DIMENSIONS, METRICS
+
+HEAT_METRICS = ("pnl", "realized_pnl", "unrealized_pnl", "pnl_pct_gross")
+
+
+def metric_fields(metrics: Sequence[str], column_dims: Sequence[str],
+                  column_values: Sequence[Sequence[Any]]) -> list[tuple[str, str]]:
+    """``(field, header)`` of every number column, in grid order (splits, then totals)."""
+    fields: list[tuple[str, str]] = []
+    for i, values in enumerate(column_values if column_dims else []):
+        label = " / ".join("—" if v in (None, "") else str(v) for v in values)
+        fields += [(f"{m}__c{i}", f"{label} · {METRICS[m].label}") for m in metrics]
+    fields += [(m, ("Total · " if column_dims else "") + METRICS[m].label) for m in metrics]
+    return fields
+
+
+def _max_abs(rows: Sequence[Mapping[str, Any]], field: str) -> float:
+    values = [abs(v) for r in rows if r.get("_kind") == "leaf"
+              for v in [r.get(field)] if isinstance(v, (int, float)) and math.isfinite(v)]
+    return max(values, default=0.0)
+
+
+def _number_col(field: str, header: str, metric: str, sort: str | None, heat: float) -> dict[str, Any]:
+    spec = METRICS[metric]
+    col: dict[str, Any] = {
+        "field": field,
+        "colId": field,
+        "headerName": header,
+        "type": "rightAligned",
+        "sortable": True,
+        "sortingOrder": ["desc", "asc"],
+        "comparator": {"function": "pivotKeepOrder"},
+        "valueFormatter": {"function": f"pivotNumber(params.value, '{spec.format}')"},
+        "cellClassRules": {"num-neg": "params.value < 0"},
+        "minWidth": 110,
+    }
+    if metric in HEAT_METRICS and heat > 0:
+        col["cellStyle"] = {"function": f"pivotHeat(params, {heat!r})"}
+    if sort:
+        col["sort"] = sort
+    return col
+
+
+def column_defs(
+    dimensions: Sequence[str],
+    column_dims: Sequence[str],
+    metrics: Sequence[str],
+    column_values: Sequence[Sequence[Any]],
+    tree: Sequence[Mapping[str, Any]],
+    sort_field: str | None,
+    sort_desc: bool,
+) -> list[dict[str, Any]]:
+    """Hierarchy column, then one group per split column value, then the totals."""
+    sort_dir = "desc" if sort_desc else "asc"
+    tree_col = {
+        "colId": "_tree",
+        "headerName": " › ".join(DIMENSIONS[d].label for d in dimensions),
+        "valueGetter": {"function": "pivotLabel(params)"},
+        "cellRenderer": "PivotTreeCell",
+        "pinned": "left",
+        "minWidth": 240,
+        "flex": 2,
+        "sortable": False,
+    }
+    defs: list[dict[str, Any]] = [tree_col]
+    fields = metric_fields(metrics, column_dims, column_values)
+    by_field = {f: h for f, h in fields}
+    if column_dims:
+        for i, values in enumerate(column_values):
+            label = " / ".join("—" if v in (None, "") else str(v) for v in values)
+            children = [
+                _number_col(f"{m}__c{i}", METRICS[m].label, m, None, _max_abs(tree, f"{m}__c{i}"))
+                for m in metrics
+            ]
+            defs.append({"headerName": label, "groupId": f"split-{i}", "children": children,
+                         "headerClass": "pivot-split-header"})
+        defs.append({
+            "headerName": "Total",
+            "groupId": "split-total",
+            "children": [
+                _number_col(m, METRICS[m].label, m, sort_dir if m == sort_field else None, _max_abs(tree, m))
+                for m in metrics
+            ],
+        })
+    else:
+        defs += [
+            _number_col(m, by_field[m], m, sort_dir if m == sort_field else None, _max_abs(tree, m))
+            for m in metrics
+        ]
+    return defs
+
+
+def total_row(totals: Mapping[str, Any]) -> dict[str, Any]:
+    return {**totals, "_id": "__total__", "_kind": "total", "_path": [], "_level": 0}
+
+
+def pivot_grid(grid_id: str) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=[],
+        columnDefs=[],
+        getRowId="params.data._id",
+        defaultColDef={"resizable": True, "suppressHeaderMenuButton": True},
+        dashGridOptions={
+            "animateRows": False,
+            "suppressMultiSort": True,
+            "rowHeight": 30,
+            "headerHeight": 34,
+            "pinnedBottomRowData": [],
+            "suppressCellFocus": False,
+            "tooltipShowDelay": 300,
+            "overlayNoRowsTemplate": "No trades match this view.",
+        },
+        rowClassRules={
+            "pivot-row-group": "params.data && params.data._kind === 'group'",
+            "pivot-row-other": "params.data && params.data._kind === 'other'",
+            "pivot-row-total": "params.node.rowPinned === 'bottom'",
+        },
+        eventListeners={"sortChanged": ["pivotSortChanged(params, setEventData)"]},
+        columnSize="responsiveSizeToFit",
+        className="ag-theme-quartz pivot-grid",
+        style={"height": "100%", "width": "100%"},
+    )
