@@ -16,11 +16,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,12 @@ from backend.market.store import DEFAULT_RETENTION_DAYS, MarketStore
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "deskboard.market"
+
+
+class Runner(Protocol):
+    def run(self, service: MarketService, stop: threading.Event) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ServiceSettings(BaseSettings):
@@ -87,6 +93,7 @@ class MarketService:
         self._started = False
         self._alerts: deque[dict[str, Any]] = deque(maxlen=self.settings.recent_alerts)
         self.summary: dict[str, Any] = {}
+        self.runner: Runner | None = None
 
     # -- status ------------------------------------------------------------------
     def note_message(self, market_ts: float | None = None) -> None:
@@ -174,27 +181,32 @@ class MarketService:
         return found is not None
 
     # -- running -----------------------------------------------------------------
-    def start(self, run: Callable[[MarketService, threading.Event], None]) -> None:
-        """Run ``run(service, stop_event)`` in the background until ``stop``."""
+    def start(self, runner: Runner) -> None:
+        """Run ``runner.run(service, stop_event)`` in the background until ``stop``."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
         self._started = True
+        self.runner = runner
+        with self._lock:
+            self._counters = _Counters()
         if self.store is not None:
             self.store.start()
-        self._thread = threading.Thread(target=self._guarded, args=(run,), name="market-feed", daemon=True)
+        self._thread = threading.Thread(target=self._guarded, args=(runner,), name="market-feed", daemon=True)
         self._thread.start()
 
-    def _guarded(self, run: Callable[[MarketService, threading.Event], None]) -> None:
+    def _guarded(self, runner: Runner) -> None:
         try:
-            run(self, self._stop)
-            self.note_disconnected("the feed ended")
+            runner.run(self, self._stop)
+            self.note_disconnected(None if self._stop.is_set() else "the feed ended")
         except Exception as exc:  # the page shows the state; the log has the trace
             log.exception("market feed stopped")
             self.note_disconnected(f"feed error: {type(exc).__name__}")
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        if self.runner is not None:
+            self.runner.close()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
@@ -205,11 +217,3 @@ class MarketService:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-
-def iterate_until(stop: threading.Event, source: Iterator[Any]) -> Iterator[Any]:
-    """Items of ``source`` until ``stop`` is set."""
-    for item in source:
-        if stop.is_set():
-            return
-        yield item

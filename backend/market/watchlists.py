@@ -1,0 +1,188 @@
+"""User watchlists and price-alert rules, kept in a small SQLite file in the data dir.
+
+The built-in VN30 watchlist always exists and cannot be changed; users add their
+own lists of symbols. Price rules are stored here so they survive a restart; the
+market service loads them into the alert engine at start and on every change.
+SQLite (WAL) is safe across the server's threads and processes.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from backend.market.reference import VN30_SYMBOLS
+
+SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
+WATCHLIST_ID: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+VN30_ID: Final[str] = "vn30"
+MAX_SYMBOLS: Final[int] = 300
+MAX_WATCHLISTS: Final[int] = 200
+MAX_RULES: Final[int] = 1_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS watchlists (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, symbols TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS price_rules (
+    id TEXT PRIMARY KEY, symbol TEXT NOT NULL, op TEXT NOT NULL CHECK (op IN ('above', 'below')),
+    price REAL NOT NULL CHECK (price > 0), note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+"""
+
+
+class UserDataError(ValueError):
+    """A watchlist or rule the store refuses, with the reason."""
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    id: str
+    name: str
+    symbols: tuple[str, ...]
+    builtin: bool = False
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    id: str
+    symbol: str
+    op: Literal["above", "below"]
+    price: float
+    note: str = ""
+
+
+def clean_symbols(symbols: Iterable[str]) -> tuple[str, ...]:
+    """Upper-case, de-duplicated symbols in the given order; refuses invalid ones."""
+    out: list[str] = []
+    for raw in symbols:
+        if not isinstance(raw, str):
+            raise UserDataError(f"symbol must be text, got {type(raw).__name__}")
+        symbol = raw.strip().upper()
+        if not SYMBOL.match(symbol):
+            raise UserDataError(f"{raw[:24]!r} is not a valid symbol")
+        if symbol not in out:
+            out.append(symbol)
+    if not out:
+        raise UserDataError("a watchlist needs at least one symbol")
+    if len(out) > MAX_SYMBOLS:
+        raise UserDataError(f"a watchlist holds at most {MAX_SYMBOLS} symbols")
+    return tuple(out)
+
+
+def _clean_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise UserDataError("a watchlist needs a name")
+    name = " ".join(name.split())
+    if len(name) > 60 or not name.isprintable():
+        raise UserDataError("a watchlist name is at most 60 printable characters")
+    return name
+
+
+class UserData:
+    """Watchlists and price rules in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- watchlists --------------------------------------------------------------
+    def watchlists(self) -> list[Watchlist]:
+        rows = self._conn().execute("SELECT id, name, symbols FROM watchlists ORDER BY name, id").fetchall()
+        vn30 = Watchlist(VN30_ID, "VN30", tuple(sorted(VN30_SYMBOLS)), builtin=True)
+        return [vn30, *(Watchlist(i, n, tuple(s.split(","))) for i, n, s in rows)]
+
+    def watchlist(self, watchlist_id: str | None) -> Watchlist | None:
+        """The list with this id; None when it does not exist."""
+        if not watchlist_id or watchlist_id == VN30_ID:
+            return self.watchlists()[0]
+        if not isinstance(watchlist_id, str) or not WATCHLIST_ID.match(watchlist_id):
+            return None
+        row = self._conn().execute(
+            "SELECT id, name, symbols FROM watchlists WHERE id = ?", (watchlist_id,)
+        ).fetchone()
+        return Watchlist(row[0], row[1], tuple(row[2].split(","))) if row else None
+
+    def save_watchlist(self, name: str, symbols: Iterable[str], watchlist_id: str | None = None) -> Watchlist:
+        """Create a list (or replace one of the user's lists) and return it."""
+        name, cleaned = _clean_name(name), clean_symbols(symbols)
+        if watchlist_id == VN30_ID:
+            raise UserDataError("the VN30 list is built in and cannot be changed")
+        if watchlist_id is not None and not WATCHLIST_ID.match(str(watchlist_id)):
+            raise UserDataError("not a valid watchlist id")
+        new_id = watchlist_id or f"w-{uuid.uuid4().hex[:10]}"
+        with self._tx() as db:
+            count = db.execute("SELECT count(*) FROM watchlists").fetchone()[0]
+            if watchlist_id is None and count >= MAX_WATCHLISTS:
+                raise UserDataError(f"at most {MAX_WATCHLISTS} watchlists")
+            db.execute(
+                "INSERT INTO watchlists (id, name, symbols) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET name = excluded.name, symbols = excluded.symbols",
+                (new_id, name, ",".join(cleaned)),
+            )
+        return Watchlist(new_id, name, cleaned)
+
+    def delete_watchlist(self, watchlist_id: str) -> bool:
+        if watchlist_id == VN30_ID:
+            raise UserDataError("the VN30 list is built in and cannot be deleted")
+        with self._tx() as db:
+            return db.execute("DELETE FROM watchlists WHERE id = ?", (str(watchlist_id),)).rowcount > 0
+
+    # -- price rules -------------------------------------------------------------
+    def rules(self) -> list[StoredRule]:
+        rows = self._conn().execute(
+            "SELECT id, symbol, op, price, note FROM price_rules ORDER BY symbol, price, id"
+        ).fetchall()
+        return [StoredRule(*row) for row in rows]
+
+    def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
+        (symbol,) = clean_symbols([symbol])
+        if op not in ("above", "below"):
+            raise UserDataError("op must be 'above' or 'below'")
+        if isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
+            raise UserDataError("price must be a positive number")
+        if not isinstance(note, str) or len(note) > 200:
+            raise UserDataError("note is at most 200 characters")
+        rule = StoredRule(f"p-{uuid.uuid4().hex[:12]}", symbol, op, float(price), note)  # type: ignore[arg-type]
+        with self._tx() as db:
+            if db.execute("SELECT count(*) FROM price_rules").fetchone()[0] >= MAX_RULES:
+                raise UserDataError(f"at most {MAX_RULES} price rules")
+            db.execute(
+                "INSERT INTO price_rules (id, symbol, op, price, note) VALUES (?, ?, ?, ?, ?)",
+                (rule.id, rule.symbol, rule.op, rule.price, rule.note),
+            )
+        return rule
+
+    def delete_rule(self, rule_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM price_rules WHERE id = ?", (str(rule_id),)).rowcount > 0
