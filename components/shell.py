@@ -44,7 +44,7 @@ def shell_layout() -> dmc.MantineProvider:
                 ),
                 dmc.Button(
                     "Theme", id=ids.THEME_TOGGLE, variant="subtle", size="compact-sm",
-                    title="Switch between light and dark", className="shell-theme-toggle",
+                    attributes={"title": "Switch between light and dark"}, className="shell-theme-toggle",
                 ),
             ],
             justify="space-between",

@@ -72,7 +72,7 @@ def test_pivot_rows_and_totals_match_duckdb(client, duck) -> None:
     ).fetchall()
     assert len(got["rows"]) == len(want)
     by_key = {(r["desk"], r["asset_class"]): r for r in got["rows"]}
-    scale = sum(abs(w[1]) for w in want)
+    scale = sum(abs(w[2]) for w in want)
     for desk, asset_class, notional, pnl, qty in want:
         row = by_key[(desk, asset_class)]
         assert _close(row["notional"], notional, scale) and _close(row["pnl"], pnl, scale)
