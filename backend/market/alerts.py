@@ -26,8 +26,9 @@ _SYMBOL = re.compile(r"^[A-Z0-9]{1,20}$")
 class AlertConfig:
     foreign_ratio: float = 2.0  # fire when the 5-minute speed exceeds this × the session average
     foreign_rearm_ratio: float = 1.5  # re-arm once it falls back below this ×
-    foreign_min_speed_val: float = 1e9  # VND per minute; ignore thin flow on the market total
-    foreign_symbol_min_speed_val: float = 2e8  # the same floor for a single symbol
+    foreign_min_speed_val: float = 5e9  # VND per minute; ignore thin flow on the market total
+    foreign_symbol_min_speed_val: float = 1e9  # the same floor for a single symbol
+    foreign_baseline_minutes: float = 15.0  # trading minutes of history before the average is "normal"
     basis_premium_pct: float = 1.0
     basis_discount_pct: float = -1.0
     basis_hysteresis_pct: float = 0.2
@@ -146,7 +147,7 @@ class AlertEngine:
         cfg = self.config
         if window.first_ts is None or ts - window.first_ts < WINDOW_SECONDS:
             return []
-        normal = window.normal_rates(ts)
+        normal = window.normal_rates(ts, cfg.foreign_baseline_minutes)
         if normal is None:
             return []
         floor = cfg.foreign_min_speed_val if key == "MARKET" else cfg.foreign_symbol_min_speed_val

@@ -159,6 +159,7 @@ class MarketCore:
         return ok
 
     def _drop(self, reason: str) -> None:
+        reason = str(reason)
         self.counters["dropped"] += 1
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 

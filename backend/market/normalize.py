@@ -105,7 +105,7 @@ F_UNCH = _aliases("NoChanges", "NoChange", "Unchanged")
 F_CEILS = _aliases("Ceilings")
 F_FLOORS = _aliases("Floors")
 F_IDXVOL = _aliases("AllQty", "TotalQtty")
-F_IDXVAL = _aliases("AllValue", "TotalValue")
+F_IDXVAL = _aliases("AllValue")
 F_OPEN = _aliases("Open")
 F_CLOSE = _aliases("Close")
 F_VOLUME = _aliases("Volume")
@@ -116,47 +116,76 @@ F_ASK_P = tuple(_aliases(f"AskPrice{i}") for i in range(1, QUOTE_LEVELS + 1))
 F_ASK_V = tuple(_aliases(f"AskVol{i}") for i in range(1, QUOTE_LEVELS + 1))
 
 
+_ALL_FIELDS = tuple(v for k, v in list(globals().items()) if k.startswith("F_") and isinstance(v, tuple))
+_FIELD_GROUPS: tuple[tuple[str, ...], ...] = tuple(
+    g for v in _ALL_FIELDS for g in (v if isinstance(v[0], tuple) else (v,))
+)
+# Every other spelling → the canonical one. Messages are rewritten to canonical keys once,
+# so each field is then a single dict lookup.
+_ALIASES: dict[str, str] = {alias: names[0] for names in _FIELD_GROUPS for alias in names[1:]}
+_ALIAS_KEYS = frozenset(_ALIASES)
+_INF = math.inf
+
+
+def _canonical(d: dict[str, Any]) -> dict[str, Any]:
+    if _ALIAS_KEYS.isdisjoint(d):
+        return d
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        canonical = _ALIASES.get(key)
+        if canonical is None:
+            if value is not None or key not in out:
+                out[key] = value
+        elif value is not None and out.get(canonical) is None:
+            out[canonical] = value
+    return out
+
+
 def _get(d: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = d.get(name)
-        if value is not None:
-            return value
-    return None
-
-
-def _to_float(value: Any, field: str) -> float | None:
-    kind = type(value)
-    if kind is float:
-        result = value
-    elif kind is int:
-        result = float(value)
-    elif value is None:
-        return None
-    elif kind is str:
-        text = value.strip().replace(",", "")
-        if text == "" or text.lower() == "nan":
-            return None
-        try:
-            result = float(text)
-        except ValueError:
-            raise MessageError("bad_value", f"{field} is not a number") from None
-    else:
-        raise MessageError("bad_value", f"{field} is not a number")
-    if not math.isfinite(result):
-        return None
-    return result
+    return d.get(names[0])
 
 
 def _num(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> float | None:
-    value = _to_float(_get(d, names), names[0])
-    if value is None and required:
-        raise MessageError("missing_field", names[0])
-    if value is not None and value < 0:
-        raise MessageError("bad_value", f"{names[0]} is negative")
-    return value
+    value = d.get(names[0])
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value < _INF:
+        return value
+    return _num_slow(value, names[0], required)
+
+
+def _num_slow(value: Any, field: str, required: bool) -> float | None:
+    kind = type(value)
+    result: float | None
+    if kind is float or kind is int:
+        result = float(value)
+    elif value is None:
+        result = None
+    elif kind is str:
+        text = value.strip().replace(",", "")
+        if text == "" or text.lower() == "nan":
+            result = None
+        else:
+            try:
+                result = float(text)
+            except ValueError:
+                raise MessageError("bad_value", f"{field} is not a number") from None
+    else:
+        raise MessageError("bad_value", f"{field} is not a number")
+    if result is not None and not math.isfinite(result):
+        result = None  # the provider sends NaN for "no value" (e.g. AvgPrice before the first trade)
+    if result is None:
+        if required:
+            raise MessageError("missing_field", field)
+        return None
+    if result < 0:
+        raise MessageError("bad_value", f"{field} is negative")
+    return result
 
 
 def _count(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> int | None:
+    value = d.get(names[0])
+    if type(value) is int and 0 <= value < 1e15:
+        return value
     value = _num(d, names, required=required)
     if value is None:
         return None
@@ -196,19 +225,31 @@ class Normalizer:
         self._last_date: tuple[int, float] | None = None
 
     def parse(self, raw: str | bytes | dict[str, Any]) -> MarketEvent:
-        msg = self._decode(raw)
-        channel_code = _get(msg, F_DATATYPE)
+        msg = raw if type(raw) is dict else self._decode(raw)
+        if not _ALIAS_KEYS.isdisjoint(msg):
+            msg = _canonical(msg)
+        channel_code = msg.get("DataType")
         if channel_code is not None:
-            content = _get(msg, F_CONTENT)
-            if content is None:
+            content = msg.get("Content")
+            if type(content) is str and len(content) <= MAX_MESSAGE_CHARS:
+                try:
+                    content = orjson.loads(content)
+                except orjson.JSONDecodeError:
+                    raise MessageError("malformed", "Content is not JSON") from None
+                if type(content) is not dict:
+                    raise MessageError("malformed", "Content is not a JSON object")
+            elif content is None:
                 raise MessageError("missing_field", "Content")
-            content = self._decode(content)
+            else:
+                content = self._decode(content)
+            if not _ALIAS_KEYS.isdisjoint(content):
+                content = _canonical(content)
         else:
             content = msg
-            channel_code = _get(msg, F_RTYPE)
+            channel_code = msg.get("RType")
         if type(channel_code) is not str:
             raise MessageError("unknown_channel", "no DataType or RType")
-        channel = _CHANNELS.get(channel_code.upper())
+        channel = _CHANNELS.get(channel_code) or _CHANNELS.get(channel_code.upper())
         if channel is None:
             raise MessageError("unknown_channel", channel_code[:20])
         return self._parsers[channel](self, content)
@@ -294,6 +335,29 @@ class Normalizer:
 
     def _quote(self, d: dict[str, Any], symbol: str | None = None, when: tuple[float, int] | None = None) -> Quote:
         ts, day = when or self._when(d)
+        g = d.get
+        levels = (
+            g("BidPrice1"), g("BidPrice2"), g("BidPrice3"), g("BidVol1"), g("BidVol2"), g("BidVol3"),
+            g("AskPrice1"), g("AskPrice2"), g("AskPrice3"), g("AskVol1"), g("AskVol2"), g("AskVol3"),
+        )  # fmt: skip
+        # Fast path: every level a plain non-negative JSON number (NaN fails the comparison).
+        try:
+            fast = min(levels) >= 0 and sum(levels) < _INF  # type: ignore[type-var,arg-type]
+        except TypeError:
+            fast = False
+        if not fast:
+            return self._quote_checked(d, symbol, ts, day)
+        bv, av = levels[3:6], levels[9:12]
+        if not all(type(x) is int for x in (*bv, *av)):
+            bv, av = tuple(map(int, bv)), tuple(map(int, av))
+            if bv != levels[3:6] or av != levels[9:12]:
+                return self._quote_checked(d, symbol, ts, day)
+        return Quote(
+            symbol or _symbol(d), ts, day, levels[0:3], bv, levels[6:9], av,  # type: ignore[arg-type]
+            _text(d, F_SESSION),
+        )
+
+    def _quote_checked(self, d: dict[str, Any], symbol: str | None, ts: float, day: int) -> Quote:
         return Quote(
             symbol=symbol or _symbol(d), ts=ts, day=day,
             bid_prices=tuple(_num(d, f) or 0.0 for f in F_BID_P),
@@ -347,7 +411,7 @@ class Normalizer:
             prior_value=_num(d, F_PRIORVAL) or 0.0,
             advances=_count(d, F_ADV), declines=_count(d, F_DEC), unchanged=_count(d, F_UNCH),
             ceilings=_count(d, F_CEILS), floors=_count(d, F_FLOORS),
-            total_volume=_num(d, F_IDXVOL), total_value=_num(d, F_IDXVAL),
+            total_volume=_num(d, F_IDXVOL), total_value=_num(d, F_IDXVAL) or _num(d, F_TOTALVAL),
             session=_text(d, F_SESSION),
         )  # fmt: skip
 

@@ -117,10 +117,18 @@ class FlowWindow:
             return None
         return 1.0 - self.current_room / self.total_room
 
-    def normal_rates(self, ts: float) -> tuple[float, float] | None:
-        """Session-average buy and sell value per trading minute up to ``ts`` (None before 5 minutes)."""
-        minutes = trading_seconds_elapsed(vn_seconds_of_day(ts)) / 60.0
-        if minutes < _WINDOW_MINUTES:
+    def normal_rates(self, ts: float, min_minutes: float = 15.0) -> tuple[float, float] | None:
+        """Average buy and sell value per trading minute since flow was first seen (the "normal" rate).
+
+        None until ``min_minutes`` of trading time have been observed: a baseline needs history.
+        """
+        if self.first_ts is None:
+            return None
+        seconds = trading_seconds_elapsed(vn_seconds_of_day(ts)) - trading_seconds_elapsed(
+            vn_seconds_of_day(self.first_ts)
+        )
+        minutes = seconds / 60.0
+        if minutes < min_minutes:
             return None
         return self.buy_val / minutes, self.sell_val / minutes
 
