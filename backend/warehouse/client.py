@@ -8,6 +8,8 @@ plain-words errors when the folder is locked.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -140,6 +142,26 @@ _open: dict[str, Warehouse] = {}
 _open_lock = threading.Lock()
 
 
+def _folder_locked(folder: str) -> bool:
+    """Whether another process holds the engine's lock on ``folder/status``."""
+    status = os.path.join(folder, "status")
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def _connect(url: str) -> Client:
     parts = urlsplit(url)
     try:
@@ -148,7 +170,10 @@ def _connect(url: str) -> Client:
         return clickhouse_connect.get_client(dsn=url, connect_timeout=5, send_receive_timeout=300)
     except ClickHouseError as exc:
         text = str(exc)
-        if "Cannot lock file" in text or "already running" in text:
+        # The engine reports the lock on stderr and raises a generic start-up error,
+        # so the lock file itself is the reliable witness.
+        locked = parts.scheme == "chdb" and _folder_locked(parts.path)
+        if locked or "Cannot lock file" in text or "already running" in text:
             raise WarehouseLockedError(_LOCK_HINT.format(path=parts.path)) from None
         where = parts.path if parts.scheme == "chdb" else parts.hostname
         raise WarehouseError(f"cannot open the warehouse at {where}: {text.splitlines()[0]}") from None

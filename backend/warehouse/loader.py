@@ -14,16 +14,19 @@ several times faster than sending Arrow batches; a server gets Arrow batches.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from backend.warehouse.client import Warehouse, WarehouseError
-from backend.warehouse.schema import TRADES_COLUMN_NAMES
+from backend.warehouse.schema import TRADES_COLUMN_NAMES, TRADES_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -42,18 +45,53 @@ def _trade_files(folder: Path) -> list[Path]:
     return files or ([single] if single.exists() else [])
 
 
+def _read_schema(path: Path) -> pa.Schema:
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise WarehouseError(f"{path.name} is not a readable Parquet file: {exc}") from None
+
+
+def _accepts(ctype: str, arrow_type: pa.DataType) -> bool:
+    """Whether a Parquet column of ``arrow_type`` can be inserted into a ``ctype`` column."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if ctype.startswith("LowCardinality(String)") or ctype == "String":
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if ctype.startswith(("UInt", "Int")):
+        return pa.types.is_integer(arrow_type)
+    if ctype.startswith("Float"):
+        return pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type)
+    if ctype == "Date":
+        return pa.types.is_date(arrow_type)
+    if ctype.startswith("DateTime"):
+        return pa.types.is_timestamp(arrow_type)
+    return True
+
+
 def _check_columns(path: Path, expected: tuple[str, ...]) -> None:
-    names = tuple(pq.read_schema(path).names)
-    missing = [c for c in expected if c not in names]
+    schema = _read_schema(path)
+    missing = [c for c in expected if c not in schema.names]
     if missing:
         raise WarehouseError(f"{path.name} is missing columns: {', '.join(missing[:8])}")
+    types = dict(TRADES_COLUMNS)
+    wrong = [
+        f"{name} ({schema.field(name).type}, expected {types[name]})"
+        for name in expected
+        if name in types and not _accepts(types[name], schema.field(name).type)
+    ]
+    if wrong:
+        raise WarehouseError(f"{path.name} has columns of the wrong type: {', '.join(wrong[:8])}")
 
 
 def _date_span(files: list[Path]) -> tuple[date, date] | None:
     lo: date | None = None
     hi: date | None = None
     for path in files:
-        col = pq.read_table(path, columns=["trade_date"]).column("trade_date")
+        try:
+            col = pq.read_table(path, columns=["trade_date"]).column("trade_date")
+        except (pa.ArrowException, OSError) as exc:
+            raise WarehouseError(f"{path.name} cannot be read: {exc}") from None
         if len(col) == 0:
             continue
         mm = pc.min_max(col).as_py()
@@ -73,15 +111,23 @@ def _insert_file(wh: Warehouse, table: str, path: Path, columns: tuple[str, ...]
     else:
         pf = pq.ParquetFile(path)
         for batch in pf.iter_batches(batch_size=500_000, columns=list(columns)):
-            import pyarrow as pa
-
             wh.insert_arrow(table, pa.Table.from_batches([batch]))
 
 
 def load_folder(wh: Warehouse, folder: Path, *, optimize: bool = True) -> LoadReport:
-    """Load a generator folder; return what was loaded and the new data version."""
-    import time
+    """Load a generator folder; return what was loaded and the new data version.
 
+    Every file is checked (readable, expected columns and types) before anything in
+    the warehouse changes, so a bad folder leaves the loaded data as it was.
+    """
+    try:
+        return _load_folder(wh, folder, optimize=optimize)
+    except ClickHouseError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(f"loading {folder} failed: {first}") from None
+
+
+def _load_folder(wh: Warehouse, folder: Path, *, optimize: bool) -> LoadReport:
     started = time.perf_counter()
     folder = folder.resolve()
     if not folder.is_dir():
@@ -94,20 +140,27 @@ def load_folder(wh: Warehouse, folder: Path, *, optimize: bool = True) -> LoadRe
             f"{folder} holds no instruments.parquet, constituents.parquet or trades_1d/*.parquet"
         )
 
-    counts = {"instruments": 0, "constituents": 0}
+    reference: dict[str, tuple[Path, tuple[str, ...]]] = {}
     for table, path in (("instruments", instruments), ("constituents", constituents)):
         if path.exists():
-            names = tuple(pq.read_schema(path).names)
-            wh.command(f"TRUNCATE TABLE {{db}}.{table}")
-            _insert_file(wh, table, path, names)
-            counts[table] = pq.read_metadata(path).num_rows
+            names = tuple(_read_schema(path).names)
+            known = set(_reference_columns(wh, table))
+            unknown = [c for c in names if c not in known]
+            if unknown:
+                raise WarehouseError(f"{path.name} has columns {table} does not have: {', '.join(unknown[:8])}")
+            reference[table] = (path, names)
+    for path in trade_files:
+        _check_columns(path, TRADES_COLUMN_NAMES)
+    span = _date_span(trade_files) if trade_files else None
 
-    span = None
+    counts = {"instruments": 0, "constituents": 0}
+    for table, (path, names) in reference.items():
+        wh.command(f"TRUNCATE TABLE {{db}}.{table}")
+        _insert_file(wh, table, path, names)
+        counts[table] = pq.read_metadata(path).num_rows
+
     trades = 0
     if trade_files:
-        for path in trade_files:
-            _check_columns(path, TRADES_COLUMN_NAMES)
-        span = _date_span(trade_files)
         if span is not None:
             params = {"lo": span[0], "hi": span[1]}
             for table in ("trades_1d", "trades_1d_rollup"):
@@ -134,6 +187,14 @@ def load_folder(wh: Warehouse, folder: Path, *, optimize: bool = True) -> LoadRe
         data_version=version,
         seconds=time.perf_counter() - started,
     )
+
+
+def _reference_columns(wh: Warehouse, table: str) -> list[str]:
+    rows = wh.query_rows(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String}",
+        {"db": wh.database, "table": table},
+    )
+    return [r[0] for r in rows]
 
 
 def record_load(wh: Warehouse, *, source: str, rows: int) -> str:
