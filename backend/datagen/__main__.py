@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from backend.datagen.generate import DEFAULT_CHUNK_ROWS, MAX_ROWS, generate_to_folder, validate_arguments
+from backend.datagen.limits import DEFAULT_CHUNK_ROWS, MAX_ROWS, validate_arguments
 
 
 def _iso_date(text: str) -> date:
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     try:
         validate_arguments(rows=args.rows, start=args.start, end=args.end, chunk_rows=args.chunk_rows)
+        from backend.datagen.generate import generate_to_folder
+
         report = generate_to_folder(
             args.out,
             rows=args.rows,

@@ -6,6 +6,7 @@ metadata then holds only the schema, the writer version and statistics.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,6 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 
 TRADES_SCHEMA: pa.Schema = pa.schema([(name, _ARROW_TYPES[ctype]) for name, ctype in TRADES_COLUMNS])
 
-ROW_GROUP_ROWS = 512 * 1024
 _STRING_COLUMNS = [name for name, ctype in TRADES_COLUMNS if ctype == "LowCardinality(String)"]
 # Columns with few distinct values compress to almost nothing with Parquet dictionaries;
 # dictionary-encoding the continuous money columns would only cost time.
@@ -36,8 +36,8 @@ _DICTIONARY_COLUMNS = [*_STRING_COLUMNS, "trade_date", "settlement_date", "const
 WRITE_OPTIONS: dict[str, object] = {
     "compression": "lz4",
     "use_dictionary": _DICTIONARY_COLUMNS,
-    "write_statistics": True,
-    "row_group_size": ROW_GROUP_ROWS,
+    # Date statistics let readers skip row groups by date; the rest would only cost time.
+    "write_statistics": ["trade_date", "settlement_date", "trade_time"],
     "store_schema": True,
 }
 
@@ -63,10 +63,14 @@ def trades_table(columns: dict[str, np.ndarray]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=TRADES_SCHEMA)
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
+def write_trades(blocks: Iterable[dict[str, np.ndarray]], path: Path) -> None:
+    """One Parquet file, one row group per block; renamed into place only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, **WRITE_OPTIONS)  # type: ignore[arg-type]
+    with pq.ParquetWriter(tmp, TRADES_SCHEMA, **WRITE_OPTIONS) as writer:  # type: ignore[arg-type]
+        for columns in blocks:
+            table = trades_table(columns)
+            writer.write_table(table, row_group_size=table.num_rows)
     tmp.replace(path)
 
 

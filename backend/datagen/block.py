@@ -1,7 +1,7 @@
-"""NumPy kernel: one chunk of trades (positions, then their constituent look-through rows).
+"""NumPy kernel: one block of trades (positions, then their constituent look-through rows).
 
-Everything is drawn column-wise from one generator seeded by (seed, chunk index),
-so a chunk is reproducible on its own and chunks can be built in any order or
+Everything is drawn column-wise from one generator seeded by (seed, chunk, block),
+so a block is reproducible on its own and chunks can be built in any order or
 in parallel. String columns are integer codes into ``lookups().dictionaries``.
 """
 
@@ -11,14 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.datagen.limits import MAX_CHUNK_ROWS
 from backend.datagen.lookups import CONSTITUENT, Lookups, lookups
 from backend.datagen.market import TRADING_DAYS, MarketPath
 
-# Ids are (chunk index * span + row + 1), so they are unique across chunks without
-# coordination; position ids live in their own range so they never look like trade ids.
-ID_SPAN = 100_000_000
+# Position ids live in their own range so they never look like trade ids.
 POSITION_ID_BASE = 1_000_000_000_000
-MAX_CHUNK_ROWS = ID_SPAN // 2
 
 SHORT_PROBABILITY = 0.35
 HEDGE_PROBABILITY = 0.12
@@ -39,7 +37,7 @@ INHERITED_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass
-class Chunk:
+class Block:
     columns: dict[str, np.ndarray]  # numeric values, or int32 codes for string columns
     positions: int
     constituents: int
@@ -176,40 +174,41 @@ def _explode(pos: dict, lk: Lookups, path: MarketPath, sym: np.ndarray) -> dict:
     return cols
 
 
-def build_chunk(index: int, *, seed: int, target_rows: int, path: MarketPath, explode: bool) -> Chunk:
-    """About ``target_rows`` rows (never fewer; a fund's look-through rows are never split)."""
+def build_block(
+    key: tuple[int, ...], *, target_rows: int, first_id: int, path: MarketPath, explode: bool
+) -> Block:
+    """About ``target_rows`` rows (never fewer; a fund's look-through rows are never split).
+
+    ``key`` seeds the generator; trade ids run from ``first_id`` and each row's
+    position id is ``POSITION_ID_BASE`` + its trade id.
+    """
     if not 0 < target_rows <= MAX_CHUNK_ROWS:
-        raise ValueError(f"chunk rows must be in 1..{MAX_CHUNK_ROWS}, got {target_rows}")
+        raise ValueError(f"block rows must be in 1..{MAX_CHUNK_ROWS}, got {target_rows}")
     lk = lookups()
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng(list(key))
     pm = _weighted(rng, np.cumsum(lk.pm_size), target_rows)
     sym = _symbols(rng, lk, pm)
     if explode:
-        # Each fund row brings its constituent rows; stop once the chunk reaches its target.
+        # Each fund row brings its constituent rows; stop once the block reaches its target.
         rows_so_far = np.cumsum(1 + lk.n_constituents[sym])
         keep = int(np.searchsorted(rows_so_far, target_rows, side="left")) + 1
         pm, sym = pm[:keep], sym[:keep]
     pos = _positions(rng, lk, path, pm, sym)
     n = len(pm)
-    base = index * ID_SPAN + 1
-    pos["position_id"] = np.arange(POSITION_ID_BASE + base, POSITION_ID_BASE + base + n, dtype=np.uint64)
     pos["parent_position_id"] = np.zeros(n, dtype=np.uint64)
     parts = [pos]
     if explode:
         cons = _explode(pos, lk, path, sym)
-        m = len(cons["_parent"])
-        cons["position_id"] = np.arange(
-            POSITION_ID_BASE + base + n, POSITION_ID_BASE + base + n + m, dtype=np.uint64
-        )
-        cons["parent_position_id"] = pos["position_id"][cons["_parent"]]
+        cons["parent_position_id"] = np.uint64(POSITION_ID_BASE + first_id) + cons["_parent"].astype(np.uint64)
         parts.append(cons)
     names = [c for c in pos if not c.startswith("_")]
     columns = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else pos[c] for c in names}
-    total = len(columns["position_id"])
-    columns["trade_id"] = np.arange(base, base + total, dtype=np.uint64)
+    total = len(columns["parent_position_id"])
+    columns["trade_id"] = np.arange(first_id, first_id + total, dtype=np.uint64)
+    columns["position_id"] = columns["trade_id"] + np.uint64(POSITION_ID_BASE)
     columns["side"] = np.where(columns["quantity"] > 0, 0, 1).astype(np.int32)
     counts = np.bincount(columns["exposure_type"], minlength=4)
-    return Chunk(
+    return Block(
         columns=columns,
         positions=n,
         constituents=total - n,

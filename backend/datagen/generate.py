@@ -11,23 +11,29 @@ at the first position whose fund rows reach its share, so the total is
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
-from backend.datagen.arrow import trades_table, write_parquet, write_reference
-from backend.datagen.chunk import MAX_CHUNK_ROWS, build_chunk
+from backend.datagen.arrow import write_reference, write_trades
+from backend.datagen.block import build_block
+from backend.datagen.limits import DEFAULT_CHUNK_ROWS, ID_SPAN, chunk_targets, validate_arguments
 from backend.datagen.lookups import EXPOSURE_TYPES
 from backend.datagen.market import market_path
 from backend.datagen.reference import constituents_table, instruments_table
 
-DEFAULT_CHUNK_ROWS = 2_000_000
-MAX_ROWS = 200_000_000
+# Rows built at a time. Small blocks keep the working set to ~100 MB that the allocator
+# reuses block after block; touching fresh memory costs seconds per GB on a VM.
+BLOCK_ROWS = 256 * 1024
+# Below this, starting worker interpreters costs more than it saves.
+PARALLEL_MIN_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -50,28 +56,42 @@ class _Job:
     path: Path
 
 
-def validate_arguments(*, rows: int, start: date, end: date, chunk_rows: int) -> None:
-    if rows <= 0:
-        raise ValueError(f"rows must be positive, got {rows}")
-    if rows > MAX_ROWS:
-        raise ValueError(f"rows must be at most {MAX_ROWS:,}, got {rows:,}")
-    if end < start:
-        raise ValueError(f"end date {end} is before start date {start}")
-    if not 0 < chunk_rows <= MAX_CHUNK_ROWS:
-        raise ValueError(f"chunk_rows must be in 1..{MAX_CHUNK_ROWS:,}, got {chunk_rows:,}")
+def _retain_freed_memory() -> None:
+    """Keep freed heap memory in the process instead of returning it to the OS (glibc only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20)
+    except (OSError, AttributeError):
+        pass
 
 
-def chunk_targets(rows: int, chunk_rows: int) -> list[int]:
-    """Split ``rows`` into near-equal chunk targets of at most ``chunk_rows``."""
-    n = -(-rows // chunk_rows)
-    return [rows // n + (1 if k < rows % n else 0) for k in range(n)]
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 
 
 def _run(job: _Job) -> tuple[int, dict[int, int]]:
     path = market_path(job.start, job.end, job.seed)
-    chunk = build_chunk(job.index, seed=job.seed, target_rows=job.target_rows, path=path, explode=job.explode)
-    write_parquet(trades_table(chunk.columns), job.path)
-    return chunk.positions + chunk.constituents, chunk.by_exposure
+    rows = 0
+    totals = dict.fromkeys(range(len(EXPOSURE_TYPES)), 0)
+
+    def blocks() -> Iterator[dict]:
+        nonlocal rows
+        for b, target in enumerate(chunk_targets(job.target_rows, BLOCK_ROWS)):
+            block = build_block(
+                (job.seed, job.index, b),
+                target_rows=target,
+                first_id=job.index * ID_SPAN + 1 + rows,
+                path=path,
+                explode=job.explode,
+            )
+            rows += block.positions + block.constituents
+            for code, count in block.by_exposure.items():
+                totals[code] += count
+            yield block.columns
+
+    write_trades(blocks(), job.path)
+    return rows, totals
 
 
 def generate_to_folder(
@@ -104,11 +124,15 @@ def generate_to_folder(
         _Job(k, target, seed, start, end, explode, trades_dir / f"part-{k:05d}.parquet")
         for k, target in enumerate(chunk_targets(rows, chunk_rows))
     ]
-    workers = min(len(jobs), workers if workers is not None else (os.cpu_count() or 1))
+    if workers is None:
+        workers = (os.cpu_count() or 1) if rows >= PARALLEL_MIN_ROWS else 1
+    workers = min(len(jobs), workers)
     if workers > 1:
         # Fresh interpreters, never forks: a fork of a process that has the embedded
         # warehouse open hangs on the engine's locks.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=_retain_freed_memory
+        ) as pool:
             results = list(pool.map(_run, jobs))
     else:
         results = [_run(job) for job in jobs]
