@@ -1,0 +1,1 @@
+"""Live Vietnamese market: feeds, normalisation, processing core and alerts."""
