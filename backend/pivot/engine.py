@@ -37,6 +37,7 @@ def run_pivot(wh: Warehouse, req: PivotRequest, *, table: Table | None = None) -
     extra = (req.sort.field,) if req.sort and req.sort.field in METRICS else ()
     query = build_query(req, chosen, coverage, extra_metrics=extra)
     table_rows = wh.query_arrow(query.sql, query.parameters)
+    table_rows = table_rows.rename_columns([c.removeprefix("out_") for c in table_rows.column_names])
     shaped = shape(table_rows, req, query.sums)
     return PivotResult(
         dimensions=list(req.dimensions),

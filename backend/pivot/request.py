@@ -9,6 +9,9 @@ Shape (JSON)::
       "filters": {"trade_date": "2024-01-15" | {"from": "...", "to": "..."},
                   "<dimension>": "value" | ["v1", "v2", ...]},            # <= 10,000 values
       "sort": {"field": "<metric or dimension>", "direction": "asc" | "desc"},
+                                   # a metric orders siblings at every level; a row
+                                   # dimension orders its own level (others ascending);
+                                   # ties and no sort: dimension value ascending
       "limit": 1000,               # children kept under each parent, 1..10,000
       "exposure": "as_held" | "look_through",
       "cache": true                # for the API's result cache; the engine ignores it
@@ -21,6 +24,7 @@ names each offending field and never repeats the offending input.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -62,7 +66,7 @@ class PivotRequestError(ValueError):
         """One line naming each problem's field, e.g. ``limit: must be at most 10000``."""
         parts: list[str] = []
         for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = ".".join(_safe_name(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
@@ -72,6 +76,13 @@ class PivotRequestError(ValueError):
         return "; ".join(parts[:10])
 
 
+def _safe_name(part: object) -> str:
+    # Unknown keys come from the caller; only identifier-like ones are repeated back.
+    text = str(part)
+    return text if _NAME.fullmatch(text) else "<unnamed>"
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,6}")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 

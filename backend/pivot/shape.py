@@ -41,7 +41,12 @@ def _plain(table: pa.Table) -> pd.DataFrame:
         col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
         for col in table.columns
     ]
-    return pa.table(arrays, names=table.column_names).to_pandas()
+    df = pa.table(arrays, names=table.column_names).to_pandas()
+    # Plain Python strings: Arrow-backed string columns fail to join when a side is empty.
+    for name in df.columns:
+        if name[0] in "cd" and name[1:].isdigit():
+            df[name] = df[name].astype(object)
+    return df
 
 
 def _metric_values(frame: pd.DataFrame, metrics: list[str]) -> dict[str, np.ndarray]:

@@ -107,7 +107,9 @@ def build_query(
     keys += [f"{_key_sql(exprs[d], d)} AS d{i}" for i, d in enumerate(req.dimensions)]
     aliases = [f"c{i}" for i in range(len(req.columns))]
     aliases += [f"d{i}" for i in range(len(req.dimensions))]
-    measures = [f"{_sum_sql(s, table, look_through)} AS {s}" for s in sums]
+    # Output names differ from the rollup's columns: ClickHouse would otherwise read an
+    # alias where another expression means the stored column.
+    measures = [f"{_sum_sql(s, table, look_through)} AS out_{s}" for s in sums]
     with_f = f"WITH {residual_factor_sql()} AS _f " if look_through else ""
     if look_through and coverage is None:
         params |= FundCoverage().params()
