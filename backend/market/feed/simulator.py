@@ -259,6 +259,8 @@ class MarketSimulator:
                 self._auction_match("ATO")
                 continue
             self.clock += self.rng.expovariate(self.density) if self.density < 50 else step
+            if phase_at(self.clock - vn_epoch(self.day)) is not phase:
+                continue  # crossed into the next phase: it starts with its own bookkeeping
             self._step(phase)
 
     def _step(self, phase: Phase) -> None:
