@@ -135,6 +135,6 @@ def pivot_grid(grid_id: str) -> dag.AgGrid:
         },
         eventListeners={"sortChanged": ["pivotSortChanged(params, setEventData)"]},
         columnSize="responsiveSizeToFit",
-        className="ag-theme-quartz pivot-grid",
+        className="pivot-grid",
         style={"height": "100%", "width": "100%"},
     )
