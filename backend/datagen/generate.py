@@ -4,9 +4,9 @@
     OUT/constituents.parquet
     OUT/trades_1d/part-00000.parquet, part-00001.parquet, ...
 
-``rows`` counts all rows written, look-through rows included: each chunk stops
-at the first position whose fund rows reach its share, so the total is
-``rows`` plus at most a few rows per chunk.
+``rows`` counts all rows written, look-through rows included: each block stops
+at the first position whose fund rows reach its share, so the total is ``rows``
+plus at most (largest fund's constituent count) rows per block of ``BLOCK_ROWS``.
 """
 
 from __future__ import annotations
