@@ -20,8 +20,6 @@ from backend.api.v1 import api_v1
 
 
 def register_api(server: Flask) -> None:
-    errors.install(api_v1)
-    errors.install(health_bp)
     server.register_blueprint(health_bp)
     server.register_blueprint(api_v1)
 

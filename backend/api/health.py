@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from backend.api import errors
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
+errors.install(health_bp)
 
 
 def _check(probe) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from backend.api import errors
 from backend.api.errors import ApiError, json_body
 from backend.api.openapi import openapi_document
 from backend.cache import cached_call, request_key
@@ -17,6 +18,7 @@ from backend.pivot import DIMENSIONS, PivotRequest, PivotRequestError, latest_tr
 from backend.stores import current_stores
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+errors.install(api_v1)
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
@@ -46,6 +48,7 @@ def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
     payload, cached = cached_call(stores.cache.cache, key, compute, use_cache=req.cache)
     meta = dict(payload.get("meta") or {})
     meta["cached"] = cached
+    meta["truncated"] = bool(payload.get("truncated"))
     meta["response_ms"] = round((time.perf_counter() - started) * 1000, 3)
     return {**payload, "meta": meta}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dash
+from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
 
@@ -22,15 +23,15 @@ def test_shell_lists_registered_pages_and_loads_without_console_errors(dash_duo,
 def test_theme_toggle_is_remembered_by_the_browser(dash_duo, deskboard_app) -> None:
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_element("#shell-theme-toggle")
-    dash_duo.wait_until(lambda: _theme(dash_duo) == "light", timeout=5)
+    until(lambda: _theme(dash_duo) == "light", timeout=20)
     dash_duo.find_element("#shell-theme-toggle").click()
-    dash_duo.wait_until(lambda: _theme(dash_duo) == "dark", timeout=5)
+    until(lambda: _theme(dash_duo) == "dark", timeout=20)
     dash_duo.driver.refresh()
     dash_duo.wait_for_element("#shell-theme-toggle")
-    dash_duo.wait_until(lambda: _theme(dash_duo) == "dark", timeout=5)
+    until(lambda: _theme(dash_duo) == "dark", timeout=20)
     assert dash_duo.driver.execute_script("return document.documentElement.getAttribute('data-mantine-color-scheme')") == "dark"
     dash_duo.find_element("#shell-theme-toggle").click()
-    dash_duo.wait_until(lambda: _theme(dash_duo) == "light", timeout=5)
+    until(lambda: _theme(dash_duo) == "light", timeout=20)
     assert dash_duo.get_logs() == []
 
 
@@ -39,8 +40,8 @@ def test_embed_and_kiosk_hide_all_chrome(dash_duo, deskboard_app) -> None:
     dash_duo.wait_for_element(".shell-brand")
     for query, theme in (("?embed=1", "light"), ("?kiosk=1", "dark")):
         dash_duo.driver.get(dash_duo.server_url + "/" + query)
-        dash_duo.wait_until(lambda theme=theme: _theme(dash_duo) == theme, timeout=5)
-        dash_duo.wait_until(
+        until(lambda theme=theme: _theme(dash_duo) == theme, timeout=20)
+        until(
             lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".shell-brand")
             or not dash_duo.driver.find_element(By.CSS_SELECTOR, ".shell-brand").is_displayed(),
             timeout=5,
