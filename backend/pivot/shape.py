@@ -58,7 +58,7 @@ class _Levels:
     """Unsplit and split sums of every level, decoded from the grouping mask."""
 
     def __init__(self, df: pd.DataFrame, k: int, m: int, sums: tuple[str, ...]) -> None:
-        present = (m + k) - df["_g"].map(int.bit_count).to_numpy()
+        present = (m + k) - np.bitwise_count(df["_g"].to_numpy(dtype=np.uint64)).astype(np.int64)
         dims = [f"d{i}" for i in range(k)]
         cols = [f"c{i}" for i in range(m)]
         self.sums = list(sums)
