@@ -89,9 +89,7 @@ def export_chunks(wh: Warehouse, scope: DrillScope, chunk_rows: int = CHUNK_ROWS
 
 
 def _raw_csv(wh: Warehouse, sql: str, params: Mapping[str, Any]) -> bytes:
-    # The facade has no raw-format query; the client's raw_query returns CSV bytes as is.
-    client = wh._client
-    return client.raw_query(wh.sql(sql), parameters=dict(params), fmt="CSV")
+    return wh.raw_query(sql, params, fmt="CSV")
 
 
 def stream_trades_csv(wh: Warehouse, scope: DrillScope, chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes]:

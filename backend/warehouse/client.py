@@ -71,6 +71,10 @@ class Warehouse:
     def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None):
         return self._client.query_df(self.sql(sql), parameters=dict(parameters or {}))
 
+    def raw_query(self, sql: str, parameters: Mapping[str, Any] | None = None, fmt: str = "CSV") -> bytes:
+        """The engine's own output format as bytes (CSV for exports), unparsed."""
+        return self._client.raw_query(self.sql(sql), parameters=dict(parameters or {}), fmt=fmt)
+
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         return self._client.command(self.sql(sql), parameters=dict(parameters or {}))
 

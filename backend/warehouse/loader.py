@@ -164,11 +164,18 @@ def _load_folder(wh: Warehouse, folder: Path, *, optimize: bool) -> LoadReport:
         if span is not None:
             params = {"lo": span[0], "hi": span[1]}
             for table in ("trades_1d", "trades_1d_rollup"):
-                wh.command(
-                    f"ALTER TABLE {{db}}.{table} DELETE WHERE trade_date BETWEEN "
-                    "{lo:Date} AND {hi:Date} SETTINGS mutations_sync = 2",
+                # A mutation rewrites parts even when nothing matches; most loads are of new
+                # dates, so look first (and chDB has shown rare mutation temp-file errors).
+                present = wh.query_rows(
+                    f"SELECT count() FROM {{db}}.{table} WHERE trade_date BETWEEN {{lo:Date}} AND {{hi:Date}}",
                     params,
-                )
+                )[0][0]
+                if present:
+                    wh.command(
+                        f"ALTER TABLE {{db}}.{table} DELETE WHERE trade_date BETWEEN "
+                        "{lo:Date} AND {hi:Date} SETTINGS mutations_sync = 2",
+                        params,
+                    )
         for path in trade_files:
             _insert_file(wh, "trades_1d", path, TRADES_COLUMN_NAMES)
             trades += pq.read_metadata(path).num_rows

@@ -14,10 +14,6 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 @pytest.fixture
 def pivot_app(deskboard_app):
-    from backend.api.trades import trades_api
-
-    if "trades_api" not in deskboard_app.server.blueprints:
-        deskboard_app.server.register_blueprint(trades_api)
     return deskboard_app
 
 
