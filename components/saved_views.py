@@ -1,0 +1,189 @@
+"""Saved views for the page it sits on: name, save, open, rename, delete, copy link.
+
+A page embeds it with one call in its layout::
+
+    from components.saved_views import saved_views
+
+    layout = dmc.Stack([saved_views("pivot"), ...])
+
+``aio_id`` names this instance (its IDs are dict IDs keyed by it, so each page
+can carry one). The panel reads the page's URL from the shell's ``dcc.Location``
+(id ``"url"``): "Save" stores the current path and query string under a name,
+"Open" navigates by setting that Location's ``href``. The views belong to the
+signed-in user ("local" until sign-in exists) and live in the records store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_mantine_components as dmc
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update, set_props
+
+from backend.meta import open_meta
+from backend.meta import view_panel as panel
+from backend.meta.views import LOCAL_OWNER, SavedViews
+from backend.stores import current_stores
+
+URL = "url"  # the shell's dcc.Location
+LOADING = "Loading saved views…"
+
+
+class ids:
+    @staticmethod
+    def _id(part: str, aio_id: str | Any) -> dict[str, Any]:
+        return {"component": "saved-views", "part": part, "aio_id": aio_id}
+
+    select = staticmethod(lambda aio_id: ids._id("select", aio_id))
+    open = staticmethod(lambda aio_id: ids._id("open", aio_id))
+    name = staticmethod(lambda aio_id: ids._id("name", aio_id))
+    save = staticmethod(lambda aio_id: ids._id("save", aio_id))
+    rename = staticmethod(lambda aio_id: ids._id("rename", aio_id))
+    delete = staticmethod(lambda aio_id: ids._id("delete", aio_id))
+    link = staticmethod(lambda aio_id: ids._id("link", aio_id))
+    copy = staticmethod(lambda aio_id: ids._id("copy", aio_id))
+    message = staticmethod(lambda aio_id: ids._id("message", aio_id))
+    confirm = staticmethod(lambda aio_id: ids._id("confirm", aio_id))
+    confirm_text = staticmethod(lambda aio_id: ids._id("confirm-text", aio_id))
+    confirm_yes = staticmethod(lambda aio_id: ids._id("confirm-yes", aio_id))
+    confirm_no = staticmethod(lambda aio_id: ids._id("confirm-no", aio_id))
+    views = staticmethod(lambda aio_id: ids._id("views", aio_id))
+
+
+def saved_views(aio_id: str) -> html.Div:
+    """The panel; ``aio_id`` must be unique on the page."""
+    return html.Div(
+        className="saved-views db-kiosk-hide",
+        children=[
+            dmc.Group(
+                gap="xs",
+                align="center",
+                children=[
+                    dmc.Select(id=ids.select(aio_id), data=[], placeholder=LOADING, searchable=True,
+                               clearable=True, size="xs", w=220, nothingFoundMessage="No saved views",
+                               **{"aria-label": "Saved views"}),
+                    dmc.Button("Open", id=ids.open(aio_id), size="xs", variant="light"),
+                    dmc.TextInput(id=ids.name(aio_id), placeholder="View name", size="xs", w=200, inputProps={"maxLength": 120},
+                                  **{"aria-label": "View name"}),
+                    dmc.Button("Save", id=ids.save(aio_id), size="xs"),
+                    dmc.Button("Rename", id=ids.rename(aio_id), size="xs", variant="default"),
+                    dmc.Button("Delete", id=ids.delete(aio_id), size="xs", variant="subtle", color="red"),
+                    dcc.Input(id=ids.link(aio_id), type="text", readOnly=True, value="", placeholder="Link",
+                              className="saved-views-link", style={"width": 260, "fontSize": 12}),
+                    dcc.Clipboard(id=ids.copy(aio_id), target_id=ids.link(aio_id), title="Copy link",
+                                  style={"cursor": "pointer", "display": "inline-block"}),
+                ],
+            ),
+            dmc.Text(id=ids.message(aio_id), size="xs", mt=4, c="teal", **{"aria-live": "polite"}),
+            dmc.Modal(
+                id=ids.confirm(aio_id),
+                title="Delete saved view",
+                opened=False,
+                children=[
+                    dmc.Text(id=ids.confirm_text(aio_id), size="sm"),
+                    dmc.Group(
+                        justify="flex-end", mt="md",
+                        children=[
+                            dmc.Button("Cancel", id=ids.confirm_no(aio_id), variant="default", size="xs"),
+                            dmc.Button("Delete", id=ids.confirm_yes(aio_id), color="red", size="xs"),
+                        ],
+                    ),
+                ],
+            ),
+            dcc.Store(id=ids.views(aio_id), data=[]),
+        ],
+    )
+
+
+def _service() -> SavedViews:
+    stores = current_stores()
+    meta = getattr(stores, "meta", None) or open_meta(stores.settings.meta_database_url)
+    return SavedViews(meta)
+
+
+def _owner() -> str:
+    # Sign-in will supply the user here; until then every view belongs to "local".
+    return LOCAL_OWNER
+
+
+@callback(
+    Output(ids.views(MATCH), "data"),
+    Output(ids.select(MATCH), "data"),
+    Output(ids.select(MATCH), "value"),
+    Output(ids.select(MATCH), "placeholder"),
+    Output(ids.message(MATCH), "children"),
+    Output(ids.message(MATCH), "c"),
+    Output(ids.confirm(MATCH), "opened"),
+    Input(ids.save(MATCH), "n_clicks"),
+    Input(ids.rename(MATCH), "n_clicks"),
+    Input(ids.confirm_yes(MATCH), "n_clicks"),
+    State(ids.name(MATCH), "value"),
+    State(ids.select(MATCH), "value"),
+    State(ids.views(MATCH), "data"),
+    State(URL, "pathname"),
+    State(URL, "search"),
+)
+def _act(_save, _rename, _delete, name, selected, views, pathname, search):
+    service, owner, page = _service(), _owner(), pathname or "/"
+    part = ctx.triggered_id["part"] if isinstance(ctx.triggered_id, dict) else None
+    chosen = panel.parse_selected(selected)
+    if part == "save":
+        state = panel.save(service, owner, page, name, search)
+    elif part == "rename":
+        state = panel.rename(service, owner, page, views, chosen, name)
+    elif part == "confirm-yes":
+        state = panel.delete(service, owner, page, views, chosen)
+    else:
+        state = panel.load(service, owner, page, chosen)
+    color = "teal" if state.ok else "red"
+    return state.views, state.options, state.selected_value, state.placeholder, state.message, color, False
+
+
+@callback(
+    Output(ids.name(MATCH), "value"),
+    Output(ids.link(MATCH), "value"),
+    Input(ids.select(MATCH), "value"),
+    State(ids.views(MATCH), "data"),
+    State(URL, "href"),
+    prevent_initial_call=True,
+)
+def _show_selected(selected, views, href):
+    view = panel.find(views, panel.parse_selected(selected))
+    if view is None:
+        return no_update, ""
+    return view["name"], panel.absolute_link(href, view["href"])
+
+
+@callback(
+    Output(ids.message(MATCH), "children", allow_duplicate=True),
+    Output(ids.message(MATCH), "c", allow_duplicate=True),
+    Input(ids.open(MATCH), "n_clicks"),
+    State(ids.select(MATCH), "value"),
+    prevent_initial_call=True,
+)
+def _open(_clicks, selected):
+    href, problem = panel.open_href(_service(), _owner(), panel.parse_selected(selected))
+    if href is None:
+        return problem, "red"
+    set_props(URL, {"href": href})
+    return "", "teal"
+
+
+@callback(
+    Output(ids.confirm(MATCH), "opened", allow_duplicate=True),
+    Output(ids.confirm_text(MATCH), "children"),
+    Output(ids.message(MATCH), "children", allow_duplicate=True),
+    Output(ids.message(MATCH), "c", allow_duplicate=True),
+    Input(ids.delete(MATCH), "n_clicks"),
+    Input(ids.confirm_no(MATCH), "n_clicks"),
+    State(ids.select(MATCH), "value"),
+    State(ids.views(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _confirm_delete(_ask, _cancel, selected, views):
+    if isinstance(ctx.triggered_id, dict) and ctx.triggered_id["part"] == "confirm-no":
+        return False, no_update, no_update, no_update
+    view = panel.find(views, panel.parse_selected(selected))
+    if view is None:
+        return False, no_update, "Choose a saved view to delete.", "red"
+    return True, f"Delete “{view['name']}”? This cannot be undone.", "", "teal"
