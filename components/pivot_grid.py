@@ -48,7 +48,7 @@ def _number_col(field: str, header: str, metric: str, sort: str | None, heat: fl
         "sortingOrder": ["desc", "asc"],
         "comparator": {"function": "pivotKeepOrder"},
         "valueFormatter": {"function": f"pivotNumber(params.value, '{spec.format}')"},
-        "cellClassRules": {"num-neg": "params.value < 0"},
+        "cellClassRules": {"num-neg": {"function": "params.value < 0"}},
         "minWidth": 110,
     }
     if metric in HEAT_METRICS and heat > 0:
@@ -126,12 +126,13 @@ def pivot_grid(grid_id: str) -> dag.AgGrid:
             "pinnedBottomRowData": [],
             "suppressCellFocus": False,
             "tooltipShowDelay": 300,
-            "overlayNoRowsTemplate": "No trades match this view.",
+            "localeText": {"noRowsToShow": "No trades match this view."},
         },
         rowClassRules={
-            "pivot-row-group": "params.data && params.data._kind === 'group'",
-            "pivot-row-other": "params.data && params.data._kind === 'other'",
-            "pivot-row-total": "params.node.rowPinned === 'bottom'",
+            # dash-ag-grid blocks bare strings that AG Grid would evaluate; functions are allowed.
+            "pivot-row-group": {"function": "params.data && params.data._kind === 'group'"},
+            "pivot-row-other": {"function": "params.data && params.data._kind === 'other'"},
+            "pivot-row-total": {"function": "params.node.rowPinned === 'bottom'"},
         },
         eventListeners={"sortChanged": ["pivotSortChanged(params, setEventData)"]},
         columnSize="responsiveSizeToFit",
