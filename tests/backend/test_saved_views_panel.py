@@ -1,0 +1,87 @@
+"""The saved-views panel's actions over a real records store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from backend.meta import open_meta
+from backend.meta import view_panel as panel
+from backend.meta.views import SavedViews
+from tests.backend.test_meta import meta_url  # noqa: F401 - fixture shared with the store tests
+
+PAGE = "/pivot"
+
+
+@pytest.fixture
+def service(meta_url: str) -> SavedViews:  # noqa: F811
+    return SavedViews(open_meta(meta_url))
+
+
+def test_save_lists_the_new_view_selected_with_its_link(service: SavedViews) -> None:
+    state = panel.save(service, "local", PAGE, " Daily ", "?rows=symbol&f.desk=Rates&f.desk=FX")
+    assert state.ok and state.message == "Saved “Daily”."
+    [listed] = state.views
+    assert state.selected == listed["id"] and state.selected_value == str(listed["id"])
+    assert state.options == [{"value": str(listed["id"]), "label": "Daily"}]
+    assert parse_qs(urlsplit(listed["href"]).query) == {"rows": ["symbol"], "f.desk": ["Rates", "FX"]}
+    assert state.placeholder == "Choose a saved view (1)"
+
+
+def test_refusals_come_back_as_messages_with_the_list_unchanged(service: SavedViews) -> None:
+    panel.save(service, "local", PAGE, "Daily", "?a=1")
+    before = panel.load(service, "local", PAGE).views
+    for state in (
+        panel.save(service, "local", PAGE, "Daily", "?b=2"),
+        panel.save(service, "local", PAGE, "", "?b=2"),
+        panel.save(service, "local", PAGE, "x\x00y", "?b=2"),
+        panel.save(service, "local", PAGE, "Big", "?x=" + "a" * 70_000),
+        panel.rename(service, "local", PAGE, before, None, "New"),
+        panel.delete(service, "local", PAGE, before, 12345),
+    ):
+        assert not state.ok and state.message
+        assert state.views == before
+
+
+def test_rename_and_delete_use_the_version_the_panel_showed(service: SavedViews) -> None:
+    shown = panel.save(service, "local", PAGE, "Mine", "?a=1")
+    view_id = shown.selected
+    service.rename("local", view_id, "Changed in another tab", 1)
+    stale_rename = panel.rename(service, "local", PAGE, shown.views, view_id, "Mine again")
+    assert not stale_rename.ok and "changed by someone else" in stale_rename.message
+    stale_delete = panel.delete(service, "local", PAGE, shown.views, view_id)
+    assert not stale_delete.ok
+    assert [v["name"] for v in stale_delete.views] == ["Changed in another tab"]
+    fresh = panel.delete(service, "local", PAGE, stale_delete.views, view_id)
+    assert fresh.ok and fresh.views == [] and fresh.placeholder == "No saved views yet"
+
+
+def test_open_reads_the_stored_link_fresh(service: SavedViews) -> None:
+    saved = panel.save(service, "local", PAGE, "V", "?rows=desk")
+    assert panel.open_href(service, "local", saved.selected) == ("/pivot?rows=desk", "")
+    service.delete("local", saved.selected)
+    href, problem = panel.open_href(service, "local", saved.selected)
+    assert href is None and "no saved view" in problem
+    assert panel.open_href(service, "local", None) == (None, "Choose a saved view to open.")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("12", 12), ("0", 0), ("", None), ("1e3", None), (None, None),
+                                                 (12, None), ("-1", None), ("9" * 11, None)])
+def test_select_values_are_parsed_strictly(value: object, expected: int | None) -> None:
+    assert panel.parse_selected(value) == expected
+
+
+def test_absolute_links_stay_on_the_current_site() -> None:
+    assert panel.absolute_link("https://desk.example/pivot?x=1", "/pivot?rows=desk") == (
+        "https://desk.example/pivot?rows=desk"
+    )
+    assert panel.absolute_link(None, "/pivot?a=1") == "/pivot?a=1"
+    assert panel.absolute_link("javascript:alert(1)", "/pivot") == "/pivot"
+
+
+def test_find_ignores_malformed_browser_data() -> None:
+    views = [{"id": 1, "name": "a"}, "junk", None, {"name": "no id"}]
+    assert panel.find(views, 1) == {"id": 1, "name": "a"}
+    assert panel.find(views, 2) is None
+    assert panel.find(None, 1) is None
