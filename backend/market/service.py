@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.market.board import BoardState
 from backend.market.store import DEFAULT_RETENTION_DAYS, MarketStore
+from backend.market.watchlists import StoredRule, UserData, UserDataError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class MarketService:
         settings: ServiceSettings | None = None,
         board: BoardState | None = None,
         store: MarketStore | None = None,
+        userdata: UserData | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or ServiceSettings()
@@ -94,6 +96,9 @@ class MarketService:
         self._alerts: deque[dict[str, Any]] = deque(maxlen=self.settings.recent_alerts)
         self.summary: dict[str, Any] = {}
         self.runner: Runner | None = None
+        self.userdata: UserData | None = userdata
+        self.core: Any = None  # the processing core, for price rules (see attach_core)
+        self.pipeline: Any = None
 
     # -- status ------------------------------------------------------------------
     def note_message(self, market_ts: float | None = None) -> None:
@@ -180,6 +185,33 @@ class MarketService:
             self.store.acknowledge(alert_id, date.fromordinal(found["day"]), by=by, at=now)
         return found is not None
 
+    # -- price rules -------------------------------------------------------------
+    def attach_core(self, core: Any) -> None:
+        """Give the service the core whose alert engine runs the users' price rules."""
+        self.core = core
+        if self.userdata is not None:
+            for rule in self.userdata.rules():
+                core.add_price_rule(_engine_rule(rule))
+
+    def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
+        if self.userdata is None:
+            raise UserDataError("price rules are not stored on this server")
+        rule = self.userdata.add_rule(symbol, op, price, note)
+        if self.core is not None:
+            self.core.add_price_rule(_engine_rule(rule))
+        return rule
+
+    def delete_rule(self, rule_id: str) -> bool:
+        if self.userdata is None:
+            return False
+        removed = self.userdata.delete_rule(rule_id)
+        if self.core is not None:
+            self.core.remove_price_rule(rule_id)
+        return removed
+
+    def rules(self) -> list[StoredRule]:
+        return self.userdata.rules() if self.userdata is not None else []
+
     # -- running -----------------------------------------------------------------
     def start(self, runner: Runner) -> None:
         """Run ``runner.run(service, stop_event)`` in the background until ``stop``."""
@@ -217,3 +249,16 @@ class MarketService:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+def _engine_rule(rule: StoredRule) -> Any:
+    from backend.market.alerts import PriceRule
+
+    return PriceRule(id=rule.id, symbol=rule.symbol, op=rule.op, price=rule.price, note=rule.note)
+
+
+def current_market_service() -> MarketService | None:
+    """The market service of the Flask app handling the current request, if one runs."""
+    from flask import current_app
+
+    return current_app.extensions.get(EXTENSION_KEY)

@@ -1,0 +1,65 @@
+"""Start the live market in the web server process: ``install_market_service(server, stores)``.
+
+Builds the board, the history store, the user data file and the processing core,
+loads the users' price rules into the alert engine, starts the feed thread and
+registers the service on the Flask app for pages and the REST API.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Callable
+
+from flask import Flask
+
+from backend.market.board import BoardState
+from backend.market.core import MarketCore
+from backend.market.feed.base import MarketFeed
+from backend.market.pipeline import BOARD_FIELDS, FeedPipeline
+from backend.market.service import EXTENSION_KEY, MarketService, ServiceSettings
+from backend.market.store import MarketStore
+from backend.market.watchlists import UserData
+from backend.stores import Stores
+
+log = logging.getLogger(__name__)
+
+FeedFactory = Callable[[], MarketFeed]
+
+
+def install_market_service(
+    server: Flask,
+    stores: Stores,
+    *,
+    feed_factory: FeedFactory | None = None,
+    settings: ServiceSettings | None = None,
+    start: bool = True,
+) -> MarketService | None:
+    """Create, register and (by default) start this process's market service."""
+    settings = settings or ServiceSettings()
+    if not settings.enabled:
+        log.info("live market service disabled (DESKBOARD_MARKET_ENABLED=false)")
+        return None
+    store = MarketStore(stores.warehouse, retention_days=settings.retention_days,
+                        flush_seconds=settings.flush_seconds)
+    userdata = UserData(stores.settings.data_dir / "market.sqlite3")
+    service = MarketService(settings=settings, board=BoardState(fields=BOARD_FIELDS), store=store,
+                            userdata=userdata)
+    core = MarketCore()
+    service.attach_core(core)
+    pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory())
+    service.pipeline = pipeline
+    server.extensions[EXTENSION_KEY] = service
+    if start:
+        service.start(pipeline)
+        atexit.register(service.stop)
+    return service
+
+
+def default_feed_factory() -> FeedFactory:
+    """The feed named by ``DESKBOARD_MARKET_SOURCE`` (the simulator by default)."""
+    from backend.market.feed import open_feed
+    from backend.market.settings import MarketSettings
+
+    market_settings = MarketSettings()
+    return lambda: open_feed(market_settings)
