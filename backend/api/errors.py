@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -19,11 +20,21 @@ class ApiError(Exception):
         self.status = status
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
+def _safe_part(part: object) -> str:
+    # Unknown keys are the caller's text: echo them only when they look like a name.
+    if isinstance(part, int) or _SAFE_NAME.match(str(part)):
+        return str(part)
+    return "<unnamed>"
+
+
 def describe_validation(exc: ValidationError) -> str:
     """One line per problem, each naming the field: ``filters.trade_date: ...``."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after", "function-before"))
+        loc = ".".join(_safe_part(p) for p in err["loc"] if p not in ("function-after", "function-before"))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
