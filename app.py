@@ -12,6 +12,7 @@ from dash import Dash, DiskcacheManager
 from backend.api import register_api
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
+from backend.meta import MetaError
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
 from components.shell import shell_layout
@@ -20,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 log = logging.getLogger("deskboard")
 
 
-def create_app(settings: Settings | None = None) -> Dash:
+def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash:
+    """The whole app; ``market=False`` leaves the live market feed stopped (tests, tools)."""
     settings = settings or load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Background callbacks run in worker processes: they must never open the warehouse.
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None) -> Dash:
     server.extensions[EXTENSION_KEY] = stores
     _ensure_demo_data(stores)
     register_api(server)
+    if market:
+        from backend.market.runtime import install_market_service
+
+        install_market_service(server, stores)
     app.layout = shell_layout
     return app
 
@@ -66,7 +72,7 @@ def main() -> int:
     try:
         settings = load_settings()
         app = create_app(settings)
-    except (SettingsError, WarehouseError) as exc:
+    except (SettingsError, WarehouseError, MetaError) as exc:
         print(f"Deskboard cannot start: {exc}", file=sys.stderr)
         return 2
     # The reloader would start a second process on the same chDB folder, which chDB refuses.

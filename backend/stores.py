@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 
 from backend.config import Settings
+from backend.meta import MetaStore, open_meta
 from backend.warehouse import Warehouse, open_warehouse
 
 EXTENSION_KEY = "deskboard.stores"
@@ -22,13 +23,16 @@ EXTENSION_KEY = "deskboard.stores"
 class Stores:
     settings: Settings
     warehouse: Warehouse
-    cache: Any  # a cachelib backend (FileSystemCache or RedisCache), see backend.cache
+    meta: MetaStore
+    cache: Any  # a flask_caching.Cache; ``cache.cache`` is its backend, see backend.cache
 
     @classmethod
     def open(cls, settings: Settings, cache: Any) -> Stores:
+        """Open (and migrate) every store; a store that cannot open stops the start."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         warehouse = open_warehouse(settings.warehouse_url, settings.warehouse_database)
-        return cls(settings=settings, warehouse=warehouse, cache=cache)
+        meta = open_meta(settings.meta_database_url)
+        return cls(settings=settings, warehouse=warehouse, meta=meta, cache=cache)
 
 
 def current_stores() -> Stores:

@@ -41,10 +41,11 @@ def health():
             raise ConnectionError("cache did not keep a value")
         return {"backend": "redis" if stores.settings.redis_url else "file"}
 
-    checks = {"warehouse": _check(warehouse), "cache": _check(cache)}
-    meta_ping = getattr(stores, "meta_ping", None)
-    if callable(meta_ping):
-        checks["meta"] = _check(meta_ping)
+    def meta() -> dict[str, Any]:
+        stores.meta.ping()
+        return {"backend": stores.meta.engine.dialect.name}
+
+    checks = {"warehouse": _check(warehouse), "meta": _check(meta), "cache": _check(cache)}
     healthy = all(c["ok"] for c in checks.values())
     version = wh.data_version() if checks["warehouse"]["ok"] else None
     body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version}

@@ -21,7 +21,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_
         warehouse_database=loaded_warehouse.database,
         demo_rows=0,
     )
-    return create_app(settings).server.test_client()
+    return create_app(settings, market=False).server.test_client()
 
 
 @pytest.fixture(scope="module")

@@ -25,4 +25,4 @@ def app_settings(tmp_path: Path, warehouse_url: str, loaded_warehouse: Warehouse
 def deskboard_app(app_settings: Settings):
     from app import create_app
 
-    return create_app(app_settings)
+    return create_app(app_settings, market=False)
