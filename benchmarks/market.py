@@ -23,6 +23,7 @@ import orjson
 
 from backend.market.core import MarketCore
 from backend.market.feed.simulator import MarketSimulator, vn_start
+from benchmarks.market_board import board_section
 
 
 def simulated_day(density: float, seed: int = 7) -> list[tuple[float, str]]:
@@ -100,6 +101,7 @@ SECTIONS: dict[str, Callable[[list[tuple[float, str]]], None]] = {
     "throughput": core_throughput,
     "latency": core_latency,
     "memory": day_memory,
+    "board": board_section,
 }
 
 
