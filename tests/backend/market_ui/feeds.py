@@ -74,3 +74,10 @@ def index_message(index_id: str, value: float, prior: float) -> str:
     return _wrap("MI", {"IndexId": index_id, "IndexValue": value, "PriorIndexValue": prior,
                         "TradingDate": datetime.now(VN_TZ).strftime("%d/%m/%Y"),
                         "Time": datetime.now(VN_TZ).strftime("%H:%M:%S"), "TradingSession": "LO"})
+
+
+def foreign_message(symbol: str, buy_vol: int, sell_vol: int, buy_val: float, sell_val: float,
+                    total_room: int, current_room: int) -> str:
+    return _wrap("R", _head("R", symbol) | {"FBuyVol": buy_vol, "FSellVol": sell_vol, "FBuyVal": buy_val,
+                                            "FSellVal": sell_val, "TotalRoom": total_room,
+                                            "CurrentRoom": current_room, "Exchange": "HOSE"})
