@@ -42,12 +42,10 @@ def serve(port: int, data_dir: Path, speed: float, rate: float) -> None:
     from backend.config import load_settings
     from backend.market.feed.simulated import SimulatorFeed
     from backend.market.runtime import install_market_service
-    from backend.market.service import EXTENSION_KEY, ServiceSettings
+    from backend.market.service import ServiceSettings
     from backend.stores import EXTENSION_KEY as STORES_KEY
 
-    app = create_app(load_settings(data_dir=data_dir, demo_rows=0))
-    if app.server.extensions.get(EXTENSION_KEY) is not None:
-        app.server.extensions[EXTENSION_KEY].stop()
+    app = create_app(load_settings(data_dir=data_dir, demo_rows=0), market=False)
     install_market_service(app.server, app.server.extensions[STORES_KEY],
                            feed_factory=lambda: SimulatorFeed(rate=rate, speed=speed, seed=7, start_time="09:20"),
                            settings=ServiceSettings(tick_seconds=0.25))

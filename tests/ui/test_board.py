@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 
 from backend.config import load_settings
 from backend.market.runtime import install_market_service
-from backend.market.service import EXTENSION_KEY, MarketService, ServiceSettings
+from backend.market.service import MarketService, ServiceSettings
 from backend.stores import EXTENSION_KEY as STORES_KEY
 from backend.warehouse import Warehouse
 from tests.backend.market_ui.feeds import ScriptedFeed, index_message, quote_message, status_message, trade_message
@@ -37,10 +37,7 @@ def market_app(tmp_path: Path, warehouse_url: str, fresh_warehouse: Warehouse):
 
     settings = load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
                              warehouse_database=fresh_warehouse.database, demo_rows=0)
-    app = create_app(settings)
-    running = app.server.extensions.get(EXTENSION_KEY)
-    if running is not None:
-        running.stop()
+    app = create_app(settings, market=False)  # the test starts the service with its own feed
     feed = ScriptedFeed()
     service = install_market_service(
         app.server, app.server.extensions[STORES_KEY], feed_factory=lambda: feed,

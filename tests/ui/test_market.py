@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from backend.config import load_settings
 from backend.market.feed.simulated import SimulatorFeed
 from backend.market.runtime import install_market_service
-from backend.market.service import EXTENSION_KEY, ServiceSettings
+from backend.market.service import ServiceSettings
 from backend.stores import EXTENSION_KEY as STORES_KEY
 from backend.warehouse import Warehouse
 from tests.backend.market_ui.feeds import ScriptedFeed, index_message, status_message, trade_message
@@ -25,10 +25,7 @@ def _app(tmp_path: Path, warehouse_url: str, database: str, feed_factory):
 
     settings = load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
                              warehouse_database=database, demo_rows=0)
-    app = create_app(settings)
-    running = app.server.extensions.get(EXTENSION_KEY)
-    if running is not None:
-        running.stop()
+    app = create_app(settings, market=False)  # the test starts the service with its own feed
     service = install_market_service(app.server, app.server.extensions[STORES_KEY], feed_factory=feed_factory,
                                      settings=ServiceSettings(stale_seconds=5.0, tick_seconds=0.2))
     return app, service
