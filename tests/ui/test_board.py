@@ -121,6 +121,12 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
         assert "board-floor" in _cell(dash_duo, symbol, "floor").get_attribute("class")
         assert "board-ref" in _cell(dash_duo, symbol, "ref").get_attribute("class")
     assert _cell(dash_duo, "FPT", "change_pct").text == "+0.77%"
+    # Breadth of the list: one each at ceiling, up, reference, down and floor; movers by % change.
+    until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-breadth span")) == 5, timeout=5)
+    counts = [e.get_attribute("data-count") for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-breadth span")]
+    assert counts == ["1"] * 5
+    movers = dash_duo.find_element("#board-movers").text
+    assert "ACB +6.94%" in movers and "FPT +0.77%" in movers and "BID -6.88%" in movers
     assert _cell(dash_duo, "ACB", "ceiling").text == "26.20"
 
     # A live move: FPT falls below its reference; the same row turns red without a reload.

@@ -124,6 +124,11 @@ def test_a_price_rule_raises_one_alert_that_is_kept_and_stored(running, tmp_path
     service.stop()
     stored = service.store.history("alerts", _vn_today())
     assert [(a["id"], a["acked_by"]) for a in stored] == [(alerts[0]["id"], "desk")]
+    # The panel's history view reads the same alert back from the warehouse.
+    earlier = service.alerts(day=_vn_today())
+    assert [(a["id"], a["symbol"], a["acked_by"]) for a in earlier] == [(alerts[0]["id"], "FPT", "desk")]
+    assert earlier[0]["ts"] == pytest.approx(alerts[0]["ts"], abs=0.001)
+    assert service.alerts(day=_vn_today(), unacked=True) == []
     # Rules survive a restart of the service: they are in the user data file.
     assert [r.id for r in UserData(tmp_path / "market.sqlite3").rules()] == [rule.id]
 
