@@ -102,9 +102,15 @@ def layout(watchlist: str | None = None, sort: str | None = None, kiosk: str | N
         ],
         gap="md", align="center", wrap="wrap",
     )
+    notes = []
+    if watchlist and watchlist != chosen:
+        notes.append(f"There is no watchlist {watchlist[:40]!r}; showing VN30.")
+    if sort and _parse_sort(sort) is None:
+        notes.append(f"Cannot sort by {sort[:40]!r} (use COLUMN:asc or COLUMN:desc).")
     return html.Div(
         [
             html.Div(id=ids.BANNER, hidden=True),
+            *(dmc.Alert(n, color="yellow", variant="light", p=6, className="board-url-note") for n in notes),
             status_row,
             None if is_kiosk else _controls(options, chosen),
             board_grid(ids.GRID, kiosk=is_kiosk, sort=_parse_sort(sort)),

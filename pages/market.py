@@ -86,8 +86,13 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
         dmc.Switch(id=ids.UNACKED, label="open only", size="xs", className="db-kiosk-hide",
                    style={"display": "none"} if is_kiosk else None),
     ], gap="sm")
+    note = None
+    if date and day is None:
+        note = dmc.Alert(f"{date[:40]!r} is not a date (YYYY-MM-DD); showing today's alerts.", color="yellow",
+                         variant="light", p=6, className="market-url-note")
     return html.Div([
         html.Div(id=ids.BANNER, hidden=True),
+        note,
         dmc.SimpleGrid([
             _card(_graph(ids.VN30), html.Div(id=ids.VN30_BREADTH, className="board-breadth")),
             _card(_graph(ids.VNINDEX), html.Div(id=ids.VNINDEX_BREADTH, className="board-breadth")),

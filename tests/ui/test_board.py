@@ -246,3 +246,16 @@ def test_kiosk_mode_has_no_inputs_and_large_type(dash_duo, market_app) -> None:
         "return [document.documentElement.className, c.className, c.closest('.board-grid') && 'in-grid']")
     time.sleep(0.5)
     assert dash_duo.get_logs() == []
+
+
+def test_a_bad_watchlist_or_sort_in_the_url_says_so_and_shows_vn30(dash_duo, market_app) -> None:
+    m = market_app
+    _send_limits(m.feed)
+    _trade(m.feed, "FPT", 131_000)
+    dash_duo.start_server(m.app)
+    dash_duo.wait_for_page(dash_duo.server_url + "/board?watchlist=%3Cscript%3E&sort=nonsense")
+    _wait_cell(dash_duo, "FPT", "last", "131.00")
+    notes = [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".board-url-note")]
+    assert notes == ["There is no watchlist '<script>'; showing VN30.",
+                     "Cannot sort by 'nonsense' (use COLUMN:asc or COLUMN:desc)."]
+    assert dash_duo.get_logs() == []
