@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_mantine_components as dmc
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update, set_props
+from dash import MATCH, Input, Output, State, ctx, dcc, hooks, html, no_update, set_props
 
 from backend.meta import open_meta
 from backend.meta import view_panel as panel
@@ -106,7 +106,9 @@ def _owner() -> str:
     return LOCAL_OWNER
 
 
-@callback(
+# Registered as hooks so that every app built in this process gets them (a
+# module's plain @callback is consumed by the first app that serves a request).
+@hooks.callback(
     Output(ids.views(MATCH), "data"),
     Output(ids.select(MATCH), "data"),
     Output(ids.select(MATCH), "value"),
@@ -139,7 +141,7 @@ def _act(_save, _rename, _delete, name, selected, views, pathname, search):
     return state.views, state.options, state.selected_value, state.placeholder, state.message, color, False
 
 
-@callback(
+@hooks.callback(
     Output(ids.name(MATCH), "value"),
     Output(ids.link(MATCH), "value"),
     Input(ids.select(MATCH), "value"),
@@ -154,7 +156,7 @@ def _show_selected(selected, views, href):
     return view["name"], panel.absolute_link(href, view["href"])
 
 
-@callback(
+@hooks.callback(
     Output(ids.message(MATCH), "children", allow_duplicate=True),
     Output(ids.message(MATCH), "c", allow_duplicate=True),
     Input(ids.open(MATCH), "n_clicks"),
@@ -169,7 +171,7 @@ def _open(_clicks, selected):
     return "", "teal"
 
 
-@callback(
+@hooks.callback(
     Output(ids.confirm(MATCH), "opened", allow_duplicate=True),
     Output(ids.confirm_text(MATCH), "children"),
     Output(ids.message(MATCH), "children", allow_duplicate=True),

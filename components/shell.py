@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dash
 import dash_mantine_components as dmc
-from dash import clientside_callback, dcc, html
+from dash import dcc, hooks, html
 from dash.dependencies import ClientsideFunction, Input, Output, State
 
 
@@ -71,8 +71,9 @@ def shell_layout() -> dmc.MantineProvider:
 
 
 # Theme, embed and kiosk are decided in the browser so they cost no round trip;
-# the function lives in assets/shell.js.
-clientside_callback(
+# the function lives in assets/shell.js. A hook, not a module-level callback, so
+# every app built in this process gets it (plain ones go to the first app only).
+hooks.clientside_callback(
     ClientsideFunction(namespace="shell", function_name="applyChrome"),
     Output(ids.PROVIDER, "forceColorScheme"),
     Output(ids.THEME, "data"),
