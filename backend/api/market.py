@@ -116,10 +116,17 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, mimetype="application/json")
 
 
-def board_payload(changes: BoardChanges, symbols: frozenset[str] | None, status: dict[str, Any]) -> dict[str, Any]:
-    rows = changes.rows if symbols is None else tuple(r for r in changes.rows if r["symbol"] in symbols)
-    removed = changes.removed if symbols is None else tuple(s for s in changes.removed if s in symbols)
-    return {"version": changes.version, "full": changes.full, "rows": rows, "removed": removed, "status": status}
+def _board_body(changes: BoardChanges, symbols: frozenset[str] | None) -> bytes:
+    """The JSON of an answer without its status, encoded once per answer and watchlist."""
+    key = ("json", symbols)
+    body = changes.memo.get(key)
+    if body is None:
+        rows = changes.rows if symbols is None else tuple(r for r in changes.rows if r["symbol"] in symbols)
+        removed = changes.removed if symbols is None else tuple(s for s in changes.removed if s in symbols)
+        body = orjson.dumps({"version": changes.version, "full": changes.full, "rows": rows, "removed": removed})
+        if len(changes.memo) < 64:  # a few watchlists per tick; never grow without bound
+            changes.memo[key] = body
+    return body  # type: ignore[return-value]
 
 
 @market_api.get("/board")
@@ -128,7 +135,10 @@ def board() -> Response:
     since = _since(args.get("since"))
     symbols = parse_symbols(args.get("symbols"))
     service = current_market()
-    return _json(board_payload(service.board.changes_since(since), symbols, service.status()))
+    shared = _board_body(service.board.changes_since(since), symbols)
+    # The status (feed age) is per request; it is spliced into the shared body.
+    body = shared[:-1] + b',"status":' + orjson.dumps(service.status()) + b"}"
+    return Response(body, mimetype="application/json")
 
 
 @market_api.get("/status")

@@ -41,6 +41,9 @@ class BoardChanges:
     full: bool
     rows: tuple[Row, ...]
     removed: tuple[str, ...]
+    # Encodings of this answer made by its readers (e.g. JSON bytes per watchlist), shared
+    # by every client at the same version so the work is done once per tick.
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
