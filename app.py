@@ -15,6 +15,10 @@ from backend.config import Settings, SettingsError, load_settings
 from backend.meta import MetaError
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
+
+# Components register their callbacks as Dash hooks, which an app picks up when it
+# is built: import them before the first Dash() (pages are imported after hooks).
+from components import saved_views as _saved_views  # noqa: F401
 from components.shell import shell_layout
 
 HERE = Path(__file__).resolve().parent

@@ -69,8 +69,11 @@
 
   window.dashAgGridFunctions = window.dashAgGridFunctions || {};
   Object.assign(window.dashAgGridFunctions, {
+    // The grid redraws a cell only when its value changes: a group's value carries its
+    // open state so that its chevron turns when the expansion changes.
     pivotLabel: function (params) {
-      return labelOf(params.data);
+      const row = params.data || {};
+      return row._kind === "group" ? (row._open ? "▾ " : "▸ ") + labelOf(row) : labelOf(row);
     },
     pivotNumber: function (value, kind) {
       if (value === null || value === undefined || value === "" || !isFinite(value)) return "";

@@ -48,6 +48,7 @@ class ids:
     confirm_yes = staticmethod(lambda aio_id: ids._id("confirm-yes", aio_id))
     confirm_no = staticmethod(lambda aio_id: ids._id("confirm-no", aio_id))
     views = staticmethod(lambda aio_id: ids._id("views", aio_id))
+    here = staticmethod(lambda aio_id: ids._id("here", aio_id))
 
 
 def saved_views(aio_id: str) -> html.Div:
@@ -91,6 +92,7 @@ def saved_views(aio_id: str) -> html.Div:
                 ],
             ),
             dcc.Store(id=ids.views(aio_id), data=[]),
+            dcc.Store(id=ids.here(aio_id)),
         ],
     )
 
@@ -106,6 +108,20 @@ def _owner() -> str:
     return LOCAL_OWNER
 
 
+# Pages may rewrite their query string with history.pushState as the view changes
+# (the pivot does), which dcc.Location does not see: "Save" reads the address the
+# browser shows at the moment of the click.
+hooks.clientside_callback(
+    """function (n) {
+        if (!n) { return window.dash_clientside.no_update; }
+        return {pathname: window.location.pathname, search: window.location.search, n: n};
+    }""",
+    Output(ids.here(MATCH), "data"),
+    Input(ids.save(MATCH), "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
 # Registered as hooks so that every app built in this process gets them (a
 # module's plain @callback is consumed by the first app that serves a request).
 @hooks.callback(
@@ -116,21 +132,20 @@ def _owner() -> str:
     Output(ids.message(MATCH), "children"),
     Output(ids.message(MATCH), "c"),
     Output(ids.confirm(MATCH), "opened"),
-    Input(ids.save(MATCH), "n_clicks"),
+    Input(ids.here(MATCH), "data"),
     Input(ids.rename(MATCH), "n_clicks"),
     Input(ids.confirm_yes(MATCH), "n_clicks"),
     State(ids.name(MATCH), "value"),
     State(ids.select(MATCH), "value"),
     State(ids.views(MATCH), "data"),
     State(URL, "pathname"),
-    State(URL, "search"),
 )
-def _act(_save, _rename, _delete, name, selected, views, pathname, search):
+def _act(here, _rename, _delete, name, selected, views, pathname):
     service, owner, page = _service(), _owner(), pathname or "/"
     part = ctx.triggered_id["part"] if isinstance(ctx.triggered_id, dict) else None
     chosen = panel.parse_selected(selected)
-    if part == "save":
-        state = panel.save(service, owner, page, name, search)
+    if part == "here" and isinstance(here, dict):
+        state = panel.save(service, owner, page, name, str(here.get("search") or ""))
     elif part == "rename":
         state = panel.rename(service, owner, page, views, chosen, name)
     elif part == "confirm-yes":

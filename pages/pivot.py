@@ -30,6 +30,7 @@ from components import pivot_charts as charts
 from components.pivot_controls import active_filters, controls_panel, row_list
 from components.pivot_controls import ids as cids
 from components.pivot_grid import column_defs, metric_fields, pivot_grid, total_row
+from components.saved_views import saved_views
 
 dash.register_page(__name__, path="/pivot", title="Pivot", name="Pivot", order=1)
 
@@ -150,6 +151,7 @@ def layout(**kwargs: Any) -> html.Div:
             html.Main(
                 [
                     toolbar,
+                    html.Div(saved_views("pivot"), className="db-embed-hide"),
                     html.Div(out[3], id=ids.NOTICES, className="db-embed-hide"),
                     html.Div(id=ids.ERROR, role="alert"),
                     html.Div(id=ids.TRUNCATED),

@@ -200,3 +200,39 @@ def test_a_copied_link_restores_the_view_and_screenshots_in_each_mode(dash_duo, 
     until(lambda: len(rows(dash_duo)) > 0, timeout=60)
     dash_duo.driver.save_screenshot(str(SHOTS / "pivot-kiosk.png"))
     assert dash_duo.get_logs() == []
+
+
+def test_a_saved_view_keeps_the_changes_made_in_the_page_and_restores_in_a_fresh_page(dash_duo, pivot_app) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
+    dash_duo.find_element("#pivot-expand-all").click()  # a change the page writes with pushState
+    until(lambda: "depth=" in dash_duo.driver.current_url, timeout=30)
+    shown = rows(dash_duo)
+    changed_url = dash_duo.driver.current_url
+    name = dash_duo.find_element("[id*='\"part\":\"name\"']")
+    name.send_keys("Desks expanded")
+    dash_duo.find_element("[id*='\"part\":\"save\"']").click()
+    until(lambda: "Saved" in dash_duo.find_element("[id*='\"part\":\"message\"']").text, timeout=30)
+
+    # The view just saved is the one selected, and its link is shown, ready to copy.
+    until(lambda: dash_duo.find_element("[id*='\"part\":\"select\"']").get_attribute("value") == "Desks expanded",
+          timeout=20)
+    until(lambda: dash_duo.find_element("[id*='\"part\":\"link\"']").get_attribute("value"), timeout=20)
+    link = dash_duo.find_element("[id*='\"part\":\"link\"']").get_attribute("value")
+    assert _state_of(link) == _state_of(changed_url)
+
+    dash_duo.driver.get("about:blank")
+    dash_duo.driver.get(link)
+
+    def same_rows() -> bool:
+        return [(r["id"], r["label"]) for r in rows(dash_duo)] == [(r["id"], r["label"]) for r in shown]
+
+    until(same_rows, timeout=60)
+    assert dash_duo.get_logs() == []
+
+
+def _state_of(url: str):
+    from urllib.parse import urlsplit
+
+    from backend.pivot.view_state import parse_view
+
+    return parse_view(urlsplit(url).query).state
