@@ -16,19 +16,36 @@ class ids:
     THEME = "shell-theme"
     THEME_TOGGLE = "shell-theme-toggle"
     NAV = "shell-nav"
+    PHONE_MENU = "shell-phone-menu"
 
 
-def nav_links() -> list[dmc.Anchor]:
-    """One link per registered page, in page order; pages opt out with ``nav=False``."""
-    pages = sorted(
+def nav_pages() -> list[dict]:
+    """Registered pages in page order; a page opts out with ``nav=False``."""
+    return sorted(
         (p for p in dash.page_registry.values() if p.get("nav", True)),
         key=lambda p: (p.get("order") if p.get("order") is not None else 99, p["name"]),
     )
+
+
+def nav_links() -> list[dmc.Anchor]:
+    """One link per page in the header (wide screens)."""
     return [
         dmc.Anchor(page.get("title") or page["name"], href=page["relative_path"], className="shell-nav-link",
                    underline="never", id={"type": "nav-link", "path": page["path"]})
-        for page in pages
+        for page in nav_pages()
     ]
+
+
+def phone_menu() -> dmc.Box:
+    """The same navigation for narrow screens, where the links do not fit the header."""
+    menu = dmc.Menu(
+        [
+            dmc.MenuTarget(dmc.Button("☰", variant="subtle", size="compact-md", id=ids.PHONE_MENU,
+                                      attributes={"aria-label": "Pages"})),
+            dmc.MenuDropdown([dmc.MenuItem(p.get("title") or p["name"], href=p["relative_path"]) for p in nav_pages()]),
+        ],
+    )
+    return dmc.Box(menu, hiddenFrom="sm")
 
 
 def shell_layout() -> dmc.MantineProvider:
@@ -37,6 +54,7 @@ def shell_layout() -> dmc.MantineProvider:
             [
                 dmc.Group(
                     [
+                        phone_menu(),
                         html.A("Deskboard", href="/", className="shell-brand"),
                         dmc.Group(nav_links(), id=ids.NAV, gap="md", visibleFrom="sm"),
                     ],
