@@ -123,7 +123,9 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
     assert _cell(dash_duo, "FPT", "change_pct").text == "+0.77%"
     # Breadth of the list: one each at ceiling, up, reference, down and floor; movers by % change.
     until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-breadth span")) == 5, timeout=5)
-    counts = [e.get_attribute("data-count") for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-breadth span")]
+    # Read in one script: the live feed redraws the bar between two element reads.
+    counts = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#board-breadth span')).map(e => e.getAttribute('data-count'))")
     assert counts == ["1"] * 5
     movers = dash_duo.find_element("#board-movers").text
     assert "ACB +6.94%" in movers and "FPT +0.77%" in movers and "BID -6.88%" in movers

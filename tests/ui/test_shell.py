@@ -56,10 +56,13 @@ def test_phone_width_has_a_menu_with_every_page(dash_duo, deskboard_app) -> None
     dash_duo.start_server(deskboard_app)
     dash_duo.driver.set_window_size(390, 844)
     dash_duo.wait_for_element("#shell-phone-menu").click()
-    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role='menuitem']"), timeout=20)
-    items = {e.text: e for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role='menuitem']")}
     expected = {p.get("title") or p["name"] for p in dash.page_registry.values() if p.get("nav", True)}
-    assert set(items) == expected
-    items["Pivot"].click()
+
+    def items() -> dict:
+        return {e.text: e for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role='menuitem']")}
+
+    # The menu opens with a transition: its items have no text until they are shown.
+    until(lambda: set(items()) == expected, timeout=20)
+    items()["Pivot"].click()
     until(lambda: dash_duo.driver.current_url.split("?")[0].endswith("/pivot"), timeout=20)
     assert dash_duo.get_logs() == []
