@@ -10,29 +10,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import dash
 import pytest
-from dash import _callback, html
+from dash import html
 from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-import app as _deskboard_app_module  # noqa: F401 - registers the shell's callbacks
 from backend.config import Settings
 from backend.meta import open_meta
 from backend.meta.views import SavedViews
 from components.saved_views import LOADING, saved_views
-
-# Dash hands ``dash.callback`` registrations to the first app that serves and then
-# forgets them; every later app in this process would start without them. Keep
-# the component's and the shell's registrations (made at import) for each app here.
-_REGISTERED = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
-
-
-def _restore_global_callbacks() -> None:
-    present = {entry["output"] for entry in _callback.GLOBAL_CALLBACK_LIST}
-    _callback.GLOBAL_CALLBACK_LIST.extend(e for e in _REGISTERED[0] if e["output"] not in present)
-    for key, value in _REGISTERED[1].items():
-        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
 
 PROBE_PATH = "/saved-views-probe"
 PROBE_MODULE = "tests.ui.saved_views_probe"
@@ -48,7 +35,6 @@ def _sel(part: str) -> str:
 @pytest.fixture
 def probe_app(deskboard_app) -> Iterator[dash.Dash]:
 
-    _restore_global_callbacks()
     dash.register_page(PROBE_MODULE, path=PROBE_PATH, name="Saved views probe", nav=False,
                        layout=lambda **_: html.Div([html.H3("Probe"), saved_views("probe")]))
     yield deskboard_app
