@@ -138,8 +138,12 @@ def test_drill_through_pages_the_leaf_trades(dash_duo, pivot_app) -> None:
     ActionChains(dash_duo.driver).double_click(cell).perform()
     dash_duo.wait_for_element(".pivot-drill-grid .ag-row", timeout=30)
     desk = rows(dash_duo)[0]["label"]
-    cells = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-drill-grid .ag-cell[col-id='desk']")
-    assert cells and all(c.text == desk for c in cells if c.text)
+    # Read in one script: the infinite row model redraws rows as their page arrives.
+    script = ("return Array.from(document.querySelectorAll(\".pivot-drill-grid .ag-cell[col-id='desk']\"))"
+              ".map(c => c.innerText).filter(t => t)")
+    until(lambda: dash_duo.driver.execute_script(script), timeout=30)
+    texts = dash_duo.driver.execute_script(script)
+    assert texts and all(t == desk for t in texts)
     assert dash_duo.get_logs() == []
 
 
