@@ -17,13 +17,14 @@ from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_c
 from dash.dependencies import ClientsideFunction
 from pydantic import ValidationError
 
-from backend.api.errors import ApiError, describe_validation
-from backend.api.v1 import pivot_answer
+from backend.api.errors import describe_validation
 from backend.pivot.catalog import DIMENSIONS
 from backend.pivot.drill import DRILL_COLUMNS, DrillError, drill_scope, fetch_page
 from backend.pivot.engine import distinct_values, latest_trade_date
 from backend.pivot.export import screen_csv
+from backend.pivot.request import PivotRequestError
 from backend.pivot.result import tree_rows
+from backend.pivot.service import pivot_answer as answer
 from backend.pivot.view_state import FILTERABLE, ViewState, exposure_conflict, parse_view, revise, to_query, types_for
 from backend.stores import current_stores
 from components import pivot_charts as charts
@@ -278,9 +279,13 @@ def _refuse(state: ViewState, refused: Any) -> tuple[Any, ...]:
 
 
 # -- running the query ----------------------------------------------------------------
+def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
+    return answer(current_stores(), body)
+
+
 def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ApiError):
-        return exc.message
+    if isinstance(exc, PivotRequestError):
+        return str(exc)
     if isinstance(exc, ValidationError):
         return describe_validation(exc)
     return "The query failed on the server; your selections are kept. Try again or change the view."

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import asdict, is_dataclass
 from datetime import date
 from typing import Any
 
@@ -13,8 +11,7 @@ from flask import Blueprint, jsonify, request
 from backend.api import errors
 from backend.api.errors import ApiError, json_body
 from backend.api.openapi import openapi_document
-from backend.cache import cached_call, request_key
-from backend.pivot import DIMENSIONS, PivotRequest, PivotRequestError, latest_trade_date, run_pivot
+from backend.pivot import DIMENSIONS, PivotRequestError, latest_trade_date, service
 from backend.stores import current_stores
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -23,34 +20,12 @@ errors.install(api_v1)
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
 
-def _result_payload(result: Any) -> dict[str, Any]:
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    if is_dataclass(result):
-        return asdict(result)
-    raise TypeError("pivot result is not serialisable")
-
-
 def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate, answer (from cache when allowed) and describe one pivot request."""
-    req = PivotRequest.model_validate(body)
-    stores = current_stores()
-    wh = stores.warehouse
-    started = time.perf_counter()
-    key = request_key("pivot", req.model_dump(mode="json"), wh.data_version())
-
-    def compute() -> dict[str, Any]:
-        try:
-            return _result_payload(run_pivot(wh, req))
-        except PivotRequestError as exc:
-            raise ApiError(str(exc)) from None
-
-    payload, cached = cached_call(stores.cache.cache, key, compute, use_cache=req.cache)
-    meta = dict(payload.get("meta") or {})
-    meta["cached"] = cached
-    meta["truncated"] = bool(payload.get("truncated"))
-    meta["response_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return {**payload, "meta": meta}
+    """The pivot service's answer; a request the engine refuses is a 400 naming the field."""
+    try:
+        return service.pivot_answer(current_stores(), body)
+    except PivotRequestError as exc:
+        raise ApiError(str(exc)) from None
 
 
 @api_v1.post("/pivot")
