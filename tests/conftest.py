@@ -10,12 +10,14 @@ failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from dash.testing.application_runners import ThreadedRunner
 
 from backend.warehouse import Warehouse, open_warehouse
 
@@ -41,6 +43,32 @@ def pytest_setup_options():
     ):
         options.add_argument(flag)
     return options
+
+
+def free_port() -> int:
+    """A port no one listens on now (the kernel picks it), on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FreePortRunner(ThreadedRunner):
+    """Dash's threaded test server on a port the kernel chose, with time to start on a busy machine.
+
+    Dash's own runner counts ports up from 58050, inside Linux's ephemeral range: when
+    one is taken it retries, and a retry stops every thread started since the first
+    attempt — a live feed thread included.
+    """
+
+    def start(self, app, start_timeout: float = 30, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("port", free_port())
+        super().start(app, start_timeout=start_timeout, **kwargs)
+
+
+@pytest.fixture
+def dash_thread_server() -> Iterator[ThreadedRunner]:
+    with FreePortRunner() as runner:
+        yield runner
 
 
 def _server_url(variable: str, what: str) -> str:
