@@ -10,7 +10,14 @@ fi
 stamp=".venv/.installed-$(basename "$req")"
 want=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "Installing the Python packages of $req into .venv (the first time takes a couple of minutes)..."
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+  # One line per package as it is fetched and installed, so a long first install shows progress.
+  set +e
+  .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off -r "$req" \
+    | grep --line-buffered -E '^(Collecting|Successfully installed)'
+  status=${PIPESTATUS[0]}
+  set -e
+  [ "$status" -eq 0 ] || { echo "pip could not install $req" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -50,8 +50,13 @@ export DESKBOARD_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_
 export PYTHONDONTWRITEBYTECODE=1
 
 .venv/bin/ruff check .
+# The whole suite unless the arguments name files or folders to run (tests/backend, a::test).
+target=(tests)
+for arg in "$@"; do
+  case "$arg" in -*) ;; *) [ -e "${arg%%::*}" ] && target=() ;; esac
+done
 set +e
-.venv/bin/python -m pytest tests --headless -p no:cacheprovider "$@"
+.venv/bin/python -m pytest "${target[@]}" --headless -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; exit 1; fi
