@@ -1,32 +1,88 @@
-"""The overview on the home page: the latest day's P&L and exposure at a glance.
+"""The overview on the home page: what needs attention on the latest trade date.
 
 Numbers come from the pivot engine (the same queries the pivot page runs), as
-held (Direct + ETF + ETC, so no fund is counted twice), and every figure comes
-with a link into the pivot page filtered to what it summarises.
+held (Direct + ETF + ETC, so no fund is counted twice):
+
+* the day's P&L and gross/net/long/short exposure, each with its change against
+  the previous trade date that has data;
+* the top and bottom contributors to the day's P&L by symbol and by manager;
+* P&L by desk over the last ``TREND_DAYS`` trade dates and exposure by desk on
+  the day.
+
+P&L is a flow and exposure a stock (DESIGN.md, "Measures and time"): every
+figure here is read per trade date — the trend groups by date and desk in one
+query — so exposure levels are never added up across days, and a day's change
+compares two levels. Every figure carries a link into the pivot page showing
+what it summarises.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from backend.cache import cached_call, request_key
-from backend.pivot import DIMENSIONS, PivotRequest, latest_trade_date, run_pivot
+from backend.pivot import DIMENSIONS, PivotRequest, run_pivot
+from backend.pivot.catalog import MAX_VALUE_CHARS
 from backend.pivot.view_state import ViewState, to_query
 from backend.warehouse import Warehouse
 
-PIVOT_PATH = "/pivot"
-TOP_N = 5
+PIVOT_PATH: Final = "/pivot"
+TOP_N: Final = 5
+TREND_DAYS: Final = 20
+# Bump when the cached payload's shape changes, so an older payload is never read back.
+PAYLOAD_VERSION: Final = 2
+Exposure = Literal["as_held", "look_through"]
+
+SUMMARY_METRICS: Final = ("pnl", "gross_exposure", "net_exposure", "long_exposure", "short_exposure")
 # Contributors are ranked by these pivot dimensions; the pivot link drills into
 # the next level down so the analyst lands on "what made this number".
-CONTRIBUTOR_DIMENSIONS: dict[str, tuple[str, ...]] = {
+CONTRIBUTOR_DIMENSIONS: Final[dict[str, tuple[str, ...]]] = {
     "symbol": ("portfolio_manager_id",),
     "portfolio_manager_id": ("asset_class", "symbol"),
 }
-SUMMARY_METRICS = ("pnl", "gross_exposure", "net_exposure", "long_exposure", "short_exposure")
-_LINK_METRICS = ("pnl", "gross_exposure", "net_exposure")
-Exposure = Literal["as_held", "look_through"]
+_CONTRIBUTOR_METRICS: Final = ("pnl", "gross_exposure", "net_exposure")
+
+
+@dataclass(frozen=True)
+class PivotView:
+    """The pivot view a figure opens: row hierarchy, metrics and sort (descending)."""
+
+    rows: tuple[str, ...]
+    metrics: tuple[str, ...]
+    sort: str
+
+
+# The view behind each tile: where a trader goes next from that number.
+TILE_VIEWS: Final[dict[str, PivotView]] = {
+    "pnl": PivotView(("portfolio_manager_id",), ("pnl",), "pnl"),
+    "gross_exposure": PivotView(("desk", "asset_class"), ("gross_exposure", "long_exposure", "short_exposure"),
+                                "gross_exposure"),
+    "net_exposure": PivotView(("asset_class", "symbol"), ("net_exposure", "long_exposure", "short_exposure"),
+                              "net_exposure"),
+}
+# The views behind a desk's bar in each chart (filtered on the desk and the bar's date).
+CHART_VIEWS: Final[dict[str, PivotView]] = {
+    "pnl": PivotView(("portfolio_manager_id", "symbol"), ("pnl", "gross_exposure", "net_exposure"), "pnl"),
+    "exposure": PivotView(("asset_class", "symbol"),
+                          ("gross_exposure", "long_exposure", "short_exposure", "net_exposure"), "gross_exposure"),
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """A figure against the previous trade date: absolute and relative change."""
+
+    previous: float
+    delta: float
+    pct: float | None  # relative to |previous|; None when previous is 0
+
+    @classmethod
+    def between(cls, current: float, previous: float) -> Change:
+        delta = current - previous
+        return cls(previous=previous, delta=delta, pct=None if previous == 0 else delta / abs(previous) * 100.0)
 
 
 @dataclass(frozen=True)
@@ -46,20 +102,53 @@ class Contributors:
 
 
 @dataclass(frozen=True)
+class DeskTrend:
+    """P&L per desk and trade date, oldest date first; a desk without trades on a day made 0."""
+
+    dates: list[date] = field(default_factory=list)
+    desks: list[str] = field(default_factory=list)
+    pnl: dict[str, list[float]] = field(default_factory=dict)
+    total: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeskExposure:
+    """One desk's exposure levels on the overview's day."""
+
+    desk: str
+    gross: float
+    long: float
+    short: float
+    net: float
+
+
+@dataclass(frozen=True)
 class Overview:
     trade_date: date | None
     exposure: Exposure
+    previous_date: date | None = None
     totals: dict[str, float] = field(default_factory=dict)
+    previous_totals: dict[str, float] = field(default_factory=dict)
     contributors: list[Contributors] = field(default_factory=list)
-    pivot_href: str = PIVOT_PATH
+    trend: DeskTrend = field(default_factory=DeskTrend)
+    desk_exposure: list[DeskExposure] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:
         return self.trade_date is not None
 
+    def change(self, metric: str) -> Change | None:
+        """``metric`` on the day against the previous trade date (None without one)."""
+        if metric not in self.totals or metric not in self.previous_totals:
+            return None
+        return Change.between(self.totals[metric], self.previous_totals[metric])
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["trade_date"] = self.trade_date.isoformat() if self.trade_date else None
+        out["trade_date"] = _iso(self.trade_date)
+        out["previous_date"] = _iso(self.previous_date)
+        out["trend"]["dates"] = [d.isoformat() for d in self.trend.dates]
         return out
 
     @classmethod
@@ -71,47 +160,157 @@ class Overview:
             )
             for g in data["contributors"]
         ]
-        day = date.fromisoformat(data["trade_date"]) if data["trade_date"] else None
-        return cls(trade_date=day, exposure=data["exposure"], totals=data["totals"],
-                   contributors=groups, pivot_href=data["pivot_href"])
+        trend = dict(data["trend"])
+        trend["dates"] = [date.fromisoformat(d) for d in trend["dates"]]
+        return cls(
+            trade_date=_day(data["trade_date"]), exposure=data["exposure"], previous_date=_day(data["previous_date"]),
+            totals=data["totals"], previous_totals=data["previous_totals"], contributors=groups,
+            trend=DeskTrend(**trend), desk_exposure=[DeskExposure(**d) for d in data["desk_exposure"]],
+            links=data["links"],
+        )
 
 
-def pivot_href(day: date, *, rows: tuple[str, ...] | None = None, filters: dict[str, str] | None = None,
-               sort: str = "pnl", exposure: Exposure = "as_held") -> str:
-    """A link to the pivot page showing ``day``, filtered and grouped as asked."""
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+# -- links ---------------------------------------------------------------------------
+def pivot_href(day: date, view: PivotView, *, filters: dict[str, str] | None = None,
+               exposure: Exposure = "as_held") -> str:
+    """A link to the pivot page showing ``view`` on ``day``, filtered as asked."""
     state = ViewState(
-        **({"rows": rows} if rows else {}),
-        metrics=_LINK_METRICS,
+        rows=view.rows,
+        metrics=view.metrics,
         filters={dim: (value,) for dim, value in (filters or {}).items()},
         date_from=day,
         date_to=day,
         exposure=exposure,
-        sort_field=sort,
+        sort_field=view.sort,
         sort_desc=True,
     )
     return PIVOT_PATH + to_query(state)
 
 
+def desk_href(chart: str, desk: str, day: date, exposure: Exposure = "as_held") -> str:
+    """The pivot behind one desk's bar on ``day`` in chart ``chart`` ('pnl' or 'exposure')."""
+    return pivot_href(day, CHART_VIEWS[chart], filters={"desk": desk}, exposure=exposure)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def chart_click_href(chart: str, click: Any, exposure: Exposure = "as_held") -> str | None:
+    """The pivot link for a click on an overview chart, or None when the click names no desk and date.
+
+    ``click`` is Plotly's ``clickData`` as the browser sent it, so anything may be
+    in it: only a point whose ``customdata`` is ``[desk, "YYYY-MM-DD"]`` leads anywhere.
+    """
+    if chart not in CHART_VIEWS or exposure not in ("as_held", "look_through") or not isinstance(click, dict):
+        return None
+    points = click.get("points")
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
+        return None
+    data = points[0].get("customdata")
+    if not isinstance(data, list) or len(data) != 2 or not all(isinstance(v, str) for v in data):
+        return None
+    desk, day_text = data
+    if not desk or len(desk) > MAX_VALUE_CHARS or _CONTROL.search(desk) or len(day_text) != 10:
+        return None
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return None
+    return desk_href(chart, desk, day, exposure)
+
+
+# -- queries -------------------------------------------------------------------------
+def _run(wh: Warehouse, body: dict[str, Any]) -> Any:
+    return run_pivot(wh, PivotRequest.model_validate(body))
+
+
+def recent_trade_dates(wh: Warehouse, *, count: int, up_to: date | None = None,
+                       exposure: Exposure = "as_held") -> list[date]:
+    """The last ``count`` trade dates with data in the view (on or before ``up_to``), newest first."""
+    body: dict[str, Any] = {
+        "dimensions": ["trade_date"], "metrics": ["trade_count"], "limit": count, "exposure": exposure,
+        "sort": {"field": "trade_date", "direction": "desc"},
+    }
+    if up_to is not None:
+        body["filters"] = {"trade_date": {"to": up_to.isoformat()}}
+    return [date.fromisoformat(r["trade_date"]) for r in _run(wh, body).rows if not r.get("_other")]
+
+
+def _by_date_and_desk(wh: Warehouse, dates: list[date], exposure: Exposure) -> Any:
+    """One query: every summary metric per trade date (level-1 subtotals) and per date and desk."""
+    return _run(wh, {
+        "dimensions": ["trade_date", "desk"],
+        "metrics": list(SUMMARY_METRICS),
+        "filters": {"trade_date": {"from": min(dates).isoformat(), "to": max(dates).isoformat()}},
+        "exposure": exposure,
+    })
+
+
+def _desk_name(row: dict[str, Any]) -> str:
+    return "Other" if row.get("_other") else str(row["desk"])
+
+
+def _trend(result: Any, dates: list[date]) -> DeskTrend:
+    """P&L per desk on each of ``dates`` (the query may hold other days too: they are left out)."""
+    ordered = sorted(dates)
+    index = {d.isoformat(): i for i, d in enumerate(ordered)}
+    rows = [r for r in result.rows if r.get("trade_date") in index]
+    desks = sorted({_desk_name(r) for r in rows})
+    pnl = {desk: [0.0] * len(ordered) for desk in desks}
+    for row in rows:
+        pnl[_desk_name(row)][index[row["trade_date"]]] += float(row["pnl"] or 0.0)
+    total = [0.0] * len(ordered)
+    for sub in result.subtotals:
+        if sub.get("_level") == 1 and sub.get("trade_date") in index:
+            total[index[sub["trade_date"]]] = float(sub["pnl"] or 0.0)
+    return DeskTrend(dates=ordered, desks=desks, pnl=pnl, total=total)
+
+
+def _day_totals(result: Any, day: date) -> dict[str, float]:
+    for sub in result.subtotals:
+        if sub.get("_level") == 1 and sub.get("trade_date") == day.isoformat():
+            return {m: float(sub.get(m) or 0.0) for m in SUMMARY_METRICS}
+    return {m: 0.0 for m in SUMMARY_METRICS}
+
+
+def _desk_exposure(result: Any, day: date) -> list[DeskExposure]:
+    rows = [r for r in result.rows if r.get("trade_date") == day.isoformat()]
+    desks = [
+        DeskExposure(desk=_desk_name(r), gross=float(r["gross_exposure"] or 0.0), long=float(r["long_exposure"] or 0.0),
+                     short=float(r["short_exposure"] or 0.0), net=float(r["net_exposure"] or 0.0))
+        for r in rows
+    ]
+    return sorted(desks, key=lambda d: (-d.gross, d.desk))
+
+
 def _ranked(wh: Warehouse, day: date, dimension: str, direction: str, n: int,
             exposure: Exposure) -> list[dict[str, Any]]:
-    req = PivotRequest.model_validate({
+    return [row for row in _run(wh, {
         "dimensions": [dimension],
         "metrics": ["pnl", "gross_exposure"],
         "filters": {"trade_date": day.isoformat()},
         "sort": {"field": "pnl", "direction": direction},
         "limit": n,
         "exposure": exposure,
-    })
-    return [row for row in run_pivot(wh, req).rows if not row.get("_other")]
+    }).rows if not row.get("_other")]
 
 
 def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure) -> Contributors:
+    view = PivotView(CONTRIBUTOR_DIMENSIONS[dimension], _CONTRIBUTOR_METRICS, "pnl")
+
     def item(row: dict[str, Any]) -> Contributor:
         value = str(row[dimension])
         return Contributor(
             value=value, pnl=float(row["pnl"]), gross_exposure=float(row["gross_exposure"]),
-            href=pivot_href(day, rows=CONTRIBUTOR_DIMENSIONS[dimension], filters={dimension: value},
-                            exposure=exposure),
+            href=pivot_href(day, view, filters={dimension: value}, exposure=exposure),
         )
 
     return Contributors(
@@ -123,33 +322,43 @@ def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Ex
 
 
 def build_overview(wh: Warehouse, *, day: date | None = None, n: int = TOP_N,
-                   exposure: Exposure = "as_held") -> Overview:
-    """The overview for ``day`` (the latest trade date by default)."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 50:
-        raise ValueError("n: expected a whole number from 1 to 50")
+                   exposure: Exposure = "as_held", days: int = TREND_DAYS) -> Overview:
+    """The overview of the latest trade date on or before ``day`` (the latest of all by default)."""
+    for name, value, top in (("n", n, 50), ("days", days, 250)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ValueError(f"{name}: expected a whole number from 1 to {top}")
     if exposure not in ("as_held", "look_through"):
         raise ValueError("exposure: expected as_held or look_through")
-    day = day or latest_trade_date(wh)
-    if day is None:
+    if day is not None and not isinstance(day, date):
+        raise ValueError("day: expected a date")
+    # At least two dates, so the day has a previous trade date to compare with.
+    dates = recent_trade_dates(wh, count=max(days, 2), up_to=day, exposure=exposure)
+    if not dates:
         return Overview(trade_date=None, exposure=exposure)
-    summary = run_pivot(wh, PivotRequest.model_validate({
-        "dimensions": ["portfolio_manager_id"],
-        "metrics": list(SUMMARY_METRICS),
-        "filters": {"trade_date": day.isoformat()},
-        "exposure": exposure,
-    }))
-    totals = {m: float(summary.totals.get(m) or 0.0) for m in SUMMARY_METRICS}
+    latest = dates[0]
+    previous = dates[1] if len(dates) > 1 else None
+    shown = dates[:days]
+    result = _by_date_and_desk(wh, sorted({*shown, *([previous] if previous else [])}), exposure)
     return Overview(
-        trade_date=day,
+        trade_date=latest,
         exposure=exposure,
-        totals=totals,
-        contributors=[_contributors(wh, day, dim, n, exposure) for dim in CONTRIBUTOR_DIMENSIONS],
-        pivot_href=pivot_href(day, exposure=exposure),
+        previous_date=previous,
+        totals=_day_totals(result, latest),
+        previous_totals=_day_totals(result, previous) if previous else {},
+        contributors=[_contributors(wh, latest, dim, n, exposure) for dim in CONTRIBUTOR_DIMENSIONS],
+        trend=_trend(result, shown),
+        desk_exposure=_desk_exposure(result, latest),
+        links={name: pivot_href(latest, view, exposure=exposure) for name, view in TILE_VIEWS.items()},
     )
 
 
 def cached_overview(wh: Warehouse, cache: Any, *, exposure: Exposure = "as_held") -> Overview:
     """``build_overview`` for the latest day, reused until the next data load."""
-    key = request_key("overview", {"exposure": exposure, "n": TOP_N}, wh.data_version())
+    key = request_key("overview", {"exposure": exposure, "n": TOP_N, "days": TREND_DAYS, "v": PAYLOAD_VERSION},
+                      wh.data_version())
     payload, _ = cached_call(cache, key, lambda: build_overview(wh, exposure=exposure).to_dict())
-    return Overview.from_dict(payload)
+    try:
+        return Overview.from_dict(payload)
+    except (KeyError, TypeError, ValueError):
+        # A payload that does not read back (a damaged or foreign cache entry) is recomputed.
+        return build_overview(wh, exposure=exposure)

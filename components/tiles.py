@@ -2,30 +2,46 @@
 
 ``overview_tiles(overview)`` lays out a ``backend.overview.Overview``. Every
 figure carries its exact value in ``data-value`` (the text is rounded for
-reading) and a link to the pivot filtered to what it summarises.
+reading), its change against the previous trade date, and a link to the pivot
+view that explains it. Only P&L is coloured as profit or loss: exposure is a
+position, so it is told long or short in words and kept in neutral colours.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import dash_mantine_components as dmc
 from dash import dcc, html
 
-from backend.overview import Contributor, Contributors, Overview
+from backend.overview import Change, Contributor, Contributors, Overview
+from components.overview_charts import desk_exposure_figure, desk_pnl_figure
 
 
 class ids:
+    DATE = "overview-date"
+    TREND = "overview-trend"
+    EXPOSURE = "overview-desk-exposure"
+
     @staticmethod
     def figure(name: str) -> dict[str, str]:
         return {"type": "overview-figure", "name": name}
+
+    @staticmethod
+    def change(name: str) -> dict[str, str]:
+        return {"type": "overview-change", "name": name}
+
+    @staticmethod
+    def link(name: str) -> dict[str, str]:
+        return {"type": "overview-link", "name": name}
 
     @staticmethod
     def contributor(dimension: str, side: str, rank: int) -> dict[str, str | int]:
         return {"type": "overview-contributor", "dimension": dimension, "side": side, "rank": rank}
 
 
-def money(value: float, *, signed: bool = False) -> str:
+def money(value: float | None, *, signed: bool = False) -> str:
     """$1.23M, -$45.6K, $789: short enough for a tile, exact value kept elsewhere."""
     if value is None or not math.isfinite(value):
         return "–"
@@ -37,22 +53,66 @@ def money(value: float, *, signed: bool = False) -> str:
     return f"{sign}${size:,.0f}"
 
 
+def short_day(day: date) -> str:
+    """'Fri 12 Jan': how a trader names a recent trade date."""
+    return f"{day:%a} {day.day} {day:%b}"
+
+
 def _tone(value: float) -> str:
     return "num-pos" if value > 0 else "num-neg" if value < 0 else ""
 
 
-def figure_tile(name: str, label: str, value: float, href: str, *, signed: bool = False,
+def change_line(name: str, change: Change | None, previous: date | None) -> dmc.Text:
+    """'▲ +$0.50M (+23.4%) vs Fri 12 Jan', in neutral colours (a change is not a profit)."""
+    if change is None or previous is None:
+        return dmc.Text("No earlier trade date to compare", id=ids.change(name), size="sm", c="dimmed",
+                        className="overview-change")
+    arrow = "▲" if change.delta > 0 else "▼" if change.delta < 0 else "="
+    pct = "" if change.pct is None else f" ({change.pct:+.1f}%)"
+    return dmc.Text(
+        [html.Span(arrow, className="overview-arrow"), f" {money(change.delta, signed=True)}{pct}",
+         html.Span(f" vs {short_day(previous)}", className="overview-vs")],
+        id=ids.change(name), size="sm", className="overview-change",
+        **{"data-delta": repr(change.delta), "data-previous": repr(change.previous),
+           "data-pct": "" if change.pct is None else repr(change.pct),
+           "data-previous-date": previous.isoformat()},
+        attributes={"title": f"{short_day(previous)}: {money(change.previous)}"},
+    )
+
+
+def figure_tile(name: str, label: str, value: float, shown: str, href: str, link_text: str, *,
+                change: Change | None, previous: date | None, tone: str = "", badge: str | None = None,
                 note: str | None = None) -> dmc.Paper:
     return dmc.Paper(
-        withBorder=True, p="md", radius="md",
+        withBorder=True, p="md", radius="md", className="overview-tile",
         children=[
-            dmc.Text(label, size="sm", c="dimmed"),
-            dmc.Text(money(value, signed=signed), id=ids.figure(name), fz=28, fw=700,
-                     className=_tone(value) if signed else "", **{"data-value": repr(float(value))}),
+            dmc.Group([dmc.Text(label, size="sm", c="dimmed"),
+                       dmc.Badge(badge, variant="light", color="gray", className="overview-badge") if badge else None],
+                      justify="space-between", gap="xs"),
+            dmc.Text(shown, id=ids.figure(name), fz=28, fw=700, className=f"overview-figure {tone}".strip(),
+                     **{"data-value": repr(float(value))}),
+            change_line(name, change, previous),
             dmc.Text(note, size="xs", c="dimmed") if note else None,
-            dcc.Link("Open in pivot →", href=href, className="overview-link"),
+            dcc.Link(f"{link_text} →", href=href, id=ids.link(name), className="overview-link"),
         ],
     )
+
+
+def _tiles(overview: Overview) -> list[dmc.Paper]:
+    totals, prev, links = overview.totals, overview.previous_date, overview.links
+    pnl, gross, net = totals["pnl"], totals["gross_exposure"], totals["net_exposure"]
+    side = "Net long" if net > 0 else "Net short" if net < 0 else "Flat"
+    share = f"{abs(net) / gross:.0%} of gross" if gross else None
+    return [
+        figure_tile("pnl", "P&L", pnl, money(pnl, signed=True), links["pnl"], "P&L by manager",
+                    change=overview.change("pnl"), previous=prev, tone=_tone(pnl)),
+        figure_tile("gross_exposure", "Gross exposure", gross, money(gross), links["gross_exposure"],
+                    "Exposure by desk and asset class", change=overview.change("gross_exposure"), previous=prev,
+                    note=f"long {money(totals['long_exposure'])} · short {money(abs(totals['short_exposure']))}"),
+        figure_tile("net_exposure", "Net exposure", net, money(abs(net)), links["net_exposure"],
+                    "Net by asset class and symbol", change=overview.change("net_exposure"), previous=prev,
+                    badge=side, note=share),
+    ]
 
 
 def _contributor_rows(group: Contributors, side: str, items: list[Contributor]) -> list[html.Tr]:
@@ -86,11 +146,19 @@ def contributors_tile(group: Contributors) -> dmc.Paper:
         children=[
             dmc.Text(f"P&L by {group.label.lower()}", fw=600, mb="xs"),
             dmc.SimpleGrid(cols={"base": 1, "md": 2}, spacing="md", children=[
-                table("top", "Top 5", group.top),
-                table("bottom", "Bottom 5", group.bottom),
+                table("top", f"Top {len(group.top)}", group.top),
+                table("bottom", f"Bottom {len(group.bottom)}", group.bottom),
             ]),
         ],
     )
+
+
+def _chart(graph_id: str, figure: dict, hint: str) -> dmc.Paper:
+    return dmc.Paper(withBorder=True, p="xs", radius="md", className="overview-chart", children=[
+        dcc.Graph(id=graph_id, figure=figure, config={"displayModeBar": False, "responsive": True},
+                  style={"height": "340px"}),
+        dmc.Text(hint, size="xs", c="dimmed", px="xs"),
+    ])
 
 
 def overview_tiles(overview: Overview) -> dmc.Stack:
@@ -98,22 +166,24 @@ def overview_tiles(overview: Overview) -> dmc.Stack:
         return dmc.Stack([
             dmc.Title("Overview", order=2),
             dmc.Text("There are no trades in the warehouse yet. Load a folder of trades "
-                     "(python -m backend.warehouse load DIR) or start with demo data."),
+                     "(python -m backend.warehouse load DIR) or start with demo data.", id="overview-empty"),
         ])
-    totals = overview.totals
+    day = overview.trade_date
     view = "as held (Direct, ETF, ETC)" if overview.exposure == "as_held" else "looked through"
-    return dmc.Stack(gap="md", children=[
+    compared = f" · compared with {short_day(overview.previous_date)}" if overview.previous_date else ""
+    return dmc.Stack(gap="md", className="overview", children=[
         dmc.Group(justify="space-between", children=[
             dmc.Title("Overview", order=2),
-            dmc.Text(f"Trade date {overview.trade_date:%a %d %b %Y} · exposure {view}", c="dimmed",
-                     id="overview-date", **{"data-date": overview.trade_date.isoformat()}),
+            dmc.Text(f"Trade date {day:%a %d %b %Y}{compared} · exposure {view}", c="dimmed",
+                     id=ids.DATE, **{"data-date": day.isoformat()}),
         ]),
-        dmc.SimpleGrid(cols={"base": 1, "sm": 3}, spacing="md", children=[
-            figure_tile("pnl", "P&L", totals["pnl"], overview.pivot_href, signed=True),
-            figure_tile("gross_exposure", "Gross exposure", totals["gross_exposure"], overview.pivot_href,
-                        note=f"long {money(totals['long_exposure'])} · short {money(totals['short_exposure'])}"),
-            figure_tile("net_exposure", "Net exposure", totals["net_exposure"], overview.pivot_href, signed=True),
-        ]),
+        dmc.SimpleGrid(cols={"base": 1, "sm": 3}, spacing="md", children=_tiles(overview)),
         dmc.SimpleGrid(cols={"base": 1, "lg": 2}, spacing="md",
                        children=[contributors_tile(group) for group in overview.contributors]),
+        html.Div(className="overview-charts", children=[
+            _chart(ids.TREND, desk_pnl_figure(overview.trend),
+                   "Click a bar for that desk's P&L by manager and symbol on that day."),
+            _chart(ids.EXPOSURE, desk_exposure_figure(overview.desk_exposure, day),
+                   "Levels on the day, not summed over days. Click a bar for that desk's exposure."),
+        ]),
     ])
