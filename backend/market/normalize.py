@@ -1,11 +1,17 @@
 """Provider messages → typed events.
 
-Accepts the SSI FastConnect envelope (``{"DataType": "X-TRADE", "Content": "<json>"}``),
-a bare content object, or an already-decoded dict; both spellings the provider uses
-for a field (``FBuyVol``/``BuyVol``, ``IndexID``/``IndexId``, camelCase), channel
-names in both forms (``"Trade"``/``"X-TRADE"``) and numbers sent as strings.
-Anything it cannot turn into a valid event raises :class:`MessageError` with a
-short reason, which the core counts; it never raises anything else.
+Accepts the SSI FastConnect envelope (``{"DataType": "X-TRADE", "Content": "<json>"}``,
+Content as a JSON string or an object), a bare content object, or an already-decoded
+dict; both spellings the provider uses for a field (``FBuyVol``/``BuyVol``,
+``IndexID``/``IndexId``, ``NoChanges``/``Nochanges``, index ``Ceilings``/``Ceiling``,
+``Time``/``TradingTime``, camelCase), channel names in both forms (``"Trade"``/``"X-TRADE"``)
+and numbers sent as strings. ``"NaN"``, ``null`` and an empty string are "no value";
+so is a price of 0 (the provider sends 0.0 for "no trade yet"), which never reaches a
+price field as a price. Anything it cannot turn into a valid event raises
+:class:`MessageError` with a short reason, which the core counts; it never raises
+anything else. Odd-lot messages (channel OL) are recognised and refused with the reason
+``odd_lot``: their match price is not a board price and their day totals include the
+board's volume, so applying them would corrupt the board's last price and volume.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from backend.market.events import (
 from backend.market.reference import vn_day
 
 MAX_MESSAGE_CHARS = 64 * 1024
+# Levels of the book kept per side. The provider sends ten (HOSE fills three and sends 0.0
+# for the rest); the board shows three, and levels beyond them are not read at all.
 QUOTE_LEVELS = 3
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _VN_OFFSET = 7 * 3600
@@ -65,18 +73,22 @@ _CHANNELS: dict[str, Channel] = {
     "MI": Channel.INDEX, "INDEX": Channel.INDEX, "MARKETINDEX": Channel.INDEX,
     "B": Channel.BAR, "BAR": Channel.BAR, "OHLC": Channel.BAR,
 }  # fmt: skip
+# Channel codes that are recognised but never become an event (see the module docstring).
+_REFUSED: dict[str, str] = {"OL": "odd_lot", "ODDLOT": "odd_lot"}
 
 _SIDES: dict[str, Side] = {
     "BU": Side.BUY, "B": Side.BUY, "BUY": Side.BUY,
     "SD": Side.SELL, "S": Side.SELL, "SELL": Side.SELL,
 }  # fmt: skip
 
-F_DATATYPE = _aliases("DataType")
+# "Datatype" is the spelling of the B sample in the provider's documentation.
+F_DATATYPE = _aliases("DataType", "Datatype")
 F_CONTENT = _aliases("Content")
 F_RTYPE = _aliases("RType")
 F_SYMBOL = _aliases("Symbol", "StockSymbol")
 F_DATE = _aliases("TradingDate")
-F_TIME = _aliases("Time")
+# Bars (channel B) carry the time of day as TradingTime.
+F_TIME = _aliases("Time", "TradingTime")
 F_SESSION = _aliases("TradingSession")
 F_STATUS = _aliases("TradingStatus")
 F_EXCHANGE = _aliases("Exchange", "MarketId", "MarketID")
@@ -101,9 +113,13 @@ F_INDEXVAL = _aliases("IndexValue", "IndexVal")
 F_PRIORVAL = _aliases("PriorIndexValue", "PriorIndexVal")
 F_ADV = _aliases("Advances", "Advance")
 F_DEC = _aliases("Declines", "Decline")
-F_UNCH = _aliases("NoChanges", "NoChange", "Unchanged")
+# Index breadth: the documentation's sample says NoChanges/Ceilings/Floors, its field table and the
+# provider's .NET client Nochanges/Ceiling/Floor. "Ceiling"/"Floor" are price fields on every other
+# channel, so the index parser falls back to them explicitly instead of aliasing them here.
+F_UNCH = _aliases("NoChanges", "Nochanges", "NoChange", "Unchanged")
 F_CEILS = _aliases("Ceilings")
 F_FLOORS = _aliases("Floors")
+# AllQty/AllValue include put-through deals; TotalQtty/TotalValue (matched only) stand in when absent.
 F_IDXVOL = _aliases("AllQty", "TotalQtty")
 F_IDXVAL = _aliases("AllValue")
 F_OPEN = _aliases("Open")
@@ -182,6 +198,16 @@ def _num_slow(value: Any, field: str, required: bool) -> float | None:
     return result
 
 
+def _price(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> float | None:
+    """A price, or None for "no value": NaN, null, empty and 0 (no VN security trades at 0)."""
+    value = _num(d, names, required=required)
+    if value == 0:
+        if required:
+            raise MessageError("missing_field", f"{names[0]} is zero")
+        return None
+    return value
+
+
 def _count(d: dict[str, Any], names: tuple[str, ...], *, required: bool = False) -> int | None:
     value = d.get(names[0])
     if type(value) is int and 0 <= value < 1e15:
@@ -251,6 +277,9 @@ class Normalizer:
             raise MessageError("unknown_channel", "no DataType or RType")
         channel = _CHANNELS.get(channel_code) or _CHANNELS.get(channel_code.upper())
         if channel is None:
+            refused = _REFUSED.get(channel_code.upper())
+            if refused is not None:
+                raise MessageError(refused, channel_code)
             raise MessageError("unknown_channel", channel_code[:20])
         return self._parsers[channel](self, content)
 
@@ -310,12 +339,18 @@ class Normalizer:
         return result
 
     def _parse_time(self, value: Any) -> int:
-        if type(value) is not str or len(value) < 8 or value[2] != ":" or value[5] != ":":
+        # HH:MM:SS (every sample; a fraction after it is ignored) or HHMMSS (the F field table).
+        if type(value) is not str:
             raise MessageError("bad_value", "Time")
-        try:
-            h, m, s = int(value[0:2]), int(value[3:5]), int(value[6:8])
-        except ValueError:
-            raise MessageError("bad_value", "Time") from None
+        if len(value) >= 8 and value[2] == ":" and value[5] == ":":
+            parts = value[0:2], value[3:5], value[6:8]
+        elif len(value) == 6:
+            parts = value[0:2], value[2:4], value[4:6]
+        else:
+            raise MessageError("bad_value", "Time")
+        if not all(p.isascii() and p.isdigit() for p in parts):
+            raise MessageError("bad_value", "Time")
+        h, m, s = int(parts[0]), int(parts[1]), int(parts[2])
         if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
             raise MessageError("bad_value", "Time")
         seconds = h * 3600 + m * 60 + s
@@ -330,7 +365,7 @@ class Normalizer:
         return SecurityStatus(
             symbol=_symbol(d), ts=ts, day=day,
             session=_text(d, F_SESSION), status=_text(d, F_STATUS), exchange=_text(d, F_EXCHANGE),
-            ref=_num(d, F_REF), ceiling=_num(d, F_CEIL), floor=_num(d, F_FLOOR),
+            ref=_price(d, F_REF), ceiling=_price(d, F_CEIL), floor=_price(d, F_FLOOR),
         )  # fmt: skip
 
     def _quote(self, d: dict[str, Any], symbol: str | None = None, when: tuple[float, int] | None = None) -> Quote:
@@ -378,10 +413,11 @@ class Normalizer:
             symbol=symbol or _symbol(d), ts=ts, day=day, price=price,
             volume=_count(d, F_LASTVOL, required=True),  # type: ignore[arg-type]
             total_volume=_count(d, F_TOTALVOL, required=True),  # type: ignore[arg-type]
+            # 0.0 when the provider sends no value: the classifier then values the volume at the price.
             total_value=_num(d, F_TOTALVAL) or 0.0,
             side=side, session=_text(d, F_SESSION),
-            ref=_num(d, F_REF), ceiling=_num(d, F_CEIL), floor=_num(d, F_FLOOR),
-            high=_num(d, F_HIGH), low=_num(d, F_LOW),
+            ref=_price(d, F_REF), ceiling=_price(d, F_CEIL), floor=_price(d, F_FLOOR),
+            high=_price(d, F_HIGH), low=_price(d, F_LOW),
         )  # fmt: skip
 
     def _snapshot(self, d: dict[str, Any]) -> Snapshot:
@@ -393,11 +429,15 @@ class Normalizer:
 
     def _foreign(self, d: dict[str, Any]) -> ForeignFlow:
         ts, day = self._when(d)
+        buy_vol = _count(d, F_BUYVOL, required=True)
+        sell_vol = _count(d, F_SELLVOL, required=True)
+        # Values are day totals too: a missing value beside a non-zero volume would make the next
+        # message's delta the whole day's value, so it is refused; with no volume it is exactly 0.
         return ForeignFlow(
             symbol=_symbol(d), ts=ts, day=day,
-            buy_vol=_count(d, F_BUYVOL, required=True),  # type: ignore[arg-type]
-            sell_vol=_count(d, F_SELLVOL, required=True),  # type: ignore[arg-type]
-            buy_val=_num(d, F_BUYVAL) or 0.0, sell_val=_num(d, F_SELLVAL) or 0.0,
+            buy_vol=buy_vol, sell_vol=sell_vol,  # type: ignore[arg-type]
+            buy_val=_num(d, F_BUYVAL, required=bool(buy_vol)) or 0.0,
+            sell_val=_num(d, F_SELLVAL, required=bool(sell_vol)) or 0.0,
             total_room=_count(d, F_TOTALROOM), current_room=_count(d, F_CURROOM),
         )  # fmt: skip
 
@@ -410,7 +450,8 @@ class Normalizer:
             index_id=_symbol(d, F_INDEXID), ts=ts, day=day, value=value,  # type: ignore[arg-type]
             prior_value=_num(d, F_PRIORVAL) or 0.0,
             advances=_count(d, F_ADV), declines=_count(d, F_DEC), unchanged=_count(d, F_UNCH),
-            ceilings=_count(d, F_CEILS), floors=_count(d, F_FLOORS),
+            ceilings=_count(d, F_CEILS if _get(d, F_CEILS) is not None else F_CEIL),
+            floors=_count(d, F_FLOORS if _get(d, F_FLOORS) is not None else F_FLOOR),
             total_volume=_num(d, F_IDXVOL), total_value=_num(d, F_IDXVAL) or _num(d, F_TOTALVAL),
             session=_text(d, F_SESSION),
         )  # fmt: skip
@@ -419,8 +460,8 @@ class Normalizer:
         ts, day = self._when(d)
         return Bar(
             symbol=_symbol(d), ts=ts, day=day,
-            open=_num(d, F_OPEN, required=True), high=_num(d, F_HIGH, required=True),  # type: ignore[arg-type]
-            low=_num(d, F_LOW, required=True), close=_num(d, F_CLOSE, required=True),  # type: ignore[arg-type]
+            open=_price(d, F_OPEN, required=True), high=_price(d, F_HIGH, required=True),  # type: ignore[arg-type]
+            low=_price(d, F_LOW, required=True), close=_price(d, F_CLOSE, required=True),  # type: ignore[arg-type]
             volume=_count(d, F_VOLUME) or 0, value=_num(d, F_VALUE) or 0.0,
         )  # fmt: skip
 

@@ -37,6 +37,10 @@ def test_channel_names_in_both_forms_without_envelope(rtype: str) -> None:
 def test_time_is_read_on_the_vn_clock() -> None:
     event = Normalizer().parse(wrap("X-TRADE", Symbol="ACB", LastPrice=1, LastVol=100, TotalVol=100))
     assert event.ts == 1709521200.0  # 2024-03-04 10:00 UTC+7 == 03:00 UTC
+    # HHMMSS, as the provider's field table for channel F writes it, and a fraction after HH:MM:SS.
+    for time in ("100000", "10:00:00.250"):
+        event = Normalizer().parse(wrap("F", Symbol="ACB", Time=time))
+        assert event.ts == 1709521200.0
 
 
 BAD = [
@@ -56,6 +60,16 @@ BAD = [
     (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol=100, TradingDate="31/02/2024"), "bad_value"),
     (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol={"a": 1}), "bad_value"),
     (wrap("MI", IndexId="VN30", IndexValue="NaN"), "missing_field"),
+    (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol=100, Time="1a:00:00"), "bad_value"),
+    (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol=100, Time="+1:00:00"), "bad_value"),
+    (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol=100, Time=100000), "bad_value"),
+    (wrap("X-TRADE", Symbol="ACB", LastPrice=5, LastVol=100, TotalVol=2**70), "bad_value"),
+    (wrap("B", Symbol="X26", Open=0, High=1, Low=1, Close=1), "missing_field"),
+    (wrap("R", Symbol="SSI", FBuyVol=100, FSellVol=0, FBuyVal="NaN"), "missing_field"),
+    ('{"DataType": "OL", "Content": "{}"}', "odd_lot"),
+    ('{"DataType": "X-TRADE", "Content": "' + "[" * 5000 + '"}', "malformed"),
+    ('{"DataType": "X-TRADE", "Content": "[1]"}', "malformed"),
+    ('{"DataType": 7, "Content": "{}"}', "unknown_channel"),
     ('{"DataType": "X", "Content": "' + "x" * (MAX_MESSAGE_CHARS + 1) + '"}', "oversized"),
     ("x" * (MAX_MESSAGE_CHARS + 1), "oversized"),
 ]
