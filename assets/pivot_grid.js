@@ -5,7 +5,7 @@
 (function () {
   const React = window.React;
   const fmtCache = {};
-  const digits = { money: 0, qty: 0, count: 0, pct: 2, price: 2 };
+  const digits = { money: 0, qty: 0, count: 0, pct: 2, price: 2, weight: 4 };
 
   function formatter(kind) {
     if (!fmtCache[kind]) {
@@ -97,6 +97,14 @@
     },
   });
 
+  const PHONE = "(max-width: 600px)";
+  // Crossing the phone width (rotating a phone, resizing a window) moves the controls.
+  window.matchMedia(PHONE).addEventListener("change", function (e) {
+    if (document.getElementById("pivot-root") && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("pivot-phone", { data: e.matches });
+    }
+  });
+
   function expansionQuery(query, exp) {
     const params = new URLSearchParams(query || "");
     ["depth", "open", "closed"].forEach(function (k) { params.delete(k); });
@@ -109,7 +117,13 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     pivot: {
+      // The same rule as backend.pivot.tree_view.grid_rows, which draws the first answer.
       visibleRows: function (result, state) {
+        const dims = (result && result.dimensions) || [];
+        const rows = (state && state.rows) || [];
+        // A new hierarchy was asked for and its answer is on the way: keep the rows shown
+        // (under the loading overlay) rather than redraw the old answer with a reset expansion.
+        if (dims.join("\u0001") !== rows.join("\u0001")) return window.dash_clientside.no_update;
         const tree = (result && result.tree) || [];
         const exp = (state && state.expansion) || {};
         const shown = [];
@@ -148,6 +162,22 @@
           return window.dash_clientside.no_update;
         }
         return Object.assign({}, state, { expansion: next });
+      },
+      // Phone width: the controls open in a drawer; wider: the side panel shows or hides.
+      togglePanel: function (n, cls, phone) {
+        if (phone) return [window.dash_clientside.no_update, true];
+        const closed = (cls || "").indexOf("pivot-panel-closed") >= 0;
+        return [closed ? cls.replace(" pivot-panel-closed", "") : (cls || "") + " pivot-panel-closed",
+                window.dash_clientside.no_update];
+      },
+      // Charts are drawn when the chart view opens (on load too), not for the table view.
+      chartKick: function (view, prev) {
+        const was = prev && prev.view;
+        if (view === was) return window.dash_clientside.no_update;
+        return view === "chart" ? { view: view, t: Date.now() } : { view: view };
+      },
+      isPhone: function () {
+        return window.matchMedia(PHONE).matches ? true : window.dash_clientside.no_update;
       },
       // The view lives in the URL: a new view is a new history entry (back/forward work).
       writeUrl: function (state, query) {

@@ -20,6 +20,7 @@ class ids:
     TYPES = "pivot-types"
     TYPES_REFUSED = "pivot-types-refused"
     DATES = "pivot-dates"
+    STOCKS = "pivot-stocks"
     FILTER_DIM = "pivot-filter-dim"
     FILTER_VALUES = "pivot-filter-values"
     ACTIVE_FILTERS = "pivot-active-filters"
@@ -104,12 +105,21 @@ def controls_panel(state: ViewState) -> html.Div:
                 value=[d.isoformat() for d in (state.date_from, state.date_to) if d is not None],
                 valueFormat="YYYY-MM-DD", size="xs", clearable=False,
             ),
+            dmc.Text("Positions over a range", size="xs", fw=500),
+            dmc.SegmentedControl(
+                id=ids.STOCKS, value=state.stocks, fullWidth=True, size="xs",
+                data=[{"value": "last", "label": "Last date"}, {"value": "average", "label": "Average"}],
+                attributes={"title": "Exposure, market value and other positions over a date range: as of the "
+                                     "last date with data, or the average over the dates with data"},
+            ),
             dmc.Select(
                 id=ids.FILTER_DIM, label="Filter", data=_options(FILTERABLE, DIMENSIONS), value="desk",
                 searchable=True, size="xs", allowDeselect=False,
             ),
             dmc.MultiSelect(
-                id=ids.FILTER_VALUES, placeholder="Search values…", data=[], value=list(state.filters.get("desk", ())),
+                # Values load when the list opens or a search is typed; the chosen ones are known already.
+                id=ids.FILTER_VALUES, placeholder="Search values…", data=list(state.filters.get("desk", ())),
+                value=list(state.filters.get("desk", ())),
                 searchable=True, clearable=True, size="xs", limit=200, maxDropdownHeight=260,
             ),
             dmc.Group(active_filters(state), id=ids.ACTIVE_FILTERS, gap=4),

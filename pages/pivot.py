@@ -1,12 +1,16 @@
 """Pivot explorer: P&L and exposure by any hierarchy, as held or looked through.
 
-The whole view lives in the URL (backend.pivot.view_state). Control changes go
-through one reducer callback that re-validates the view exactly as a link would
-be; expanding and collapsing groups happens in the browser (assets/pivot_grid.js).
+The whole view lives in the URL (backend.pivot.view_state). The page's layout
+answers the URL's view itself (through the cached pivot service), so the first
+paint already shows numbers; after that, control changes go through one reducer
+callback that re-validates the view exactly as a link would be, and one query
+callback. Expanding and collapsing groups happens in the browser
+(assets/pivot_grid.js).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,19 +22,31 @@ from dash.dependencies import ClientsideFunction
 from pydantic import ValidationError
 
 from backend.api.errors import describe_validation
+from backend.cache import cached_call, request_key
 from backend.pivot.catalog import DIMENSIONS
-from backend.pivot.drill import DRILL_COLUMNS, DrillError, drill_scope, fetch_page
+from backend.pivot.drill import DrillError, count_trades, drill_scope, fetch_page
 from backend.pivot.engine import distinct_values, latest_trade_date
 from backend.pivot.export import screen_csv
 from backend.pivot.request import PivotRequestError
 from backend.pivot.result import tree_rows
 from backend.pivot.service import pivot_answer as answer
-from backend.pivot.view_state import FILTERABLE, ViewState, exposure_conflict, parse_view, revise, to_query, types_for
+from backend.pivot.view_state import (
+    FILTERABLE,
+    ViewState,
+    exposure_conflict,
+    grid_rows,
+    narrowed,
+    parse_view,
+    revise,
+    to_query,
+    types_for,
+)
 from backend.stores import current_stores
 from components import pivot_charts as charts
+from components import pivot_summary as summary
 from components.pivot_controls import active_filters, controls_panel, row_list
 from components.pivot_controls import ids as cids
-from components.pivot_grid import column_defs, metric_fields, pivot_grid, total_row
+from components.pivot_grid import EMPTY_TEXT, column_defs, metric_fields, pivot_grid, split_index, total_row
 from components.saved_views import saved_views
 
 dash.register_page(__name__, path="/pivot", title="Pivot", name="Pivot", order=1)
@@ -44,8 +60,13 @@ class ids:
     COLVALS = "pivot-colvals"
     URL_SHOWN = "pivot-url-shown"
     POPSTATE = "pivot-popstate"
+    PHONE = "pivot-phone"
     ROOT = "pivot-root"
+    ASIDE = "pivot-aside"
+    SAVED_SLOT = "pivot-saved-slot"
+    DRAWER = "pivot-drawer"
     PANEL_TOGGLE = "pivot-panel-toggle"
+    KIOSK_TITLE = "pivot-kiosk-title"
     NOTICES = "pivot-notices"
     ERROR = "pivot-error"
     TRUNCATED = "pivot-truncated"
@@ -55,6 +76,8 @@ class ids:
     TABLE_BOX = "pivot-table-box"
     CHART_BOX = "pivot-chart-box"
     VIEW = "pivot-view"
+    VIEW_TABS = "pivot-view-tabs"
+    CHART_KICK = "pivot-chart-kick"
     EXPAND_ALL = "pivot-expand-all"
     COLLAPSE_ALL = "pivot-collapse-all"
     EXPORT = "pivot-export"
@@ -79,6 +102,8 @@ class ids:
 SHORTCUTS = [("/", "Focus the filter search"), ("e", "Expand all"), ("c", "Collapse all"),
              ("t", "Switch between table and chart"), ("x", "Export what is on screen as CSV"),
              ("?", "Show this help")]
+TABLE_BOX_CLASS = "pivot-table-box"
+RAW_CSV = "/api/v1/trades.csv"
 
 
 def _query_of(kwargs: dict[str, Any]) -> str:
@@ -92,25 +117,82 @@ def _notice_list(notices: list[str]) -> Any:
                      color="yellow", withCloseButton=True, className="pivot-notice")
 
 
+def _help_table() -> dmc.Table:
+    # Rows built from table parts: a Kbd inside ``Table(data=...)`` is not a React child (error #31).
+    rows = [dmc.TableTr([dmc.TableTd(dmc.Kbd(key)), dmc.TableTd(action)]) for key, action in SHORTCUTS]
+    head = dmc.TableThead(dmc.TableTr([dmc.TableTh("Key"), dmc.TableTh("Action")]))
+    return dmc.Table([head, dmc.TableTbody(rows)], className="pivot-help-table")
+
+
 def _outputs(state: ViewState, notices: list[str]) -> tuple[Any, ...]:
+    """Everything the view decides, in the order of ``_VIEW_OUTPUTS``."""
     query = to_query(state)
-    chart_by = state.chart_by
     return (
         state.model_dump(mode="json"), state.to_request(), query, _notice_list(notices),
         list(state.rows), row_list(state.rows), list(state.cols), list(state.metrics), state.exposure,
         list(types_for(state)), [d.isoformat() for d in (state.date_from, state.date_to) if d],
-        active_filters(state), state.view, chart_by, "/api/v1/trades.csv" + query,
-        {"display": "none"} if state.view == "chart" else {}, {} if state.view == "chart" else {"display": "none"},
+        state.stocks, active_filters(state), state.view, state.chart_by, RAW_CSV + query, state.view,
         "pivot-page" + (" pivot-embed" if state.embed else "") + (" pivot-kiosk" if state.kiosk else ""),
         not state.kiosk,
     )
 
 
+# -- one answer, drawn: shared by the first render and the query callback ----------------
+def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
+    return answer(current_stores(), body)
+
+
+def _latest_date() -> Any:
+    """The newest trade date, cached per data version (every page load asks)."""
+    stores = current_stores()
+    wh = stores.warehouse
+    key = request_key("pivot-latest-date", {}, wh.data_version())
+    found, _ = cached_call(stores.cache.cache, key, lambda: {"day": latest_trade_date(wh)})
+    return found["day"]
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, PivotRequestError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return describe_validation(exc)
+    return "The query failed on the server; your selections are kept. Try again or change the view."
+
+
+def _drawn(state: ViewState, payload: dict[str, Any]) -> dict[str, Any]:
+    """The grid, stores and text lines for one answer of ``state``'s request."""
+    tree = tree_rows(payload)
+    meta = payload.get("meta") or {}
+    defs = column_defs(payload["dimensions"], payload["columns"], payload["metrics"], payload["column_values"],
+                       tree, state.sort_field, state.sort_desc, state.sort_column, summary.as_of(state, meta))
+    truncated = dmc.Alert("Some groups were cut to the top rows; the rest are folded into \"Other\" rows.",
+                          color="blue", className="pivot-truncated") if payload.get("truncated") else None
+    title, subtitle = summary.view_title(state, meta)
+    return {
+        "result": {"tree": tree, "totals": payload["totals"], "dimensions": payload["dimensions"]},
+        "colvals": {"columns": payload["columns"], "values": payload["column_values"]},
+        "defs": defs,
+        "rows": grid_rows(tree, state.expansion),
+        "totals": payload["totals"],
+        "freshness": summary.freshness(state, meta),
+        "truncated": truncated,
+        "title": [html.Div(title, className="pivot-kiosk-heading"), html.Div(subtitle, className="pivot-kiosk-sub")],
+    }
+
+
+def _first_answer(state: ViewState) -> tuple[dict[str, Any] | None, Any]:
+    try:
+        return _drawn(state, pivot_answer(state.to_request())), None
+    except Exception as exc:  # noqa: BLE001 - shown to the user; the page still renders its controls
+        return None, dmc.Alert(_error_text(exc), title="The pivot could not be computed", color="red")
+
+
 def layout(**kwargs: Any) -> html.Div:
-    latest = latest_trade_date(current_stores().warehouse)
-    parsed = parse_view(_query_of(kwargs), latest_date=latest)
+    parsed = parse_view(_query_of(kwargs), latest_date=_latest_date())
     state = parsed.state
     out = _outputs(state, parsed.notices)
+    drawn, error = _first_answer(state)
+    drawn = drawn or {}
     toolbar = dmc.Group(
         [
             dmc.Button("☰ Controls", id=ids.PANEL_TOGGLE, variant="subtle", size="compact-sm"),
@@ -119,8 +201,10 @@ def layout(**kwargs: Any) -> html.Div:
             dmc.Button("Expand all", id=ids.EXPAND_ALL, variant="light", size="compact-sm"),
             dmc.Button("Collapse all", id=ids.COLLAPSE_ALL, variant="light", size="compact-sm"),
             dmc.Button("Export CSV", id=ids.EXPORT, variant="light", size="compact-sm"),
-            html.A("Raw trades CSV", id=ids.RAW_EXPORT, href=out[14], className="pivot-raw-link", download=""),
-            dmc.Button("?", id=ids.HELP, variant="subtle", size="compact-sm"),
+            html.A("Raw trades CSV", id=ids.RAW_EXPORT, href=out[15], className="pivot-raw-link pivot-phone-hide",
+                   download=""),
+            dmc.Button("?", id=ids.HELP, variant="subtle", size="compact-sm", className="pivot-phone-hide",
+                       attributes={"aria-label": "Keyboard shortcuts", "title": "Keyboard shortcuts (?)"}),
             dmc.Loader(id=ids.LOADING, size="xs", style={"visibility": "hidden"}),
         ],
         gap="xs", className="pivot-toolbar db-kiosk-hide",
@@ -134,37 +218,45 @@ def layout(**kwargs: Any) -> html.Div:
                            cols={"base": 1, "md": 2}),
             dcc.Graph(id=ids.GROSS_CHART, config={"displaylogo": False}),
         ],
-        id=ids.CHART_BOX, style=out[16], className="pivot-chart-box",
+        id=ids.CHART_BOX, className="pivot-chart-box",
     )
+    grid = pivot_grid(ids.GRID, drawn.get("rows"), drawn.get("defs"), drawn.get("totals"),
+                      EMPTY_TEXT if error is None else "The pivot could not be computed; see the message above.")
     return html.Div(
         [
             dcc.Store(id=ids.STATE, data=out[0]),
             dcc.Store(id=ids.REQUEST, data=out[1]),
             dcc.Store(id=ids.QUERY, data=out[2]),
-            dcc.Store(id=ids.RESULT),
-            dcc.Store(id=ids.COLVALS),
+            dcc.Store(id=ids.RESULT, data=drawn.get("result")),
+            dcc.Store(id=ids.COLVALS, data=drawn.get("colvals")),
             dcc.Store(id=ids.URL_SHOWN),
             dcc.Store(id=ids.POPSTATE),
+            dcc.Store(id=ids.PHONE, data=False),
             dcc.Store(id=ids.DRILL_SCOPE),
             dcc.Download(id=ids.DOWNLOAD),
+            dcc.Store(id=ids.CHART_KICK),
             dcc.Interval(id=ids.KIOSK_TICK, interval=60_000, disabled=out[18]),
-            html.Aside(controls_panel(state), className="pivot-panel db-embed-hide db-kiosk-hide"),
+            html.Aside(controls_panel(state), id=ids.ASIDE, className="pivot-panel db-embed-hide db-kiosk-hide"),
             html.Main(
                 [
+                    html.Div(drawn.get("title"), id=ids.KIOSK_TITLE, className="pivot-kiosk-title"),
                     toolbar,
-                    html.Div(saved_views("pivot"), className="db-embed-hide"),
+                    html.Div(saved_views("pivot"), id=ids.SAVED_SLOT, className="db-embed-hide"),
                     html.Div(out[3], id=ids.NOTICES, className="db-embed-hide"),
-                    html.Div(id=ids.ERROR, role="alert"),
-                    html.Div(id=ids.TRUNCATED),
-                    html.Div(pivot_grid(ids.GRID), id=ids.TABLE_BOX, style=out[15], className="pivot-table-box"),
-                    charts_box,
-                    html.Div(id=ids.FRESHNESS, className="pivot-freshness"),
+                    html.Div(error, id=ids.ERROR, role="alert"),
+                    html.Div(drawn.get("truncated"), id=ids.TRUNCATED),
+                    # An unmounted panel loads nothing: the table view never loads Plotly.
+                    dmc.Tabs([dmc.TabsPanel(html.Div(grid, id=ids.TABLE_BOX, className=TABLE_BOX_CLASS), value="table"),
+                              dmc.TabsPanel(charts_box, value="chart")],
+                             id=ids.VIEW_TABS, value=state.view, keepMounted=False, className="pivot-view-tabs"),
+                    html.Div(drawn.get("freshness"), id=ids.FRESHNESS, className="pivot-freshness"),
                 ],
                 className="pivot-main",
             ),
+            dmc.Drawer(id=ids.DRAWER, title="Pivot controls", children=[], position="left", size="88%",
+                       className="pivot-drawer"),
             dmc.Modal(id=ids.DRILL_MODAL, title="Trades", size="90%", children=html.Div(id=ids.DRILL_BODY)),
-            dmc.Modal(id=ids.HELP_MODAL, title="Keyboard shortcuts", children=dmc.Table(
-                data={"head": ["Key", "Action"], "body": [[html.Kbd(k), a] for k, a in SHORTCUTS]})),
+            dmc.Modal(id=ids.HELP_MODAL, title="Keyboard shortcuts", children=_help_table()),
         ],
         id=ids.ROOT, className=out[17],
     )
@@ -175,10 +267,11 @@ _VIEW_OUTPUTS = [
     Output(ids.STATE, "data"), Output(ids.REQUEST, "data"), Output(ids.QUERY, "data"), Output(ids.NOTICES, "children"),
     Output(cids.ROWS, "value"), Output(cids.ROW_LIST, "children"), Output(cids.COLS, "value"),
     Output(cids.METRICS, "value"), Output(cids.EXPOSURE, "value"), Output(cids.TYPES, "value"),
-    Output(cids.DATES, "value"), Output(cids.ACTIVE_FILTERS, "children"), Output(ids.VIEW, "value"),
-    Output(ids.CHART_BY, "value"), Output(ids.RAW_EXPORT, "href"), Output(ids.TABLE_BOX, "style"),
-    Output(ids.CHART_BOX, "style"), Output(ids.ROOT, "className"), Output(ids.KIOSK_TICK, "disabled"),
+    Output(cids.DATES, "value"), Output(cids.STOCKS, "value"), Output(cids.ACTIVE_FILTERS, "children"),
+    Output(ids.VIEW, "value"), Output(ids.CHART_BY, "value"), Output(ids.RAW_EXPORT, "href"),
+    Output(ids.VIEW_TABS, "value"), Output(ids.ROOT, "className"), Output(ids.KIOSK_TICK, "disabled"),
 ]
+_TYPES_AT = 9  # position of the exposure-type chips in _VIEW_OUTPUTS
 
 
 def _moved(rows: tuple[str, ...], dim: str, step: str) -> tuple[str, ...]:
@@ -204,6 +297,24 @@ def _drill_chart(state: ViewState, dim: str, value: str | None, deeper: bool) ->
     return changes
 
 
+def _sorted_by(event: dict[str, Any] | None, colvals: dict[str, Any] | None) -> dict[str, Any]:
+    """A header click as a sort: ``pnl`` is the total, ``pnl__c3`` the third split column's."""
+    sort = (event or {}).get("data") or {}
+    if not sort:
+        return {}
+    col_id = sort.get("colId")
+    if not isinstance(col_id, str) or not col_id:
+        return {"sort_field": None, "sort_column": ()}
+    metric, index = split_index(col_id)
+    column: tuple[str, ...] = ()
+    if index is not None:
+        values = (colvals or {}).get("values") or []
+        if not 0 <= index < len(values):
+            return {}  # a column of an answer that has since been replaced
+        column = tuple("" if v is None else str(v) for v in values[index])
+    return {"sort_field": metric, "sort_desc": sort.get("sort") != "asc", "sort_column": column}
+
+
 def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str, Any] | str:
     """What the triggering control asks for, or a refusal message for the exposure types."""
     if isinstance(trigger, dict):
@@ -212,7 +323,8 @@ def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str
         if trigger.get("type") == "pivot-filter-clear":
             return {"filters": {k: v for k, v in state.filters.items() if k != trigger["dim"]}}
         return {}
-    simple = {cids.ROWS: "rows", cids.COLS: "cols", cids.METRICS: "metrics", ids.VIEW: "view", ids.CHART_BY: "chart_by"}
+    simple = {cids.ROWS: "rows", cids.COLS: "cols", cids.METRICS: "metrics", ids.VIEW: "view", ids.CHART_BY: "chart_by",
+              cids.STOCKS: "stocks"}
     if trigger in simple:
         return {simple[trigger]: values[trigger] or getattr(state, simple[trigger])}
     if trigger == cids.EXPOSURE:
@@ -230,8 +342,7 @@ def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str
         rest = {k: v for k, v in state.filters.items() if k != dim}
         return {"filters": {**rest, dim: chosen} if chosen else rest}
     if trigger == ids.GRID:
-        sort = (values[trigger] or {}).get("data") or {}
-        return {"sort_field": sort.get("colId"), "sort_desc": sort.get("sort") != "asc"} if sort else {}
+        return _sorted_by(values[trigger], values["colvals"])
     if trigger == ids.PNL_CHART or trigger == ids.GROSS_CHART:
         return _drill_chart(state, state.rows[0], charts.clicked_value(values[trigger]), deeper=True)
     if trigger == ids.PIE_CHART:
@@ -244,27 +355,30 @@ def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str
     Output(cids.TYPES_REFUSED, "children"),
     Input(cids.ROWS, "value"), Input({"type": "pivot-row-move", "dim": ALL, "step": ALL}, "n_clicks"),
     Input(cids.COLS, "value"), Input(cids.METRICS, "value"), Input(cids.EXPOSURE, "value"),
-    Input(cids.TYPES, "value"), Input(cids.DATES, "value"), Input(cids.FILTER_VALUES, "value"),
+    Input(cids.TYPES, "value"), Input(cids.DATES, "value"), Input(cids.STOCKS, "value"),
+    Input(cids.FILTER_VALUES, "value"),
     Input({"type": "pivot-filter-clear", "dim": ALL}, "n_clicks"), Input(ids.GRID, "eventData"),
     Input(ids.VIEW, "value"), Input(ids.CHART_BY, "value"), Input(ids.PNL_CHART, "clickData"),
     Input(ids.PIE_CHART, "clickData"), Input(ids.GROSS_CHART, "clickData"), Input(ids.POPSTATE, "data"),
-    State(ids.STATE, "data"), State(cids.FILTER_DIM, "value"),
+    State(ids.COLVALS, "data"), State(ids.STATE, "data"), State(cids.FILTER_DIM, "value"),
     prevent_initial_call=True,
 )
 def update_view(*args: Any) -> tuple[Any, ...]:
     trigger = ctx.triggered_id
     state = ViewState.model_validate(args[-2])
     if trigger == ids.POPSTATE:
-        parsed = parse_view((args[-3] or {}).get("search", ""), latest_date=state.date_from)
+        parsed = parse_view((args[-4] or {}).get("search", ""), latest_date=state.date_from)
         return (*_outputs(parsed.state, parsed.notices), None)
     if isinstance(trigger, dict) and not ctx.triggered[0].get("value"):
         return tuple(no_update for _ in range(len(_VIEW_OUTPUTS) + 1))  # a button re-rendered, not clicked
     values = {t["id"]: t.get("value") for t in ctx.inputs_list if isinstance(t, dict) and isinstance(t["id"], str)}
-    values["filter_dim"] = args[-1]
+    values["filter_dim"], values["colvals"] = args[-1], args[-3]
     changes = _changes(trigger, state, values)
     if isinstance(changes, str):
         refused = dmc.Alert(changes, title="Not allowed: double counting", color="red", className="pivot-refused")
-        return _refuse(state, refused)
+        out = [no_update] * len(_VIEW_OUTPUTS)
+        out[_TYPES_AT] = list(types_for(state))  # put the chips back as they were
+        return (*out, refused)
     parsed = revise(state, **changes)
     if parsed.state == state and not parsed.notices:
         # Controls echoing the view back (after a re-render) must not re-run the query.
@@ -272,149 +386,156 @@ def update_view(*args: Any) -> tuple[Any, ...]:
     return (*_outputs(parsed.state, parsed.notices), None)
 
 
-def _refuse(state: ViewState, refused: Any) -> tuple[Any, ...]:
-    out = [no_update] * len(_VIEW_OUTPUTS)
-    out[9] = list(types_for(state))  # put the chips back as they were
-    return (*out, refused)
-
-
 # -- running the query ----------------------------------------------------------------
-def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
-    return answer(current_stores(), body)
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, PivotRequestError):
-        return str(exc)
-    if isinstance(exc, ValidationError):
-        return describe_validation(exc)
-    return "The query failed on the server; your selections are kept. Try again or change the view."
-
-
 @callback(
     Output(ids.RESULT, "data"), Output(ids.COLVALS, "data"), Output(ids.GRID, "columnDefs"),
     Output(ids.GRID, "dashGridOptions"), Output(ids.FRESHNESS, "children"), Output(ids.TRUNCATED, "children"),
-    Output(ids.ERROR, "children"),
+    Output(ids.ERROR, "children"), Output(ids.KIOSK_TITLE, "children"),
     Input(ids.REQUEST, "data"), Input(ids.KIOSK_TICK, "n_intervals"), State(ids.STATE, "data"),
-    running=[(Output(ids.LOADING, "style"), {"visibility": "visible"}, {"visibility": "hidden"})],
+    running=[(Output(ids.LOADING, "style"), {"visibility": "visible"}, {"visibility": "hidden"}),
+             (Output(ids.TABLE_BOX, "className"), f"{TABLE_BOX_CLASS} pivot-busy", TABLE_BOX_CLASS)],
+    prevent_initial_call=True,  # the layout carries the first answer
 )
 def run_query(body: dict[str, Any], _tick: int | None, state_json: dict[str, Any]) -> tuple[Any, ...]:
     state = ViewState.model_validate(state_json)
     try:
-        payload = pivot_answer(body)
+        drawn = _drawn(state, pivot_answer(body))
     except Exception as exc:  # noqa: BLE001 - shown to the user; the previous result stays
         banner = dmc.Alert(_error_text(exc), title="The pivot could not be computed", color="red")
-        return no_update, no_update, no_update, no_update, no_update, no_update, banner
-    tree = tree_rows(payload)
-    defs = column_defs(payload["dimensions"], payload["columns"], payload["metrics"], payload["column_values"],
-                       tree, state.sort_field, state.sort_desc)
+        return (*(no_update for _ in range(6)), banner, no_update)
     options = Patch()
-    options["pinnedBottomRowData"] = [total_row(payload["totals"])]
-    meta = payload.get("meta") or {}
-    fresh = (f"Data version {str(meta.get('data_version', '?'))[:8]} · "
-             f"{'cached' if meta.get('cached') else 'computed'} in {meta.get('response_ms', 0):,.0f} ms · "
-             f"{meta.get('leaf_rows', 0):,} rows from {meta.get('source', '?')}")
-    truncated = dmc.Alert("Some groups were cut to the top rows; the rest are folded into \"Other\" rows.",
-                          color="blue", className="pivot-truncated") if payload.get("truncated") else None
-    result = {"tree": tree, "totals": payload["totals"], "dimensions": payload["dimensions"]}
-    return result, {"columns": payload["columns"], "values": payload["column_values"]}, defs, options, fresh, \
-        truncated, None
+    options["pinnedBottomRowData"] = [total_row(drawn["totals"])]
+    return (drawn["result"], drawn["colvals"], drawn["defs"], options, drawn["freshness"], drawn["truncated"], None,
+            drawn["title"])
 
 
 clientside_callback(ClientsideFunction("pivot", "visibleRows"), Output(ids.GRID, "rowData"),
-                    Input(ids.RESULT, "data"), Input(ids.STATE, "data"))
+                    Input(ids.RESULT, "data"), Input(ids.STATE, "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction("pivot", "expand"), Output(ids.STATE, "data", allow_duplicate=True),
                     Input(ids.GRID, "cellRendererData"), Input(ids.EXPAND_ALL, "n_clicks"),
                     Input(ids.COLLAPSE_ALL, "n_clicks"), State(ids.STATE, "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction("pivot", "writeUrl"), Output(ids.URL_SHOWN, "data"),
                     Input(ids.STATE, "data"), Input(ids.QUERY, "data"))
-clientside_callback(
-    "function(n, cls) { return (cls || '').indexOf('pivot-panel-closed') >= 0 ?"
-    " cls.replace(' pivot-panel-closed', '') : (cls || '') + ' pivot-panel-closed'; }",
-    Output(ids.ROOT, "className", allow_duplicate=True), Input(ids.PANEL_TOGGLE, "n_clicks"),
-    State(ids.ROOT, "className"), prevent_initial_call=True,
-)
+clientside_callback(ClientsideFunction("pivot", "togglePanel"),
+                    Output(ids.ROOT, "className", allow_duplicate=True), Output(ids.DRAWER, "opened"),
+                    Input(ids.PANEL_TOGGLE, "n_clicks"), State(ids.ROOT, "className"), State(ids.PHONE, "data"),
+                    prevent_initial_call=True)
+clientside_callback(ClientsideFunction("pivot", "isPhone"), Output(ids.PHONE, "data"), Input(ids.ROOT, "id"))
+clientside_callback(ClientsideFunction("pivot", "chartKick"), Output(ids.CHART_KICK, "data"),
+                    Input(ids.VIEW, "value"), State(ids.CHART_KICK, "data"))
 clientside_callback("function(n, open) { return !open; }", Output(ids.HELP_MODAL, "opened"),
                     Input(ids.HELP, "n_clicks"), State(ids.HELP_MODAL, "opened"), prevent_initial_call=True)
+
+
+@callback(
+    Output(ids.ASIDE, "children"), Output(ids.SAVED_SLOT, "children"), Output(ids.DRAWER, "children"),
+    Input(ids.PHONE, "data"), State(ids.STATE, "data"), prevent_initial_call=True,
+)
+def place_controls(phone: bool, state_json: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """On a phone the grid comes first and the controls open in a drawer; elsewhere they sit beside it."""
+    panel, views = controls_panel(ViewState.model_validate(state_json)), saved_views("pivot")
+    return ([], [], [views, panel]) if phone else (panel, views, [])
 
 
 # -- filters ------------------------------------------------------------------------
 @callback(
     Output(cids.FILTER_VALUES, "data"), Output(cids.FILTER_VALUES, "value"),
     Input(cids.FILTER_DIM, "value"), Input(cids.FILTER_VALUES, "searchValue"),
+    Input(cids.FILTER_VALUES, "dropdownOpened"),
     State(cids.FILTER_VALUES, "value"), State(ids.STATE, "data"),
+    prevent_initial_call=True,  # values load when asked for: the page's first queries are its answer
 )
-def filter_options(dim: str, search: str | None, chosen: list[str] | None, state_json: dict) -> tuple[Any, Any]:
+def filter_options(dim: str, search: str | None, opened: bool | None, chosen: list[str] | None,
+                   state_json: dict) -> tuple[Any, Any]:
     if dim not in FILTERABLE:
         return [], []
+    if ctx.triggered_id == cids.FILTER_VALUES and "dropdownOpened" in ctx.triggered[0]["prop_id"] and not opened:
+        return no_update, no_update
     current = list(ViewState.model_validate(state_json).filters.get(dim, ()))
     values = distinct_values(current_stores().warehouse, dim, search=(search or "")[:200], limit=200)
-    keep = current if ctx.triggered_id in (cids.FILTER_DIM, None) else (chosen or [])
-    return sorted(set(values) | set(keep)), keep if ctx.triggered_id in (cids.FILTER_DIM, None) else no_update
+    new_dim = ctx.triggered_id == cids.FILTER_DIM
+    keep = current if new_dim else (chosen or [])
+    return sorted(set(values) | set(keep)), keep if new_dim else no_update
 
 
 # -- charts -------------------------------------------------------------------------
 @callback(
     Output(ids.PNL_CHART, "figure"), Output(ids.PIE_CHART, "figure"), Output(ids.GROSS_CHART, "figure"),
-    Input(ids.REQUEST, "data"), Input(ids.VIEW, "value"), Input(ids.CHART_BY, "value"),
-    State(ids.STATE, "data"), State("shell-theme", "data"),
+    Input(ids.CHART_KICK, "data"), Input(ids.REQUEST, "data"), Input(ids.CHART_BY, "value"),
+    Input("shell-theme", "data"), State(ids.VIEW, "value"), State(ids.STATE, "data"),
+    prevent_initial_call=True,  # the table view draws no charts; chartKick starts them in the chart view
 )
-def draw_charts(body: dict[str, Any], view: str, chart_by: str, state_json: dict, theme: str | None) -> tuple:
+def draw_charts(_kick: Any, body: dict[str, Any], chart_by: str, theme: str | None, view: str,
+                state_json: dict) -> tuple:
     if view != "chart":
         return no_update, no_update, no_update
     state = ViewState.model_validate(state_json)
     dark = theme == "dark" or state.kiosk
     first = state.rows[0]
     base = {**body, "columns": [], "limit": state.top}
+    base.pop("sort", None)
+    pnl_only = {**base, "dimensions": [first], "metrics": ["pnl"]}
     try:
-        pnl = pivot_answer({**base, "dimensions": [first], "metrics": ["pnl"], "sort": {"field": "pnl", "direction": "desc"}})
+        best = pivot_answer({**pnl_only, "sort": {"field": "pnl", "direction": "desc"}})
+        worst = pivot_answer({**pnl_only, "sort": {"field": "pnl", "direction": "asc"}})
         pie = pivot_answer({**base, "dimensions": [chart_by], "metrics": ["gross_exposure"],
                             "sort": {"field": "gross_exposure", "direction": "desc"}})
         gross = pivot_answer({**base, "dimensions": [first], "sort": {"field": "gross_exposure", "direction": "desc"},
                               "metrics": ["gross_exposure", "net_exposure", "long_exposure", "short_exposure"]})
     except Exception:  # noqa: BLE001 - the grid's banner already explains failures of this view
         return no_update, no_update, no_update
-    return (charts.pnl_bar(pnl, first, dark), charts.exposure_pie(pie, chart_by, dark),
+    return (charts.pnl_bar(best, worst, first, dark), charts.exposure_pie(pie, chart_by, dark),
             charts.exposure_bars(gross, first, dark))
 
 
 # -- drill-through ------------------------------------------------------------------
+def _drill_export(state: ViewState, cells: list[tuple[str, Any]]) -> Any:
+    view = narrowed(state, cells)
+    if isinstance(view, str):
+        return dmc.Text(f"CSV export of these trades is not available: {view}.", size="sm", c="dimmed")
+    return html.A("Export these trades (CSV)", href=RAW_CSV + to_query(view), download="",
+                  className="pivot-drill-export")
+
+
 @callback(
     Output(ids.DRILL_MODAL, "opened"), Output(ids.DRILL_MODAL, "title"), Output(ids.DRILL_BODY, "children"),
     Output(ids.DRILL_SCOPE, "data"),
     Input(ids.GRID, "cellDoubleClicked"), State(ids.REQUEST, "data"), State(ids.COLVALS, "data"),
+    State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
-def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[str, Any] | None) -> tuple:
-    import json
-
+def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[str, Any] | None,
+               state_json: dict[str, Any]) -> tuple:
     try:
         path = json.loads((cell or {}).get("rowId") or "null")
     except ValueError:
         return no_update, no_update, no_update, no_update
     if not isinstance(path, list) or not path or path[-1] is None:
         return no_update, no_update, no_update, no_update  # total and "Other" rows hold no single set of trades
-    col = str((cell or {}).get("colId") or "")
-    column_path: list[Any] = []
-    if "__c" in col and colvals:
-        index = int(col.rsplit("__c", 1)[1]) if col.rsplit("__c", 1)[1].isdigit() else -1
-        values = colvals.get("values") or []
-        column_path = list(values[index]) if 0 <= index < len(values) else []
+    _metric, index = split_index(str((cell or {}).get("colId") or ""))
+    values = (colvals or {}).get("values") or []
+    column_path = list(values[index]) if index is not None and 0 <= index < len(values) else []
+    state = ViewState.model_validate(state_json)
     try:
-        drill_scope(body, path, column_path)
+        scope = drill_scope(body, path, column_path)
+        total = count_trades(current_stores().warehouse, scope)
     except DrillError as exc:
         return True, "Trades", dmc.Alert(str(exc), color="red"), None
     title = "Trades · " + " › ".join("—" if v in (None, "") else str(v) for v in [*path, *column_path])
+    cells = [*zip(state.rows, path, strict=False), *zip(state.cols, column_path, strict=False)]
     grid = dag.AgGrid(
         id=ids.drill_grid(json.dumps([path, column_path])[:200]),
         rowModelType="infinite",
-        columnDefs=[{"field": c, "sortable": True, "minWidth": 100} for c in DRILL_COLUMNS],
+        columnDefs=summary.drill_columns(scope.exposure),
         defaultColDef={"resizable": True},
-        dashGridOptions={"cacheBlockSize": 200, "maxBlocksInCache": 20, "rowBuffer": 20},
+        dashGridOptions={"cacheBlockSize": 200, "maxBlocksInCache": 20, "rowBuffer": 20,
+                         "localeText": {"noRowsToShow": "No trades."}},
         style={"height": "60vh"},
         className="pivot-drill-grid",
     )
-    return True, title, grid, {"request": body, "path": path, "column_path": column_path}
+    head = dmc.Group([dmc.Text(f"{total:,} trade{'' if total == 1 else 's'}", fw=600, className="pivot-drill-count"),
+                      _drill_export(state, cells)], justify="space-between", mb="xs")
+    return True, title, [head, grid], {"request": body, "path": path, "column_path": column_path, "total": total}
 
 
 @callback(
@@ -425,9 +546,11 @@ def drill_rows(req: dict[str, Any] | None, scope: dict[str, Any] | None) -> Any:
     if not req or not scope:
         return no_update
     start, end = int(req.get("startRow", 0)), int(req.get("endRow", 100))
+    total = scope.get("total") if isinstance(scope.get("total"), int) else None
     try:
         page = fetch_page(current_stores().warehouse, drill_scope(scope["request"], scope["path"], scope["column_path"]),
-                          offset=start, limit=max(1, min(end - start, 5000)), sort=req.get("sortModel") or [])
+                          offset=start, limit=max(1, min(end - start, 5000)), sort=req.get("sortModel") or [],
+                          total=total)
     except DrillError:
         return {"rowData": [], "rowCount": start}
     return {"rowData": page.rows, "rowCount": page.total}

@@ -12,31 +12,52 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
+import pyarrow as pa
 from pydantic import ValidationError
 
-from backend.pivot.catalog import DIMENSIONS
+from backend.pivot.catalog import DIMENSIONS, METRICS
 from backend.pivot.request import PivotRequest, PivotRequestError
 from backend.pivot.where import build_where, load_fund_coverage, residual_factor_sql, view_columns
 from backend.warehouse import Warehouse
-from backend.warehouse.schema import TRADES_COLUMN_NAMES
+from backend.warehouse.schema import TRADES_COLUMN_NAMES, TRADES_COLUMNS
 
-# What an analyst checks on a trade, in reading order.
+# What a trader checks on a trade, in reading order: what was done, at what price,
+# for what result; then what it was, when, and who did it.
 DRILL_COLUMNS: Final[tuple[str, ...]] = (
-    "trade_id", "trade_date", "trade_time", "portfolio_manager_id", "desk", "book", "strategy",
-    "trader", "symbol", "instrument_name", "asset_class", "sector", "region", "currency",
-    "exposure_type", "parent_symbol", "constituent_weight", "side", "quantity", "price",
-    "notional", "market_value", "realized_pnl", "unrealized_pnl", "fees", "commission", "pnl",
-    "counterparty", "broker", "venue", "account", "position_id",
+    "side", "quantity", "price", "pnl", "symbol", "trade_time", "trade_date", "notional",
+    "market_value", "realized_pnl", "unrealized_pnl", "fees", "commission", "instrument_name",
+    "asset_class", "exposure_type", "parent_symbol", "constituent_weight", "portfolio_manager_id",
+    "desk", "book", "strategy", "trader", "sector", "region", "currency", "counterparty", "broker",
+    "venue", "account", "trade_id", "position_id",
 )
 assert set(DRILL_COLUMNS) <= set(TRADES_COLUMN_NAMES)
+# Added in the look-through view: the share of a fund row that counts (its residual).
+LOOK_THROUGH_FACTOR: Final = "look_through_factor"
+# Column headers: the catalogue's labels where it has them, else these.
+_OWN_LABELS: Final[dict[str, str]] = {
+    "trade_id": "Trade ID", "position_id": "Position ID", "trade_time": "Time", "price": "Price",
+    "constituent_weight": "Weight in fund", "fees": "Fees", "commission": "Commission",
+    "notional": "Notional", "quantity": "Quantity", "pnl": "P&L", LOOK_THROUGH_FACTOR: "Look-through factor",
+}
+DRILL_LABELS: Final[dict[str, str]] = {
+    name: _OWN_LABELS.get(name) or (DIMENSIONS[name].label if name in DIMENSIONS else None)
+    or (METRICS[name].label if name in METRICS else name.replace("_", " ").capitalize())
+    for name in (*DRILL_COLUMNS, LOOK_THROUGH_FACTOR)
+}
+# How the page formats each number column (the catalogue's formats: money, qty, price, ...).
+DRILL_FORMATS: Final[dict[str, str]] = {
+    "quantity": "qty", "price": "price", "pnl": "money", "notional": "money", "market_value": "money",
+    "realized_pnl": "money", "unrealized_pnl": "money", "fees": "money", "commission": "money",
+    "constituent_weight": "weight", LOOK_THROUGH_FACTOR: "weight",
+}
+_TYPES: Final[dict[str, str]] = dict(TRADES_COLUMNS)
 # Ties in the chosen order are broken by the table's key so pages are stable.
 _TIEBREAK: Final = ("trade_date", "trade_id", "exposure_type", "symbol")
 MAX_PAGE: Final = 5_000
 MAX_OFFSET: Final = 1_000_000_000
-LOOK_THROUGH_FACTOR: Final = "look_through_factor"
 
 
 class DrillError(ValueError):
@@ -155,16 +176,28 @@ def fetch_page(
         "LIMIT {drill_limit:UInt32} OFFSET {drill_offset:UInt64}",
         params,
     )
-    rows = _json_rows(table.to_pylist())
+    rows = _json_rows(_readable_times(table).to_pylist())
     if total is None:
         total = offset + len(rows) if len(rows) < limit else count_trades(wh, scope)
     return TradePage(rows=rows, total=total)
 
 
+def _readable_times(table: pa.Table) -> pa.Table:
+    """DateTime columns as timestamps: some clients hand them over as epoch seconds."""
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if _TYPES.get(name) == "DateTime" and pa.types.is_integer(column.type):
+            table = table.set_column(i, name, column.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC")))
+    return table
+
+
 def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Dates and times as ISO text so the rows travel as JSON unchanged."""
+    """Dates as ``YYYY-MM-DD`` and times as ``YYYY-MM-DD HH:MM:SS`` (UTC, as the warehouse keeps them)."""
     for row in rows:
         for key, value in row.items():
-            if isinstance(value, date):
+            if isinstance(value, datetime):
+                moment = value.astimezone(UTC) if value.tzinfo else value
+                row[key] = moment.strftime("%Y-%m-%d %H:%M:%S")
+            elif isinstance(value, date):
                 row[key] = value.isoformat()
     return rows

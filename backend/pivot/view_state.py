@@ -10,6 +10,10 @@ string, so a copied link restores the view exactly and back/forward work::
     date=2024-01-15  |  date=2024-01-02..2024-01-15 one day or a range
     exposure=as_held | look_through | custom        with types=Direct,ETF for custom
     sort=-pnl                                       metric or row dimension; '-' = descending
+    sortcol=ETF&sortcol=Equity                      with a column split: sort by that split column
+                                                    (one value per column dimension, in order)
+    stocks=last | average                           stock measures over a range: as of the last
+                                                    date with data, or averaged over the dates
     depth=1&open=<id>&closed=<id>                   expansion (see ``Expansion``)
     view=table | chart, by=<dimension>, top=10      chart/table and chart settings
     limit=1000                                      children kept under each parent
@@ -40,10 +44,14 @@ from backend.pivot.catalog import (
     METRICS,
     VIEW_TYPES,
 )
+from backend.pivot.request import PivotRequest, PivotSort
+from backend.pivot.tree_view import MAX_EXPANDED_IDS, Expansion, grid_rows, group_levels, visible_rows
+
+__all__ = ["MAX_EXPANDED_IDS", "Expansion", "ViewState", "grid_rows", "group_levels", "parse_view", "to_query",
+           "visible_rows"]
 
 MAX_QUERY_CHARS: Final = 32_768
 MAX_VALUES_PER_FILTER: Final = 200
-MAX_EXPANDED_IDS: Final = 500
 MAX_ID_CHARS: Final = 600
 MAX_NOTICES: Final = 8
 MIN_YEAR, MAX_YEAR = 1990, 2100
@@ -57,45 +65,17 @@ EXPOSURE_TYPES: Final = ("Direct", "ETF", "ETC", "Constituent", "Residual")
 FILTERABLE: Final = tuple(d for d in DIMENSIONS if d not in ("trade_date", "exposure_type"))
 
 ExposureMode = Literal["as_held", "look_through", "custom"]
+StockMode = Literal["last", "average"]
+STOCK_MODES: Final[tuple[str, ...]] = ("last", "average")
 _SINGLE_KEYS: Final = frozenset(
     {"rows", "cols", "m", "date", "exposure", "types", "sort", "depth", "view", "by", "top", "limit",
-     "embed", "kiosk"}
+     "embed", "kiosk", "stocks"}
 )
-_LIST_KEYS: Final = frozenset({"open", "closed"})
+_LIST_KEYS: Final = frozenset({"open", "closed", "sortcol"})
+# Engines before stock semantics and split-column sorting refuse these request fields.
+ENGINE_STOCKS: Final = "stocks" in PivotRequest.model_fields
+ENGINE_SORT_COLUMN: Final = "column" in PivotSort.model_fields
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class Expansion(BaseModel):
-    """Which group rows are open: all groups above ``depth``, plus ``open``, minus ``closed``.
-
-    Expand-all and collapse-all only change ``depth``; a click on one group adds
-    its id to ``open`` or ``closed``, so the URL stays short either way.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    depth: int = 0
-    open: tuple[str, ...] = ()
-    closed: tuple[str, ...] = ()
-
-    def is_open(self, group_id: str, level: int) -> bool:
-        if group_id in self.closed:
-            return False
-        return level < self.depth or group_id in self.open
-
-    def toggle(self, group_id: str, level: int) -> Expansion:
-        opened = self.is_open(group_id, level)
-        open_ids = tuple(i for i in self.open if i != group_id)
-        closed_ids = tuple(i for i in self.closed if i != group_id)
-        if opened and level < self.depth:
-            closed_ids = (*closed_ids, group_id)
-        elif not opened and level >= self.depth:
-            open_ids = (*open_ids, group_id)
-        return Expansion(depth=self.depth, open=open_ids[-MAX_EXPANDED_IDS:], closed=closed_ids[-MAX_EXPANDED_IDS:])
-
-    @classmethod
-    def all_open(cls, levels: int) -> Expansion:
-        return cls(depth=max(0, min(levels, MAX_DIMENSIONS)))
 
 
 class ViewState(BaseModel):
@@ -113,6 +93,9 @@ class ViewState(BaseModel):
     types: tuple[str, ...] = ()
     sort_field: str | None = "pnl"
     sort_desc: bool = True
+    # With a column split: the values of the split column that ``sort_field`` is read in.
+    sort_column: tuple[str, ...] = ()
+    stocks: StockMode = "last"
     expansion: Expansion = Expansion()
     view: Literal["table", "chart"] = "table"
     chart_by: str = DEFAULT_CHART_BY
@@ -152,6 +135,10 @@ class ViewState(BaseModel):
         }
         if self.sort_field:
             body["sort"] = {"field": self.sort_field, "direction": "desc" if self.sort_desc else "asc"}
+            if self.sort_column and ENGINE_SORT_COLUMN:
+                body["sort"]["column"] = list(self.sort_column)
+        if ENGINE_STOCKS:
+            body["stocks"] = self.stocks
         body.update(overrides)
         return body
 
@@ -367,6 +354,14 @@ def parse_view(query: str, *, latest_date: date | None = None) -> ParsedView:
     exposure, types = _exposure(single, notes)
 
     sort_field, sort_desc = _sort(single.get("sort"), rows, metrics, notes)
+    asked = single.get("sort", "").removeprefix("-") or None
+    # A sort that fell back to the default (noticed above) takes no split column with it.
+    sort_column = _sort_column(multi.get("sortcol"), sort_field, metrics, cols, notes) \
+        if "sort" not in single or asked == sort_field else ()
+    stocks = single.get("stocks", "last")
+    if stocks not in STOCK_MODES:
+        notes.add(f"Stocks {_shown(stocks)} is unknown (use last or average); showing the last date.")
+        stocks = "last"
     depth = _parse_int(single["depth"], 0, MAX_DIMENSIONS, "Depth", notes) if "depth" in single else None
     view = single.get("view", "table")
     if view not in ("table", "chart"):
@@ -390,6 +385,8 @@ def parse_view(query: str, *, latest_date: date | None = None) -> ParsedView:
         types=types,
         sort_field=sort_field,
         sort_desc=sort_desc,
+        sort_column=sort_column,
+        stocks=stocks,  # type: ignore[arg-type]
         expansion=Expansion(
             depth=min(depth if depth is not None else 0, len(rows) - 1),
             open=_ids(multi.get("open"), notes),
@@ -421,6 +418,28 @@ def _sort(
     return default
 
 
+def _sort_column(
+    raw: list[str] | None, field: str | None, metrics: tuple[str, ...], cols: tuple[str, ...], notes: _Notes
+) -> tuple[str, ...]:
+    """The split column a metric sort reads, or () for the metric's total; bad ones fall back to the total."""
+    if not raw:
+        return ()
+    fallback = f"sorting by the total {METRICS[field].label}" if field in METRICS else "sorting by the total"
+    if field not in metrics:
+        notes.add("A split column sort needs a metric to sort by; the split column was ignored.")
+        return ()
+    if len(raw) != len(cols):
+        notes.add(f"The sorted split column has {len(raw)} value(s) but the view splits columns by "
+                  f"{len(cols)} dimension(s); {fallback} instead.")
+        return ()
+    for value in raw:
+        # A split value may be blank (a trade without, say, a parent fund), unlike a filter value.
+        if len(value) > MAX_VALUE_CHARS or _CONTROL.search(value):
+            notes.add(f"The sorted split column {_shown(value)} is not a valid value; {fallback} instead.")
+            return ()
+    return tuple(raw)
+
+
 # -- serialising -------------------------------------------------------------------
 def _items(state: ViewState) -> Iterator[tuple[str, str]]:
     yield "rows", ",".join(state.rows)
@@ -437,6 +456,10 @@ def _items(state: ViewState) -> Iterator[tuple[str, str]]:
     if state.exposure == "custom":
         yield "types", ",".join(state.types)
     yield "sort", "" if state.sort_field is None else ("-" if state.sort_desc else "") + state.sort_field
+    for value in state.sort_column:
+        yield "sortcol", value
+    if state.stocks != "last":
+        yield "stocks", state.stocks
     if state.expansion.depth:
         yield "depth", str(state.expansion.depth)
     for group_id in state.expansion.open:
@@ -462,39 +485,36 @@ def to_query(state: ViewState) -> str:
     return "?" + urlencode(list(_items(state)), safe=",.-")
 
 
-# -- tree rows and expansion -------------------------------------------------------
-def _depth(row: Mapping[str, Any]) -> int:
-    """How many groups sit above a row (0 for a top-level row)."""
-    path = row.get("_path")
-    return len(path) - 1 if isinstance(path, list) and path else int(row.get("_level", 1)) - 1
+def narrowed(state: ViewState, cells: Sequence[tuple[str, Any]]) -> ViewState | str:
+    """The view whose filters select exactly the trades under ``cells`` ((dimension, value) pairs).
 
-
-def visible_rows(tree: Sequence[Mapping[str, Any]], expansion: Expansion) -> list[Mapping[str, Any]]:
-    """The rows of a display-order tree that show under ``expansion``.
-
-    A row shows when every group above it is open. Rows come in display order
-    with ``_path`` (values from the top) and ``_kind``; only ``group`` rows have
-    children. (assets/pivot_grid.js applies the same rule in the browser so that
-    a click on a chevron needs no round trip.)
+    Used to point the raw-trades CSV at one drilled cell. Returns why not when a
+    value cannot be said in a link (the export would then hold other trades).
     """
-    shown: list[Mapping[str, Any]] = []
-    # closed_at: the depth of the collapsed group whose subtree is being skipped, if any.
-    closed_at: int | None = None
-    for row in tree:
-        depth = _depth(row)
-        if closed_at is not None and depth <= closed_at:
-            closed_at = None
-        if closed_at is not None:
-            continue
-        shown.append(row)
-        if row.get("_kind") == "group" and not expansion.is_open(str(row.get("_id")), depth):
-            closed_at = depth
-    return shown
-
-
-def group_levels(tree: Iterable[Mapping[str, Any]]) -> int:
-    """How many levels of the tree hold group rows (the depth expand-all opens)."""
-    return max((_depth(r) + 1 for r in tree if r.get("_kind") == "group"), default=0)
+    changes: dict[str, Any] = {"filters": dict(state.filters)}
+    for dim, value in cells:
+        label = DIMENSIONS[dim].label if dim in DIMENSIONS else "A dimension"
+        if dim == "trade_date":
+            day = _parse_date(str(value)[:10]) if isinstance(value, str) else None
+            lo, hi = state.date_from, state.date_to or state.date_from
+            if day is None or lo is None or hi is None or not lo <= day <= hi:
+                return f"the trade date {_shown(str(value))} is not a day of this view"
+            changes["date_from"] = changes["date_to"] = day
+        elif dim == "exposure_type":
+            if value not in types_for(state):
+                return f"exposure type {_shown(str(value))} is not part of this view"
+            changes["exposure"], changes["types"] = "custom", (value,)
+        elif dim in FILTERABLE:
+            clean = _clean_value(value) if isinstance(value, str) else None
+            if clean is None:
+                return f"a blank or unusual {label} cannot be put in a link"
+            current = state.filters.get(dim)
+            if current and clean not in current:
+                return f"{label} {_shown(clean)} is outside the current filter"
+            changes["filters"][dim] = (clean,)
+        else:
+            return f"{label} cannot be put in a link"
+    return state.model_copy(update=changes)
 
 
 def revise(state: ViewState, **changes: Any) -> ParsedView:
@@ -504,4 +524,6 @@ def revise(state: ViewState, **changes: Any) -> ParsedView:
     ):
         # Group ids are paths of the old hierarchy; they mean nothing in a new one.
         changes.setdefault("expansion", Expansion())
+    if "cols" in changes and tuple(changes["cols"]) != state.cols:
+        changes.setdefault("sort_column", ())  # the sorted split column is gone with its split
     return parse_view(to_query(state.model_copy(update=changes)), latest_date=state.date_from)
