@@ -7,7 +7,7 @@ dict; both spellings the provider uses for a field (``FBuyVol``/``BuyVol``,
 ``Time``/``TradingTime``, camelCase), channel names in both forms (``"Trade"``/``"X-TRADE"``)
 and numbers sent as strings. ``"NaN"``, ``null`` and an empty string are "no value";
 so is a price of 0 (the provider sends 0.0 for "no trade yet"), which never reaches a
-price field as a price. Anything it cannot turn into a valid event raises
+price field as a price (book levels keep 0.0, the Quote event's "empty level"). Anything it cannot turn into a valid event raises
 :class:`MessageError` with a short reason, which the core counts; it never raises
 anything else. Odd-lot messages (channel OL) are recognised and refused with the reason
 ``odd_lot``: their match price is not a board price and their day totals include the
@@ -279,7 +279,7 @@ class Normalizer:
         if channel is None:
             refused = _REFUSED.get(channel_code.upper())
             if refused is not None:
-                raise MessageError(refused, channel_code)
+                raise MessageError(refused, channel_code[:20])
             raise MessageError("unknown_channel", channel_code[:20])
         return self._parsers[channel](self, content)
 
