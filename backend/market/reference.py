@@ -32,42 +32,47 @@ class Constituent:
     foreign_limit: float  # foreign ownership limit (fraction of shares)
 
 
-# A VN30 basket with realistic price levels, share counts and foreign limits
-# (banks are capped at 30%, most others at 49%).
+# The VN30 basket from February 2026 (DGC, LPB and VPL in; BCM, BVH and POW out) at
+# plausible late-2026 price levels, share counts and free floats. Foreign ownership limits:
+# banks 30%, most others 49%, and the few companies that opened their room fully (SAB, SSI,
+# VNM) 100%.
 VN30: tuple[Constituent, ...] = (
-    Constituent("ACB", 24_500, 4467, 0.85, 0.30),
-    Constituent("BCM", 60_000, 1035, 0.05, 0.49),
-    Constituent("BID", 48_000, 5700, 0.10, 0.30),
-    Constituent("BVH", 42_000, 742, 0.20, 0.49),
-    Constituent("CTG", 33_000, 5370, 0.15, 0.30),
-    Constituent("FPT", 130_000, 1470, 0.80, 0.49),
-    Constituent("GAS", 70_000, 2342, 0.05, 0.49),
-    Constituent("GVR", 30_000, 4000, 0.05, 0.49),
-    Constituent("HDB", 24_000, 2915, 0.70, 0.30),
-    Constituent("HPG", 27_000, 6396, 0.55, 0.49),
-    Constituent("MBB", 23_500, 5300, 0.65, 0.30),
-    Constituent("MSN", 75_000, 1438, 0.40, 0.49),
-    Constituent("MWG", 60_000, 1462, 0.80, 0.49),
-    Constituent("PLX", 40_000, 1271, 0.10, 0.49),
-    Constituent("POW", 12_000, 2342, 0.20, 0.49),
-    Constituent("SAB", 55_000, 1282, 0.10, 1.00),
-    Constituent("SHB", 10_500, 3620, 0.80, 0.30),
-    Constituent("SSB", 18_000, 2700, 0.40, 0.30),
-    Constituent("SSI", 27_000, 1960, 0.75, 1.00),
-    Constituent("STB", 33_000, 1885, 0.90, 0.30),
-    Constituent("TCB", 23_500, 7045, 0.75, 0.22),
-    Constituent("TPB", 17_000, 2642, 0.60, 0.30),
-    Constituent("VCB", 92_000, 5589, 0.10, 0.30),
-    Constituent("VHM", 42_000, 4354, 0.30, 0.49),
-    Constituent("VIB", 19_500, 2979, 0.45, 0.20),
-    Constituent("VIC", 42_000, 3824, 0.40, 0.49),
-    Constituent("VJC", 100_000, 541, 0.45, 0.34),
-    Constituent("VNM", 66_000, 2090, 0.45, 1.00),
-    Constituent("VPB", 19_000, 7934, 0.80, 0.30),
-    Constituent("VRE", 18_500, 2272, 0.40, 0.49),
+    Constituent("ACB", 26_500, 5137, 0.80, 0.30),
+    Constituent("BID", 42_000, 7022, 0.10, 0.30),
+    Constituent("CTG", 48_500, 5370, 0.15, 0.30),
+    Constituent("DGC", 98_000, 380, 0.50, 0.49),
+    Constituent("FPT", 108_000, 1702, 0.80, 0.49),
+    Constituent("GAS", 68_000, 2342, 0.05, 0.49),
+    Constituent("GVR", 31_000, 4000, 0.05, 0.49),
+    Constituent("HDB", 31_500, 3500, 0.70, 0.30),
+    Constituent("HPG", 27_500, 7675, 0.55, 0.49),
+    Constituent("LPB", 46_000, 2987, 0.30, 0.30),
+    Constituent("MBB", 26_000, 8050, 0.65, 0.30),
+    Constituent("MSN", 82_000, 1438, 0.40, 0.49),
+    Constituent("MWG", 84_000, 1478, 0.85, 0.49),
+    Constituent("PLX", 36_500, 1271, 0.15, 0.49),
+    Constituent("SAB", 47_500, 1282, 0.10, 1.00),
+    Constituent("SHB", 15_800, 4596, 0.80, 0.30),
+    Constituent("SSB", 19_500, 2824, 0.40, 0.30),
+    Constituent("SSI", 36_000, 2077, 0.75, 1.00),
+    Constituent("STB", 52_000, 1885, 0.90, 0.30),
+    Constituent("TCB", 36_500, 7085, 0.75, 0.30),
+    Constituent("TPB", 17_200, 2642, 0.60, 0.30),
+    Constituent("VCB", 63_500, 8355, 0.10, 0.30),
+    Constituent("VHM", 104_000, 4107, 0.30, 0.49),
+    Constituent("VIB", 19_200, 3404, 0.45, 0.30),
+    Constituent("VIC", 158_000, 3854, 0.35, 0.49),
+    Constituent("VJC", 152_000, 592, 0.45, 0.49),
+    Constituent("VNM", 61_500, 2090, 0.45, 1.00),
+    Constituent("VPB", 28_500, 7934, 0.80, 0.30),
+    Constituent("VPL", 92_000, 1797, 0.10, 0.49),
+    Constituent("VRE", 31_500, 2272, 0.40, 0.49),
 )
 VN30_SYMBOLS: frozenset[str] = frozenset(c.symbol for c in VN30)
 INDEX_IDS: tuple[str, ...] = ("VNINDEX", "VN30")
+# Prior closes the simulated market starts from (index points).
+VN30_PRIOR_CLOSE = 2_080.0
+VNINDEX_PRIOR_CLOSE = 1_880.0
 
 
 def tick_size(price: float) -> int:
@@ -134,6 +139,8 @@ def _T(h: int, m: int) -> int:
 
 ATO_START, CONT_START, LUNCH_START, LUNCH_END = _T(9, 0), _T(9, 15), _T(11, 30), _T(13, 0)
 ATC_START, ATC_END, PT_END = _T(14, 30), _T(14, 45), _T(15, 0)
+# Seconds of a full trading day: ATO, both continuous sessions and ATC (the lunch break excluded).
+TRADING_SECONDS_PER_DAY = (LUNCH_START - ATO_START) + (ATC_END - LUNCH_END)
 
 
 def phase_at(seconds_of_day: float) -> Phase:

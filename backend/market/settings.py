@@ -24,9 +24,11 @@ class MarketSettings(BaseSettings):
     seed: int = 7
     # "vn30" simulates the basket; "hose" adds ~370 more HOSE symbols to VNINDEX.
     universe: Literal["vn30", "hose"] = "vn30"
-    # VN-clock time the simulated day starts at ("now" follows the wall clock).
-    start_time: str = Field("09:00", pattern=r"^(now|([01]\d|2[0-3]):[0-5]\d)$")
-    # Jump over the lunch break and the night instead of waiting through them.
+    # Where the simulated day goes live, on the VN clock; the session before it is replayed fast
+    # first. "auto": now when the market is trading (09:00–11:30, 13:00–14:45), else 10:00;
+    # "now": the wall clock's time of day; "HH:MM": that time.
+    start_time: str = Field("auto", pattern=r"^(auto|now|([01]\d|2[0-3]):[0-5]\d)$")
+    # Jump over the lunch break and the time before the open instead of waiting through them.
     skip_breaks: bool = True
     replay_file: Path | None = None
     # Write every message the feed produces to this JSON-lines file.

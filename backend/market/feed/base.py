@@ -30,6 +30,8 @@ class FeedStatus:
     reconnects: int = 0
     last_error: str | None = None
     next_retry_in: float | None = None
+    # True while the feed replays the session so far faster than real time, before going live.
+    catching_up: bool = False
 
 
 class MarketFeed(ABC):
@@ -37,9 +39,12 @@ class MarketFeed(ABC):
 
     ``messages()`` blocks and yields until the source ends or ``close()`` is called
     (from any thread); ``status`` can be read at any time, also from another thread.
+    ``simulated`` is True when the messages are generated rather than received from a
+    market: whatever shows them must say so.
     """
 
     source = "feed"
+    simulated = False
 
     def __init__(self) -> None:
         self._closed = threading.Event()
@@ -62,6 +67,11 @@ class MarketFeed(ABC):
         with self._status_lock:
             return self._status
 
+    @property
+    def catching_up(self) -> bool:
+        """Still replaying the session so far (the board fills in fast, then moves in real time)."""
+        return self.status.catching_up
+
     def _set_state(self, state: ConnectionState, **changes: object) -> None:
         with self._status_lock:
             since = time.time() if state != self._status.state else self._status.since
@@ -77,6 +87,7 @@ class RecordingFeed(MarketFeed):
 
     def __init__(self, inner: MarketFeed, path: Path) -> None:
         self.source = inner.source
+        self.simulated = inner.simulated
         super().__init__()
         self.inner = inner
         self.path = path

@@ -1,12 +1,18 @@
-"""A seedable, realistic HOSE trading day emitting SSI FastConnect messages.
+"""A seedable HOSE trading day emitting SSI FastConnect messages.
 
-The model: a market factor (random walk) drives each stock's fair price through its beta;
-aggressors lift the ask or hit the bid of a three-level book on the HOSE tick grid inside
-the ±7% band, in lots of 100; foreign investors take part in some trades (buying only
-while the stock has room), with flow regimes that switch during the day; VN30 and
-VNINDEX are computed from the stocks (free-float and full capitalisation weights); the
-front-month and next-month VN30 futures track VN30 with a mean-reverting basis. The day
-runs ATO → continuous → lunch → continuous → ATC → close on the VN clock.
+Prices, spreads, volumes and the futures basis come from the continuous-time model in
+:mod:`backend.market.feed.sim_model`, so the stream's density (events per simulated
+second) only decides how often the market is looked at, not how it moves. A day started
+after the open first replays the session so far at a coarse ``catch_up_density``
+(``catching_up`` is True while it does), then continues at ``density``.
+
+Market makers quote one tick wide (sometimes two) around each stock's fair value on the
+HOSE tick grid inside the ±7% band, in lots of 100; aggressors trade at the touch;
+auctions (ATO 09:15, ATC 14:45) match at fair value; foreign investors take a share of
+each trade that follows their regime and market-wide bursts, buying only while the stock
+has room; VN30 (free-float weights) and VNINDEX (full capitalisation) are computed from
+the last prices every ``index_interval`` seconds; two VN30 futures contracts quote and
+trade around VN30 plus a mean-reverting basis.
 """
 
 from __future__ import annotations
@@ -14,81 +20,76 @@ from __future__ import annotations
 import math
 import random
 import string
+from bisect import bisect
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 
 import orjson
 
 from backend.market.events import Phase
+from backend.market.feed.sim_flow import ForeignFlows, Future, Stock, make_stock
+from backend.market.feed.sim_model import (
+    ATC_SHARE,
+    ATO_SHARE,
+    BASIS_MEAN,
+    BASIS_SD,
+    BASIS_TAU,
+    CALENDAR_SPREAD,
+    MARKET_GAP_SD,
+    MARKET_TAU,
+    MARKET_THEME_SD,
+    MARKET_VOL,
+    ROOT_DAY,
+    Book,
+    Factor,
+    Liquidity,
+    buy_probability,
+    fill_book,
+    future_levels,
+    stochastic_lots,
+    stock_levels,
+    take,
+)
 from backend.market.reference import (
     ATC_END,
     ATC_START,
     ATO_START,
     CONT_START,
-    LOT_SIZE,
     LUNCH_END,
     LUNCH_START,
     VN30,
+    VN30_PRIOR_CLOSE,
     VN_TZ,
+    VNINDEX_PRIOR_CLOSE,
     Constituent,
-    ceiling_price,
-    floor_price,
-    futures_ceiling,
     futures_contracts,
-    futures_floor,
-    next_tick,
     phase_at,
     round_to_tick,
+    tick_size,
+    trading_seconds_elapsed,
     vn_epoch,
 )
 
 Message = tuple[float, str]  # (epoch seconds on the simulated clock, raw message)
 
-
-@dataclass(slots=True)
-class _Stock:
-    symbol: str
-    ref: int
-    shares: float
-    free_float: float
-    beta: float
-    vol: float  # idiosyncratic volatility per sqrt(second), in log terms
-    liquidity: float  # relative chance of being picked
-    total_room: int
-    foreign_held: int
-    ceiling: int = 0
-    floor: int = 0
-    last: int = 0
-    idio: float = 0.0
-    bids: list[list[int]] = field(default_factory=list)  # [[price, volume], ...] best first
-    asks: list[list[int]] = field(default_factory=list)
-    total_vol: int = 0
-    total_val: float = 0.0
-    high: int = 0
-    low: int = 0
-    opened: bool = False
-    f_buy_vol: int = 0
-    f_sell_vol: int = 0
-    f_buy_val: float = 0.0
-    f_sell_val: float = 0.0
-    f_bias: float = 0.0  # foreign regime: >0 net buying, <0 net selling
-
-    @property
-    def vn30_weight(self) -> float:
-        return self.shares * self.free_float
+PRE_OPEN = ATO_START - 60  # securities' status goes out a minute before the open
+HEARTBEAT_SECONDS = 60.0  # index heartbeats while waiting through a break on the wall clock
+_EMPTY = ((0, 0), (0, 0), (0, 0))
+_SESSION_CODES = {Phase.ATO: "ATO", Phase.ATC: "ATC", Phase.CONTINUOUS: "LO"}
+FUTURES_DAILY_CONTRACTS = (220_000.0, 2_500.0)  # front month, next month
 
 
-@dataclass(slots=True)
-class _Future:
-    symbol: str
-    ref: float
-    share: float  # fraction of futures activity
-    last: float = 0.0
-    total_vol: int = 0
-    total_val: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+_BOUNDARIES = (ATO_START, CONT_START, LUNCH_START, LUNCH_END, ATC_START, ATC_END)
+
+
+def _phase_end(sod: float) -> int:
+    """The next session boundary after a time of day (ATC's end once past it)."""
+    for boundary in _BOUNDARIES:
+        if sod < boundary:
+            return boundary
+    return ATC_END + 86_400
 
 
 def hose_universe(seed: int, extra: int) -> list[Constituent]:
@@ -106,11 +107,20 @@ def hose_universe(seed: int, extra: int) -> list[Constituent]:
     return out
 
 
-class MarketSimulator:
-    """Generates a HOSE session as (timestamp, message) pairs.
+def next_weekday(day: date) -> date:
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
-    ``density`` is messages per simulated second during trading. With
-    ``skip_breaks`` the clock jumps over the lunch break and the night; with
+
+class MarketSimulator:
+    """Generates HOSE sessions as (timestamp, message) pairs.
+
+    ``start`` is where the live part of the stream begins: a start inside the trading day
+    is preceded by the session so far at ``catch_up_density``. ``density`` is events per
+    simulated second after that (each event is one to four messages). With ``skip_breaks``
+    the clock jumps over waits (before the open, lunch); otherwise index heartbeats every
+    minute let a paced consumer wait through them. The night is always jumped. With
     ``days`` the stream ends after that many trading days (None: endless).
     """
 
@@ -120,25 +130,31 @@ class MarketSimulator:
         seed: int = 7,
         start: datetime | None = None,
         density: float = 20.0,
+        catch_up_density: float = 3.0,
         universe: str = "vn30",
         symbols: tuple[str, ...] | None = None,
         skip_breaks: bool = True,
         days: int | None = None,
         send_side: bool = True,
         index_interval: float = 5.0,
-        vn30_prior: float = 1_300.0,
-        vnindex_prior: float = 1_250.0,
+        vn30_prior: float = VN30_PRIOR_CLOSE,
+        vnindex_prior: float = VNINDEX_PRIOR_CLOSE,
     ) -> None:
         if not (0 < density <= 1_000_000):
-            raise ValueError(f"density must be in (0, 1e6] messages per simulated second, got {density}")
+            raise ValueError(f"density must be in (0, 1e6] events per simulated second, got {density}")
+        if not (0 < catch_up_density <= 1_000_000):
+            raise ValueError(f"catch_up_density must be in (0, 1e6], got {catch_up_density}")
         if universe not in ("vn30", "hose"):
             raise ValueError(f"universe must be 'vn30' or 'hose', got {universe!r}")
         if days is not None and days < 1:
             raise ValueError(f"days must be ≥ 1, got {days}")
         if index_interval <= 0:
             raise ValueError(f"index_interval must be positive, got {index_interval}")
+        if not (vn30_prior > 0 and vnindex_prior > 0):
+            raise ValueError("prior index closes must be positive")
         self.rng = random.Random(seed)
         self.density = density
+        self.catch_up_density = min(catch_up_density, density)
         self.skip_breaks = skip_breaks
         self.days = days
         self.send_side = send_side
@@ -152,103 +168,79 @@ class MarketSimulator:
             unknown = set(symbols) - {c.symbol for c in constituents}
             if unknown:
                 raise ValueError(f"unknown symbols {sorted(unknown)}")
-        self.stocks = [self._make_stock(c) for c in constituents]
-        self.vn30 = [s for s in self.stocks if s.symbol in {c.symbol for c in VN30}]
+        self.stocks = [make_stock(c, self.rng) for c in constituents]
+        vn30 = {c.symbol for c in VN30}
+        self.vn30 = [s for s in self.stocks if s.symbol in vn30]
         # Only these symbols trade and quote (the indices still use every stock).
         self.active = [s for s in self.stocks if symbols is None or s.symbol in symbols]
-        self.weights = [s.liquidity for s in self.active]
+        self._cum_weights = list(accumulate(math.sqrt(s.liq.daily_volume * s.ref) for s in self.active))
         self.vn30_prior, self.vnindex_prior = vn30_prior, vnindex_prior
-        self.day = start.date()
-        while self.day.weekday() >= 5:
-            self.day += timedelta(days=1)
-        self.clock = vn_epoch(self.day) + start.hour * 3600 + start.minute * 60 + start.second
-        self.market = 0.0  # log-return of the market factor since the open
-        self.basis = -2.0
-        self.futures: list[_Future] = []
+        self.day = next_weekday(start.date())
+        start_sod = start.hour * 3600 + start.minute * 60 + start.second
+        self.live_from = vn_epoch(self.day) + start_sod
+        # A start after the pre-open replays the day from the pre-open first.
+        self.catching_up = start_sod > PRE_OPEN
+        self._swept = False
+        self.clock = vn_epoch(self.day) + (PRE_OPEN if self.catching_up else start_sod)
+        self.futures: list[Future] = []
+        self.foreign = ForeignFlows(self.rng)
+        self._basis = Factor(BASIS_MEAN, BASIS_MEAN, BASIS_TAU, BASIS_SD * math.sqrt(2 / BASIS_TAU))
+        self._pending: deque[Message] = deque()
+        self._times: dict[int, str] = {}
         self._start_of_day()
 
     # --- setup ------------------------------------------------------------------------
-    def _make_stock(self, c: Constituent) -> _Stock:
-        rng = self.rng
-        shares = c.shares_m * 1e6
-        total_room = int(shares * c.foreign_limit) // LOT_SIZE * LOT_SIZE
-        held = int(total_room * rng.uniform(0.5, 0.995)) // LOT_SIZE * LOT_SIZE
-        return _Stock(
-            symbol=c.symbol, ref=c.ref_price, shares=shares, free_float=c.free_float,
-            beta=rng.uniform(0.6, 1.4), vol=rng.uniform(0.00012, 0.00030),
-            liquidity=math.sqrt(c.shares_m * c.free_float), total_room=total_room, foreign_held=held,
-        )  # fmt: skip
-
     def _start_of_day(self) -> None:
-        self.market = 0.0
+        rng = self.rng
+        self._epoch = vn_epoch(self.day)
+        self._date = self.day.strftime("%d/%m/%Y")
+        self._times.clear()
+        self.market = Factor(rng.gauss(0, MARKET_GAP_SD), rng.gauss(0, MARKET_THEME_SD), MARKET_TAU, MARKET_VOL / ROOT_DAY)
+        news = rng.choice(self.stocks) if rng.random() < 0.3 else None
         for s in self.stocks:
-            s.ceiling, s.floor = ceiling_price(s.ref), floor_price(s.ref)
-            s.last = s.ref
-            s.idio = 0.0
-            s.total_vol, s.total_val, s.high, s.low, s.opened = 0, 0.0, 0, 0, False
-            s.f_buy_vol = s.f_sell_vol = 0
-            s.f_buy_val = s.f_sell_val = 0.0
-            s.f_bias = self.rng.gauss(0, 0.3)
-            self._reset_book(s, s.ref)
-        vn30 = self.vn30_prior
+            s.start_day(rng, news=s is news)
+        self.foreign.start_day(self.stocks)
+        self._basis.t = 0.0
         codes = futures_contracts(self.day, 2)
         old = {f.symbol: f for f in self.futures}
         self.futures = []
-        for code, share in zip(codes, (0.92, 0.08), strict=True):
-            ref = old[code].last if code in old and old[code].last else round(vn30 + self.basis, 1)
-            self.futures.append(_Future(code, ref, share))
+        for code, daily, offset in zip(codes, FUTURES_DAILY_CONTRACTS, (0.0, CALENDAR_SPREAD), strict=True):
+            prior = old.get(code)
+            ref = prior.last if prior is not None and prior.last else round(self.vn30_prior + BASIS_MEAN + offset, 1)
+            self.futures.append(Future(code, ref, offset, Liquidity(daily * rng.uniform(0.7, 1.3), 1)))
         self._next_index = self.clock
-        self._pending: list[Message] = []
-        self._status_sent = False
-        self._ato_done = self._atc_done = False
-
-    def _reset_book(self, s: _Stock, around: int) -> None:
-        around = min(max(around, s.floor), s.ceiling)
-        bid = around
-        ask = next_tick(bid)
-        s.bids, s.asks = [], []
-        p = bid
-        for _ in range(3):
-            if p < s.floor:
-                break
-            s.bids.append([p, self._lot(s)])
-            p = next_tick(p, -1)
-        p = ask
-        for _ in range(3):
-            if p > s.ceiling:
-                break
-            s.asks.append([p, self._lot(s)])
-            p = next_tick(p)
-
-    def _lot(self, s: _Stock) -> int:
-        return LOT_SIZE * max(1, int(self.rng.expovariate(1 / 40)) + 1)
+        self._vn30_fair_at = (-math.inf, self.vn30_prior)
+        self._status_sent = self._ato_done = self._atc_started = self._atc_done = False
 
     # --- stream -----------------------------------------------------------------------
     def stream(self) -> Iterator[Message]:
-        step = 1.0 / self.density
+        pending = self._pending
         days_done = 0
         while True:
-            if self._pending:
-                yield self._pending.pop(0)
+            if pending:
+                yield pending.popleft()
                 continue
-            sod = self.clock - vn_epoch(self.day)
-            phase = phase_at(sod)
-            if not self._status_sent and sod >= ATO_START - 60:
-                self._emit_status()
+            sod = self.clock - self._epoch
+            if self.catching_up and self.clock >= self.live_from:
+                if not self._swept and ATO_START <= sod < ATC_END:
+                    self._swept = True
+                    self._sweep()  # every book and the indices as they stand when the live part begins
+                    continue
+                self.catching_up = False  # only once the sweep's messages are out
                 continue
-            if phase in (Phase.PRE_OPEN,):
-                self.clock = vn_epoch(self.day) + ATO_START - (60 if not self._status_sent else 0)
-                continue
-            if phase is Phase.LUNCH:
-                if self.skip_breaks:
-                    self.clock = vn_epoch(self.day) + LUNCH_END
+            if not self._status_sent:
+                if sod < PRE_OPEN:
+                    self._wait_until(PRE_OPEN)
                 else:
-                    self.clock += step
+                    self._emit_status("ATO")
+                continue
+            phase = phase_at(sod)
+            if phase is Phase.LUNCH:
+                self._wait_until(LUNCH_END)
                 continue
             if sod >= ATC_END:
                 if not self._atc_done:
-                    self._auction_match("ATC")
-                    self._emit_indices()
+                    self._auction("ATC")
                     continue
                 days_done += 1
                 if self.days is not None and days_done >= self.days:
@@ -256,104 +248,87 @@ class MarketSimulator:
                 self._roll_day()
                 continue
             if phase is Phase.CONTINUOUS and not self._ato_done:
-                self._auction_match("ATO")
+                self._auction("ATO")
                 continue
-            self.clock += self.rng.expovariate(self.density) if self.density < 50 else step
-            if phase_at(self.clock - vn_epoch(self.day)) is not phase:
-                continue  # crossed into the next phase: it starts with its own bookkeeping
+            if phase is Phase.ATC and not self._atc_started:
+                self._atc_started = True
+                self._emit_status("ATC")
+                continue
+            density = self.catch_up_density if self.catching_up else self.density
+            self.clock += self.rng.expovariate(density) if density < 50 else 1.0 / density
+            if self.clock - self._epoch >= _phase_end(sod):
+                # The next phase starts on its boundary, with its own bookkeeping (status, auction).
+                self.clock = self._epoch + _phase_end(sod)
+                continue
             self._step(phase)
 
+    def _wait_until(self, target_sod: float) -> None:
+        """Jump to ``target_sod``, or (breaks kept, live part) send a heartbeat and wait a minute."""
+        target = self._epoch + target_sod
+        if self.catching_up:  # (the clock is still before live_from here)
+            self.clock = min(target, self.live_from)
+            return
+        if self.skip_breaks:
+            self.clock = max(self.clock, target)
+            return
+        self._emit_indices()
+        self.clock = min(self.clock + HEARTBEAT_SECONDS, target)
+
     def _step(self, phase: Phase) -> None:
-        self._move_market()
+        sod = self.clock - self._epoch
+        t = trading_seconds_elapsed(sod)
+        self.market.at(t, self.rng)
+        self.foreign.advance(t, self.rng)
         if self.clock >= self._next_index:
             self._next_index = self.clock + self.index_interval
             self._emit_indices()
-            return
-        if phase in (Phase.ATO, Phase.ATC):
-            s = self._pick()
-            self._emit_quote(s, phase)
-            return
         r = self.rng.random()
         if r < 0.08:
-            self._future_trade()
-        elif r < 0.50:
-            self._trade(self._pick())
-        else:
-            s = self._pick()
-            self._requote(s)
-            self._emit_quote(s, phase)
-
-    def _move_market(self) -> None:
-        dt = 1.0 / self.density
-        self.market += self.rng.gauss(0, 0.00008 * math.sqrt(dt))
-        self.basis += 0.002 * (-2.0 - self.basis) * dt + self.rng.gauss(0, 0.08 * math.sqrt(dt))
-        if self.rng.random() < 0.00002 * dt * self.density:
-            self.basis += self.rng.choice((-1, 1)) * self.rng.uniform(10, 25)  # a basis shock
-        if self.rng.random() < 0.0005:
-            s = self.rng.choice(self.active)
-            s.f_bias = max(-0.95, min(0.95, self.rng.gauss(0, 0.6)))
-
-    def _pick(self) -> _Stock:
-        return self.rng.choices(self.active, self.weights)[0]
-
-    def _fair(self, s: _Stock) -> float:
-        return s.ref * math.exp(s.beta * self.market + s.idio)
-
-    # --- order book and trades --------------------------------------------------------
-    def _requote(self, s: _Stock) -> None:
-        s.idio += self.rng.gauss(0, s.vol * 3)
-        fair = self._fair(s)
-        if s.bids and s.asks and (fair > s.asks[0][0] or fair < s.bids[0][0]) and self.rng.random() < 0.5:
-            self._reset_book(s, round_to_tick(fair, direction=-1))
+            f = self.futures[0] if self.rng.random() < 0.9 else self.futures[1]
+            self._future_event(f, t, sod, trade=phase is Phase.CONTINUOUS)
             return
-        side = s.bids if self.rng.random() < 0.5 else s.asks
-        if side:
-            level = side[self.rng.randrange(len(side))]
-            level[1] = max(LOT_SIZE, level[1] + LOT_SIZE * self.rng.randint(-20, 30))
-        self._fill_levels(s)
-
-    def _fill_levels(self, s: _Stock) -> None:
-        if not s.bids and not s.asks:
-            self._reset_book(s, s.last)
-            return
-        if not s.bids and s.asks[0][0] > s.floor:
-            s.bids.append([next_tick(s.asks[0][0], -1), self._lot(s)])
-        if not s.asks and s.bids[0][0] < s.ceiling:
-            s.asks.append([next_tick(s.bids[0][0]), self._lot(s)])
-        while s.bids and len(s.bids) < 3 and next_tick(s.bids[-1][0], -1) >= s.floor:
-            s.bids.append([next_tick(s.bids[-1][0], -1), self._lot(s)])
-        while s.asks and len(s.asks) < 3 and next_tick(s.asks[-1][0]) <= s.ceiling:
-            s.asks.append([next_tick(s.asks[-1][0]), self._lot(s)])
-
-    def _trade(self, s: _Stock) -> None:
-        s.idio += self.rng.gauss(0, s.vol)
-        fair = self._fair(s)
-        mid = (s.bids[0][0] + s.asks[0][0]) / 2 if s.bids and s.asks else s.last
-        lean = (fair - mid) / max(s.ref * 0.002, 1)
-        buy = self.rng.random() < 1 / (1 + math.exp(-lean))
-        book = s.asks if buy else s.bids
-        if not book:
-            self._fill_levels(s)
-            book = s.asks if buy else s.bids
-            if not book:
-                return
-        price, available = book[0]
-        volume = min(available, self._lot(s) * (1 + int(self.rng.random() < 0.1) * 5))
-        if volume >= available:
-            book.pop(0)
+        s = self.active[bisect(self._cum_weights, self.rng.random() * self._cum_weights[-1])]
+        if phase is Phase.CONTINUOUS and r < 0.55:
+            self._trade(s, t, sod)
         else:
-            book[0][1] -= volume
-        self._fill_levels(s)
-        self._record_trade(s, price, volume, "LO", "BU" if buy else "SD")
-        self._foreign_take(s, price, volume, buy)
-        self._emit_quote(s, Phase.CONTINUOUS)
+            fair = self._touch(s, t, sod)
+            s.liq.jiggle(self.rng)
+            self._quote_book(s, fair, t)
+            self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
 
-    def _record_trade(self, s: _Stock, price: int, volume: int, session: str, side: str | None) -> None:
-        s.last = price
-        s.total_vol += volume
-        s.total_val += price * volume
-        s.high = max(s.high, price)
-        s.low = min(s.low, price) if s.low else price
+    # --- stocks -----------------------------------------------------------------------
+    def _touch(self, s: Stock, t: float, sod: float) -> float:
+        """Bring a stock to time ``t``: its liquidity, its fair value and its market makers' book."""
+        rng = self.rng
+        dt = s.liq.advance(t, sod, rng)
+        self.foreign.touch(s, dt, rng)
+        return s.fair(self.market.x, t, rng)
+
+    def _quote_book(self, s: Stock, fair: float, t: float) -> None:
+        bids, asks = stock_levels(fair, s.liq, s.floor, s.ceiling, t)
+        fill_book(s.book, s.liq, bids, asks, self.rng)
+
+    def _trade(self, s: Stock, t: float, sod: float) -> None:
+        rng = self.rng
+        fair = self._touch(s, t, sod)
+        self._quote_book(s, fair, t)
+        quoted = self._emit_quote(s.symbol, s.book, s, "HOSE")  # the book the aggressor meets
+        wanted = s.liq.wanted(rng)
+        buy = rng.random() < buy_probability(fair, s.book, tick_size(fair))
+        price, volume = take(s.book, s.liq, buy, wanted, t, rng)
+        if not volume:
+            if not quoted:
+                s.liq.jiggle(rng)
+                self._quote_book(s, fair, t)
+                self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+            return
+        self._record_trade(s, int(price), volume, "LO", "BU" if buy else "SD")
+        self._foreign_take(s, int(price), volume)
+        self._quote_book(s, fair, t)
+        self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+
+    def _record_trade(self, s: Stock, price: int, volume: int, session: str, side: str | None) -> None:
+        s.record(price, volume)
         content = self._head("X-TRADE", s.symbol) | {
             "Ceiling": s.ceiling, "Floor": s.floor, "RefPrice": s.ref,
             "LastPrice": price, "LastVol": volume, "TotalVol": s.total_vol, "TotalVal": s.total_val,
@@ -363,60 +338,97 @@ class MarketSimulator:
             content["Side"] = side
         self._push("X-TRADE", content)
 
-    def _foreign_take(self, s: _Stock, price: int, volume: int, buy: bool) -> None:
-        if self.rng.random() > 0.3:
-            return
-        # Foreigners are on the aggressor's side more often when their regime favours it.
-        foreign_buys = self.rng.random() < 0.5 + 0.5 * s.f_bias
-        room = s.total_room - s.foreign_held
-        if foreign_buys:
-            volume = min(volume, room // LOT_SIZE * LOT_SIZE)
-            if volume <= 0:
-                return
-            s.f_buy_vol += volume
-            s.f_buy_val += price * volume
-            s.foreign_held += volume
-        else:
-            volume = min(volume, s.foreign_held)
-            s.f_sell_vol += volume
-            s.f_sell_val += price * volume
-            s.foreign_held -= volume
-        content = self._head("R", s.symbol) | {
-            "FBuyVol": s.f_buy_vol, "FSellVol": s.f_sell_vol, "FBuyVal": s.f_buy_val, "FSellVal": s.f_sell_val,
-            "TotalRoom": s.total_room, "CurrentRoom": s.total_room - s.foreign_held, "Exchange": "HOSE",
-        }  # fmt: skip
-        self._push("R", content)
+    def _foreign_take(self, s: Stock, price: int, volume: int) -> None:
+        if self.foreign.take(s, price, volume, self.rng):
+            content = self._head("R", s.symbol) | {
+                "FBuyVol": s.f_buy_vol, "FSellVol": s.f_sell_vol, "FBuyVal": s.f_buy_val, "FSellVal": s.f_sell_val,
+                "TotalRoom": s.total_room, "CurrentRoom": s.total_room - s.foreign_held, "Exchange": "HOSE",
+            }  # fmt: skip
+            self._push("R", content)
 
-    def _auction_match(self, session: str) -> None:
+    def _auction(self, session: str) -> None:
+        """ATO or ATC: every stock and contract matches once at its fair value."""
+        rng = self.rng
+        sod = (CONT_START if session == "ATO" else ATC_END) - 1e-6
+        t = trading_seconds_elapsed(sod)
+        self.market.at(t, rng)
+        share = ATO_SHARE if session == "ATO" else ATC_SHARE
         for s in self.active:
-            price = min(max(round_to_tick(self._fair(s)), s.floor), s.ceiling)
-            volume = self._lot(s) * self.rng.randint(5, 60)
-            if session == "ATO":
-                s.opened = True
+            fair = self._touch(s, t, sod)
+            price = min(max(round_to_tick(fair), s.floor), s.ceiling)
+            volume = max(100, stochastic_lots(s.liq.daily_volume * share * rng.lognormvariate(0, 0.3), rng))
+            # Foreign investors' auction orders are left out: one print of a whole auction's
+            # foreign flow would look like an acceleration on every symbol at once.
             self._record_trade(s, price, volume, session, None)
-            self._reset_book(s, price)
+            s.liq.pending = 0.0  # the auction took what accrued while it collected orders
+            if session == "ATO":
+                self._quote_book(s, fair, t)
+                self._emit_quote(s.symbol, s.book, s, "HOSE", session="LO")
         for f in self.futures:
-            self._future_fill(f, session=session, side=None)
+            fair = self._future_fair(f, t)
+            price = min(max(round(fair, 1), f.floor), f.ceiling)
+            volume = max(1, stochastic_lots(f.liq.daily_volume * share * rng.lognormvariate(0, 0.3), rng, 1))
+            self._record_future(f, price, volume, session, None)
+            f.liq.pending = 0.0
         if session == "ATO":
             self._ato_done = True
+            self._emit_status("LO")
         else:
             self._atc_done = True
+            self._emit_status("C")
+        self._emit_indices()
 
-    def _future_trade(self) -> None:
-        f = self.futures[0] if self.rng.random() < self.futures[0].share else self.futures[-1]
-        self._future_fill(f, session="LO", side=self.rng.choice(("BU", "SD")))
+    def _sweep(self) -> None:
+        sod = self.clock - self._epoch
+        t = trading_seconds_elapsed(sod)
+        self.market.at(t, self.rng)
+        session = _SESSION_CODES.get(phase_at(sod), "LO")
+        for s in self.active:
+            fair = self._touch(s, t, sod)
+            self._quote_book(s, fair, t)
+            self._emit_quote(s.symbol, s.book, s, "HOSE", session=session)
+        for f in self.futures:
+            self._future_event(f, t, sod, trade=False)
+        self._emit_indices()
 
-    def _future_fill(self, f: _Future, *, session: str, side: str | None) -> None:
-        target = self._vn30() + self.basis + (0.0 if f is self.futures[0] else 3.0)
-        price = min(max(round(target, 1), futures_floor(f.ref)), futures_ceiling(f.ref))
-        volume = max(1, int(self.rng.expovariate(1 / 8)))
-        f.last = price
-        f.total_vol += volume
-        f.total_val += price * volume * 100_000
-        f.high = max(f.high, price)
-        f.low = min(f.low, price) if f.low else price
+    # --- futures ----------------------------------------------------------------------
+    def _vn30_fair(self, t: float) -> float:
+        """VN30 at the stocks' fair values; recomputed at most once a trading second."""
+        if t - self._vn30_fair_at[0] >= 1.0 or t < self._vn30_fair_at[0]:
+            m, rng = self.market.x, self.rng
+            num = sum(s.fair(m, t, rng) * s.weight for s in self.vn30)
+            den = sum(s.ref * s.weight for s in self.vn30)
+            self._vn30_fair_at = (t, self.vn30_prior * num / den)
+        return self._vn30_fair_at[1]
+
+    def _future_fair(self, f: Future, t: float) -> float:
+        return self._vn30_fair(t) + self._basis.at(t, self.rng) + f.offset
+
+    def _future_event(self, f: Future, t: float, sod: float, *, trade: bool) -> None:
+        rng = self.rng
+        f.liq.advance(t, sod, rng)
+        fair = self._future_fair(f, t)
+        bids, asks = future_levels(fair, f.liq, f.floor, f.ceiling, t)
+        fill_book(f.book, f.liq, bids, asks, rng)
+        session = _SESSION_CODES.get(phase_at(sod), "LO")
+        quoted = self._emit_quote(f.symbol, f.book, f, "DER", session=session)
+        if not trade:
+            return
+        buy = rng.random() < buy_probability(fair, f.book, 0.1)
+        price, volume = take(f.book, f.liq, buy, f.liq.wanted(rng), t, rng)
+        if volume:
+            self._record_future(f, price, volume, "LO", "BU" if buy else "SD")
+            fill_book(f.book, f.liq, *future_levels(fair, f.liq, f.floor, f.ceiling, t), rng)
+            self._emit_quote(f.symbol, f.book, f, "DER", force=True)
+        elif not quoted:
+            f.liq.jiggle(rng)
+            fill_book(f.book, f.liq, bids, asks, rng)
+            self._emit_quote(f.symbol, f.book, f, "DER", force=True)
+
+    def _record_future(self, f: Future, price: float, volume: int, session: str, side: str | None) -> None:
+        f.record(price, volume)
         content = self._head("X-TRADE", f.symbol) | {
-            "Ceiling": futures_ceiling(f.ref), "Floor": futures_floor(f.ref), "RefPrice": f.ref,
+            "Ceiling": f.ceiling, "Floor": f.floor, "RefPrice": f.ref,
             "LastPrice": price, "LastVol": volume, "TotalVol": f.total_vol, "TotalVal": f.total_val,
             "Highest": f.high, "Lowest": f.low, "TradingSession": session, "Exchange": "DER",
         }  # fmt: skip
@@ -426,50 +438,70 @@ class MarketSimulator:
 
     # --- messages ---------------------------------------------------------------------
     def _head(self, rtype: str, symbol: str) -> dict[str, object]:
-        t = int(self.clock - vn_epoch(self.day))
-        return {
-            "RType": rtype, "TradingDate": self.day.strftime("%d/%m/%Y"),
-            "Time": f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}", "Symbol": symbol,
-        }  # fmt: skip
+        t = int(self.clock - self._epoch)
+        hhmmss = self._times.get(t)
+        if hhmmss is None:
+            hhmmss = self._times[t] = f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+        return {"RType": rtype, "TradingDate": self._date, "Time": hhmmss, "Symbol": symbol}
 
     def _push(self, channel: str, content: dict[str, object]) -> None:
         body = orjson.dumps(content).decode()
         self._pending.append((self.clock, orjson.dumps({"DataType": channel, "Content": body}).decode()))
 
-    def _emit_quote(self, s: _Stock, phase: Phase) -> None:
-        content = self._head("X-QUOTE", s.symbol)
-        for i in range(3):
-            bid = s.bids[i] if i < len(s.bids) else (0, 0)
-            ask = s.asks[i] if i < len(s.asks) else (0, 0)
-            content[f"BidPrice{i + 1}"], content[f"BidVol{i + 1}"] = bid[0], bid[1]
-            content[f"AskPrice{i + 1}"], content[f"AskVol{i + 1}"] = ask[0], ask[1]
-        content["TradingSession"] = {Phase.ATO: "ATO", Phase.ATC: "ATC"}.get(phase, "LO")
-        content["Exchange"] = "HOSE"
+    def _emit_quote(
+        self, symbol: str, book: Book, holder: Stock | Future, exchange: str, *, force: bool = False,
+        session: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Send the book when it changed since the last quote sent (or always, with ``force``)."""
+        signature = book.signature()
+        if not force and signature == holder.shown:
+            return False
+        holder.shown = signature
+        b, a = signature
+        b += _EMPTY[: 3 - len(b)]
+        a += _EMPTY[: 3 - len(a)]
+        content = self._head("X-QUOTE", symbol) | {
+            "BidPrice1": b[0][0], "BidVol1": b[0][1], "BidPrice2": b[1][0], "BidVol2": b[1][1],
+            "BidPrice3": b[2][0], "BidVol3": b[2][1], "AskPrice1": a[0][0], "AskVol1": a[0][1],
+            "AskPrice2": a[1][0], "AskVol2": a[1][1], "AskPrice3": a[2][0], "AskVol3": a[2][1],
+            "TradingSession": session or _SESSION_CODES.get(phase_at(self.clock - self._epoch), "LO"),
+            "Exchange": exchange,
+        }  # fmt: skip
         self._push("X-QUOTE", content)
+        return True
 
-    def _emit_status(self) -> None:
-        self._status_sent = True
+    def _emit_status(self, session: str) -> None:
+        if session == "ATO":
+            self._status_sent = True
         for s in self.active:
             content = self._head("F", s.symbol) | {
-                "TradingSession": "ATO", "TradingStatus": "N", "Exchange": "HOSE",
+                "TradingSession": session, "TradingStatus": "N", "Exchange": "HOSE",
                 "RefPrice": s.ref, "Ceiling": s.ceiling, "Floor": s.floor,
             }  # fmt: skip
             self._push("F", content)
+        for f in self.futures:
+            content = self._head("F", f.symbol) | {
+                "TradingSession": session, "TradingStatus": "N", "Exchange": "DER",
+                "RefPrice": f.ref, "Ceiling": f.ceiling, "Floor": f.floor,
+            }  # fmt: skip
+            self._push("F", content)
 
-    def _vn30(self) -> float:
-        num = sum(s.last * s.vn30_weight for s in self.vn30)
-        den = sum(s.ref * s.vn30_weight for s in self.vn30)
+    def vn30_value(self) -> float:
+        """VN30 from the last prices: free-float capitalisation against the reference prices."""
+        num = sum(s.last * s.weight for s in self.vn30)
+        den = sum(s.ref * s.weight for s in self.vn30)
         return self.vn30_prior * num / den
 
-    def _vnindex(self) -> float:
+    def vnindex_value(self) -> float:
         num = sum(s.last * s.shares for s in self.stocks)
         den = sum(s.ref * s.shares for s in self.stocks)
         return self.vnindex_prior * num / den
 
     def _emit_indices(self) -> None:
+        session = _SESSION_CODES.get(phase_at(self.clock - self._epoch), "C")
         for index_id, members, value, prior in (
-            ("VN30", self.vn30, self._vn30(), self.vn30_prior),
-            ("VNINDEX", self.stocks, self._vnindex(), self.vnindex_prior),
+            ("VN30", self.vn30, self.vn30_value(), self.vn30_prior),
+            ("VNINDEX", self.stocks, self.vnindex_value(), self.vnindex_prior),
         ):
             adv = sum(1 for s in members if s.last > s.ref)
             dec = sum(1 for s in members if s.last < s.ref)
@@ -482,19 +514,16 @@ class MarketSimulator:
                 "Ceilings": sum(1 for s in members if s.last >= s.ceiling),
                 "Floors": sum(1 for s in members if s.last <= s.floor),
                 "AllQty": sum(s.total_vol for s in members), "AllValue": sum(s.total_val for s in members),
-                "Exchange": "HOSE", "TradingSession": "LO",
+                "Exchange": "HOSE", "TradingSession": session,
             }  # fmt: skip
             self._push("MI", content)
 
     def _roll_day(self) -> None:
-        self.vn30_prior, self.vnindex_prior = round(self._vn30(), 2), round(self._vnindex(), 2)
+        self.vn30_prior, self.vnindex_prior = round(self.vn30_value(), 2), round(self.vnindex_value(), 2)
         for s in self.stocks:
             s.ref = s.last
-        day = self.day + timedelta(days=1)
-        while day.weekday() >= 5:
-            day += timedelta(days=1)
-        self.day = day
-        self.clock = vn_epoch(day) + ATO_START - 60
+        self.day = next_weekday(self.day + timedelta(days=1))
+        self.clock = vn_epoch(self.day) + PRE_OPEN
         self._start_of_day()
 
 

@@ -15,10 +15,13 @@ from backend.market.feed.pacing import paced
 from backend.market.feed.replay import ReplayFeed, record
 from backend.market.feed.simulator import MarketSimulator, vn_start
 from backend.market.reference import (
+    VN30,
     ceiling_price,
     floor_price,
+    futures_ceiling,
     futures_contracts,
     futures_expiry,
+    futures_floor,
     is_on_tick,
     tick_size,
 )
@@ -64,8 +67,8 @@ def day() -> list[dict[str, object]]:
 
 
 def test_simulated_prices_are_on_tick_inside_the_band_in_lots_of_100(day: list[dict[str, object]]) -> None:
-    refs = {m["Symbol"]: m["RefPrice"] for m in day if m["channel"] == "F"}
-    assert len(refs) == 30
+    refs = {m["Symbol"]: m["RefPrice"] for m in day if m["channel"] == "F" and m["Exchange"] == "HOSE"}
+    assert len(refs) == 30 and set(refs) == {c.symbol for c in VN30}
     checked = 0
     for m in day:
         symbol = m.get("Symbol")
@@ -85,6 +88,30 @@ def test_simulated_prices_are_on_tick_inside_the_band_in_lots_of_100(day: list[d
         if m["channel"] == "X-QUOTE" and m["BidPrice1"] and m["AskPrice1"]:
             assert m["BidPrice1"] < m["AskPrice1"]
     assert checked > 10_000
+
+
+def test_simulated_futures_stay_on_the_point_grid_inside_their_band(day: list[dict[str, object]]) -> None:
+    refs = {m["Symbol"]: m["RefPrice"] for m in day if m["channel"] == "F" and m["Exchange"] == "DER"}
+    assert sorted(refs) == futures_contracts(date(2024, 3, 4))
+    checked = 0
+    for m in day:
+        ref = refs.get(m.get("Symbol"))  # type: ignore[arg-type]
+        if ref is None:
+            continue
+        prices = [m[k] for k in m if k.startswith(("BidPrice", "AskPrice")) and m[k]]
+        volumes = [m[k] for k in m if k.startswith(("BidVol", "AskVol")) and m[k]]
+        if m["channel"] == "X-TRADE":
+            prices.append(m["LastPrice"])
+            volumes.append(m["LastVol"])
+            assert (m["Ceiling"], m["Floor"]) == (futures_ceiling(ref), futures_floor(ref))
+        for p in prices:
+            assert Fraction(str(p)) * 10 == int(Fraction(str(p)) * 10), p  # a whole number of 0.1 ticks
+            assert futures_floor(ref) <= p <= futures_ceiling(ref)
+            checked += 1
+        assert all(isinstance(v, int) and v >= 1 for v in volumes)
+        if m["channel"] == "X-QUOTE" and m["BidPrice1"] and m["AskPrice1"]:
+            assert m["BidPrice1"] < m["AskPrice1"]
+    assert checked > 1_000
 
 
 def test_simulated_day_follows_the_session_phases(day: list[dict[str, object]]) -> None:
