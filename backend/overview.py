@@ -44,6 +44,8 @@ CONTRIBUTOR_DIMENSIONS: Final[dict[str, tuple[str, ...]]] = {
     "portfolio_manager_id": ("asset_class", "symbol"),
 }
 _CONTRIBUTOR_METRICS: Final = ("pnl", "gross_exposure", "net_exposure")
+# Contributors are ranked from one answer of up to this many values (best and worst from its two ends).
+RANK_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ CHART_VIEWS: Final[dict[str, PivotView]] = {
     "pnl": PivotView(("portfolio_manager_id", "symbol"), ("pnl", "gross_exposure", "net_exposure"), "pnl"),
     "exposure": PivotView(("asset_class", "symbol"),
                           ("gross_exposure", "long_exposure", "short_exposure", "net_exposure"), "gross_exposure"),
+}
+
+# The views behind a day's total in each chart: the whole day, one level down.
+DAY_VIEWS: Final[dict[str, PivotView]] = {
+    "pnl": PivotView(("desk", "portfolio_manager_id"), ("pnl", "gross_exposure", "net_exposure"), "pnl"),
+    "exposure": TILE_VIEWS["gross_exposure"],
 }
 
 
@@ -204,10 +212,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def chart_click_href(chart: str, click: Any, exposure: Exposure = "as_held") -> str | None:
-    """The pivot link for a click on an overview chart, or None when the click names no desk and date.
+    """The pivot link for a click on an overview chart, or None when the click names no desk or day.
 
     ``click`` is Plotly's ``clickData`` as the browser sent it, so anything may be
-    in it: only a point whose ``customdata`` is ``[desk, "YYYY-MM-DD"]`` leads anywhere.
+    in it. A desk's bar carries ``customdata = [desk, "YYYY-MM-DD"]`` and opens
+    that desk on that day; a day's total carries ``[day]`` and opens the day by desk.
     """
     if chart not in CHART_VIEWS or exposure not in ("as_held", "look_through") or not isinstance(click, dict):
         return None
@@ -215,16 +224,26 @@ def chart_click_href(chart: str, click: Any, exposure: Exposure = "as_held") -> 
     if not isinstance(points, list) or not points or not isinstance(points[0], dict):
         return None
     data = points[0].get("customdata")
-    if not isinstance(data, list) or len(data) != 2 or not all(isinstance(v, str) for v in data):
+    if not isinstance(data, list) or len(data) not in (1, 2) or not all(isinstance(v, str) for v in data):
         return None
-    desk, day_text = data
-    if not desk or len(desk) > MAX_VALUE_CHARS or _CONTROL.search(desk) or len(day_text) != 10:
+    day = _iso_day(data[-1])
+    if day is None:
         return None
-    try:
-        day = date.fromisoformat(day_text)
-    except ValueError:
+    if len(data) == 1:
+        return pivot_href(day, DAY_VIEWS[chart], exposure=exposure)
+    desk = data[0]
+    if not desk or len(desk) > MAX_VALUE_CHARS or _CONTROL.search(desk):
         return None
     return desk_href(chart, desk, day, exposure)
+
+
+def _iso_day(text: str) -> date | None:
+    if len(text) != 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 # -- queries -------------------------------------------------------------------------
@@ -291,16 +310,24 @@ def _desk_exposure(result: Any, day: date) -> list[DeskExposure]:
     return sorted(desks, key=lambda d: (-d.gross, d.desk))
 
 
-def _ranked(wh: Warehouse, day: date, dimension: str, direction: str, n: int,
-            exposure: Exposure) -> list[dict[str, Any]]:
-    return [row for row in _run(wh, {
+def _ranked(wh: Warehouse, day: date, dimension: str, n: int,
+            exposure: Exposure) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``n`` best and worst by the day's P&L: one query, a second only when the values overflow it."""
+    body: dict[str, Any] = {
         "dimensions": [dimension],
         "metrics": ["pnl", "gross_exposure"],
         "filters": {"trade_date": day.isoformat()},
-        "sort": {"field": "pnl", "direction": direction},
-        "limit": n,
+        "sort": {"field": "pnl", "direction": "desc"},
+        "limit": RANK_LIMIT,
         "exposure": exposure,
-    }).rows if not row.get("_other")]
+    }
+    rows = _run(wh, body).rows
+    kept = [row for row in rows if not row.get("_other")]
+    if len(kept) == len(rows):
+        return kept[:n], kept[::-1][:n]
+    # More values than one answer holds: the worst are folded into "Other", so ask for them.
+    worst = _run(wh, {**body, "sort": {"field": "pnl", "direction": "asc"}, "limit": n}).rows
+    return kept[:n], [row for row in worst if not row.get("_other")]
 
 
 def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure) -> Contributors:
@@ -313,12 +340,9 @@ def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Ex
             href=pivot_href(day, view, filters={dimension: value}, exposure=exposure),
         )
 
-    return Contributors(
-        dimension=dimension,
-        label=DIMENSIONS[dimension].label,
-        top=[item(r) for r in _ranked(wh, day, dimension, "desc", n, exposure)],
-        bottom=[item(r) for r in _ranked(wh, day, dimension, "asc", n, exposure)],
-    )
+    top, bottom = _ranked(wh, day, dimension, n, exposure)
+    return Contributors(dimension=dimension, label=DIMENSIONS[dimension].label,
+                        top=[item(r) for r in top], bottom=[item(r) for r in bottom])
 
 
 def build_overview(wh: Warehouse, *, day: date | None = None, n: int = TOP_N,

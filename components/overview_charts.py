@@ -3,8 +3,8 @@
 Figures are plain Plotly dicts (no template), drawn in light colours; the page
 recolours text and grid for the dark theme in the browser (``THEME_JS``), so a
 theme switch costs no server round trip. Every desk bar carries
-``customdata = [desk, "YYYY-MM-DD"]``, which ``backend.overview.chart_click_href``
-turns into the pivot link for that desk and day.
+``customdata = [desk, "YYYY-MM-DD"]`` and every day's total ``["YYYY-MM-DD"]``,
+which ``backend.overview.chart_click_href`` turns into the pivot link for them.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def desk_pnl_figure(trend: DeskTrend) -> dict[str, Any]:
     ]
     data.append({
         "type": "scatter", "mode": "lines+markers", "name": "Total", "x": iso, "y": trend.total, "meta": "ink",
+        "customdata": [[d] for d in iso],
         "line": {"color": LIGHT["ink"], "width": 1.5}, "marker": {"color": LIGHT["ink"], "size": 5},
         "hovertemplate": "<b>Total</b><br>%{x}<br>P&L %{y:$,.0f}<extra></extra>",
     })

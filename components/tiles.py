@@ -115,6 +115,10 @@ def _tiles(overview: Overview) -> list[dmc.Paper]:
     ]
 
 
+# Column headings that fit a half-width table on a laptop screen.
+_SHORT_LABELS = {"portfolio_manager_id": "Manager"}
+
+
 def _contributor_rows(group: Contributors, side: str, items: list[Contributor]) -> list[html.Tr]:
     return [
         html.Tr([
@@ -134,7 +138,8 @@ def contributors_tile(group: Contributors) -> dmc.Paper:
             dmc.Text(title, size="sm", fw=600, mb=4),
             dmc.Table(
                 [
-                    html.Thead(html.Tr([html.Th("#"), html.Th(group.label), html.Th("P&L"), html.Th("Gross")])),
+                    html.Thead(html.Tr([html.Th("#"), html.Th(_SHORT_LABELS.get(group.dimension, group.label)),
+                                        html.Th("P&L"), html.Th("Gross")])),
                     html.Tbody(_contributor_rows(group, side, items)),
                 ],
                 striped=True, highlightOnHover=True, fz="sm",
@@ -182,7 +187,7 @@ def overview_tiles(overview: Overview) -> dmc.Stack:
                        children=[contributors_tile(group) for group in overview.contributors]),
         html.Div(className="overview-charts", children=[
             _chart(ids.TREND, desk_pnl_figure(overview.trend),
-                   "Click a bar for that desk's P&L by manager and symbol on that day."),
+                   "Click a bar for that desk's P&L by manager and symbol on that day, a total for the day by desk."),
             _chart(ids.EXPOSURE, desk_exposure_figure(overview.desk_exposure, day),
                    "Levels on the day, not summed over days. Click a bar for that desk's exposure."),
         ]),

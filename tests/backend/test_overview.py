@@ -13,6 +13,7 @@ import pytest
 
 from backend.overview import (
     CHART_VIEWS,
+    DAY_VIEWS,
     TILE_VIEWS,
     TOP_N,
     TREND_DAYS,
@@ -146,6 +147,18 @@ def test_top_and_bottom_contributors_match_a_brute_force_ranking(
         assert c.gross_exposure == pytest.approx(expected[c.value][1], rel=1e-9)
 
 
+def test_the_worst_are_found_even_when_there_are_more_values_than_one_answer_holds(
+    loaded_warehouse: Warehouse, overview: Overview, trades_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backend.overview as module
+
+    monkeypatch.setattr(module, "RANK_LIMIT", 7)
+    small = build_overview(loaded_warehouse)
+    for before, after in zip(overview.contributors, small.contributors, strict=True):
+        assert [c.value for c in after.top] == [c.value for c in before.top]
+        assert [c.value for c in after.bottom] == [c.value for c in before.bottom]
+
+
 def test_every_contributor_links_to_the_pivot_filtered_on_it_one_level_down(overview: Overview) -> None:
     for group in overview.contributors:
         for c in group.top + group.bottom:
@@ -189,6 +202,17 @@ def test_a_chart_click_links_to_that_desk_and_day(overview: Overview, chart: str
     assert "desk" not in state.rows
 
 
+@pytest.mark.parametrize("chart", sorted(CHART_VIEWS))
+def test_a_click_on_a_days_total_opens_the_whole_day_one_level_down(overview: Overview, chart: str) -> None:
+    day = overview.trend.dates[-2]
+    state = _parsed(chart_click_href(chart, {"points": [{"customdata": [day.isoformat()]}]}))
+    assert state.filters == {}
+    assert (state.date_from, state.date_to) == (day, day)
+    assert (state.rows, state.metrics, state.sort_field) == (
+        DAY_VIEWS[chart].rows, DAY_VIEWS[chart].metrics, DAY_VIEWS[chart].sort)
+    assert state.rows[0] == "desk"
+
+
 def test_a_desk_name_with_link_characters_survives_the_round_trip() -> None:
     desk = "R&D / Rates?x=1#frag + ½"
     state = _parsed(chart_click_href("pnl", {"points": [{"customdata": [desk, "2024-02-01"]}]}))
@@ -199,6 +223,8 @@ def test_a_desk_name_with_link_characters_survives_the_round_trip() -> None:
     None, "", "points", 42, [], {}, {"points": None}, {"points": []}, {"points": "x"}, {"points": [None]},
     {"points": [{}]}, {"points": [{"customdata": None}]}, {"points": [{"customdata": "Rates"}]},
     {"points": [{"customdata": ["Rates"]}]}, {"points": [{"customdata": ["Rates", "2024-02-01", "x"]}]},
+    {"points": [{"customdata": []}]}, {"points": [{"customdata": [""]}]}, {"points": [{"customdata": [20240201]}]},
+    {"points": [{"customdata": ["2024-13-01"]}]}, {"points": [{"customdata": ["2024-02-01" * 1000]}]},
     {"points": [{"customdata": [1, "2024-02-01"]}]}, {"points": [{"customdata": ["Rates", 20240201]}]},
     {"points": [{"customdata": ["", "2024-02-01"]}]}, {"points": [{"customdata": ["Rates", "2024-02-30"]}]},
     {"points": [{"customdata": ["Rates", "not a date"]}]}, {"points": [{"customdata": ["Rates", "2024-2-1"]}]},

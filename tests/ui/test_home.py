@@ -1,15 +1,38 @@
-"""The overview page in the browser: figures against DuckDB over the fixture
-Parquet, and every contributor link carrying its filter into the pivot page."""
+"""The overview page in the browser: figures and changes against DuckDB over the
+fixture Parquet, each tile and chart bar opening its own pivot view, dark mode,
+and warehouses with no trades or a single trade date."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import pytest
 from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from backend.pivot.view_state import parse_view
+from components.overview_charts import DARK, LIGHT
+from components.tiles import short_day
+
+TOTALS = ("pnl", "gross_exposure", "net_exposure")
+FARTHEST_BAR = """
+const bars = Array.from(document.querySelectorAll('#overview-trend .bars path')).map(b => b.getBoundingClientRect());
+const dots = Array.from(document.querySelectorAll('#overview-trend .scatterlayer .point'))
+  .map(p => p.getBoundingClientRect()).map(r => [r.x + r.width / 2, r.y + r.height / 2]);
+let best = 0, bestGap = -1;
+bars.forEach((r, i) => {
+  if (r.height < 12) { return; }
+  const cx = r.x + r.width / 2, cy = r.y + r.height / 2;
+  const gap = Math.min(...dots.map(d => Math.hypot(d[0] - cx, d[1] - cy)));
+  if (gap > bestGap) { best = i; bestGap = gap; }
+});
+return best;
+"""
 
 
 def _duck(trades_folder: Path, sql: str) -> list[tuple]:
@@ -23,47 +46,188 @@ def _duck(trades_folder: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-def _by_id(dash_duo, id_: dict) -> list:
+def _day_totals(trades_folder: Path, day) -> dict[str, float]:
+    [row] = _duck(trades_folder, f"SELECT sum(pnl), sum(abs(notional)), sum(notional) FROM t "
+                                 f"WHERE trade_date = DATE '{day}'")
+    return dict(zip(TOTALS, row, strict=True))
+
+
+def _by_id(dash_duo, id_: dict):
     # Dash renders a dict id as its sorted, compact JSON.
     key = json.dumps(id_, sort_keys=True, separators=(",", ":"))
-    found = dash_duo.driver.execute_script("return document.getElementById(arguments[0]);", key)
-    return [found] if found is not None else []
+    return dash_duo.driver.execute_script("return document.getElementById(arguments[0]);", key)
 
 
-def test_overview_figures_and_links_match_the_data(dash_duo, deskboard_app, trades_folder: Path) -> None:
-    [(latest,)] = _duck(trades_folder, "SELECT max(trade_date) FROM t")
-    [(pnl, gross, net)] = _duck(trades_folder, f"SELECT sum(pnl), sum(abs(notional)), sum(notional) "
-                                               f"FROM t WHERE trade_date = DATE '{latest}'")
+def _pivot_state(url: str):
+    parts = urlsplit(url)
+    assert parts.path == "/pivot"
+    parsed = parse_view(parts.query)
+    assert parsed.notices == []
+    return parsed.state
+
+
+def _pivot_shows_rows(dash_duo) -> None:
+    until(lambda: dash_duo.driver.execute_script(
+        "return document.querySelectorAll('#pivot-grid .ag-row').length") > 0, timeout=60)
+
+
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def _chart_ink(dash_duo, graph_id: str) -> str:
+    return dash_duo.driver.execute_script(
+        "const t = document.querySelector(arguments[0] + ' .gtitle');"
+        "return t ? getComputedStyle(t).fill : null;", f"#{graph_id}")
+
+
+def test_figures_and_changes_match_the_data(dash_duo, deskboard_app, trades_folder: Path) -> None:
+    latest, previous = [r[0] for r in _duck(trades_folder, "SELECT DISTINCT trade_date FROM t ORDER BY 1 DESC")][:2]
+    today, before = _day_totals(trades_folder, latest), _day_totals(trades_folder, previous)
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_element("#overview-date", timeout=30)
     assert dash_duo.find_element("#overview-date").get_attribute("data-date") == latest.isoformat()
 
-    for name, expected in (("pnl", pnl), ("gross_exposure", gross), ("net_exposure", net)):
-        [figure] = _by_id(dash_duo, {"type": "overview-figure", "name": name})
-        assert float(figure.get_attribute("data-value")) == pytest.approx(expected, rel=1e-9)
+    for name in TOTALS:
+        figure = _by_id(dash_duo, {"type": "overview-figure", "name": name})
+        assert float(figure.get_attribute("data-value")) == pytest.approx(today[name], rel=1e-9)
         assert figure.text.startswith(("$", "-$", "+$"))
+        change = _by_id(dash_duo, {"type": "overview-change", "name": name})
+        assert float(change.get_attribute("data-delta")) == pytest.approx(today[name] - before[name], rel=1e-9)
+        assert float(change.get_attribute("data-pct")) == pytest.approx(
+            (today[name] - before[name]) / abs(before[name]) * 100, rel=1e-9)
+        assert change.get_attribute("data-previous-date") == previous.isoformat()
+        assert change.text.startswith("▲" if today[name] > before[name] else "▼")
+        assert change.text.endswith(f"vs {short_day(previous)}")
+        # A change is not a gain: no profit/loss colour on any change line.
+        assert "num-pos" not in change.get_attribute("class") and "num-neg" not in change.get_attribute("class")
+
+    # Only P&L is coloured as profit or loss; net exposure is told long or short in words.
+    pnl_class = _by_id(dash_duo, {"type": "overview-figure", "name": "pnl"}).get_attribute("class")
+    assert ("num-pos" if today["pnl"] > 0 else "num-neg") in pnl_class
+    net = _by_id(dash_duo, {"type": "overview-figure", "name": "net_exposure"})
+    assert "num-pos" not in net.get_attribute("class") and "num-neg" not in net.get_attribute("class")
+    assert not net.text.startswith(("+", "-"))
+    side = "Net long" if today["net_exposure"] > 0 else "Net short"
+    assert side.lower() in dash_duo.find_element(".overview-badge").text.lower()
 
     for dimension in ("symbol", "portfolio_manager_id"):
         ranked = [r[0] for r in _duck(trades_folder, f"SELECT {dimension}, sum(pnl) p FROM t "
                                                      f"WHERE trade_date = DATE '{latest}' GROUP BY 1 ORDER BY p DESC")]
-        for side, expected_order in (("top", ranked[:5]), ("bottom", ranked[::-1][:5])):
+        for side_name, expected_order in (("top", ranked[:5]), ("bottom", ranked[::-1][:5])):
             shown = []
             for rank in range(1, 6):
-                [link] = _by_id(dash_duo, {"type": "overview-contributor", "dimension": dimension,
-                                           "side": side, "rank": rank})
+                link = _by_id(dash_duo, {"type": "overview-contributor", "dimension": dimension,
+                                         "side": side_name, "rank": rank})
                 query = parse_qs(urlsplit(link.get_attribute("href")).query)
-                assert urlsplit(link.get_attribute("href")).path == "/pivot"
                 assert query[f"f.{dimension}"] == [link.text]
                 assert query["date"] == [latest.isoformat()]
                 shown.append(link.text)
             assert shown == expected_order
+    assert dash_duo.get_logs() == []
 
-    # Following a link opens the pivot filtered on that contributor.
-    [first] = _by_id(dash_duo, {"type": "overview-contributor", "dimension": "symbol", "side": "top", "rank": 1})
-    symbol = first.text
-    first.click()
+
+@pytest.mark.parametrize(("tile", "rows", "sort"), [
+    ("pnl", ("portfolio_manager_id",), "pnl"),
+    ("gross_exposure", ("desk", "asset_class"), "gross_exposure"),
+    ("net_exposure", ("asset_class", "symbol"), "net_exposure"),
+])
+def test_a_tile_link_lands_on_the_matching_pivot_view(dash_duo, deskboard_app, tile: str, rows: tuple,
+                                                      sort: str) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_element("#overview-date", timeout=30)
+    day = dash_duo.find_element("#overview-date").get_attribute("data-date")
+    _by_id(dash_duo, {"type": "overview-link", "name": tile}).click()
     until(lambda: urlsplit(dash_duo.driver.current_url).path == "/pivot", 20)
-    assert parse_qs(urlsplit(dash_duo.driver.current_url).query)["f.symbol"] == [symbol]
+    _pivot_shows_rows(dash_duo)
+    state = _pivot_state(dash_duo.driver.current_url)
+    assert (state.rows, state.sort_field, state.sort_desc) == (rows, sort, True)
+    assert state.date_from.isoformat() == state.date_to.isoformat() == day
+    # The pivot page itself found nothing to complain about in the link.
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-notice") == []
+    headers = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-cell')).map(e => e.getAttribute('col-id'))")
+    assert sort in headers
+    assert dash_duo.get_logs() == []
+
+
+def test_a_bar_in_the_desk_trend_opens_that_desk_and_day(dash_duo, deskboard_app) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_element("#overview-trend .bars path", timeout=30)
+    dash_duo.wait_for_element("#overview-desk-exposure .bars path", timeout=30)
+    legend = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#overview-trend .legendtext')).map(e => e.textContent)")
+    assert "Total" in legend and len(legend) >= 3
+    bars = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#overview-trend .bars path")
+    # Plotly's drag layer sits over the bars and turns a mouse click there into
+    # plotly_click for the nearest point, so click, as a user's mouse would, the
+    # middle of a bar far from the day's total marker (a click there opens the day).
+    far = dash_duo.driver.execute_script(FARTHEST_BAR)
+    ActionChains(dash_duo.driver).move_to_element(bars[far]).click().perform()
+    until(lambda: "f.desk=" in dash_duo.driver.current_url, timeout=30)
+    state = _pivot_state(dash_duo.driver.current_url)
+    assert list(state.filters) == ["desk"] and state.filters["desk"][0] in legend
+    assert state.date_from == state.date_to and state.rows == ("portfolio_manager_id", "symbol")
+    _pivot_shows_rows(dash_duo)
+    assert dash_duo.get_logs() == []
+
+
+def test_dark_mode_recolours_the_charts(dash_duo, deskboard_app) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_element("#overview-trend .gtitle", timeout=30)
+    until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(LIGHT["ink"]), timeout=10)
+    dash_duo.find_element("#shell-theme-toggle").click()
+    until(lambda: dash_duo.driver.execute_script(
+        "return document.documentElement.getAttribute('data-db-theme')") == "dark", timeout=10)
+    for graph in ("overview-trend", "overview-desk-exposure"):
+        until(lambda g=graph: _chart_ink(dash_duo, g) == _rgb(DARK["ink"]), timeout=10)
+    # Reloaded, the page starts dark (the shell remembers the theme).
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#overview-trend .gtitle", timeout=30)
+    until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(DARK["ink"]), timeout=10)
+    dash_duo.find_element("#shell-theme-toggle").click()
+    until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(LIGHT["ink"]), timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def _app_over(database: str, warehouse_url: str, tmp_path: Path):
+    from app import create_app
+    from backend.config import load_settings
+
+    return create_app(load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
+                                    warehouse_database=database, demo_rows=0), market=False)
+
+
+def test_an_empty_warehouse_says_so(dash_duo, fresh_warehouse, warehouse_url: str, tmp_path: Path) -> None:
+    dash_duo.start_server(_app_over(fresh_warehouse.database, warehouse_url, tmp_path))
+    dash_duo.wait_for_text_to_equal("h2", "Overview", timeout=30)
+    assert "no trades" in dash_duo.find_element("#overview-empty").text
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot") == []
+    assert dash_duo.get_logs() == []
+
+
+def test_a_single_trade_date_shows_the_day_without_a_comparison(
+    dash_duo, fresh_warehouse, warehouse_url: str, trades_folder: Path, tmp_path: Path
+) -> None:
+    from backend.warehouse.loader import load_folder
+
+    [(day,)] = _duck(trades_folder, "SELECT max(trade_date) FROM t")
+    folder = tmp_path / "one-day"
+    (folder / "trades_1d").mkdir(parents=True)
+    for name in ("instruments.parquet", "constituents.parquet"):
+        shutil.copy(trades_folder / name, folder / name)
+    files = str(trades_folder / "trades_1d" / "*.parquet")
+    duckdb.execute(f"COPY (SELECT * FROM read_parquet('{files}') WHERE trade_date = DATE '{day}') "
+                   f"TO '{folder / 'trades_1d' / 'part-00000.parquet'}' (FORMAT parquet)")
+    load_folder(fresh_warehouse, folder)
+
+    dash_duo.start_server(_app_over(fresh_warehouse.database, warehouse_url, tmp_path))
+    dash_duo.wait_for_element("#overview-trend .bars path", timeout=30)
+    assert dash_duo.find_element("#overview-date").get_attribute("data-date") == day.isoformat()
+    for name in TOTALS:
+        change = _by_id(dash_duo, {"type": "overview-change", "name": name})
+        assert change.text == "No earlier trade date to compare"
     assert dash_duo.get_logs() == []
 
 
