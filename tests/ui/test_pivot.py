@@ -1,22 +1,56 @@
-"""The pivot explorer as an analyst uses it, in headless Chromium."""
+"""The pivot explorer as an analyst uses it, in headless Chromium.
+
+Numbers on screen are checked against DuckDB over the generator's Parquet files,
+not against the app's own answers.
+"""
 
 from __future__ import annotations
 
+import csv
 import html
+import inspect
+import io
 import json
+import re
+import sys
+import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import duckdb
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+HELD = "exposure_type IN ('Direct', 'ETF', 'ETC')"
+EMPTY_TEXT = "No trades match this view"
+# Records whether the grid ever says "no trades", from before the page's first script runs.
+WATCH_EMPTY = """
+window.__emptySeen = false;
+new MutationObserver(function () {
+  const grid = document.getElementById('pivot-grid');
+  if (grid && grid.innerText.indexOf('EMPTY') >= 0) { window.__emptySeen = true; }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+""".replace("EMPTY", EMPTY_TEXT)
 
 
 @pytest.fixture
 def pivot_app(deskboard_app):
     return deskboard_app
+
+
+@pytest.fixture(scope="module")
+def duck(trades_folder: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{trades_folder}/trades_1d/*.parquet')")
+    return con
+
+
+def _latest(duck: duckdb.DuckDBPyConnection) -> str:
+    return str(duck.execute("SELECT max(trade_date) FROM trades").fetchone()[0])
 
 
 def rows(dash_duo) -> list[dict]:
@@ -36,26 +70,31 @@ def rows(dash_duo) -> list[dict]:
     return found
 
 
-def open_pivot(dash_duo, app, query: str = "") -> None:
-    dash_duo.start_server(app)
+def cell_texts(dash_duo, col_id: str) -> list[str]:
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(\"#pivot-grid .ag-center-cols-container .ag-row\"))"
+        ".sort((a, b) => a.getAttribute('row-index') - b.getAttribute('row-index'))"
+        f".map(r => (r.querySelector(\"[col-id='{col_id}']\") || {{}}).innerText || '')")
+
+
+def total_text(dash_duo, col_id: str) -> str:
+    return dash_duo.driver.execute_script(
+        f"const c = document.querySelector(\"#pivot-grid .ag-floating-bottom [col-id='{col_id}']\");"
+        "return c ? c.innerText : null;")
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", "").replace("%", ""))
+
+
+def open_pivot(dash_duo, app, query: str = "", *, started: bool = False) -> None:
+    if not started:
+        dash_duo.start_server(app)
     dash_duo.driver.get(dash_duo.server_url + "/pivot" + query)
     until(lambda: len(rows(dash_duo)) > 0, timeout=90)
 
 
-def test_default_view_shows_the_top_level_and_a_total(dash_duo, pivot_app) -> None:
-    open_pivot(dash_duo, pivot_app)
-    shown = rows(dash_duo)
-    assert all(json.loads(r["id"]).__len__() == 1 for r in shown)
-    dash_duo.wait_for_contains_text("#pivot-grid .ag-floating-bottom", "Total", timeout=5)
-    assert "date=" in dash_duo.driver.current_url
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SHOTS / "pivot-light.png"))
-    assert dash_duo.get_logs() == []
-
-
-def _state(dash_duo) -> dict:
-    from urllib.parse import urlsplit
-
+def _state(dash_duo):
     from backend.pivot.view_state import parse_view
 
     return parse_view(urlsplit(dash_duo.driver.current_url).query).state
@@ -68,14 +107,67 @@ def _api(app, body: dict) -> dict:
     return reply.json
 
 
+def _spy_on_answers(monkeypatch) -> list[str]:
+    """Names of the page functions that ask the pivot service, in call order."""
+    page = sys.modules["pages.pivot"]
+    real, calls = page.pivot_answer, []
+
+    def spy(body: dict) -> dict:
+        calls.append(inspect.stack()[1].function)
+        return real(body)
+
+    monkeypatch.setattr(page, "pivot_answer", spy)
+    return calls
+
+
+# -- first rows, loading, empty ---------------------------------------------------
+def test_first_render_carries_the_rows_and_the_total(dash_duo, pivot_app, duck, monkeypatch) -> None:
+    calls = _spy_on_answers(monkeypatch)
+    open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl,notional")
+    day = _latest(duck)
+    want = dict(duck.execute(f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{day}' AND {HELD} "
+                             "GROUP BY desk").fetchall())
+    labels = [r["label"] for r in rows(dash_duo)]
+    assert labels == sorted(want, key=lambda d: -want[d])  # sorted by P&L, descending
+    assert [number(t) for t in cell_texts(dash_duo, "pnl")] == pytest.approx([round(want[d]) for d in labels], abs=1)
+    assert number(total_text(dash_duo, "pnl")) == pytest.approx(sum(want.values()), abs=1)
+    # The rows came with the page: the query callback never ran.
+    dash_duo.wait_for_contains_text("#pivot-freshness", "rows from", timeout=10)
+    assert calls == ["_first_answer"]
+    assert "date=" in dash_duo.driver.current_url
+    assert dash_duo.get_logs() == []
+
+
+def test_the_empty_text_shows_only_for_an_empty_answer(dash_duo, pivot_app) -> None:
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_EMPTY})
+    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
+    before = rows(dash_duo)
+    dash_duo.find_element("#pivot-expand-all").click()
+    until(lambda: len(rows(dash_duo)) > len(before), timeout=30)
+    # A new hierarchy: the old rows stay under the loading veil until the new answer is drawn.
+    dash_duo.find_element("[aria-label='Remove Desk']").click()
+    until(lambda: "rows=asset_class&" in dash_duo.driver.current_url, timeout=30)
+    until(lambda: rows(dash_duo) and json.loads(rows(dash_duo)[0]["id"]) and
+          all(len(json.loads(r["id"])) == 1 for r in rows(dash_duo)), timeout=30)
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Look-through']").click()
+    until(lambda: "Constituent" in {r["label"] for r in rows(dash_duo)} or
+          "exposure=look_through" in dash_duo.driver.current_url, timeout=30)
+    assert dash_duo.driver.execute_script("return window.__emptySeen") is False
+    # The same watcher does see the text when nothing matches: the check above can fail.
+    dash_duo.driver.get(dash_duo.server_url + "/pivot?rows=desk&f.desk=No%20such%20desk")
+    dash_duo.wait_for_contains_text("#pivot-grid", EMPTY_TEXT, timeout=60)
+    assert dash_duo.driver.execute_script("return window.__emptySeen") is True
+    assert dash_duo.get_logs() == []
+
+
+# -- the tree, sorting -------------------------------------------------------------
 def test_expand_collapse_and_expand_all_live_in_the_url(dash_duo, pivot_app) -> None:
     open_pivot(dash_duo, pivot_app)
     top = rows(dash_duo)
-    first = dash_duo.driver.find_element(By.CSS_SELECTOR, "#pivot-grid .pivot-chevron")
-    first.click()
+    assert all(len(json.loads(r["id"])) == 1 for r in top)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, "#pivot-grid .pivot-chevron").click()
     until(lambda: len(rows(dash_duo)) > len(top), timeout=10)
-    opened = rows(dash_duo)
-    assert {len(json.loads(r["id"])) for r in opened} == {1, 2}
+    assert {len(json.loads(r["id"])) for r in rows(dash_duo)} == {1, 2}
     assert "open=" in dash_duo.driver.current_url
     dash_duo.find_element("#pivot-collapse-all").click()
     until(lambda: len(rows(dash_duo)) == len(top), timeout=10)
@@ -89,15 +181,72 @@ def test_expand_collapse_and_expand_all_live_in_the_url(dash_duo, pivot_app) -> 
 
 def test_sort_by_pnl_asks_the_engine_and_keeps_the_hierarchy(dash_duo, pivot_app) -> None:
     open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl,notional&sort=-notional")
-    header = dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl'] .ag-header-cell-label")
-    header.click()
+    dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl'] .ag-header-cell-label").click()
     until(lambda: "sort=-pnl" in dash_duo.driver.current_url, timeout=30)
-    state = _state(dash_duo)
-    expected = _api(pivot_app, state.to_request())
+    expected = _api(pivot_app, _state(dash_duo).to_request())
     want = [r["desk"] for r in expected["rows"]]
     until(lambda: [r["label"] for r in rows(dash_duo)] == want, timeout=30)
     pnl = [r["pnl"] for r in expected["rows"]]
     assert pnl == sorted(pnl, reverse=True)
+    assert dash_duo.get_logs() == []
+
+
+def test_sorting_by_a_split_column_sorts_by_that_column_and_keeps_it_in_the_url(dash_duo, pivot_app, duck) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk&cols=exposure_type&m=pnl")
+    headers = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-group-cell'))"
+        ".map(e => [e.getAttribute('col-id') || '', e.innerText.trim()])")
+    assert any(text == "Total" for _, text in headers)
+    header = dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl__c1'] .ag-header-cell-label")
+    header.click()
+    until(lambda: "sortcol=" in dash_duo.driver.current_url, timeout=30)
+    state = _state(dash_duo)
+    assert state.sort_field == "pnl" and state.sort_desc and len(state.sort_column) == 1
+    split = state.sort_column[0]
+    by_desk = dict(duck.execute(
+        f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{_latest(duck)}' AND {HELD} "
+        f"AND exposure_type = ? GROUP BY desk", [split]).fetchall())
+    want = sorted(by_desk, key=lambda d: -by_desk[d])
+    until(lambda: [r["label"] for r in rows(dash_duo)][: len(want)] == want, timeout=30)
+    # Never the "link not understood" notice for a click in the page.
+    assert dash_duo.find_element("#pivot-notices").text == ""
+    sorted_cols = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-cell[aria-sort]'))"
+        ".filter(e => e.getAttribute('aria-sort') !== 'none').map(e => e.getAttribute('col-id'))")
+    assert sorted_cols == ["pnl__c1"]
+    # The link restores the same order.
+    url = dash_duo.driver.current_url
+    dash_duo.driver.get("about:blank")
+    dash_duo.driver.get(url)
+    until(lambda: [r["label"] for r in rows(dash_duo)][: len(want)] == want, timeout=60)
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("?rows=desk&cols=exposure_type&m=pnl&sort=-pnl&sortcol=ETF&sortcol=Equity", "has 2 value(s)"),
+        ("?rows=desk&m=pnl&sort=-pnl__c0", "Sort by 'pnl__c0' is not possible"),
+        ("?rows=desk&cols=exposure_type&m=pnl&sort=desk&sortcol=ETF", "needs a metric"),
+        ("?rows=desk&cols=exposure_type&m=pnl&sort=-pnl&sortcol=%01%02", "not a valid value"),
+        ("?rows=desk&m=pnl&stocks=median", "Stocks 'median' is unknown"),
+    ],
+)
+def test_bad_sort_and_stock_values_in_a_link_are_named_and_fall_back(dash_duo, pivot_app, query, needle) -> None:
+    open_pivot(dash_duo, pivot_app, query)
+    dash_duo.wait_for_contains_text("#pivot-notices", needle, timeout=30)
+    state = _state(dash_duo)
+    assert state.sort_column == () and state.stocks == "last"
+    assert dash_duo.get_logs() == []
+
+
+def test_bad_url_parameters_load_a_default_view_with_a_notice(dash_duo, pivot_app) -> None:
+    query = "?rows=desk,not_a_dim&date=2024-13-99&sort=%27%3B%20DROP%20TABLE%20x&f.evil%3B--=1"
+    open_pivot(dash_duo, pivot_app, query)
+    dash_duo.wait_for_contains_text("#pivot-notices", "Unknown dimension 'not_a_dim'", timeout=30)
+    text = dash_duo.find_element("#pivot-notices").text
+    assert "is not a date" in text and "unknown dimension" in text
+    assert _state(dash_duo).rows == ("desk",)
     assert dash_duo.get_logs() == []
 
 
@@ -112,7 +261,6 @@ def test_look_through_changes_totals_and_double_counting_is_refused(dash_duo, pi
     looked = _api(pivot_app, _state(dash_duo).to_request())
     # Look-through re-labels fund money, it does not create or lose any P&L.
     assert looked["totals"]["pnl"] == pytest.approx(held["totals"]["pnl"], rel=1e-9, abs=1e-6)
-    # Choose types that count a fund twice: refused with an explanation, view unchanged.
     url = dash_duo.driver.current_url
     dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='ETF']").click()
     dash_duo.wait_for_contains_text("#pivot-types-refused", "count the same funds twice", timeout=30)
@@ -120,37 +268,129 @@ def test_look_through_changes_totals_and_double_counting_is_refused(dash_duo, pi
     assert dash_duo.get_logs() == []
 
 
-def test_bad_url_parameters_load_a_default_view_with_a_notice(dash_duo, pivot_app) -> None:
-    query = "?rows=desk,not_a_dim&date=2024-13-99&sort=%27%3B%20DROP%20TABLE%20x&f.evil%3B--=1"
-    open_pivot(dash_duo, pivot_app, query)
-    dash_duo.wait_for_contains_text("#pivot-notices", "Unknown dimension 'not_a_dim'", timeout=30)
-    text = dash_duo.find_element("#pivot-notices").text
-    assert "is not a date" in text and "unknown dimension" in text
-    assert _state(dash_duo).rows == ("desk",)
+# -- time: stocks over a range ----------------------------------------------------
+def test_a_range_shows_stock_columns_as_of_the_last_date_with_data(dash_duo, pivot_app, duck) -> None:
+    last = _latest(duck)
+    start = str(duck.execute("SELECT min(trade_date) FROM trades WHERE trade_date >= DATE '2024-02-01'").fetchone()[0])
+    # The range runs past the data: stocks are taken on the last day that has trades.
+    open_pivot(dash_duo, pivot_app, f"?rows=desk&m=pnl,gross_exposure&date={start}..2024-03-31")
+    header = dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='gross_exposure']").text
+    assert f"as of {last}" in header
+    assert "as of" not in dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl']").text
+    dash_duo.wait_for_contains_text("#pivot-freshness", f"Positions as of {last}", timeout=10)
+    gross = dict(duck.execute(f"SELECT desk, sum(abs(notional)) FROM trades WHERE trade_date = '{last}' AND {HELD} "
+                              "GROUP BY desk").fetchall())
+    pnl = dict(duck.execute(f"SELECT desk, sum(pnl) FROM trades WHERE trade_date BETWEEN '{start}' AND '{last}' "
+                            f"AND {HELD} GROUP BY desk").fetchall())
+    labels = [r["label"] for r in rows(dash_duo)]
+    assert [number(t) for t in cell_texts(dash_duo, "gross_exposure")] == pytest.approx(
+        [round(gross[d]) for d in labels], abs=1)
+    assert [number(t) for t in cell_texts(dash_duo, "pnl")] == pytest.approx([round(pnl[d]) for d in labels], abs=1)
+    assert number(total_text(dash_duo, "gross_exposure")) == pytest.approx(sum(gross.values()), abs=1)
+
+    # Average instead: a URL-backed control; the headers lose "as of", the freshness line says so.
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Average']").click()
+    until(lambda: "stocks=average" in dash_duo.driver.current_url, timeout=30)
+    days = duck.execute(f"SELECT count(DISTINCT trade_date) FROM trades WHERE trade_date BETWEEN '{start}' "
+                        f"AND '2024-03-31' AND {HELD}").fetchone()[0]
+    dash_duo.wait_for_contains_text("#pivot-freshness", f"averaged over {days:,} dates", timeout=30)
+    until(lambda: "as of" not in dash_duo.find_element(
+        "#pivot-grid .ag-header-cell[col-id='gross_exposure']").text, timeout=10)
     assert dash_duo.get_logs() == []
 
 
-def test_drill_through_pages_the_leaf_trades(dash_duo, pivot_app) -> None:
-    open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl")
-    from selenium.webdriver.common.action_chains import ActionChains
+# -- help and keys -----------------------------------------------------------------
+def test_help_opens_from_the_button_and_the_key_and_shortcuts_work(dash_duo, pivot_app) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
+    dash_duo.find_element("#pivot-help").click()
+    dash_duo.wait_for_contains_text(".pivot-help-table", "Expand all", timeout=10)
+    keys = [k.text for k in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-help-table kbd")]
+    assert keys == ["/", "e", "c", "t", "x", "?"]
+    ActionChains(dash_duo.driver).send_keys(Keys.ESCAPE).perform()
+    until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-help-table"), timeout=10)
+    body = dash_duo.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("?")
+    dash_duo.wait_for_contains_text(".pivot-help-table", "Collapse all", timeout=10)
+    ActionChains(dash_duo.driver).send_keys(Keys.ESCAPE).perform()
+    until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-help-table"), timeout=10)
+    top = len(rows(dash_duo))
+    body.send_keys("e")
+    until(lambda: "depth=1" in dash_duo.driver.current_url and len(rows(dash_duo)) > top, timeout=20)
+    body.send_keys("c")
+    until(lambda: "depth=" not in dash_duo.driver.current_url and len(rows(dash_duo)) == top, timeout=20)
+    body.send_keys("t")
+    until(lambda: "view=chart" in dash_duo.driver.current_url, timeout=20)
+    dash_duo.wait_for_element("#pivot-pnl-chart .bars path", timeout=30)
+    assert dash_duo.get_logs() == []
 
-    cell = dash_duo.driver.find_element(By.CSS_SELECTOR, "#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl']")
+
+# -- drill-through ---------------------------------------------------------------
+DRILL_READ = """
+const grid = document.querySelector('.pivot-drill-grid');
+if (!grid) return null;
+const heads = Array.from(grid.querySelectorAll('.ag-header-cell')).map(h => [h.getAttribute('col-id'), h.innerText.trim()]);
+const rows = Array.from(grid.querySelectorAll('.ag-center-cols-container .ag-row'))
+  .sort((a, b) => a.getAttribute('row-index') - b.getAttribute('row-index'))
+  .map(r => Object.fromEntries(Array.from(r.querySelectorAll('.ag-cell')).map(c => [c.getAttribute('col-id'), c.innerText])));
+return {heads: heads, rows: rows};
+"""
+
+
+def _drill(dash_duo, selector: str) -> dict:
+    cell = dash_duo.driver.find_element(By.CSS_SELECTOR, selector)
     ActionChains(dash_duo.driver).double_click(cell).perform()
-    dash_duo.wait_for_element(".pivot-drill-grid .ag-row", timeout=30)
-    desk = rows(dash_duo)[0]["label"]
-    # Read in one script: the infinite row model redraws rows as their page arrives.
-    script = ("return Array.from(document.querySelectorAll(\".pivot-drill-grid .ag-cell[col-id='desk']\"))"
-              ".map(c => c.innerText).filter(t => t)")
-    until(lambda: dash_duo.driver.execute_script(script), timeout=30)
-    texts = dash_duo.driver.execute_script(script)
-    assert texts and all(t == desk for t in texts)
+    dash_duo.wait_for_element(".pivot-drill-count", timeout=30)
+    until(lambda: (dash_duo.driver.execute_script(DRILL_READ) or {}).get("rows"), timeout=30)
+    return dash_duo.driver.execute_script(DRILL_READ)
+
+
+def _csv_of(dash_duo, href: str) -> list[dict]:
+    with urllib.request.urlopen(dash_duo.server_url + urlsplit(href)._replace(scheme="", netloc="").geturl()) as r:
+        return list(csv.DictReader(io.StringIO(r.read().decode())))
+
+
+def test_drill_through_reads_like_a_blotter_with_a_count_and_an_export(dash_duo, pivot_app, duck) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
+    desk = json.loads(rows(dash_duo)[0]["id"])[0]
+    seen = _drill(dash_duo, "#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl']")
+    day = _latest(duck)
+    expected = duck.execute(f"SELECT trade_id, exposure_type FROM trades WHERE trade_date = '{day}' AND {HELD} "
+                            "AND desk = ?", [desk]).fetchall()
+    count = dash_duo.find_element(".pivot-drill-count").text
+    assert count == f"{len(expected):,} trades"
+    assert [h for _, h in seen["heads"][:4]] == ["Side", "Quantity", "Price", "P&L"]
+    assert all(not re.fullmatch(r"[a-z_]+", h) for _, h in seen["heads"])  # labels, not field names
+    first = seen["rows"][0]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", first["trade_time"]), first["trade_time"]
+    assert first["trade_date"] == day
+    assert first["side"] in ("Buy", "Sell") and re.fullmatch(r"-?[\d,]+", first["quantity"])
+    # The export link holds exactly the drilled trades.
+    href = dash_duo.find_element(".pivot-drill-export").get_attribute("href")
+    got = _csv_of(dash_duo, href)
+    assert sorted((int(r["trade_id"]), r["exposure_type"]) for r in got) == sorted(expected)
     assert dash_duo.get_logs() == []
 
 
-def test_export_csv_matches_the_api_answer(dash_duo, pivot_app, tmp_path: Path) -> None:
-    import csv
-    import io
+def test_drill_through_of_a_split_cell_counts_and_exports_that_cell(dash_duo, pivot_app, duck) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk&cols=exposure_type&m=pnl")
+    colvals = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-group-cell'))"
+        ".map(e => e.innerText.trim()).filter(t => t && t !== 'Total')")
+    index = colvals.index("Direct")
+    desk = rows(dash_duo)[0]["label"]
+    _drill(dash_duo, f"#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl__c{index}']")
+    expected = duck.execute(f"SELECT trade_id, exposure_type FROM trades WHERE trade_date = '{_latest(duck)}' "
+                            "AND desk = ? AND exposure_type = 'Direct'", [desk]).fetchall()
+    assert dash_duo.find_element(".pivot-drill-count").text == f"{len(expected):,} trades"
+    href = dash_duo.find_element(".pivot-drill-export").get_attribute("href")
+    assert parse_qs(urlsplit(href).query)["types"] == ["Direct"]
+    got = _csv_of(dash_duo, href)
+    assert sorted((int(r["trade_id"]), r["exposure_type"]) for r in got) == sorted(expected)
+    assert dash_duo.get_logs() == []
 
+
+# -- exports, charts ---------------------------------------------------------------
+def test_export_csv_matches_the_api_answer(dash_duo, pivot_app, tmp_path: Path) -> None:
     from backend.pivot.export import screen_csv
     from backend.pivot.result import tree_rows
     from components.pivot_grid import metric_fields
@@ -166,43 +406,96 @@ def test_export_csv_matches_the_api_answer(dash_duo, pivot_app, tmp_path: Path) 
     want = list(csv.reader(io.StringIO(
         screen_csv(tree_rows(answer), answer["totals"], state.expansion, answer["dimensions"], fields))))
     assert got == want
-    # Nothing is expanded: one line per desk, plus the header and the total.
     assert len(got) == 2 + len({r["desk"] for r in answer["rows"]})
     assert float(got[-1][-2]) == pytest.approx(answer["totals"]["pnl"])
     assert dash_duo.get_logs() == []
 
 
+def test_pnl_chart_shows_the_biggest_winners_and_losers(dash_duo, pivot_app, duck) -> None:
+    dash_duo.start_server(pivot_app)
+    dash_duo.driver.get(dash_duo.server_url + "/pivot?rows=symbol&m=pnl&view=chart&top=3")
+    dash_duo.wait_for_element("#pivot-pnl-chart .bars path", timeout=60)
+    bars = dash_duo.driver.execute_script(
+        "const d = document.querySelector('#pivot-pnl-chart .js-plotly-plot').data[0];"
+        "return {x: Array.from(d.x), y: Array.from(d.y)};")
+    pnl = dict(duck.execute(f"SELECT symbol, sum(pnl) FROM trades WHERE trade_date = '{_latest(duck)}' AND {HELD} "
+                            "GROUP BY symbol").fetchall())
+    ranked = sorted(pnl, key=lambda s: -pnl[s])
+    assert len(ranked) > 6
+    middle = ranked[3:-3]
+    assert bars["x"] == [*ranked[:3], f"Other ({len(middle)})", *ranked[-3:]]
+    assert bars["y"] == pytest.approx([pnl[s] for s in ranked[:3]] + [sum(pnl[s] for s in middle)]
+                                      + [pnl[s] for s in ranked[-3:]], rel=1e-9, abs=1e-6)
+    assert min(bars["y"]) < 0  # the losers are drawn, not folded away
+    assert dash_duo.get_logs() == []
+
+
 def test_charts_follow_the_view_and_a_bar_click_drills_in(dash_duo, pivot_app) -> None:
-    open_pivot(dash_duo, pivot_app, "?rows=desk,symbol&m=pnl&view=chart")
-    dash_duo.wait_for_element("#pivot-pnl-chart .bars path", timeout=30)
+    dash_duo.start_server(pivot_app)
+    dash_duo.driver.get(dash_duo.server_url + "/pivot?rows=desk,symbol&m=pnl&view=chart")
+    dash_duo.wait_for_element("#pivot-pnl-chart .bars path", timeout=60)
     bar = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#pivot-pnl-chart .bars path")[0]
-    # Plotly's drag layer sits over the bars and turns a mouse click there into
-    # plotly_click, so click where the bar is, as a user's mouse would.
+    # Plotly's drag layer turns a mouse click where the bar is into plotly_click.
     ActionChains(dash_duo.driver).move_to_element(bar).click().perform()
     until(lambda: "f.desk=" in dash_duo.driver.current_url, timeout=30)
     assert _state(dash_duo).rows == ("symbol",)
     assert dash_duo.get_logs() == []
 
 
-def test_a_copied_link_restores_the_view_and_screenshots_in_each_mode(dash_duo, pivot_app) -> None:
-    query = "?rows=desk,asset_class&cols=exposure_type&m=pnl&exposure=as_held&sort=-pnl&depth=1"
+# -- kiosk, phone, links, screenshots ----------------------------------------------
+def test_kiosk_names_the_view_in_large_type(dash_duo, pivot_app, duck) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl,gross_exposure&kiosk=1")
+    title = dash_duo.find_element("#pivot-kiosk-title")
+    until(lambda: title.is_displayed(), timeout=10)
+    assert "P&L, Gross exposure by Desk" in title.text
+    assert _latest(duck) in title.text and "As held" in title.text
+    size = dash_duo.driver.execute_script(
+        "return parseFloat(getComputedStyle(document.querySelector('.pivot-kiosk-heading')).fontSize)")
+    assert size >= 28
+    assert not dash_duo.find_element("#pivot-panel-toggle").is_displayed()  # no inputs on a kiosk
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SHOTS / "pivot-kiosk.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_at_phone_width_the_grid_comes_first_and_controls_open_in_a_drawer(dash_duo, pivot_app) -> None:
+    dash_duo.driver.set_window_size(390, 844)
+    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
+    grid_top = dash_duo.driver.execute_script("return document.getElementById('pivot-grid').getBoundingClientRect().top")
+    assert grid_top < 260
+    until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".pivot-panel #pivot-rows"), timeout=20)
+    dash_duo.find_element("#pivot-panel-toggle").click()
+    dash_duo.wait_for_element(".pivot-drawer #pivot-rows", timeout=20)
+    dash_duo.driver.find_element(By.XPATH, "//div[contains(@class,'pivot-drawer')]//label[normalize-space()='Look-through']").click()
+    until(lambda: "exposure=look_through" in dash_duo.driver.current_url, timeout=30)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SHOTS / "pivot-phone-drawer.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_a_copied_link_restores_the_view_and_totals_stay_in_view_with_a_split(dash_duo, pivot_app) -> None:
+    query = "?rows=desk,asset_class&cols=exposure_type&m=pnl,notional,quantity&exposure=as_held&sort=-pnl&depth=1"
     open_pivot(dash_duo, pivot_app, query)
     first = rows(dash_duo)
     url = dash_duo.driver.current_url
     dash_duo.driver.get("about:blank")
     dash_duo.driver.get(url)
     until(lambda: rows(dash_duo) == first, timeout=60)
-    headers = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-group-text')).map(e => e.innerText)")
-    assert "Total" in headers and len(headers) >= 2
+    # The totals are pinned right and the grand total is a pinned bottom row: both stay in view.
+    pinned = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pivot-grid .ag-pinned-right-header .ag-header-cell'))"
+        ".map(e => e.getAttribute('col-id'))")
+    assert pinned == ["pnl", "notional", "quantity"]
+    dash_duo.driver.execute_script(
+        "document.querySelector('#pivot-grid .ag-body-horizontal-scroll-viewport').scrollLeft = 100000")
+    assert dash_duo.find_element("#pivot-grid .ag-floating-bottom .ag-pinned-right-floating-bottom").is_displayed()
+    assert total_text(dash_duo, "pnl")
     SHOTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SHOTS / "pivot-light.png"))
     dash_duo.find_element("#shell-theme-toggle").click()
     until(lambda: dash_duo.driver.execute_script(
         "return document.documentElement.getAttribute('data-db-theme')") == "dark", timeout=10)
     dash_duo.driver.save_screenshot(str(SHOTS / "pivot-dark.png"))
-    dash_duo.driver.get(url + "&kiosk=1")
-    until(lambda: len(rows(dash_duo)) > 0, timeout=60)
-    dash_duo.driver.save_screenshot(str(SHOTS / "pivot-kiosk.png"))
     assert dash_duo.get_logs() == []
 
 
@@ -212,31 +505,22 @@ def test_a_saved_view_keeps_the_changes_made_in_the_page_and_restores_in_a_fresh
     until(lambda: "depth=" in dash_duo.driver.current_url, timeout=30)
     shown = rows(dash_duo)
     changed_url = dash_duo.driver.current_url
-    name = dash_duo.find_element("[id*='\"part\":\"name\"']")
-    name.send_keys("Desks expanded")
+    dash_duo.find_element("[id*='\"part\":\"name\"']").send_keys("Desks expanded")
     dash_duo.find_element("[id*='\"part\":\"save\"']").click()
     until(lambda: "Saved" in dash_duo.find_element("[id*='\"part\":\"message\"']").text, timeout=30)
-
-    # The view just saved is the one selected, and its link is shown, ready to copy.
     until(lambda: dash_duo.find_element("[id*='\"part\":\"select\"']").get_attribute("value") == "Desks expanded",
           timeout=20)
     until(lambda: dash_duo.find_element("[id*='\"part\":\"link\"']").get_attribute("value"), timeout=20)
     link = dash_duo.find_element("[id*='\"part\":\"link\"']").get_attribute("value")
     assert _state_of(link) == _state_of(changed_url)
-
     dash_duo.driver.get("about:blank")
     dash_duo.driver.get(link)
-
-    def same_rows() -> bool:
-        return [(r["id"], r["label"]) for r in rows(dash_duo)] == [(r["id"], r["label"]) for r in shown]
-
-    until(same_rows, timeout=60)
+    until(lambda: [(r["id"], r["label"]) for r in rows(dash_duo)] == [(r["id"], r["label"]) for r in shown],
+          timeout=60)
     assert dash_duo.get_logs() == []
 
 
 def _state_of(url: str):
-    from urllib.parse import urlsplit
-
     from backend.pivot.view_state import parse_view
 
     return parse_view(urlsplit(url).query).state
