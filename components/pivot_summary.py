@@ -85,16 +85,18 @@ def drill_columns(exposure: str) -> list[dict[str, Any]]:
     defs: list[dict[str, Any]] = []
     for name in names:
         col: dict[str, Any] = {"field": name, "colId": name, "headerName": DRILL_LABELS[name], "sortable": True,
-                               "minWidth": 90}
+                               "width": _WIDTHS.get(name, 130)}
         fmt = DRILL_FORMATS.get(name)
         if fmt:
-            col |= {"type": "rightAligned", "minWidth": 110,
-                    "valueFormatter": {"function": f"pivotNumber(params.value, '{fmt}')"},
+            col |= {"type": "rightAligned", "valueFormatter": {"function": f"pivotNumber(params.value, '{fmt}')"},
                     "cellClassRules": {"num-neg": {"function": "params.value < 0"}}}
         if name == "side":
-            col |= {"minWidth": 70, "cellClassRules": {"pivot-side-sell": {"function": "params.value === 'Sell'"},
-                                                       "pivot-side-buy": {"function": "params.value === 'Buy'"}}}
-        if name == "trade_time":
-            col["minWidth"] = 160
+            col["cellClassRules"] = {"pivot-side-sell": {"function": "params.value === 'Sell'"},
+                                     "pivot-side-buy": {"function": "params.value === 'Buy'"}}
         defs.append(col)
     return defs
+
+
+_WIDTHS = {"side": 76, "quantity": 110, "price": 100, "pnl": 120, "symbol": 100, "trade_time": 170,
+           "trade_date": 112, "instrument_name": 220, "exposure_type": 120, "portfolio_manager_id": 110,
+           "constituent_weight": 120, "trade_id": 110, "position_id": 150}

@@ -528,7 +528,7 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
         rowModelType="infinite",
         columnDefs=summary.drill_columns(scope.exposure),
         defaultColDef={"resizable": True},
-        dashGridOptions={"cacheBlockSize": 200, "maxBlocksInCache": 20, "rowBuffer": 20,
+        dashGridOptions={"cacheBlockSize": 200, "maxBlocksInCache": 20, "rowBuffer": 20, "rowHeight": 30,
                          "localeText": {"noRowsToShow": "No trades."}},
         style={"height": "60vh"},
         className="pivot-drill-grid",

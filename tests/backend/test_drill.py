@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from backend.pivot.drill import MAX_PAGE, DrillError, count_trades, drill_scope, fetch_page
+from backend.pivot.drill import (
+    DRILL_COLUMNS,
+    DRILL_LABELS,
+    MAX_PAGE,
+    DrillError,
+    count_trades,
+    drill_scope,
+    fetch_page,
+)
 from backend.pivot.engine import latest_trade_date
 from backend.warehouse import Warehouse
 
@@ -98,3 +107,25 @@ def test_hostile_path_values_are_bound_not_pasted(loaded_warehouse: Warehouse) -
     scope = drill_scope(_body("2024-01-02"), ["x' OR '1'='1", "'; DROP TABLE trades_1d; --"])
     assert fetch_page(loaded_warehouse, scope, offset=0, limit=10).rows == []
     assert count_trades(loaded_warehouse, drill_scope(_body("2024-01-02"), [])) > 0
+
+
+def test_pages_show_dates_and_times_as_text_a_trader_reads(loaded_warehouse: Warehouse, trades: pd.DataFrame) -> None:
+    day = latest_trade_date(loaded_warehouse)
+    page = fetch_page(loaded_warehouse, drill_scope(_body(day.isoformat()), []), offset=0, limit=200,
+                      sort=[{"colId": "trade_id", "sort": "asc"}])
+    assert page.rows
+    by_id = trades.set_index(["trade_id", "exposure_type"])
+    for row in page.rows:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", row["trade_time"]), row["trade_time"]
+        assert row["trade_date"] == day.isoformat()
+        stored = by_id.loc[(row["trade_id"], row["exposure_type"]), "trade_time"]
+        stored = stored.iloc[0] if isinstance(stored, pd.Series) else stored
+        assert row["trade_time"] == pd.Timestamp(stored).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_drill_columns_lead_with_the_trade_and_carry_labels() -> None:
+    assert DRILL_COLUMNS[:4] == ("side", "quantity", "price", "pnl")
+    assert len(set(DRILL_COLUMNS)) == len(DRILL_COLUMNS)
+    assert {DRILL_LABELS[c] for c in DRILL_COLUMNS[:4]} == {"Side", "Quantity", "Price", "P&L"}
+    assert DRILL_LABELS["trade_time"] == "Time" and DRILL_LABELS["portfolio_manager_id"] == "Portfolio manager"
+    assert all(DRILL_LABELS[c] != c for c in DRILL_COLUMNS)  # never a raw field name

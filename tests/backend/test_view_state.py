@@ -18,8 +18,11 @@ from backend.pivot.view_state import (
     Expansion,
     ViewState,
     exposure_conflict,
+    grid_rows,
     group_levels,
+    narrowed,
     parse_view,
+    revise,
     to_query,
     visible_rows,
 )
@@ -44,10 +47,14 @@ def _random_state(rng: random.Random) -> ViewState:
     types = tuple(rng.choice([("Direct",), ("Direct", "ETF"), ("Direct", "Constituent", "Residual")])) \
         if exposure == "custom" else ()
     sort_field = rng.choice([None, metrics[0], rows[0]])
+    split_values = ["ETF", "", "A & B", "x,y", "Ünïcødé"]
+    sort_column = tuple(rng.choice(split_values) for _ in cols) if cols and sort_field in metrics \
+        and rng.random() < 0.6 else ()
     return ViewState(
         rows=rows, cols=cols, metrics=metrics, filters=filters, date_from=lo, date_to=hi,
         exposure=exposure, types=types,
-        sort_field=sort_field, sort_desc=sort_field is None or rng.random() < 0.5,
+        sort_field=sort_field, sort_desc=sort_field is None or rng.random() < 0.5, sort_column=sort_column,
+        stocks=rng.choice(["last", "average"]),
         expansion=Expansion(depth=rng.randint(0, len(rows) - 1),
                             open=tuple(f"g/{i}/é,&=" for i in range(rng.randint(0, 3))),
                             closed=tuple(f"c|{i}" for i in range(rng.randint(0, 2)))),
@@ -122,6 +129,14 @@ def test_request_carries_dates_filters_and_custom_types() -> None:
         ("rows=desk,desk", "listed twice"),
         ("rows=desk&cols=desk", "rows and columns at once"),
         ("rows=a,b,c", "No valid row dimension"),
+        ("cols=exposure_type&sort=-pnl&sortcol=ETF&sortcol=Direct", "has 2 value(s)"),
+        ("sort=-pnl&sortcol=ETF", "has 1 value(s) but the view splits columns by 0"),
+        ("rows=desk&cols=exposure_type&sort=desk&sortcol=ETF", "needs a metric"),
+        ("cols=exposure_type&sort=-pnl&sortcol=%00x", "not a valid value"),
+        ("cols=exposure_type&sort=-pnl&sortcol=" + "v" * 201, "not a valid value"),
+        ("sort=-pnl__c0", "Sort by 'pnl__c0' is not possible"),
+        ("stocks=median", "Stocks 'median' is unknown"),
+        ("stocks=last&stocks=average", "more than once"),
     ],
 )
 def test_bad_parameters_give_a_sane_view_and_a_notice(query: str, needle: str) -> None:
@@ -272,3 +287,66 @@ def test_expand_all_and_collapse_all_show_everything_and_the_top_level() -> None
     assert group_levels(tree) == 2
     assert len(visible_rows(tree, Expansion.all_open(group_levels(tree)))) == len(tree)
     assert [r["_level"] for r in visible_rows(tree, Expansion())] == [1] * len({r["_path"][0] for r in tree})
+
+
+def test_a_split_column_sort_reaches_the_request_and_falls_back_with_its_sort() -> None:
+    from backend.pivot.view_state import ENGINE_SORT_COLUMN, ENGINE_STOCKS
+
+    state = parse_view("rows=desk&cols=exposure_type,asset_class&m=pnl&sort=pnl&sortcol=ETF&sortcol=",
+                       latest_date=LATEST).state
+    assert state.sort_column == ("ETF", "") and not state.sort_desc
+    body = state.to_request()
+    if ENGINE_SORT_COLUMN:
+        assert body["sort"] == {"field": "pnl", "direction": "asc", "column": ["ETF", ""]}
+    if ENGINE_STOCKS:
+        assert body["stocks"] == "last"
+    PivotRequest.model_validate(body)
+    # A sort that falls back (bad field) takes no split column along.
+    fallen = parse_view("rows=desk&cols=exposure_type&m=pnl&sort=-bogus&sortcol=ETF", latest_date=LATEST)
+    assert fallen.state.sort_column == () and fallen.state.sort_field == "pnl"
+    # Changing the split drops the sorted split column; the metric sort stays.
+    changed = revise(state, cols=("exposure_type",)).state
+    assert changed.sort_column == () and changed.sort_field == "pnl"
+
+
+def test_narrowed_view_selects_one_cell_or_says_why_not() -> None:
+    state = parse_view("rows=trade_date,desk&cols=exposure_type&date=2024-01-02..2024-01-31&f.desk=Rates&f.desk=FX",
+                       latest_date=LATEST).state
+    cell = narrowed(state, [("trade_date", "2024-01-15"), ("desk", "FX"), ("exposure_type", "ETF")])
+    assert isinstance(cell, ViewState)
+    assert (cell.date_from, cell.date_to) == (date(2024, 1, 15), date(2024, 1, 15))
+    assert cell.filters == {"desk": ("FX",)}
+    assert cell.exposure == "custom" and cell.types == ("ETF",)
+    body = parse_view(to_query(cell), latest_date=LATEST).state.to_request()
+    assert body["filters"] == {"trade_date": "2024-01-15", "desk": ["FX"], "exposure_type": ["ETF"]}
+    assert body["exposure"] == "as_held"
+    looked = parse_view("rows=exposure_type&exposure=look_through&date=2024-01-05", latest_date=LATEST).state
+    residual = narrowed(looked, [("exposure_type", "Residual")])
+    assert isinstance(residual, ViewState) and residual.engine_exposure() == "look_through"
+
+
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        ([("trade_date", "2024-03-01")], "not a day of this view"),
+        ([("trade_date", "yesterday")], "not a day of this view"),
+        ([("desk", "Equities")], "outside the current filter"),
+        ([("book", "")], "blank or unusual"),
+        ([("book", "x\x00y")], "blank or unusual"),
+        ([("book", None)], "blank or unusual"),
+        ([("exposure_type", "Constituent")], "not part of this view"),
+    ],
+)
+def test_narrowed_view_refuses_what_a_link_cannot_say(cells: list, why: str) -> None:
+    state = parse_view("rows=desk&date=2024-01-02..2024-01-31&f.desk=Rates", latest_date=LATEST).state
+    problem = narrowed(state, cells)
+    assert isinstance(problem, str) and why in problem
+
+
+def test_grid_rows_mark_open_groups_like_the_browser() -> None:
+    tree = _tree(random.Random(3))
+    exp = Expansion(depth=1)
+    shown = grid_rows(tree, exp)
+    assert [r["_id"] for r in shown] == [r["_id"] for r in visible_rows(tree, exp)]
+    assert all(r["_open"] == (r["_kind"] == "group" and r["_level"] == 1) for r in shown)
+    assert all("_open" not in r for r in tree)  # the tree itself is left alone
