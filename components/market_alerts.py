@@ -1,4 +1,10 @@
-"""Alerts panel for /market: the day's alerts with acknowledgement, and the user's price rules."""
+"""Alerts panel for /market: the day's alert rows with acknowledgement, and the user's price rules.
+
+An Ack button carries its row's id (and the newest alert the row showed) in ``data-`` attributes;
+``assets/market.js`` reads them from the button that was clicked, so an acknowledgement acts on
+the row under the pointer even if the list changed between drawing and clicking. Rows are keyed
+by id, so the browser moves rows rather than re-using one row's elements for another alert.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,33 @@ from typing import Any
 import dash_mantine_components as dmc
 from dash import html
 
-ACK = "market-ack"
+from backend.market.watchlists import shown_price
+
 RULE_DELETE = "market-rule-delete"
 _SEVERITY = {"critical": "red", "warning": "orange", "info": "blue"}
+_KINDS = {"foreign_buy_acceleration": "foreign buying", "foreign_sell_acceleration": "foreign selling",
+          "basis_premium": "premium", "basis_discount": "discount", "breadth_extreme": "breadth",
+          "price_rule": "price rule"}
 
 
 def _vn_time(ts: float) -> str:
     return (datetime.fromtimestamp(ts, UTC) + timedelta(hours=7)).strftime("%H:%M:%S")
+
+
+def _when(a: dict[str, Any]) -> str:
+    if (a.get("count") or 1) > 1 and a.get("first_ts"):
+        return f"{_vn_time(a['first_ts'])}–{_vn_time(a['ts'])}"
+    return _vn_time(a["ts"])
+
+
+def _action(a: dict[str, Any], today: bool) -> Any:
+    if a.get("acked_at"):
+        return dmc.Text(f"acked by {a.get('acked_by') or '—'}", size="xs", c="dimmed")
+    if not today:
+        return dmc.Text("open", size="xs", c="orange")
+    button = dmc.Button("Ack", size="compact-xs", variant="light", className="market-ack")
+    return html.Span(button, className="market-ack-target",
+                     **{"data-ack-id": a["id"], "data-ack-upto": a.get("last_id") or a["id"]})
 
 
 def alerts_table(alerts: list[dict[str, Any]], *, today: bool) -> Any:
@@ -22,18 +48,19 @@ def alerts_table(alerts: list[dict[str, Any]], *, today: bool) -> Any:
         return dmc.Text("No alerts.", size="sm", c="dimmed", className="market-no-alerts")
     rows = []
     for a in alerts:
-        acked = a.get("acked_at")
-        action: Any = (dmc.Text(f"acked by {a.get('acked_by') or '—'}", size="xs", c="dimmed") if acked else
-                       dmc.Button("Ack", id={"type": ACK, "id": a["id"]}, size="compact-xs", variant="light")
-                       if today else dmc.Text("open", size="xs", c="orange"))
+        count = a.get("count") or 1
+        kind = dmc.Badge(_KINDS.get(a["kind"], a["kind"].replace("_", " ")), color=_SEVERITY.get(a["severity"], "gray"), variant="light",
+                         size="sm")
+        repeats = html.Span(
+            dmc.Badge(f"×{count}", color="gray", variant="outline", size="sm"), className="market-alert-count",
+            title=f"{count} alerts of this condition, folded into one row") if count > 1 else None
         rows.append(html.Tr(
-            [html.Td(_vn_time(a["ts"])), html.Td(html.B(a["symbol"])),
-             html.Td(dmc.Badge(a["kind"].replace("_", " "), color=_SEVERITY.get(a["severity"], "gray"),
-                               variant="light", size="sm")),
-             html.Td(a["message"]), html.Td(action)],
-            className="market-alert" + (" market-alert-acked" if acked else ""), **{"data-alert-id": a["id"]},
+            [html.Td(_when(a)), html.Td(html.B(a["symbol"])), html.Td([kind, repeats]), html.Td(a["message"]),
+             html.Td(_action(a, today))],
+            key=a["id"], className="market-alert" + (" market-alert-acked" if a.get("acked_at") else ""),
+            **{"data-alert-id": a["id"], "data-count": count},
         ))
-    head = html.Thead(html.Tr([html.Th(h) for h in ("VN time", "Symbol", "Kind", "Message", "")]))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("VN time", "Symbol", "Kind", "Latest", "")]))
     return dmc.Table([head, html.Tbody(rows)], striped=True, highlightOnHover=True, fz="sm",
                      className="market-alerts-table")
 
@@ -43,14 +70,10 @@ def rules_list(rules: list[Any]) -> Any:
         return dmc.Text("No price rules yet.", size="sm", c="dimmed")
     return dmc.Stack([
         dmc.Group([
-            dmc.Text(f"{r.symbol} {r.op} {_shown_price(r.symbol, r.price)}", size="sm", className="market-rule"),
+            dmc.Text(f"{r.symbol} {r.op} {shown_price(r.symbol, r.price)}", size="sm", className="market-rule"),
             dmc.Text(r.note, size="xs", c="dimmed"),
             dmc.Button("Delete", id={"type": RULE_DELETE, "id": r.id}, size="compact-xs", variant="subtle",
                        color="red"),
         ], gap="xs")
         for r in rules
     ], gap=2)
-
-
-def _shown_price(symbol: str, price: float) -> str:
-    return f"{price:,.1f}" if symbol.startswith("VN30F") else f"{price / 1000:,.2f}"

@@ -1,90 +1,158 @@
-"""Plotly figures for /market: index intraday, foreign flow speed and leaders, futures against VN30."""
+"""Plotly figures for /market as plain dicts: index intraday with volume, foreign flow, futures basis.
+
+The page's first render builds every figure here from the shared market view (so the first
+numbers arrive with the page); afterwards the browser extends them in place from the view's
+changes (``assets/market.js``), using ``CHARTS`` to know which trace draws which column, and
+re-colours them from ``THEMES`` when the theme changes. Dicts, not ``go.Figure``: validating
+a figure costs more than the whole update it carries.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-import plotly.graph_objects as go
+from backend.market.market_view import MarketView
 
 UP, DOWN, REF, CEIL, FLOOR = "#12b76a", "#f04438", "#eab308", "#a855f7", "#06b6d4"
-_VN = timedelta(hours=7)
+TONES: Final = {"up": UP, "down": DOWN, "ref": REF, "ceiling": CEIL, "floor": FLOOR}
+
+# Colours that follow the theme; backgrounds stay transparent so the card's colour shows.
+THEMES: Final[dict[str, dict[str, str]]] = {
+    "light": {"font": "#1f2937", "muted": "#6b7280", "grid": "#e5e7eb", "zero": "#9ca3af", "hover": "#ffffff",
+              "flow": "#94a3b8", "index": "#4f46e5", "futures": "#ea580c"},
+    "dark": {"font": "#e5e7eb", "muted": "#9ca3af", "grid": "#3f3f46", "zero": "#71717a", "hover": "#27272a",
+             "flow": "#64748b", "index": "#818cf8", "futures": "#fb923c"},
+}
+
+# Which graph draws which view series, and the column each trace (in order) draws.
+# ``themed``: traces whose colour is a theme colour; ``signs``: the bar trace coloured by its sign.
+CHARTS: Final[dict[str, dict[str, Any]]] = {
+    "vn30": {"graph": "market-vn30", "traces": ["value", "flow"], "themed": {"1": "flow"}},
+    "vnindex": {"graph": "market-vnindex", "traces": ["value", "flow"], "themed": {"1": "flow"}},
+    "foreign": {"graph": "market-foreign-speed", "traces": ["buy", "sell"]},
+    "basis": {"graph": "market-basis", "traces": ["index", "futures", "basis"],
+              "themed": {"0": "index", "1": "futures"}, "signs": 2},
+}
+LEADERS_GRAPH: Final = "market-foreign-leaders"
+# The order of the page's figure outputs.
+GRAPHS: Final[tuple[str, ...]] = (CHARTS["vn30"]["graph"], CHARTS["vnindex"]["graph"], CHARTS["foreign"]["graph"],
+                                  LEADERS_GRAPH, CHARTS["basis"]["graph"])
+# The lunch break (11:30–13:00 VN) is cut out of the time axis; the data has a gap point there too.
+_LUNCH_BREAK: Final = [{"bounds": [11.5, 13], "pattern": "hour"}]
 
 
-def _vn_times(epochs: list[float]) -> list[datetime]:
-    # Plotly draws naive datetimes as they are: shift to the VN wall clock.
-    return [datetime.fromtimestamp(t, UTC).replace(tzinfo=None) + _VN for t in epochs]
+def client_config(*, kiosk: bool) -> dict[str, Any]:
+    """What the browser needs to extend and re-colour the charts."""
+    return {"charts": CHARTS, "leaders": LEADERS_GRAPH, "graphs": list(GRAPHS), "themes": THEMES, "tones": TONES,
+            "kiosk": kiosk}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 260) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}, "x": 0.01}, height=height,
-        margin={"l": 48, "r": 16, "t": 36, "b": 28}, template="plotly_white", showlegend=True,
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"}, uirevision="keep",
-    )
-    return fig
+def _axis(colours: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {"gridcolor": colours["grid"], "linecolor": colours["grid"], "zerolinecolor": colours["zero"],
+            "tickfont": {"color": colours["font"]}, "title": {"font": {"color": colours["font"]}}, **extra}
 
 
-def empty_figure(title: str, note: str = "waiting for the feed…") -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title)
+def _time_axis(colours: dict[str, str], session: tuple[int, int] | None) -> dict[str, Any]:
+    axis = _axis(colours, type="date", tickformat="%H:%M", hoverformat="%H:%M", rangebreaks=_LUNCH_BREAK)
+    if session:
+        axis["range"] = list(session)  # the whole trading day: the line grows left to right
+    return axis
 
 
-def index_figure(view: dict[str, Any] | None, index_id: str) -> go.Figure:
-    if not view or not view["values"]:
-        return empty_figure(index_id)
-    colour = UP if (view["change"] or 0) > 0 else DOWN if (view["change"] or 0) < 0 else REF
-    fig = go.Figure(go.Scatter(x=_vn_times(view["times"]), y=view["values"], mode="lines", name=index_id,
-                               line={"color": colour, "width": 2}))
-    if view["prior"]:
-        fig.add_hline(y=view["prior"], line={"color": REF, "dash": "dot", "width": 1})
-    title = f"{index_id} {view['value']:,.2f}  {view['change']:+,.2f} ({view['change_pct']:+.2f}%)"
-    fig = _layout(fig, title)
-    fig.update_layout(showlegend=False)
-    return fig
+def _layout(title: str, note: str | None, colours: dict[str, str], *, height: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "meta": "dark" if colours is THEMES["dark"] else "light",  # the theme these colours are
+        "title": {"text": title, "font": {"size": 14, "color": colours["font"]}, "x": 0.01},
+        "height": height, "margin": {"l": 52, "r": 16, "t": 36, "b": 28},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": colours["font"]},
+        "hoverlabel": {"bgcolor": colours["hover"], "font": {"color": colours["font"]}},
+        "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right", "font": {"color": colours["font"]}},
+        "uirevision": "keep", "hovermode": "x unified",
+        "annotations": [{"text": note or "", "visible": bool(note), "showarrow": False, "x": 0.5, "y": 0.5,
+                         "xref": "paper", "yref": "paper", "font": {"color": colours["muted"], "size": 13}}],
+        **extra,
+    }
 
 
-def foreign_speed_figure(series: list[list[float]]) -> go.Figure:
-    if not series:
-        return empty_figure("Foreign flow speed")
-    times = _vn_times([p[0] for p in series])
-    fig = go.Figure([
-        go.Scatter(x=times, y=[p[1] / 1e9 for p in series], name="buy", line={"color": UP}),
-        go.Scatter(x=times, y=[-p[2] / 1e9 for p in series], name="sell", line={"color": DOWN}),
-    ])
-    fig = _layout(fig, "Foreign buy / sell speed (bn VND per minute, 5-minute window)")
-    fig.add_hline(y=0, line={"color": "#888", "width": 1})
-    return fig
+def _cols(view: MarketView, name: str) -> tuple[list[int], dict[str, list[float | None]]]:
+    series = view.series[name]
+    return list(series.x), {k: list(v) for k, v in series.cols.items()}
 
 
-def foreign_leaders_figure(leaders: dict[str, list[dict[str, Any]]]) -> go.Figure:
-    rows = leaders["buyers"][::-1] + leaders["sellers"]
-    if not rows:
-        return empty_figure("Top foreign buyers and sellers")
-    fig = go.Figure(go.Bar(
-        y=[r["symbol"] for r in rows][::-1], x=[r["net_val"] / 1e9 for r in rows][::-1], orientation="h",
-        marker_color=[UP if r["net_val"] > 0 else DOWN for r in rows][::-1], name="net",
-        hovertemplate="%{y}: %{x:,.2f} bn VND<extra></extra>",
-    ))
-    fig = _layout(fig, "Top foreign net buyers / sellers today (bn VND)", height=300)
-    fig.update_layout(showlegend=False)
-    return fig
+def index_figure(view: MarketView, key: str, theme: str = "light") -> dict[str, Any]:
+    """An index's level by minute (coloured by its change) over what traded each minute."""
+    colours, part = THEMES[theme], view.parts[key]
+    x, cols = _cols(view, key)
+    unit = part["unit"]
+    data = [
+        {"type": "scatter", "mode": "lines", "x": x, "y": cols["value"], "name": key.upper(), "connectgaps": False,
+         "line": {"color": TONES[part["tone"]], "width": 2}, "hovertemplate": "%{y:,.2f}<extra></extra>"},
+        {"type": "bar", "x": x, "y": cols["flow"], "yaxis": "y2", "name": f"traded ({unit})",
+         "marker": {"color": colours["flow"]}, "hovertemplate": f"%{{y:,.2f}} {unit}<extra></extra>"},
+    ]
+    prior = part["prior"]
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": prior or 0, "y1": prior or 0,
+               "visible": bool(prior), "line": {"color": REF, "dash": "dot", "width": 1}}]
+    layout = _layout(part["title"], part["note"], colours, height=300, showlegend=False, shapes=shapes, bargap=0.1,
+                     xaxis=_time_axis(colours, view.session),
+                     yaxis=_axis(colours, domain=[0.3, 1], tickformat=",.0f"),
+                     yaxis2=_axis(colours, domain=[0, 0.22], showgrid=False, title={"text": unit, "font": {
+                         "color": colours["muted"], "size": 10}}))
+    return {"data": data, "layout": layout}
 
 
-def basis_figure(view: dict[str, Any] | None) -> go.Figure:
-    if not view or not view["times"]:
-        return empty_figure("Futures vs VN30")
-    times = _vn_times(view["times"])
-    fig = go.Figure([
-        go.Scatter(x=times, y=view["index"], name="VN30", line={"color": "#6366f1"}),
-        go.Scatter(x=times, y=view["futures"], name=view["symbol"] or "futures", line={"color": "#f97316"}),
-        go.Bar(x=times, y=view["basis"], name="basis", yaxis="y2", opacity=0.35,
-               marker_color=[UP if b >= 0 else DOWN for b in view["basis"]]),
-    ])
-    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "basis (pts)"})
-    last = view["last_basis"]
-    stance = f" — {view['stance']} {last:+.1f} pts ({view['basis_pct']:+.2f}%)" if last is not None else ""
-    return _layout(fig, f"{view['symbol'] or 'Futures'} vs VN30{stance}", height=300)
+def foreign_speed_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
+    colours, part = THEMES[theme], view.parts["foreign"]
+    x, cols = _cols(view, "foreign")
+    data = [
+        {"type": "scatter", "mode": "lines", "x": x, "y": cols["buy"], "name": "buy", "connectgaps": False,
+         "line": {"color": UP}, "hovertemplate": "%{y:,.2f}<extra>buy</extra>"},
+        {"type": "scatter", "mode": "lines", "x": x, "y": cols["sell"], "name": "sell", "connectgaps": False,
+         "line": {"color": DOWN}, "hovertemplate": "%{y:,.2f}<extra>sell</extra>"},
+    ]
+    layout = _layout(part["title"], part["note"], colours, height=280, xaxis=_time_axis(colours, view.session),
+                     yaxis=_axis(colours, title={"text": "bn VND / min", "font": {"color": colours["muted"],
+                                                                                   "size": 10}}))
+    return {"data": data, "layout": layout}
+
+
+def foreign_leaders_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
+    colours, part = THEMES[theme], view.parts["leaders"]
+    data = [{"type": "bar", "orientation": "h", "y": part["symbols"], "x": part["values"], "name": "net",
+             "marker": {"color": [TONES[t] for t in part["tones"]]},
+             "hovertemplate": "%{y}: %{x:,.2f} bn VND<extra></extra>"}]
+    layout = _layout(part["title"], part["note"], colours, height=300, showlegend=False, hovermode="closest",
+                     xaxis=_axis(colours, zeroline=True), yaxis=_axis(colours, type="category"))
+    return {"data": data, "layout": layout}
+
+
+def basis_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
+    colours, part = THEMES[theme], view.parts["basis"]
+    x, cols = _cols(view, "basis")
+    data = [
+        {"type": "scatter", "mode": "lines", "x": x, "y": cols["index"], "name": "VN30", "connectgaps": False,
+         "line": {"color": colours["index"]}, "hovertemplate": "%{y:,.2f}<extra>VN30</extra>"},
+        {"type": "scatter", "mode": "lines", "x": x, "y": cols["futures"], "name": part["symbol"] or "futures",
+         "connectgaps": False, "line": {"color": colours["futures"]}, "hovertemplate": "%{y:,.1f}<extra></extra>"},
+        {"type": "bar", "x": x, "y": cols["basis"], "name": "basis", "yaxis": "y2", "opacity": 0.35,
+         "marker": {"color": [UP if (b or 0) >= 0 else DOWN for b in cols["basis"]]},
+         "hovertemplate": "%{y:+,.1f} pts<extra>basis</extra>"},
+    ]
+    layout = _layout(part["title"], part["note"], colours, height=300, xaxis=_time_axis(colours, view.session),
+                     yaxis=_axis(colours, tickformat=",.0f"),
+                     yaxis2=_axis(colours, overlaying="y", side="right", showgrid=False, zeroline=True,
+                                  title={"text": "basis (pts)", "standoff": 4,
+                                         "font": {"color": colours["muted"], "size": 10}}))
+    layout["margin"] = {**layout["margin"], "r": 52}
+    return {"data": data, "layout": layout}
+
+
+def figures(view: MarketView, theme: str = "light") -> dict[str, dict[str, Any]]:
+    """Every figure of the page, by graph id."""
+    return {
+        CHARTS["vn30"]["graph"]: index_figure(view, "vn30", theme),
+        CHARTS["vnindex"]["graph"]: index_figure(view, "vnindex", theme),
+        CHARTS["foreign"]["graph"]: foreign_speed_figure(view, theme),
+        LEADERS_GRAPH: foreign_leaders_figure(view, theme),
+        CHARTS["basis"]["graph"]: basis_figure(view, theme),
+    }

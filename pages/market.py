@@ -1,7 +1,12 @@
 """/market: VN30 and VNINDEX intraday with breadth, foreign flow, futures basis and alerts.
 
-The view lives in the URL: ``?date=YYYY-MM-DD`` shows an earlier day's alerts
-from history; ``?kiosk=1`` and ``?embed=1`` as everywhere.
+The page arrives with its figures already drawn from the shared market view. Then the
+browser polls twice a second for what changed since its cursor — never with a request
+still in flight, so no answer is thrown away — and extends the charts in place
+(``assets/market.js``); the server answers from the view the pipeline built for this tick.
+
+The view lives in the URL: ``?date=YYYY-MM-DD`` shows an earlier day's alerts from
+history; ``?kiosk=1`` (dark, no inputs) and ``?embed=1`` as everywhere.
 """
 
 from __future__ import annotations
@@ -11,15 +16,15 @@ from typing import Any
 
 import dash
 import dash_mantine_components as dmc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash.dependencies import ClientsideFunction
 
-from backend.market.market_view import basis_view, foreign_leaders, index_view, rule_price
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import current_market_service
-from backend.market.watchlists import UserDataError
+from backend.market.watchlists import UserDataError, shown_price
 from components import market_charts as charts
-from components.board_status import breadth_bar, feed_banner
-from components.market_alerts import ACK, RULE_DELETE, alerts_table, rules_list
+from components.board_status import breadth_bar, breadth_text, feed_banner, movers_line, phase_badge
+from components.market_alerts import RULE_DELETE, alerts_table, rules_list
 
 dash.register_page(__name__, path="/market", title="Market", name="Market", order=3)
 
@@ -27,16 +32,24 @@ dash.register_page(__name__, path="/market", title="Market", name="Market", orde
 class ids:
     TICK = "market-tick"
     ALERT_TICK = "market-alert-tick"
+    CONFIG = "market-config"
+    REQUEST = "market-request"
+    ANSWER = "market-answer"
+    CURSOR = "market-cursor"
     BANNER = "market-banner"
-    VN30 = "market-vn30"
-    VNINDEX = "market-vnindex"
+    SOURCE = "market-source"
+    CLOCK = "market-clock"
+    PHASE = "market-phase"
+    MOVERS = "market-movers"
+    VN30, VNINDEX, FOREIGN_SPEED, FOREIGN_LEADERS, BASIS = charts.GRAPHS
     VN30_BREADTH = "market-vn30-breadth"
     VNINDEX_BREADTH = "market-vnindex-breadth"
-    FOREIGN_SPEED = "market-foreign-speed"
-    FOREIGN_LEADERS = "market-foreign-leaders"
-    BASIS = "market-basis"
     ALERTS = "market-alerts"
+    ALERTS_SEEN = "market-alerts-seen"
+    ACK_REQUEST = "market-ack-request"
+    ACK_DONE = "market-ack-done"
     ALERT_DAY = "market-alert-day"
+    DAY = "market-day"
     UNACKED = "market-unacked"
     RULES = "market-rules"
     RULE_SYMBOL = "market-rule-symbol"
@@ -46,6 +59,9 @@ class ids:
     RULE_MESSAGE = "market-rule-message"
 
 
+GRAPHS = charts.GRAPHS  # the figure outputs, in the order assets/market.js returns them
+
+
 def _day(raw: str | None) -> date | None:
     try:
         return date.fromisoformat(raw) if raw and len(raw) == 10 else None
@@ -53,19 +69,19 @@ def _day(raw: str | None) -> date | None:
         return None
 
 
-def _graph(graph_id: str) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, figure=charts.empty_figure(""), config={"displayModeBar": False})
-
-
 def _card(*children: Any) -> dmc.Paper:
     return dmc.Paper(list(children), withBorder=True, p="xs", radius="sm")
 
 
-def _rule_form() -> dmc.Group:
-    symbols = sorted(VN30_SYMBOLS)
-    service = current_market_service()
-    if service is not None:
-        symbols = sorted({*symbols, *(r["symbol"] for r in service.board.rows())})
+def _source_badge(status: dict[str, Any] | None) -> Any:
+    if not status or not status.get("simulated"):
+        return None
+    label = "Replayed market" if status.get("source") == "replay" else "Simulated market"
+    return html.Span(dmc.Badge(label, color="grape", variant="filled", className="market-source-badge"),
+                     title=f"prices come from the {status.get('source')} feed, not the live exchange")
+
+
+def _rule_form(symbols: list[str]) -> dmc.Group:
     return dmc.Group([
         dmc.Select(id=ids.RULE_SYMBOL, data=symbols, searchable=True, placeholder="Symbol", size="xs", w=130,
                    comboboxProps={"withinPortal": True}),
@@ -73,13 +89,35 @@ def _rule_form() -> dmc.Group:
         dmc.NumberInput(id=ids.RULE_PRICE, placeholder="price as on the board", size="xs", w=170, min=0,
                         decimalScale=2),
         dmc.Button("Add rule", id=ids.RULE_ADD, size="xs", variant="light"),
-        dmc.Text(id=ids.RULE_MESSAGE, size="xs", c="dimmed"),
+        dmc.Text(id=ids.RULE_MESSAGE, size="xs", c="dimmed", className="market-rule-message"),
     ], gap="xs", className="db-kiosk-hide")
+
+
+def _breadth(part: dict[str, Any]) -> list[Any]:
+    counts = part["breadth"]
+    return [html.Div(breadth_bar(counts), className="board-breadth"), html.Span(breadth_text(counts))]
+
+
+def _movers(part: dict[str, Any]) -> list[Any]:
+    return movers_line({"gainers": part["up"], "losers": part["down"]})
 
 
 def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
     is_kiosk = kiosk == "1"
     day = _day(date)
+    service = current_market_service()
+    view = service.view if service is not None else None
+    status = service.status() if service is not None else None
+    figures = charts.figures(view, "dark" if is_kiosk else "light") if view is not None else {}
+    banner, hidden = feed_banner(status)
+
+    def graph(graph_id: str) -> dcc.Graph:
+        return dcc.Graph(id=graph_id, figure=figures.get(graph_id, {"data": [], "layout": {}}),
+                         config={"displayModeBar": False}, className="market-graph")
+
+    def breadth_div(graph_id: str, key: str) -> html.Div:
+        return html.Div(_breadth(view.parts[key]) if view else [], id=graph_id, className="market-breadth")
+
     alerts_controls = dmc.Group([
         dmc.Title("Alerts", order=5),
         dmc.Text("today" if day is None else day.isoformat(), id=ids.ALERT_DAY, size="xs", c="dimmed"),
@@ -90,90 +128,154 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
     if date and day is None:
         note = dmc.Alert(f"{date[:40]!r} is not a date (YYYY-MM-DD); showing today's alerts.", color="yellow",
                          variant="light", p=6, className="market-url-note")
+    symbols = sorted({*VN30_SYMBOLS, *(r["symbol"] for r in service.board.rows())} if service else VN30_SYMBOLS)
+    clock = view.parts["clock"] if view else {"vn_time": None, "phase": "closed"}
+    status_row = dmc.Group([
+        html.Div(_source_badge(status), id=ids.SOURCE),
+        html.Span(f"{clock['vn_time'] or '--:--:--'} VN", id=ids.CLOCK, className="board-clock"),
+        html.Div(phase_badge(clock["phase"]), id=ids.PHASE),
+        html.Div(_movers(view.parts["movers"]) if view else [], id=ids.MOVERS, className="board-movers"),
+    ], gap="md", align="center", wrap="wrap")
     return html.Div([
-        html.Div(id=ids.BANNER, hidden=True),
+        html.Div(banner, id=ids.BANNER, hidden=hidden),
         note,
+        status_row,
         dmc.SimpleGrid([
-            _card(_graph(ids.VN30), html.Div(id=ids.VN30_BREADTH, className="board-breadth")),
-            _card(_graph(ids.VNINDEX), html.Div(id=ids.VNINDEX_BREADTH, className="board-breadth")),
-            _card(_graph(ids.FOREIGN_SPEED)),
-            _card(_graph(ids.FOREIGN_LEADERS)),
-            _card(_graph(ids.BASIS)),
+            _card(graph(ids.VN30), breadth_div(ids.VN30_BREADTH, "vn30")),
+            _card(graph(ids.VNINDEX), breadth_div(ids.VNINDEX_BREADTH, "vnindex")),
+            _card(graph(ids.FOREIGN_SPEED)),
+            _card(graph(ids.FOREIGN_LEADERS)),
+            _card(graph(ids.BASIS)),
             _card(alerts_controls, html.Div(id=ids.ALERTS, className="market-alerts"),
-                  None if is_kiosk else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(),
-                                                  html.Div(id=ids.RULES)])),
+                  None if is_kiosk else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
+                                                  html.Div(rules_list(service.rules() if service else []),
+                                                           id=ids.RULES)])),
         ], cols={"base": 1, "md": 2}, spacing="xs"),
-        dcc.Store(id="market-day", data=day.isoformat() if day else None),
-        dcc.Interval(id=ids.TICK, interval=2000),
+        dcc.Store(id=ids.DAY, data=day.isoformat() if day else None),
+        dcc.Store(id=ids.CONFIG, data=charts.client_config(kiosk=is_kiosk)),
+        dcc.Store(id=ids.REQUEST, data={"seq": 0, "cursor": None, "sent": 0}),
+        dcc.Store(id=ids.ANSWER, data=None),
+        dcc.Store(id=ids.CURSOR, data={"ack": 0, "cursor": view.cursor() if view else None,
+                                       "status": (status or {}).get("state")}),
+        dcc.Store(id=ids.ALERTS_SEEN, data=None),
+        dcc.Store(id=ids.ACK_REQUEST, data=None),
+        dcc.Store(id=ids.ACK_DONE, data=None),
+        dcc.Interval(id=ids.TICK, interval=500),
         dcc.Interval(id=ids.ALERT_TICK, interval=1000),
-    ], className="market-page" + (" board-kiosk" if is_kiosk else ""))
+    ], className="market-page" + (" board-kiosk" if is_kiosk else ""),
+        style={"display": "flex", "flexDirection": "column", "gap": "6px"})
 
 
-@callback(
-    Output(ids.VN30, "figure"), Output(ids.VNINDEX, "figure"),
-    Output(ids.VN30_BREADTH, "children"), Output(ids.VNINDEX_BREADTH, "children"),
-    Output(ids.FOREIGN_SPEED, "figure"), Output(ids.FOREIGN_LEADERS, "figure"), Output(ids.BASIS, "figure"),
-    Output(ids.BANNER, "children"), Output(ids.BANNER, "hidden"),
+# The browser asks only when its previous question was answered (assets/market.js).
+clientside_callback(
+    ClientsideFunction(namespace="market", function_name="poll"),
+    Output(ids.REQUEST, "data"),
     Input(ids.TICK, "n_intervals"),
+    State(ids.REQUEST, "data"),
+    State(ids.CURSOR, "data"),
+    prevent_initial_call=True,
 )
-def refresh_charts(_n: int | None):
-    service = current_market_service()
-    banner, hidden = feed_banner(service.status() if service is not None else None)
-    if service is None:
-        empty = charts.empty_figure("")
-        return empty, empty, [], [], empty, empty, empty, banner, hidden
-    summary = service.summary
-    vn30, vnindex = index_view(summary, "VN30"), index_view(summary, "VNINDEX")
-    series = service.pipeline.series.foreign if service.pipeline is not None else []
-    return (charts.index_figure(vn30, "VN30"), charts.index_figure(vnindex, "VNINDEX"),
-            _breadth(vn30), _breadth(vnindex), charts.foreign_speed_figure(series),
-            charts.foreign_leaders_figure(foreign_leaders(service.board.rows())),
-            charts.basis_figure(basis_view(summary)), banner, hidden)
-
-
-def _breadth(view: dict[str, Any] | None) -> list[Any]:
-    b = (view or {}).get("breadth") or {}
-    return breadth_bar({"ceiling": b.get("ceilings", 0), "up": b.get("advances", 0), "ref": b.get("unchanged", 0),
-                        "down": b.get("declines", 0), "floor": b.get("floors", 0)})
 
 
 @callback(
-    Output(ids.ALERTS, "children"),
-    Input(ids.ALERT_TICK, "n_intervals"), Input(ids.UNACKED, "checked"), Input({"type": ACK, "id": ALL}, "n_clicks"),
-    State("market-day", "data"),
+    Output(ids.ANSWER, "data"),
+    Output(ids.VN30_BREADTH, "children"), Output(ids.VNINDEX_BREADTH, "children"),
+    Output(ids.MOVERS, "children"), Output(ids.CLOCK, "children"), Output(ids.PHASE, "children"),
+    Output(ids.BANNER, "children"), Output(ids.BANNER, "hidden"), Output(ids.SOURCE, "children"),
+    Input(ids.REQUEST, "data"),
+    prevent_initial_call=True,
 )
-def refresh_alerts(_n: int | None, unacked: bool | None, _acks: list[int | None], day: str | None):
+def answer(request: dict[str, Any] | None):
+    service = current_market_service()
+    if service is None or not isinstance(request, dict):
+        return (no_update,) * 9
+    changes = service.view.changes(request.get("cursor"))
+    status = service.status()
+    parts = changes["parts"]
+    shown = request.get("status")
+    banner = feed_banner(status) if status["state"] != shown or status["state"] == "stale" else (no_update,) * 2
+    clock = parts.get("clock")
+    return (
+        {**changes, "ack": request.get("seq"), "status": status["state"]},
+        _breadth(parts["vn30"]) if "vn30" in parts else no_update,
+        _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
+        _movers(parts["movers"]) if "movers" in parts else no_update,
+        f"{clock['vn_time'] or '--:--:--'} VN" if clock else no_update,
+        phase_badge(clock["phase"]) if clock else no_update,
+        *banner,
+        _source_badge(status) if status["state"] != shown else no_update,
+    )
+
+
+# Extends the figures with the answer and re-colours them when the theme changes.
+clientside_callback(
+    ClientsideFunction(namespace="market", function_name="apply"),
+    *(Output(g, "figure") for g in GRAPHS),
+    Output(ids.CURSOR, "data"),
+    Input(ids.ANSWER, "data"),
+    Input("shell-theme", "data"),
+    *(State(g, "figure") for g in GRAPHS),
+    State(ids.CURSOR, "data"),
+    State(ids.CONFIG, "data"),
+)
+
+
+@callback(
+    Output(ids.ALERTS, "children"), Output(ids.ALERTS_SEEN, "data"),
+    Input(ids.ALERT_TICK, "n_intervals"), Input(ids.UNACKED, "checked"), Input(ids.ACK_DONE, "data"),
+    State(ids.DAY, "data"), State(ids.ALERTS_SEEN, "data"),
+)
+def refresh_alerts(_n: int | None, unacked: bool | None, _done: Any, day: str | None, seen: Any):
     service = current_market_service()
     if service is None:
-        return no_update
-    trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and trigger.get("type") == ACK and any(_acks):
-        service.acknowledge(str(trigger["id"]), by="board user")
+        return no_update, no_update
+    # The list is drawn again only when it changed (or the filter did, or an ack was recorded).
+    key = [service.alerts_revision, bool(unacked), day]
+    if key == seen and ctx.triggered_id == ids.ALERT_TICK:
+        return no_update, no_update
     alerts = service.alerts(day=_day(day), unacked=bool(unacked), limit=100)
-    return alerts_table(alerts, today=day is None)
+    return alerts_table(alerts, today=day is None), key
 
 
 @callback(
-    Output(ids.RULES, "children"), Output(ids.RULE_MESSAGE, "children"),
+    Output(ids.ACK_DONE, "data"),
+    Input(ids.ACK_REQUEST, "data"),
+    prevent_initial_call=True,
+)
+def acknowledge(request: dict[str, Any] | None):
+    service = current_market_service()
+    if service is None or not isinstance(request, dict) or not isinstance(request.get("id"), str):
+        return no_update
+    upto = request.get("upto") if isinstance(request.get("upto"), str) else None
+    done = service.acknowledge(request["id"][:100], by="market page", upto=upto)
+    return {"id": request["id"][:100], "acked": done, "at": request.get("at")}
+
+
+@callback(
+    Output(ids.RULES, "children"), Output(ids.RULE_MESSAGE, "children"), Output(ids.RULE_MESSAGE, "c"),
     Input(ids.RULE_ADD, "n_clicks"), Input({"type": RULE_DELETE, "id": ALL}, "n_clicks"),
     State(ids.RULE_SYMBOL, "value"), State(ids.RULE_OP, "value"), State(ids.RULE_PRICE, "value"),
+    prevent_initial_call=True,
 )
-def edit_rules(_add: int | None, _deletes: list[int | None], symbol: str | None, op: str | None,
-               price: float | str | None):
+def edit_rules(_add: int | None, _deletes: list[int | None], symbol: str | None, op: str | None, price: Any):
     service = current_market_service()
     if service is None:
-        return no_update, "The live market service is not running."
-    message = ""
+        return no_update, "The live market service is not running.", "red"
     trigger = ctx.triggered_id
+    clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
+    if not clicked:  # new Delete buttons appearing are not clicks
+        return no_update, no_update, no_update
     try:
         if trigger == ids.RULE_ADD:
-            if not symbol or not isinstance(price, int | float):
-                raise UserDataError("choose a symbol and type a price")
-            rule = service.add_rule(symbol, op or "above", rule_price(symbol, price))
-            message = f"Alert when {rule.symbol} trades {rule.op} {price}."
-        elif isinstance(trigger, dict) and any(_deletes):
+            if not symbol:
+                raise UserDataError("choose a symbol")
+            rule = service.add_rule(symbol, op or "above", price, board_units=True)
+            message = f"Alert when {rule.symbol} trades {rule.op} {shown_price(rule.symbol, rule.price)}."
+        elif isinstance(trigger, dict):
             service.delete_rule(str(trigger["id"]))
             message = "Rule deleted."
-    except (UserDataError, ValueError) as exc:
-        message = str(exc)
-    return rules_list(service.rules()), message
+        else:
+            return no_update, no_update, no_update
+    except UserDataError as exc:
+        return no_update, str(exc), "red"
+    return rules_list(service.rules()), message, "dimmed"

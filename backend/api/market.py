@@ -2,6 +2,7 @@
 
     GET  /api/v1/market/board?since=VERSION&symbols=A,B   rows changed since VERSION (all rows without it)
     GET  /api/v1/market/status                             feed state: live, stale, disconnected
+    GET  /api/v1/market/summary                            what /market shows: indices, basis, foreign, movers
     GET  /api/v1/market/history?kind=trades&date=D&symbol=S&limit=N
     GET  /api/v1/market/alerts?date=D&symbol=S&unacked=1&limit=N
     POST /api/v1/market/alerts/<id>/ack                    body {"by": "name"} (optional)
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from pydantic import BaseModel, ConfigDict
 
 from backend.api import errors
 from backend.api.errors import ApiError, json_body
@@ -147,6 +149,17 @@ def status() -> Response:
     return _json(current_market().status())
 
 
+@market_api.get("/summary")
+def summary() -> Response:
+    """The numbers /market shows, from the same view every screen reads, with the feed status."""
+    _args(set())
+    service = current_market()
+    view = service.view
+    shared = view.memo(("summary-json",), lambda: orjson.dumps(view.summary))
+    # The status (feed age) is per request; it is spliced into the shared body.
+    return Response(shared[:-1] + b',"status":' + orjson.dumps(service.status()) + b"}", mimetype="application/json")
+
+
 @market_api.get("/history")
 def history() -> Response:
     args = _args({"kind", "date", "symbol", "limit"})
@@ -202,3 +215,110 @@ def acknowledge(alert_id: str) -> Response:
     if not current_market().acknowledge(alert_id, by=by):
         raise ApiError(f"no open alert {alert_id} today", 404)
     return _json({"id": alert_id, "acknowledged": True, "by": by})
+
+
+# -- the summary's schema, for the OpenAPI document ----------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IndexSummary(_Model):
+    """One index: its level and change against the prior close, breadth and the day's totals."""
+
+    value: float | None
+    prior: float | None
+    change: float | None
+    change_pct: float | None
+    high: float | None
+    low: float | None
+    advances: int  # including ceilings
+    declines: int  # including floors
+    unchanged: int
+    ceilings: int
+    floors: int
+    total_volume: float | None
+    total_value: float | None  # VND
+
+
+class BasisSummary(_Model):
+    """The most traded VN30 futures contract against the VN30 index (index points)."""
+
+    contract: str | None
+    futures: float | None
+    index: float | None
+    basis: float | None  # futures − index
+    basis_pct: float | None
+    stance: Literal["premium", "discount", "flat"] | None
+
+
+class ForeignSummary(_Model):
+    """Foreign investors today (VND) and their speed over the last five minutes (VND per minute)."""
+
+    buy_val: float
+    sell_val: float
+    net_val: float
+    speed_buy_val: float
+    speed_sell_val: float
+
+
+class Mover(_Model):
+    symbol: str
+    change_pct: float
+
+
+class Movers(_Model):
+    up: list[Mover]
+    down: list[Mover]
+
+
+class MarketClock(_Model):
+    clock: float | None  # the feed's latest event time, epoch seconds
+    vn_time: str | None  # the same on the VN wall clock, HH:MM:SS
+    phase: str
+
+
+class FeedStatusModel(_Model):
+    state: Literal["starting", "live", "stale", "disconnected", "stopped"]
+    age_seconds: float | None
+    stale_after_seconds: float
+    messages: int
+    rejected: int
+    market_ts: float | None
+    error: str | None
+    source: str | None  # "simulator", "replay" or "ssi"
+    simulated: bool
+
+
+class MarketSummary(_Model):
+    version: int
+    clock: MarketClock
+    indices: dict[str, IndexSummary]  # by index id: VN30, VNINDEX
+    basis: BasisSummary
+    foreign: ForeignSummary
+    movers: Movers
+    status: FeedStatusModel
+
+
+def openapi_paths() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(paths, component schemas) of the market routes documented in the OpenAPI document."""
+    schema = MarketSummary.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    error = {"description": "the message names the problem",
+             "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}},
+                                                         "required": ["error"]}}}}
+    paths = {
+        "/api/v1/market/summary": {
+            "get": {
+                "summary": "What the market page shows: indices with breadth, futures basis, foreign flow, movers",
+                "responses": {
+                    "200": {"description": "the market now",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MarketSummary"}}}},
+                    "400": error,
+                    "503": error,
+                },
+            }
+        }
+    }
+    return paths, {"MarketSummary": schema, **defs}

@@ -2,7 +2,8 @@
 
 Every condition is watched by an :class:`EpisodeGate`: it fires once when the condition
 starts, stays quiet while it lasts, re-arms only after the condition has clearly ended
-(a hysteresis band below the trigger) and never fires again within the cooldown.
+(a hysteresis band below the trigger) and never fires again within the cooldown. The list
+users read folds what still repeats (``fold_alerts``): one row per condition and window.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from backend.market.events import Alert, AlertKind, Severity
 from backend.market.processors.derivatives import BasisState
@@ -219,3 +221,42 @@ class AlertEngine:
     def reset(self) -> None:
         """A new trading day: every episode starts over; user rules stay."""
         self._gates.clear()
+
+
+# --- the alert list --------------------------------------------------------------------
+
+_SEVERITY_RANK = {Severity.INFO.value: 0, Severity.WARNING.value: 1, Severity.CRITICAL.value: 2}
+
+
+def fold_alerts(alerts: Iterable[Mapping[str, Any]], window_seconds: float) -> list[dict[str, Any]]:
+    """Alerts as the list shows them, newest first: repeats of one condition folded into one row.
+
+    An alert joins the latest row of the same kind, symbol and rule when that row is in the same
+    state (open, or acknowledged by the same person) and its latest alert is at most
+    ``window_seconds`` older, so a
+    condition that keeps firing stays one row with a count, the latest message and value, the
+    highest severity seen and the ids of every alert in it. The row's id is its first alert's.
+    """
+    rows: list[dict[str, Any]] = []
+    latest: dict[tuple[str, str, str, bool, str], dict[str, Any]] = {}
+    for alert in sorted(alerts, key=lambda a: (a["ts"], a["id"])):
+        acked = bool(alert.get("acked_at"))
+        key = (str(alert.get("kind")), str(alert.get("symbol")), str(alert.get("rule_id") or ""), acked,
+               str(alert.get("acked_by") or "") if acked else "")
+        row = latest.get(key)
+        if row is not None and alert["ts"] - row["ts"] <= window_seconds:
+            severity = max(row["severity"], alert.get("severity"), key=lambda s: _SEVERITY_RANK.get(s, 0))
+            acked_at, acked_by = row.get("acked_at"), row.get("acked_by")
+            row.update({k: v for k, v in alert.items() if k != "id"})
+            row["severity"] = severity
+            row["count"] += 1
+            row["ids"].append(alert["id"])
+            row["last_id"] = alert["id"]
+            if acked and (acked_at or 0) > (alert.get("acked_at") or 0):  # the latest acknowledgement
+                row["acked_at"], row["acked_by"] = acked_at, acked_by
+            continue
+        row = {**alert, "first_ts": alert["ts"], "count": 1, "ids": [alert["id"]], "last_id": alert["id"]}
+        latest[key] = row
+        rows.append(row)
+    rows.sort(key=lambda r: (r["ts"], r["last_id"]), reverse=True)
+    return rows

@@ -174,7 +174,8 @@ class MarketCore:
         self.version += 1
         row["v"] = self.version
         row["ts"] = ts
-        self.clock = max(self.clock, ts)
+        if ts > self.clock:
+            self._advance_clock(ts)
 
     def _on_quote(self, quote: Quote) -> bool:
         symbol = quote.symbol
@@ -270,7 +271,8 @@ class MarketCore:
             self._drop(state)
             return False
         self.version += 1
-        self.clock = max(self.clock, event.ts)
+        if event.ts > self.clock:
+            self._advance_clock(event.ts)
         if event.index_id == "VN30":
             self._emit(self.alerts.on_basis(self.derivatives.apply_index(event.value, event.ts), event.ts))
         return True
@@ -288,6 +290,13 @@ class MarketCore:
             self.statuses[event.symbol] = event.session
         self._touch(row, event.ts)
         return True
+
+    def _advance_clock(self, ts: float) -> None:
+        # Entering a new minute of event time: roll the market's foreign window to it, so the
+        # speed series has a point for every minute with any message, flow or not.
+        if self.clock and ts // 60 != self.clock // 60:
+            self.foreign.advance(ts)
+        self.clock = ts
 
     def _on_bar(self, bar: Bar) -> bool:
         self.bars[bar.symbol] = bar
@@ -323,13 +332,17 @@ class MarketCore:
             self.clock = 0.0
 
     def tick(self, now: float | None = None) -> None:
-        """Housekeeping on the wall clock: roll foreign windows; reset once a new day's pre-open starts."""
+        """Housekeeping: reset once a new day's pre-open starts (wall clock); roll the market's
+        foreign window to the latest event time, so its speed decays when flow stops."""
         now = self.now() if now is None else now
         with self.lock:
             if self.day and vn_day(now) > self.day and vn_seconds_of_day(now) >= ATO_START - 1800:
                 self._reset_state()
                 self.day = vn_day(now)
-            self.foreign.market.advance(now)
+            if self.clock:
+                # Event time, not the wall clock: a feed replaying the day so far at speed is
+                # ahead of or behind the wall, and its minutes must line up with its own events.
+                self.foreign.advance(self.clock)
 
     # --- output -----------------------------------------------------------------------
     @property
@@ -396,6 +409,7 @@ class MarketCore:
                     "buy_vol": market.buy_vol, "sell_vol": market.sell_vol,
                     "speed_buy_val": market.speed_buy_val, "speed_sell_val": market.speed_sell_val,
                     "speed_net_val": market.speed_net_val, "accel_net_val": market.accel_net_val,
+                    "series": [list(p) for p in self.foreign.series],
                 },
                 "counters": dict(self.counters),
                 "dropped": dict(self.dropped),

@@ -5,7 +5,8 @@ them to the core as they arrive (it may be told to hold, which makes the feed go
 quiet while it stays connected). The *ticker* wakes every ``tick_seconds``,
 copies the rows the core changed since its previous tick into the board (one
 new board version per tick, however many messages arrived), hands new alerts
-to the service and samples the market-level series the charts draw.
+to the service and builds the one market view every /market screen and the
+summary endpoint read (so a request only looks up what changed).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from backend.market.core import ROW_KEYS, MarketCore
 from backend.market.events import Alert, ForeignFlow, IndexUpdate, Snapshot, Trade
 from backend.market.feed.base import ConnectionState, MarketFeed
+from backend.market.market_view import MarketViewBuilder
 from backend.market.normalize import MessageError
 from backend.market.reference import vn_day
 
@@ -40,21 +41,6 @@ def alert_record(alert: Alert) -> dict[str, Any]:
     }
 
 
-@dataclass
-class MarketSeries:
-    """Minute series for the day's charts: [minute start epoch s, value, ...]."""
-
-    day: int = 0
-    foreign: list[list[float]] = field(default_factory=list)  # minute, buy speed, sell speed (VND/min)
-
-    def sample_foreign(self, ts: float, buy: float, sell: float) -> None:
-        minute = ts - ts % 60
-        if self.foreign and self.foreign[-1][0] == minute:
-            self.foreign[-1] = [minute, buy, sell]
-        else:
-            self.foreign.append([minute, buy, sell])
-
-
 class FeedPipeline:
     def __init__(self, service: MarketService, core: MarketCore, feed_factory: Callable[[], MarketFeed]) -> None:
         self.service = service
@@ -62,11 +48,17 @@ class FeedPipeline:
         self.feed_factory = feed_factory
         self.feed: MarketFeed | None = None
         self.hold = threading.Event()
-        self.series = MarketSeries()
+        self.views = MarketViewBuilder()
         self._core_version = 0
+        self._viewed: tuple[int, int] = (-1, -1)
         self._day = 0
         self._last_total: dict[str, int] = {}
         self._last_basis: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def source(self) -> str | None:
+        """The feed's source name ("simulator", "replay", "ssi"), once the feed is open."""
+        return self.feed.source if self.feed is not None else None
 
     # -- reader ------------------------------------------------------------------
     def run(self, service: MarketService, stop: threading.Event) -> None:
@@ -151,7 +143,6 @@ class FeedPipeline:
             # A new trading day: the core forgot yesterday, so the board starts over too.
             self._day, self._core_version = core.day, 0
             self._last_total.clear()
-            self.series = MarketSeries(day=core.day)
             version, rows = core.changed_rows(0)
             service.board.publish((_board_row(r) for r in rows), complete=True)
         else:
@@ -160,12 +151,14 @@ class FeedPipeline:
         self._core_version = version
         for alert in core.drain_alerts():
             service.record_alert(alert_record(alert))
-        summary = core.summary()
-        service.summary = summary
-        if core.clock:
-            foreign = summary["foreign"]
-            self.series.sample_foreign(core.clock, foreign["speed_buy_val"], foreign["speed_sell_val"])
-            self._store_basis(summary["basis"], core.clock)
+        seen = (core.version, service.board.version)
+        if seen != self._viewed:  # a quiet tick (no message since the last) rebuilds nothing
+            self._viewed = seen
+            summary = core.summary()
+            service.summary = summary
+            service.view = self.views.build(summary, service.board.rows())
+            if core.clock:
+                self._store_basis(summary["basis"], core.clock)
         if self.feed is not None and self.feed.status.state in _DOWN_STATES:
             service.note_disconnected(self.feed.status.last_error or f"feed {self.feed.status.state}")
 

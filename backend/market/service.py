@@ -25,9 +25,19 @@ from typing import Any, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.market.alerts import fold_alerts
 from backend.market.board import BoardState
+from backend.market.market_view import MarketView, empty_view
 from backend.market.store import DEFAULT_RETENTION_DAYS, MarketStore
-from backend.market.watchlists import StoredRule, UserData, UserDataError
+from backend.market.watchlists import (
+    PriceBand,
+    StoredRule,
+    UserData,
+    UserDataError,
+    check_rule_price,
+    clean_symbols,
+    price_from_board_units,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,8 @@ class ServiceSettings(BaseSettings):
     flush_seconds: float = Field(1.0, ge=0.05, le=60)
     retention_days: int = Field(DEFAULT_RETENTION_DAYS, ge=1, le=3650)
     recent_alerts: int = Field(500, ge=10, le=100_000)
+    # Repeats of one alert condition (kind, symbol, rule) this close in market time fold into one row.
+    alert_fold_seconds: float = Field(900.0, ge=0, le=86_400)
 
 
 class FeedState(StrEnum):
@@ -93,8 +105,12 @@ class MarketService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
+        # Today's alert rows, each one condition's repeats folded together (see record_alert).
         self._alerts: deque[dict[str, Any]] = deque(maxlen=self.settings.recent_alerts)
+        self._open_rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.alerts_revision = 0  # moves whenever the alert list changes, so screens ask only then
         self.summary: dict[str, Any] = {}
+        self.view: MarketView = empty_view()  # what /market shows, rebuilt by the pipeline each tick
         self.runner: Runner | None = None
         self.userdata: UserData | None = userdata
         self.core: Any = None  # the processing core, for price rules (see attach_core)
@@ -131,9 +147,13 @@ class MarketService:
         return FeedState.STALE if age > self.settings.stale_seconds else FeedState.LIVE
 
     def status(self) -> dict[str, Any]:
-        """What the banner and ``/health`` need: state, message age, counts, the feed's clock."""
+        """What the banner and ``/health`` need: state, message age, counts, the feed's clock and source.
+
+        ``simulated`` is true whenever prices are not the live exchange feed (the simulator, a replay).
+        """
         c = self._counters
         age = None if c.last_message_at is None else round(self._monotonic() - c.last_message_at, 3)
+        source = getattr(self.runner, "source", None)
         return {
             "state": self.state().value,
             "age_seconds": age,
@@ -142,48 +162,102 @@ class MarketService:
             "rejected": c.rejected,
             "market_ts": c.last_market_ts,
             "error": c.error,
+            "source": source,
+            "simulated": source is not None and source != "ssi",
         }
 
     # -- alerts ------------------------------------------------------------------
     def record_alert(self, alert: dict[str, Any]) -> None:
-        """Keep an alert for the live panel and queue it for history."""
+        """Keep an alert for the live panel and queue it for history.
+
+        History keeps every alert; the live list folds one condition's repeats (same kind, symbol
+        and rule, each within ``alert_fold_seconds`` of the previous) into one open row with a
+        count, the latest message and value and the highest severity, so one noisy condition can
+        neither flood the list nor push other alerts out of it.
+        """
+        member = {k: alert.get(k) for k in ("id", "ts", "day", "severity", "message", "value", "threshold")}
+        key = (str(alert.get("kind")), str(alert.get("symbol")), str(alert.get("rule_id") or ""))
         with self._lock:
-            self._alerts.append({**alert, "acked_at": None, "acked_by": ""})
+            row = self._open_rows.get(key)
+            if row is not None and alert["ts"] - row["ts"] <= self.settings.alert_fold_seconds:
+                row["_members"].append(member)
+                del row["_members"][:-_MAX_MEMBERS]
+                _show_latest(row, count=row["count"] + 1)
+            else:
+                if len(self._alerts) == self._alerts.maxlen:
+                    self._forget(self._alerts[0])
+                row = {**alert, "acked_at": None, "acked_by": "", "_members": [member]}
+                _show_latest(row, count=1)
+                self._alerts.append(row)
+                self._open_rows[key] = row
+            self.alerts_revision += 1
         if self.store is not None:
             self.store.add("alerts", [alert])
 
+    def _forget(self, row: dict[str, Any]) -> None:
+        key = (str(row.get("kind")), str(row.get("symbol")), str(row.get("rule_id") or ""))
+        if self._open_rows.get(key) is row:
+            del self._open_rows[key]
+
     def alerts(self, *, day: date | None = None, symbol: str | None = None, unacked: bool = False,
                limit: int = 200) -> list[dict[str, Any]]:
-        """Newest first: today's from memory, an earlier day's from history."""
+        """Alert rows, newest first: today's from memory, an earlier day's from history (folded alike)."""
         if day is None:
             with self._lock:
-                items = [dict(a) for a in self._alerts]
+                items = [{k: v for k, v in a.items() if k != "_members"} for a in self._alerts]
         elif self.store is not None:
-            items = self.store.history("alerts", day, limit=50_000)
-            for item in items:
+            stored = self.store.history("alerts", day, limit=50_000)
+            for item in stored:
                 item["ts"] = item["ts"].timestamp()
                 item["day"] = item["day"].toordinal()
                 item["acked_at"] = item["acked_at"].timestamp() if item["acked_at"] else None
+                item.pop("revision", None)
+            items = fold_alerts(stored, self.settings.alert_fold_seconds)
+            for item in items:
+                item.pop("ids", None)
         else:
             items = []
         if symbol:
             items = [a for a in items if a.get("symbol") == symbol]
         if unacked:
             items = [a for a in items if not a.get("acked_at")]
-        items.sort(key=lambda a: a["ts"], reverse=True)
+        items.sort(key=lambda a: (a["ts"], a["id"]), reverse=True)
         return items[:limit]
 
-    def acknowledge(self, alert_id: str, *, by: str) -> bool:
+    def acknowledge(self, alert_id: str, *, by: str, upto: str | None = None) -> bool:
+        """Acknowledge the alert row ``alert_id`` (a row's id, or the id of any alert in it).
+
+        ``upto`` is the newest alert of the row the user saw: alerts folded into the row after it
+        stay open, as a row of their own, so an acknowledgement never swallows an alert unseen.
+        """
         now = time.time()
-        found = None
         with self._lock:
-            for alert in self._alerts:
-                if alert["id"] == alert_id:
-                    alert["acked_at"], alert["acked_by"] = now, by
-                    found = alert
-        if found is not None and self.store is not None:
-            self.store.acknowledge(alert_id, date.fromordinal(found["day"]), by=by, at=now)
-        return found is not None
+            row = next((a for a in self._alerts if a["id"] == alert_id), None) or next(
+                (a for a in self._alerts if any(m["id"] == alert_id for m in a["_members"])), None)
+            if row is None:
+                return False
+            members = row["_members"]
+            cut = next((i + 1 for i, m in enumerate(members) if m["id"] == upto), len(members))
+            if row["acked_at"]:
+                return True  # already acknowledged: nothing new to record
+            seen, unseen = members[:cut], members[cut:]
+            self._forget(row)
+            if unseen:
+                rest = {**row, "_members": unseen}
+                _show_latest(rest, count=len(unseen))
+                self._alerts.append(rest)
+                self._open_rows[(str(row.get("kind")), str(row.get("symbol")), str(row.get("rule_id") or ""))] = rest
+            row["_members"] = seen
+            _show_latest(row, count=row["count"] - len(unseen))
+            row["acked_at"], row["acked_by"] = now, by
+            self.alerts_revision += 1
+            by_day: dict[int, list[str]] = {}
+            for m in seen:
+                by_day.setdefault(m["day"], []).append(m["id"])
+        if self.store is not None:
+            for day, ids in by_day.items():
+                self.store.acknowledge_many(ids, date.fromordinal(day), by=by, at=now)
+        return True
 
     # -- price rules -------------------------------------------------------------
     def attach_core(self, core: Any) -> None:
@@ -193,10 +267,27 @@ class MarketService:
             for rule in self.userdata.rules():
                 core.add_price_rule(_engine_rule(rule))
 
-    def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
+    def add_rule(self, symbol: str, op: str, price: object, note: str = "", *,
+                 board_units: bool = False) -> StoredRule:
+        """Store a price rule and start watching it.
+
+        ``price`` is in feed units (VND; points for futures), or as the board shows it with
+        ``board_units``. It must be a price the symbol can trade at today — inside its band and on
+        the tick grid — or the rule is refused with the reason and the nearest valid prices.
+        """
         if self.userdata is None:
             raise UserDataError("price rules are not stored on this server")
-        rule = self.userdata.add_rule(symbol, op, price, note)
+        (symbol,) = clean_symbols([symbol])
+        if op not in ("above", "below"):
+            raise UserDataError("choose whether to alert above or below the price")
+        if board_units:
+            value = price_from_board_units(symbol, price)
+        elif isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
+            raise UserDataError("price must be a positive number")
+        else:
+            value = float(price)
+        check_rule_price(symbol, value, PriceBand.of_row(symbol, self.board.row(symbol)))
+        rule = self.userdata.add_rule(symbol, op, value, note)
         if self.core is not None:
             self.core.add_price_rule(_engine_rule(rule))
         return rule
@@ -249,6 +340,19 @@ class MarketService:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+_MAX_MEMBERS = 10_000  # alerts remembered per row (its count stays exact beyond it)
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _show_latest(row: dict[str, Any], *, count: int) -> None:
+    """A row shows its newest alert's time, message and value, and the highest severity in it."""
+    members = row["_members"]
+    latest = members[-1]
+    row.update({k: latest[k] for k in ("ts", "day", "message", "value", "threshold")})
+    row["severity"] = max((m["severity"] for m in members), key=lambda s: _SEVERITY_RANK.get(s, 0))
+    row["id"], row["first_ts"], row["last_id"], row["count"] = members[0]["id"], members[0]["ts"], latest["id"], count
 
 
 def _engine_rule(rule: StoredRule) -> Any:

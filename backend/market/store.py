@@ -247,19 +247,23 @@ class MarketStore:
     # -- alerts ------------------------------------------------------------------
     def acknowledge(self, alert_id: str, day: date, *, by: str, at: float) -> bool:
         """Record an acknowledgement as a new revision; False when the alert is unknown."""
-        self.flush()  # the alert may still be in the buffer
+        return self.acknowledge_many([alert_id], day, by=by, at=at) == 1
+
+    def acknowledge_many(self, alert_ids: Sequence[str], day: date, *, by: str, at: float) -> int:
+        """Acknowledge alerts of one day in one read and one insert; returns how many were found."""
+        if not alert_ids:
+            return 0
+        self.flush()  # the alerts may still be in the buffer
         rows = self.warehouse.query_rows(
             "SELECT id, ts, day, symbol, kind, severity, message, value, threshold, rule_id, revision "
-            "FROM {db}.market_alerts FINAL WHERE day = {day:Date} AND id = {id:String}",
-            {"day": day, "id": alert_id},
+            "FROM {db}.market_alerts FINAL WHERE day = {day:Date} AND id IN {ids:Array(String)}",
+            {"day": day, "ids": list(alert_ids)},
         )
-        if not rows:
-            return False
-        (aid, ts, aday, symbol, kind, severity, message, value, threshold, rule_id, revision) = rows[0]
-        self.warehouse.insert_rows(
-            "market_alerts",
-            [(aid, ts, aday, symbol, kind, severity, message, value, threshold, rule_id,
-              _epoch_to_datetime(at), by, int(revision) + 1)],
-            TABLES["alerts"].columns,
-        )
-        return True
+        if rows:
+            acked_at = _epoch_to_datetime(at)
+            self.warehouse.insert_rows(
+                "market_alerts",
+                [(*row[:10], acked_at, by, int(row[10]) + 1) for row in rows],
+                TABLES["alerts"].columns,
+            )
+        return len(rows)

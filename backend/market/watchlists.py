@@ -4,10 +4,16 @@ The built-in VN30 watchlist always exists and cannot be changed; users add their
 own lists of symbols. Price rules are stored here so they survive a restart; the
 market service loads them into the alert engine at start and on every change.
 SQLite (WAL) is safe across the server's threads and processes.
+
+A rule's price must be one the symbol can trade at today: inside its day band
+(floor..ceiling) and on the tick grid (HOSE: 10 / 50 / 100 VND by price level;
+VN30 futures: 0.1 point). ``check_rule_price`` refuses any other price with a
+reason that names the band or the grid and the nearest valid prices.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -18,7 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from backend.market.reference import VN30_SYMBOLS
+from backend.market.reference import (
+    VN30_SYMBOLS,
+    ceiling_price,
+    floor_price,
+    futures_ceiling,
+    futures_floor,
+    is_vn30_future,
+    round_to_tick,
+    tick_size,
+)
 
 SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
 WATCHLIST_ID: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -26,6 +41,11 @@ VN30_ID: Final[str] = "vn30"
 MAX_SYMBOLS: Final[int] = 300
 MAX_WATCHLISTS: Final[int] = 200
 MAX_RULES: Final[int] = 1_000
+# A price typed as the board shows it: digits with an optional decimal part, nothing else.
+_BOARD_PRICE: Final = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
+# Board units: thousands of VND for stocks, index points for futures; beyond these is a typo.
+MAX_STOCK_SHOWN: Final[float] = 100_000.0
+MAX_FUTURES_SHOWN: Final[float] = 100_000.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS watchlists (
@@ -186,3 +206,101 @@ class UserData:
     def delete_rule(self, rule_id: str) -> bool:
         with self._tx() as db:
             return db.execute("DELETE FROM price_rules WHERE id = ?", (str(rule_id),)).rowcount > 0
+
+
+# -- price rules against the day's band and the tick grid -----------------------------------
+
+
+@dataclass(frozen=True)
+class PriceBand:
+    """The prices a symbol may trade at today (feed units: VND, or index points for futures)."""
+
+    floor: float
+    ceiling: float
+    future: bool
+
+    @classmethod
+    def of_row(cls, symbol: str, row: dict | None) -> PriceBand | None:
+        """The band from a board row: its floor and ceiling, or computed from its reference price."""
+        if not row:
+            return None
+        future = is_vn30_future(symbol)
+        floor, ceiling, ref = row.get("floor"), row.get("ceiling"), row.get("ref")
+        if (not floor or not ceiling) and ref:
+            floor = futures_floor(ref) if future else floor_price(int(ref))
+            ceiling = futures_ceiling(ref) if future else ceiling_price(int(ref))
+        if not floor or not ceiling or floor > ceiling:
+            return None
+        return cls(float(floor), float(ceiling), future)
+
+
+def shown_price(symbol: str, price: float) -> str:
+    """A feed price as the board shows it: thousands of VND for stocks, points for futures."""
+    return f"{price:,.1f}" if is_vn30_future(symbol) else f"{price / 1000:,.2f}"
+
+
+def _typed(symbol: str, price: float) -> str:
+    """A price as the user typed it, in board units, with no rounding (at least the board's decimals)."""
+    future = is_vn30_future(symbol)
+    whole, _, decimals = f"{price if future else price / 1000:,.6f}".partition(".")
+    decimals = decimals.rstrip("0").ljust(1 if future else 2, "0")
+    return f"{whole}.{decimals}"
+
+
+def price_from_board_units(symbol: str, raw: object) -> float:
+    """A price typed as the board shows it (thousands of VND; points for futures) in feed units."""
+    if isinstance(raw, bool) or raw is None:
+        raise UserDataError("type a price, as the board shows it (e.g. 131.5)")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _BOARD_PRICE.match(text):
+            shown = text[:16] + ("…" if len(text) > 16 else "")
+            raise UserDataError(f"{shown!r} is not a price: type a number as the board shows it (e.g. 131.5)")
+        value = float(text)
+    elif isinstance(raw, int | float):
+        value = float(raw)
+    else:
+        raise UserDataError("the price must be a number, as the board shows it (e.g. 131.5)")
+    if not math.isfinite(value) or value <= 0:
+        raise UserDataError("the price must be a positive number")
+    future = is_vn30_future(symbol)
+    if value > (MAX_FUTURES_SHOWN if future else MAX_STOCK_SHOWN):
+        unit = "points" if future else "thousand VND"
+        raise UserDataError(f"{value:,.0f} {unit} is far beyond any price {symbol} trades at")
+    if future:
+        return value
+    vnd = value * 1000
+    return float(round(vnd)) if abs(vnd - round(vnd)) < 1e-6 else vnd
+
+
+def _on_grid(price: float, future: bool) -> bool:
+    if future:
+        return abs(price * 10 - round(price * 10)) < 1e-6
+    return abs(price - round(price)) < 1e-6 and round(price) % tick_size(price) == 0
+
+
+def _neighbours(price: float, future: bool) -> tuple[float, float]:
+    """The valid grid prices just below and just above ``price``."""
+    if future:
+        return math.floor(price * 10 + 1e-6) / 10, math.ceil(price * 10 - 1e-6) / 10
+    return float(round_to_tick(price, direction=-1)), float(round_to_tick(price, direction=1))
+
+
+def check_rule_price(symbol: str, price: float, band: PriceBand | None) -> None:
+    """Refuse a price the symbol cannot trade at today, saying why and which prices are nearest."""
+    if band is None:
+        raise UserDataError(f"no price band for {symbol} today: the feed has not sent this symbol, "
+                            "so a rule could never be checked")
+    span = f"today's band is {shown_price(symbol, band.floor)}–{shown_price(symbol, band.ceiling)}"
+    if price > band.ceiling + 1e-9:
+        raise UserDataError(f"{_typed(symbol, price)} is above {symbol}'s ceiling: {span}; "
+                            f"the nearest valid price is {shown_price(symbol, band.ceiling)}")
+    if price < band.floor - 1e-9:
+        raise UserDataError(f"{_typed(symbol, price)} is below {symbol}'s floor: {span}; "
+                            f"the nearest valid price is {shown_price(symbol, band.floor)}")
+    if not _on_grid(price, band.future):
+        low, high = _neighbours(price, band.future)
+        valid = [p for p in (low, high) if band.floor - 1e-9 <= p <= band.ceiling + 1e-9]
+        tick = "0.1 point" if band.future else f"{tick_size(price):,} VND at this price"
+        raise UserDataError(f"{_typed(symbol, price)} is not on {symbol}'s price grid (tick {tick}); the nearest valid prices are "
+                            + " or ".join(shown_price(symbol, p) for p in valid))

@@ -137,6 +137,9 @@ class ForeignTracker:
     def __init__(self) -> None:
         self._symbols: dict[str, FlowWindow] = {}
         self.market = FlowWindow()
+        # The market's speed one point a minute of *event* time: [minute start, buy, sell] (VND per
+        # minute). Sampled as flow arrives, so a session replayed in seconds still has every minute.
+        self.series: list[list[float]] = []
 
     def apply(self, event: ForeignFlow) -> FlowWindow | Drop:
         state = self._symbols.get(event.symbol)
@@ -168,7 +171,26 @@ class ForeignTracker:
             d_sval = max(event.sell_val - state.sell_val, 0.0)
             state.add(event.ts, d_bv, d_sv, d_bval, d_sval)
             self.market.add(event.ts, d_bv, d_sv, d_bval, d_sval)
+            self._sample()
         return state
+
+    def advance(self, ts: float) -> None:
+        """Roll the market window to ``ts`` (an event-time clock) and sample its speed."""
+        market = self.market
+        if market.first_ts is not None and ts > market.last_ts:
+            market.advance(ts)
+            self._sample()
+
+    def _sample(self) -> None:
+        market = self.market
+        # The market's clock only moves forward, so only the last point is ever rewritten.
+        minute = market.last_ts - market.last_ts % 60
+        point = [minute, market.speed_buy_val, market.speed_sell_val]
+        series = self.series
+        if series and series[-1][0] == minute:
+            series[-1] = point
+        elif not series or minute > series[-1][0]:
+            series.append(point)
 
     @staticmethod
     def _room(state: FlowWindow, event: ForeignFlow) -> None:
@@ -186,3 +208,4 @@ class ForeignTracker:
     def reset(self) -> None:
         self._symbols.clear()
         self.market = FlowWindow()
+        self.series = []

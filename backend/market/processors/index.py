@@ -23,8 +23,10 @@ class IndexState:
     total_volume: float | None = None
     total_value: float | None = None
     ts: float = 0.0
-    # One point a minute: [minute start (epoch s), last value seen in that minute].
-    series: list[list[float]] = field(default_factory=list)
+    # One point a minute: [minute start (epoch s), last value seen in that minute, the day's total
+    # volume and value at the end of the minute, and at its first message] — so a chart can draw
+    # what traded in each minute (the difference of day totals) without another pass over history.
+    series: list[list[float | None]] = field(default_factory=list)
 
     @property
     def change(self) -> float:
@@ -57,10 +59,14 @@ class IndexTracker:
         state.ts = event.ts
         minute = event.ts - event.ts % 60
         series = state.series
+        volume, value = state.total_volume, state.total_value
         if series and series[-1][0] == minute:
-            series[-1][1] = event.value
+            last = series[-1]
+            last[1], last[2], last[3] = event.value, volume, value
+            if last[4] is None:  # the minute's first totals are the first the feed sent in it
+                last[4], last[5] = volume, value
         else:
-            series.append([minute, event.value])
+            series.append([minute, event.value, volume, value, volume, value])
         return state
 
     def get(self, index_id: str) -> IndexState | None:

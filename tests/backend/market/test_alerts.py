@@ -106,3 +106,23 @@ def test_core_alerts_from_the_recorded_session_are_unique_per_episode(session_me
     assert core.drain_alerts() == []
     keys = [(a.kind, a.symbol, a.ts) for a in alerts]
     assert len(set(keys)) == len(keys)
+
+
+def _stored(n: int, ts: float, kind: str = "price_rule", symbol: str = "FPT", acked_by: str = "") -> dict:
+    return {"id": f"x{n}", "ts": ts, "kind": kind, "symbol": symbol, "rule_id": "r1", "severity": "info",
+            "message": f"m{n}", "value": float(n), "acked_at": ts + 1 if acked_by else None, "acked_by": acked_by}
+
+
+def test_fold_alerts_keeps_one_row_per_condition_and_window() -> None:
+    from backend.market.alerts import fold_alerts
+
+    alerts = [_stored(i, T0 + 60 * i) for i in range(10)]  # every minute for ten minutes
+    alerts += [_stored(20, T0 + 60 * 9 + 301)]  # after a quiet spell longer than the window
+    alerts += [_stored(30, T0 + 5, symbol="HPG"), _stored(31, T0 + 6, kind="basis_premium")]
+    alerts += [_stored(40, T0 + 7, acked_by="desk"), _stored(41, T0 + 8, acked_by="desk")]
+    rows = fold_alerts(reversed(alerts), window_seconds=300)
+    assert [(r["id"], r["count"], r["last_id"]) for r in rows] == [
+        ("x20", 1, "x20"), ("x0", 10, "x9"), ("x40", 2, "x41"), ("x31", 1, "x31"), ("x30", 1, "x30")]
+    assert rows[1]["ids"] == [f"x{i}" for i in range(10)]
+    assert (rows[1]["first_ts"], rows[1]["ts"], rows[1]["value"]) == (T0, T0 + 540, 9.0)
+    assert fold_alerts([], window_seconds=300) == []

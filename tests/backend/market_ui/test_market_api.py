@@ -186,3 +186,140 @@ def test_without_a_running_service_the_endpoints_say_so() -> None:
     app.register_blueprint(market_api)
     resp = app.test_client().get("/api/v1/market/board")
     assert "not running" in _error(resp, 503)
+
+
+# -- the summary: what /market shows ---------------------------------------------------------
+
+STOCKS = {  # symbol: (ref, ceiling, floor, last)
+    "ACB": (26_500, 28_350, 24_650, 27_000), "FPT": (108_000, 115_500, 100_500, 115_500),
+    "HPG": (27_500, 29_400, 25_600, 25_600), "VNM": (61_500, 65_800, 57_200, 61_500),
+    "MWG": (84_000, 89_800, 78_200, 83_100), "SSI": (36_000, 38_500, 33_500, 36_400),
+    "TCB": (35_000, 37_450, 32_550, 34_000), "ZZZ": (10_000, 10_700, 9_300, 10_500),  # not in VN30
+}
+
+
+def _mi(index_id: str, value: float, prior: float, **counts: int) -> str:
+    from datetime import datetime
+
+    import orjson
+
+    from backend.market.reference import VN_TZ
+
+    now = datetime.now(VN_TZ)
+    content = {"IndexId": index_id, "IndexValue": value, "PriorIndexValue": prior, "TradingSession": "LO",
+               "TradingDate": now.strftime("%d/%m/%Y"), "Time": now.strftime("%H:%M:%S"), "AllQty": 5_000,
+               "AllValue": 2.5e9, **counts}
+    return orjson.dumps({"DataType": "MI", "Content": orjson.dumps(content).decode()}).decode()
+
+
+def _live(messages: list[str]) -> MarketService:
+    """A service whose pipeline has applied ``messages`` and ticked once."""
+    from backend.market.core import MarketCore
+    from backend.market.pipeline import BOARD_FIELDS, FeedPipeline
+
+    service = MarketService(board=BoardState(fields=BOARD_FIELDS))
+    core = MarketCore()
+    service.attach_core(core)
+    core.process_many(messages)
+    FeedPipeline(service, core, lambda: None).tick()  # type: ignore[arg-type, return-value]
+    return service
+
+
+def _summary_of(service: MarketService) -> dict:
+    from backend.api.market import MarketSummary
+
+    app = Flask(__name__)
+    app.register_blueprint(market_api)
+    app.extensions[EXTENSION_KEY] = service
+    resp = app.test_client().get("/api/v1/market/summary")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    MarketSummary.model_validate(body)  # every field the document promises, no more
+    return body
+
+
+def _stock_messages() -> list[str]:
+    from tests.backend.market_ui.feeds import foreign_message, status_message, trade_message
+
+    out = []
+    for i, (symbol, (ref, ceiling, floor, last)) in enumerate(STOCKS.items()):
+        out += [status_message(symbol, ref, ceiling, floor), trade_message(symbol, ref, ceiling, floor, last, 100, 100)]
+        out.append(foreign_message(symbol, 1000 * (i + 1), 500 * i, 2e8 * (i + 1), 1e8 * i, 10**7, 10**7 - 1000))
+    return out
+
+
+def test_the_summary_is_what_the_board_rows_say() -> None:
+    import pandas as pd
+
+    from backend.market.reference import VN30_SYMBOLS
+    from tests.backend.market_ui.feeds import trade_message
+
+    service = _live([*_stock_messages(), _mi("VN30", 2_085.5, 2_080.0), _mi("VNINDEX", 1_890.0, 1_880.0),
+                     trade_message("VN30F2412", 2_080, 0, 0, 2_090, 10, 10)])
+    body = _summary_of(service)
+    rows = pd.DataFrame(service.board.rows())
+    stocks = rows[rows["kind"] == "stock"]
+    # Breadth recomputed from the board rows (no counts in the index messages): VN30 members only.
+    vn30 = stocks[stocks["symbol"].isin(VN30_SYMBOLS)]
+    at_ceiling, at_floor = vn30["last"] >= vn30["ceiling"], vn30["last"] <= vn30["floor"]
+    want = {"advances": int((vn30["last"] > vn30["ref"]).sum()), "declines": int((vn30["last"] < vn30["ref"]).sum()),
+            "unchanged": int((vn30["last"] == vn30["ref"]).sum()), "ceilings": int(at_ceiling.sum()),
+            "floors": int(at_floor.sum())}
+    assert {k: body["indices"]["VN30"][k] for k in want} == want == {
+        "advances": 3, "declines": 3, "unchanged": 1, "ceilings": 1, "floors": 1}
+    assert body["indices"]["VNINDEX"]["advances"] == int((stocks["last"] > stocks["ref"]).sum()) == 4
+    assert body["indices"]["VN30"]["value"] == 2_085.5
+    assert body["indices"]["VN30"]["change"] == pytest.approx(5.5)
+    assert body["indices"]["VN30"]["change_pct"] == pytest.approx(5.5 / 2_080 * 100)
+    # Movers: the stocks up and down the most, by % change against the reference.
+    stocks = stocks.assign(pct=(stocks["last"] - stocks["ref"]) / stocks["ref"] * 100)
+    up = stocks[stocks["pct"] > 0].sort_values(["pct", "symbol"], ascending=[False, True]).head(5)
+    down = stocks[stocks["pct"] < 0].sort_values(["pct", "symbol"]).head(5)
+    assert [m["symbol"] for m in body["movers"]["up"]] == up["symbol"].tolist()
+    assert [m["symbol"] for m in body["movers"]["down"]] == down["symbol"].tolist()
+    assert [m["change_pct"] for m in body["movers"]["up"]] == pytest.approx(up["pct"].tolist())
+    # Basis: the futures price minus the index, in points and as a share of the index.
+    assert body["basis"]["contract"] == "VN30F2412"
+    assert body["basis"]["basis"] == pytest.approx(2_090 - 2_085.5)
+    assert body["basis"]["basis_pct"] == pytest.approx(4.5 / 2_085.5 * 100)
+    # Foreign totals are the sums of every symbol's day totals.
+    foreign = stocks.assign(net=stocks["f_buy_val"] - stocks["f_sell_val"])
+    assert body["foreign"]["buy_val"] == pytest.approx(foreign["f_buy_val"].sum())
+    assert body["foreign"]["net_val"] == pytest.approx(foreign["net"].sum())
+    assert body["status"]["state"] == "stopped" and body["status"]["simulated"] is False
+    assert body["clock"]["phase"] and body["clock"]["vn_time"]
+
+
+def test_the_summary_reports_the_exchange_breadth_when_the_feed_sends_it() -> None:
+    counts = {"Advances": 12, "Declines": 15, "NoChanges": 3, "Ceilings": 1, "Floors": 2}
+    body = _summary_of(_live([*_stock_messages(), _mi("VNINDEX", 1_890.0, 1_880.0, **counts)]))
+    assert {k: body["indices"]["VNINDEX"][k] for k in ("advances", "declines", "unchanged", "ceilings", "floors")} \
+        == {"advances": 12, "declines": 15, "unchanged": 3, "ceilings": 1, "floors": 2}
+
+
+def test_the_summary_before_the_feed_sent_anything_and_its_bad_requests(client, market) -> None:
+    body = client.get("/api/v1/market/summary").get_json()
+    assert body["indices"] == {} and body["movers"] == {"up": [], "down": []}
+    assert body["basis"]["basis"] is None and body["status"]["state"] == "stopped"
+    for query in ("?x=1", "?indices=VN30", "?" + "a" * 5000 + "=1"):
+        _error(client.get("/api/v1/market/summary" + query))
+    app = Flask(__name__)
+    app.register_blueprint(market_api)
+    assert "not running" in _error(app.test_client().get("/api/v1/market/summary"), 503)
+
+
+def test_the_summary_schema_is_ready_for_the_openapi_document() -> None:
+    from backend.api.market import openapi_paths
+
+    paths, schemas = openapi_paths()
+    ref = paths["/api/v1/market/summary"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/MarketSummary"
+    summary = schemas["MarketSummary"]
+    assert set(summary["required"]) == {"version", "clock", "indices", "basis", "foreign", "movers", "status"}
+    assert set(schemas["IndexSummary"]["properties"]) >= {
+        "value", "change", "change_pct", "advances", "declines", "unchanged", "ceilings", "floors", "total_volume",
+        "total_value"}
+    assert set(schemas["BasisSummary"]["properties"]) == {"contract", "futures", "index", "basis", "basis_pct",
+                                                          "stance"}
+    assert set(schemas["ForeignSummary"]["properties"]) == {"buy_val", "sell_val", "net_val", "speed_buy_val",
+                                                            "speed_sell_val"}

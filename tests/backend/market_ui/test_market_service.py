@@ -59,6 +59,15 @@ def running(fresh_warehouse: Warehouse, tmp_path: Path):
     service.stop()
 
 
+@pytest.fixture
+def ruled(tmp_path: Path) -> MarketService:
+    """A service whose board has FPT's band, without a feed: rules are checked against the board."""
+    service = MarketService(board=BoardState(fields=BOARD_FIELDS), userdata=UserData(tmp_path / "market.sqlite3"))
+    ref, ceiling, floor = FPT
+    service.board.publish([{"symbol": "FPT", "ref": ref, "ceiling": ceiling, "floor": floor, "last": 130_500}])
+    return service
+
+
 def test_feed_state_follows_messages_silence_and_disconnection() -> None:
     clock = Clock()
     service = MarketService(settings=ServiceSettings(stale_seconds=10), monotonic=clock)
@@ -109,10 +118,15 @@ def _vn_today() -> date:
     return datetime.now(VN_TZ).date()
 
 
+def _fpt_on_the_board(service, feed) -> None:
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 130_500, 100, 100))
+    _wait(lambda: (service.board.row("FPT") or {}).get("last") == 130_500)
+
+
 def test_a_price_rule_raises_one_alert_that_is_kept_and_stored(running, tmp_path: Path) -> None:
     service, feed = running
+    _fpt_on_the_board(service, feed)
     rule = service.add_rule("FPT", "above", 131_000)
-    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 130_500, 100, 100))
     feed.send(trade_message("FPT", *FPT, 131_000, 100, 200), trade_message("FPT", *FPT, 131_500, 100, 300))
     _wait(lambda: len(service.alerts()) >= 1)
     time.sleep(0.3)
@@ -135,16 +149,173 @@ def test_a_price_rule_raises_one_alert_that_is_kept_and_stored(running, tmp_path
 
 def test_deleted_rules_stop_alerting_and_bad_rules_are_refused(running) -> None:
     service, feed = running
+    _fpt_on_the_board(service, feed)
     rule = service.add_rule("FPT", "below", 129_000)
     assert service.delete_rule(rule.id)
-    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 128_000, 100, 100))
+    feed.send(trade_message("FPT", *FPT, 128_000, 100, 200))
     _wait(lambda: (service.board.row("FPT") or {}).get("last") == 128_000)
     time.sleep(0.2)
     assert service.alerts() == []
-    for bad in (("FPT", "sideways", 1.0), ("", "above", 1.0), ("FPT", "above", -5.0)):
+    for bad in (("FPT", "sideways", 130_000), ("", "above", 130_000), ("FPT", "above", -5.0)):
         with pytest.raises(UserDataError):
             service.add_rule(*bad)
     assert service.rules() == []
+
+
+@pytest.mark.parametrize(
+    ("shown", "reason"),
+    [
+        ("150", "150.00 is above FPT's ceiling: today's band is 120.90–139.10; the nearest valid price is 139.10"),
+        ("139.2", "above FPT's ceiling"),
+        ("120.8", "120.80 is below FPT's floor: today's band is 120.90–139.10; the nearest valid price is 120.90"),
+        ("131.25", ("131.25 is not on FPT's price grid (tick 100 VND at this price); "
+                    "the nearest valid prices are 131.20 or 131.30")),
+        (131.234, "131.234 is not on FPT's price grid"),
+        ("139.05", "nearest valid prices are 139.00 or 139.10"),
+    ],
+)
+def test_a_rule_outside_the_band_or_off_the_grid_is_refused_with_the_nearest_valid_prices(
+        ruled: MarketService, shown, reason: str) -> None:
+    service = ruled
+    with pytest.raises(UserDataError) as refused:
+        service.add_rule("FPT", "above", shown, board_units=True)
+    assert reason in str(refused.value)
+    assert service.rules() == []
+    # The band's edges and prices on the grid are accepted.
+    for ok in ("139.1", "120.9", "131.2", 131.3):
+        service.add_rule("FPT", "below", ok, board_units=True)
+    assert sorted(r.price for r in service.rules()) == [120_900, 131_200, 131_300, 139_100]
+
+
+def test_futures_rules_use_the_point_grid_and_the_band_from_the_reference(ruled: MarketService) -> None:
+    service = ruled
+    service.board.publish([{"symbol": "VN30F2412", "ref": 1300.0, "last": 1301.0}])  # no band sent: from ref
+    with pytest.raises(UserDataError, match=r"1,301.25 is not on VN30F2412's price grid \(tick 0.1 point\); "
+                                            r"the nearest valid prices are 1,301.2 or 1,301.3"):
+        service.add_rule("VN30F2412", "above", "1301.25", board_units=True)
+    with pytest.raises(UserDataError, match="above VN30F2412's ceiling: today's band is 1,209.0–1,391.0"):
+        service.add_rule("VN30F2412", "above", 1400, board_units=True)
+    assert service.add_rule("VN30F2412", "above", "1301.3", board_units=True).price == pytest.approx(1301.3)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "price", "words"),
+    [
+        ("FPT", "abc", "not a price"),
+        ("FPT", "nan", "not a price"),
+        ("FPT", float("nan"), "positive number"),
+        ("FPT", float("inf"), "positive number"),
+        ("FPT", "-131", "not a price"),
+        ("FPT", -131.0, "positive number"),
+        ("FPT", 0, "positive number"),
+        ("FPT", "1e3", "not a price"),
+        ("FPT", "131,5", "not a price"),
+        ("FPT", "9" * 5000, "not a price"),
+        ("FPT", 10**12, "far beyond"),
+        ("FPT", True, "type a price"),
+        ("FPT", None, "type a price"),
+        ("FPT", [131], "must be a number"),
+        ("FPT", {"price": 131}, "must be a number"),
+        ("FPT", "<script>alert(1)</script>", "not a price"),
+        ("ZZZ", "10", "no price band for ZZZ"),
+        ("'; DROP TABLE price_rules; --", "131", "not a valid symbol"),
+        ("F" * 5000, "131", "not a valid symbol"),
+        ("", "131", "not a valid symbol"),
+    ],
+)
+def test_hostile_rule_input_is_refused_with_a_reason_and_nothing_is_stored(
+        ruled: MarketService, symbol, price, words) -> None:
+    service = ruled
+    with pytest.raises(UserDataError, match=words) as refused:
+        service.add_rule(symbol, "above", price, board_units=True)
+    assert len(str(refused.value)) < 300  # the reason never echoes a huge input back
+    assert service.rules() == []
+
+
+def _alert(n: int, ts: float, *, kind: str = "price_rule", symbol: str = "FPT", rule: str = "p-1",
+           severity: str = "info") -> dict:
+    from backend.market.reference import vn_day
+
+    return {"id": f"a{n}", "ts": ts, "day": vn_day(ts), "symbol": symbol, "kind": kind, "severity": severity,
+            "message": f"{symbol} alert {n}", "value": float(n), "threshold": 1.0, "rule_id": rule}
+
+
+def test_one_condition_firing_again_and_again_is_one_row_with_a_count_and_the_latest_value() -> None:
+    service = MarketService(settings=ServiceSettings(alert_fold_seconds=600))
+    t0 = time.time()
+    for n in range(200):  # one condition every 2 s for ~7 minutes
+        service.record_alert(_alert(n, t0 + 2 * n, severity="critical" if n == 50 else "info"))
+    service.record_alert(_alert(900, t0 + 1, symbol="HPG"))
+    service.record_alert(_alert(901, t0 + 2, kind="basis_premium", rule=""))
+    rows = service.alerts()
+    assert [(r["symbol"], r["kind"], r["count"]) for r in rows] == [
+        ("FPT", "price_rule", 200), ("FPT", "basis_premium", 1), ("HPG", "price_rule", 1)]
+    fpt = rows[0]
+    assert (fpt["id"], fpt["last_id"], fpt["value"], fpt["message"]) == ("a0", "a199", 199.0, "FPT alert 199")
+    assert fpt["first_ts"] == t0 and fpt["ts"] == t0 + 398
+    assert fpt["severity"] == "critical"  # the highest seen in the row
+    # After a quiet spell longer than the window, the condition opens a new row.
+    service.record_alert(_alert(1000, t0 + 398 + 601))
+    assert [r["count"] for r in service.alerts(symbol="FPT", unacked=True) if r["kind"] == "price_rule"] == [1, 200]
+
+
+def test_one_noisy_condition_cannot_push_other_alerts_out_of_the_list() -> None:
+    service = MarketService(settings=ServiceSettings(recent_alerts=10))
+    t0 = time.time()
+    service.record_alert(_alert(0, t0, symbol="HPG"))
+    for n in range(1, 5000):
+        service.record_alert(_alert(n, t0 + n * 0.1))
+    assert [(r["symbol"], r["count"]) for r in service.alerts()] == [("FPT", 4999), ("HPG", 1)]
+
+
+def test_acknowledging_a_row_records_what_was_seen_and_keeps_later_alerts_open(running) -> None:
+    service, _feed = running
+    t0 = time.time()
+    for n in range(3):
+        service.record_alert(_alert(n, t0 + n))
+    seen = service.alerts()[0]
+    assert (seen["id"], seen["last_id"], seen["count"]) == ("a0", "a2", 3)
+    service.record_alert(_alert(3, t0 + 3))  # arrives after the row was drawn, before the click
+    assert service.acknowledge(seen["id"], by="desk", upto=seen["last_id"])
+    rows = service.alerts()
+    assert [(r["id"], r["count"], bool(r["acked_at"])) for r in rows] == [("a3", 1, False), ("a0", 3, True)]
+    assert rows[1]["acked_by"] == "desk" and rows[1]["last_id"] == "a2"
+    # Later alerts of the condition join the open row, not the acknowledged one.
+    service.record_alert(_alert(4, t0 + 4))
+    assert [(r["id"], r["count"]) for r in service.alerts(unacked=True)] == [("a3", 2)]
+    assert service.acknowledge("a4", by="api")  # by the id of any alert in the row
+    assert service.alerts(unacked=True) == []
+    assert not service.acknowledge("nope", by="desk")
+    service.stop()  # writes what is buffered
+    stored = {a["id"]: a["acked_by"] for a in service.store.history("alerts", _vn_today())}
+    assert stored == {"a0": "desk", "a1": "desk", "a2": "desk", "a3": "api", "a4": "api"}
+    # History shows the day folded the same way, acknowledged rows apart from open ones.
+    earlier = service.alerts(day=_vn_today())
+    assert [(r["id"], r["count"], r["acked_by"]) for r in earlier] == [("a3", 2, "api"), ("a0", 3, "desk")]
+
+
+def test_status_names_the_source_and_says_when_prices_are_not_the_live_exchange(running) -> None:
+    service, feed = running
+    feed.send(status_message("FPT", *FPT))
+    _wait(lambda: service.status()["source"] is not None)
+    assert service.status()["source"] == "scripted" and service.status()["simulated"] is True
+    feed.source = "ssi"
+    assert service.status()["source"] == "ssi" and service.status()["simulated"] is False
+    assert MarketService().status()["source"] is None and MarketService().status()["simulated"] is False
+
+
+def test_the_pipeline_builds_the_view_every_screen_reads(running) -> None:
+    service, feed = running
+    before = service.view
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 131_000, 100, 100),
+              index_message("VN30", 1_301.5, 1_300.0), foreign_message("FPT", 300, 100, 39e6, 13e6, 10**6, 999_800))
+    _wait(lambda: len(service.view.series["vn30"]) == 1 and len(service.view.series["foreign"]) == 1)
+    view = service.view
+    assert view.version > before.version
+    assert view.series["vn30"].cols["value"] == (1_301.5,)
+    assert view.summary["indices"]["VN30"]["value"] == 1_301.5
+    assert view.parts["movers"]["up"] == [{"symbol": "FPT", "change_pct": pytest.approx(100 * 1_000 / 130_000)}]
+    assert view.summary["foreign"]["buy_val"] == 39e6
 
 
 def test_malformed_messages_are_counted_and_do_not_touch_the_board(running) -> None:

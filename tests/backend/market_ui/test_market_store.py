@@ -152,6 +152,27 @@ def test_acknowledging_an_alert_is_a_new_revision_read_back_once(fresh_warehouse
     assert alerts[0]["acked_at"].timestamp() == pytest.approx(now + 5, abs=0.01)
 
 
+def test_acknowledging_many_alerts_is_one_read_and_one_insert(fresh_warehouse: Warehouse) -> None:
+    store = MarketStore(fresh_warehouse)
+    now = time.time()
+    day = datetime.fromtimestamp(now, UTC).date()
+    store.add("alerts", [{"id": f"a-{i}", "ts": now + i, "day": day, "symbol": "FPT", "kind": "price_rule",
+                          "severity": "info", "message": f"FPT {i}", "value": float(i), "threshold": 1.0}
+                         for i in range(5)])
+    calls = []
+    insert = fresh_warehouse.insert_rows
+    fresh_warehouse.insert_rows = lambda *a, **k: (calls.append(a[0]), insert(*a, **k))[1]  # type: ignore[method-assign]
+    try:
+        found = store.acknowledge_many(["a-0", "a-2", "a-4", "nope", "x' OR 1=1 --"], day, by="desk", at=now + 9)
+    finally:
+        del fresh_warehouse.insert_rows
+    assert found == 3
+    assert calls.count("market_alerts") == 2  # the buffered alerts, then the acknowledgements
+    acked = {a["id"]: a["acked_by"] for a in store.history("alerts", day)}
+    assert acked == {"a-0": "desk", "a-1": "", "a-2": "desk", "a-3": "", "a-4": "desk"}
+    assert store.acknowledge_many([], day, by="desk", at=now) == 0
+
+
 @pytest.mark.parametrize(
     ("kind", "row"),
     [

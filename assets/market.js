@@ -1,0 +1,207 @@
+// /market in the browser.
+// - poll: ask the server for what changed since this screen's cursor, but only once the previous
+//   answer has been applied (Dash drops an answer whose callback was asked again meanwhile, so
+//   overlapping questions would mean answers never drawn); a question unanswered for RETRY_MS is
+//   asked again.
+// - apply: extend the figures in place with an answer (series from their last point on, headline
+//   parts that changed) and re-colour them when the theme changes, without a server round trip.
+// - Ack buttons: the clicked button's own data-ack-id is sent, so an acknowledgement acts on the
+//   row that was clicked even while the list is being redrawn.
+// Shared namespaces are extended, never replaced.
+(function () {
+  const dc = (window.dash_clientside = window.dash_clientside || {});
+  const RETRY_MS = 8000;
+
+  function noUpdate() {
+    return window.dash_clientside.no_update;
+  }
+
+  function poll(_n, request, cursor) {
+    const seq = (request && request.seq) || 0;
+    const ack = (cursor && cursor.ack) || 0;
+    const now = Date.now();
+    if (seq > ack && now - ((request && request.sent) || 0) < RETRY_MS) return noUpdate();
+    return {
+      seq: Math.max(seq, ack) + 1,
+      cursor: cursor ? cursor.cursor : null,
+      status: cursor ? cursor.status : null,
+      sent: now,
+    };
+  }
+
+  function copy(o) {
+    return Object.assign({}, o || {});
+  }
+
+  // A figure whose layout (and listed parts of it) may be changed without touching the original.
+  function editable(fig) {
+    const layout = copy(fig.layout);
+    layout.title = copy(layout.title);
+    layout.title.font = copy(layout.title.font);
+    layout.annotations = (layout.annotations || []).map(copy);
+    layout.shapes = (layout.shapes || []).map(copy);
+    return { data: (fig.data || []).map(copy), layout: layout };
+  }
+
+  function setNote(fig, part) {
+    fig.layout.title.text = part.title;
+    if (fig.layout.annotations.length) {
+      fig.layout.annotations[0].text = part.note || "";
+      fig.layout.annotations[0].visible = Boolean(part.note);
+    }
+  }
+
+  function applyPart(name, fig, part, config) {
+    const tones = config.tones;
+    setNote(fig, part);
+    if (name === "vn30" || name === "vnindex") {
+      fig.data[0].line = Object.assign(copy(fig.data[0].line), { color: tones[part.tone] });
+      if (fig.layout.shapes.length) {
+        const prior = part.prior || 0;
+        Object.assign(fig.layout.shapes[0], { y0: prior, y1: prior, visible: Boolean(part.prior) });
+      }
+    } else if (name === "basis") {
+      fig.data[1].name = part.symbol || "futures";
+    } else if (name === "leaders") {
+      fig.data[0].y = part.symbols;
+      fig.data[0].x = part.values;
+      fig.data[0].marker = Object.assign(copy(fig.data[0].marker), {
+        color: part.tones.map((t) => tones[t]),
+      });
+    }
+  }
+
+  function applySeries(fig, spec, series, full, tones) {
+    spec.traces.forEach(function (col, i) {
+      const trace = fig.data[i];
+      const keep = full ? 0 : series.from;
+      trace.x = (trace.x || []).slice(0, keep).concat(series.x);
+      trace.y = (trace.y || []).slice(0, keep).concat(series.cols[col]);
+    });
+    if (spec.signs !== undefined) {
+      // Bars coloured by their sign (the basis): above zero up, below down.
+      const trace = fig.data[spec.signs];
+      trace.marker = Object.assign(copy(trace.marker), {
+        color: trace.y.map((v) => ((v || 0) >= 0 ? tones.up : tones.down)),
+      });
+    }
+  }
+
+  // The screen's figures hold exactly what its cursor says (else it asks for everything).
+  function consistent(answer, figs, cursor, config) {
+    if (!cursor || !cursor.cursor || cursor.cursor.run !== answer.run) return false;
+    return Object.keys(answer.series).every(function (name) {
+      const held = cursor.cursor.n[name];
+      const fig = figs[config.charts[name].graph];
+      const length = fig && fig.data && fig.data[0] ? (fig.data[0].x || []).length : -1;
+      return length === held && answer.series[name].from === Math.max(held - 1, 0);
+    });
+  }
+
+  function retheme(fig, palette, name, spec) {
+    const layout = fig.layout;
+    layout.meta = name;
+    layout.font = Object.assign(copy(layout.font), { color: palette.font });
+    layout.title.font.color = palette.font;
+    layout.hoverlabel = { bgcolor: palette.hover, font: { color: palette.font } };
+    layout.legend = Object.assign(copy(layout.legend), { font: { color: palette.font } });
+    Object.keys(layout).forEach(function (key) {
+      if (!/^[xy]axis[0-9]*$/.test(key)) return;
+      const axis = copy(layout[key]);
+      axis.gridcolor = palette.grid;
+      axis.linecolor = palette.grid;
+      axis.zerolinecolor = palette.zero;
+      axis.tickfont = Object.assign(copy(axis.tickfont), { color: palette.font });
+      axis.title = copy(axis.title);
+      axis.title.font = Object.assign(copy(axis.title.font), { color: palette.muted });
+      layout[key] = axis;
+    });
+    layout.annotations.forEach(function (a) {
+      a.font = Object.assign(copy(a.font), { color: palette.muted });
+    });
+    Object.keys((spec && spec.themed) || {}).forEach(function (i) {
+      const trace = fig.data[Number(i)];
+      const colour = palette[spec.themed[i]];
+      if (trace.type === "bar" && spec.signs !== Number(i)) {
+        trace.marker = Object.assign(copy(trace.marker), { color: colour });
+      } else if (trace.type !== "bar") {
+        trace.line = Object.assign(copy(trace.line), { color: colour });
+      }
+    });
+  }
+
+  function apply(answer, theme) {
+    const args = Array.prototype.slice.call(arguments, 2);
+    const config = args[args.length - 1];
+    const cursor = args[args.length - 2];
+    const graphs = config.graphs;
+    const current = {};
+    graphs.forEach((g, i) => (current[g] = args[i]));
+    const edited = {};
+    function edit(graph) {
+      if (!edited[graph] && current[graph]) edited[graph] = editable(current[graph]);
+      return edited[graph];
+    }
+    let next = noUpdate();
+    if (answer && answer.ack && answer.ack > ((cursor && cursor.ack) || 0)) {
+      next = Object.assign(copy(cursor), { ack: answer.ack, status: answer.status });
+      if (answer.full || consistent(answer, current, cursor, config)) {
+        Object.keys(answer.series).forEach(function (name) {
+          const spec = config.charts[name];
+          const fig = edit(spec.graph);
+          if (fig) applySeries(fig, spec, answer.series[name], answer.full, config.tones);
+        });
+        Object.keys(answer.parts).forEach(function (name) {
+          const graph = name === "leaders" ? config.leaders : config.charts[name] && config.charts[name].graph;
+          const fig = graph && edit(graph);
+          if (fig) applyPart(name, fig, answer.parts[name], config);
+        });
+        if (answer.session) {
+          Object.keys(config.charts).forEach(function (name) {
+            const graph = config.charts[name].graph;
+            const shown = current[graph] && current[graph].layout.xaxis && current[graph].layout.xaxis.range;
+            if (!shown || shown[0] !== answer.session[0] || shown[1] !== answer.session[1]) {
+              const fig = edit(graph);
+              if (fig) fig.layout.xaxis = Object.assign(copy(fig.layout.xaxis), { range: answer.session });
+            }
+          });
+        }
+        next.cursor = { run: answer.run, v: answer.v, n: answer.n };
+      } else {
+        next.cursor = null; // the figures and the cursor disagree: ask for everything
+      }
+    }
+    const name = config.kiosk || theme === "dark" ? "dark" : "light";
+    const palette = config.themes[name];
+    const specs = {};
+    Object.keys(config.charts).forEach((k) => (specs[config.charts[k].graph] = config.charts[k]));
+    graphs.forEach(function (graph) {
+      const fig = edited[graph] || current[graph];
+      if (fig && (edited[graph] || (fig.layout && fig.layout.meta !== name))) retheme(edit(graph), palette, name, specs[graph]);
+    });
+    Object.keys(edited).forEach(function (graph) {
+      edited[graph].layout.datarevision = (answer && answer.v) || Date.now();
+    });
+    return graphs.map((g) => edited[g] || noUpdate()).concat([next]);
+  }
+
+  dc.market = Object.assign(dc.market || {}, { poll: poll, apply: apply });
+
+  document.addEventListener(
+    "click",
+    function (event) {
+      const target = event.target.closest && event.target.closest("[data-ack-id]");
+      if (!target || !target.closest("#market-alerts")) return;
+      const button = target.querySelector("button");
+      if (button) {
+        if (button.disabled) return;
+        button.disabled = true;
+      }
+      target.classList.add("market-ack-pending");
+      window.dash_clientside.set_props("market-ack-request", {
+        data: { id: target.dataset.ackId, upto: target.dataset.ackUpto, at: Date.now() },
+      });
+    },
+    true
+  );
+})();
