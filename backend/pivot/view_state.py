@@ -31,7 +31,7 @@ from datetime import date
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.pivot.catalog import (
     DEFAULT_LIMIT,
@@ -526,4 +526,9 @@ def revise(state: ViewState, **changes: Any) -> ParsedView:
         changes.setdefault("expansion", Expansion())
     if "cols" in changes and tuple(changes["cols"]) != state.cols:
         changes.setdefault("sort_column", ())  # the sorted split column is gone with its split
-    return parse_view(to_query(state.model_copy(update=changes)), latest_date=state.date_from)
+    try:
+        # Validated, not copied: controls send text (dates as "YYYY-MM-DD", lists for tuples).
+        changed = ViewState.model_validate({**state.model_dump(), **changes})
+    except ValidationError:
+        return ParsedView(state=state, notices=["That change could not be applied; the view is unchanged."])
+    return parse_view(to_query(changed), latest_date=state.date_from)

@@ -350,3 +350,14 @@ def test_grid_rows_mark_open_groups_like_the_browser() -> None:
     assert [r["_id"] for r in shown] == [r["_id"] for r in visible_rows(tree, exp)]
     assert all(r["_open"] == (r["_kind"] == "group" and r["_level"] == 1) for r in shown)
     assert all("_open" not in r for r in tree)  # the tree itself is left alone
+
+
+def test_revise_takes_control_values_as_the_controls_send_them() -> None:
+    state = parse_view("rows=desk&m=pnl", latest_date=LATEST).state
+    one_day = revise(state, date_from="2024-02-05", date_to="2024-02-05")
+    assert one_day.notices == [] and one_day.state.date_from == one_day.state.date_to == date(2024, 2, 5)
+    span = revise(state, date_from="2024-02-05", date_to="2024-02-09").state
+    assert (span.date_from, span.date_to) == (date(2024, 2, 5), date(2024, 2, 9))
+    assert revise(state, rows=["book", "desk"]).state.rows == ("book", "desk")
+    broken = revise(state, date_from="not a date", date_to="2024-02-09")
+    assert broken.state == state and broken.notices

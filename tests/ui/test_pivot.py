@@ -299,6 +299,26 @@ def test_a_range_shows_stock_columns_as_of_the_last_date_with_data(dash_duo, piv
     assert dash_duo.get_logs() == []
 
 
+def test_picking_a_day_in_the_date_picker_shows_that_day(dash_duo, pivot_app, duck) -> None:
+    from datetime import date
+
+    latest = date.fromisoformat(_latest(duck))
+    day = str(duck.execute("SELECT max(trade_date) FROM trades WHERE trade_date < ? AND month(trade_date) = ?",
+                           [latest, latest.month]).fetchone()[0])
+    open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl")
+    label = f"{date.fromisoformat(day).day} {date.fromisoformat(day):%B %Y}"
+    dash_duo.find_element("#pivot-dates").click()
+    for _ in range(2):  # a single day in a range picker: the same day twice
+        dash_duo.find_element(f"button[aria-label='{label}']").click()
+    until(lambda: f"date={day}&" in dash_duo.driver.current_url, timeout=30)
+    want = dict(duck.execute(f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{day}' AND {HELD} "
+                             "GROUP BY desk").fetchall())
+    ordered = sorted(want, key=lambda d: -want[d])
+    until(lambda: [r["label"] for r in rows(dash_duo)] == ordered, timeout=30)
+    assert [number(t) for t in cell_texts(dash_duo, "pnl")] == pytest.approx([round(want[d]) for d in ordered], abs=1)
+    assert dash_duo.get_logs() == []
+
+
 # -- help and keys -----------------------------------------------------------------
 def test_help_opens_from_the_button_and_the_key_and_shortcuts_work(dash_duo, pivot_app) -> None:
     open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
