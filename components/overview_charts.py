@@ -47,17 +47,17 @@ function (theme, search, trend, exposure) {
 """.replace("__DARK__", json.dumps(DARK)).replace("__LIGHT__", json.dumps(LIGHT))
 
 
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
+def _layout(**extra: Any) -> dict[str, Any]:
     axis = {"gridcolor": LIGHT["grid"], "zerolinecolor": LIGHT["zero"], "linecolor": LIGHT["grid"],
             "automargin": True}
     layout: dict[str, Any] = {
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
         "font": {"color": LIGHT["ink"], "family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
                  "size": 12},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-        "legend": {"orientation": "h", "y": -0.15, "x": 0},
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        # Above the plot (the title is the page's): below it, rotated date ticks on a narrow screen run into it.
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
         "hoverlabel": {"namelength": -1},
         "xaxis": dict(axis),
         "yaxis": dict(axis),
@@ -90,13 +90,20 @@ def desk_pnl_figure(trend: DeskTrend) -> dict[str, Any]:
         "line": {"color": LIGHT["ink"], "width": 1.5}, "marker": {"color": LIGHT["ink"], "size": 5},
         "hovertemplate": "<b>Total</b><br>%{x}<br>P&L %{y:$,.0f}<extra></extra>",
     })
-    title = f"P&L by desk · last {len(iso)} trade date{'s' if len(iso) != 1 else ''}"
     return {"data": data, "layout": _layout(
-        title, barmode="relative",
+        barmode="relative",
         xaxis={"type": "category", "tickvals": iso[::-1][::step][::-1],
                "ticktext": [_short(d) for d in trend.dates[::-1][::step][::-1]]},
         yaxis={"tickformat": "$~s"},
     )}
+
+
+def trend_title(trend: DeskTrend) -> str:
+    return f"P&L by desk · last {len(trend.dates)} trade date{'s' if len(trend.dates) != 1 else ''}"
+
+
+def exposure_title(day: date) -> str:
+    return f"Exposure by desk · {day:%a} {_short(day)}"
 
 
 def desk_exposure_figure(desks: list[DeskExposure], day: date) -> dict[str, Any]:
@@ -120,6 +127,6 @@ def desk_exposure_figure(desks: list[DeskExposure], day: date) -> dict[str, Any]
          "hovertemplate": "<b>%{y}</b><br>Net %{x:$,.0f}<extra></extra>"},
     ]
     return {"data": data, "layout": _layout(
-        f"Exposure by desk · {day:%a} {_short(day)}", barmode="relative",
+        barmode="relative",
         xaxis={"tickformat": "$~s"}, yaxis={"autorange": "reversed"},
     )}

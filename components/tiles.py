@@ -16,7 +16,7 @@ import dash_mantine_components as dmc
 from dash import dcc, html
 
 from backend.overview import Change, Contributor, Contributors, Overview
-from components.overview_charts import desk_exposure_figure, desk_pnl_figure
+from components.overview_charts import desk_exposure_figure, desk_pnl_figure, exposure_title, trend_title
 
 
 class ids:
@@ -158,11 +158,12 @@ def contributors_tile(group: Contributors) -> dmc.Paper:
     )
 
 
-def _chart(graph_id: str, figure: dict, hint: str) -> dmc.Paper:
-    return dmc.Paper(withBorder=True, p="xs", radius="md", className="overview-chart", children=[
+def _chart(graph_id: str, title: str, figure: dict, hint: str) -> dmc.Paper:
+    return dmc.Paper(withBorder=True, p="md", radius="md", className="overview-chart", children=[
+        dmc.Text(title, fw=600),
         dcc.Graph(id=graph_id, figure=figure, config={"displayModeBar": False, "responsive": True},
-                  style={"height": "340px"}),
-        dmc.Text(hint, size="xs", c="dimmed", px="xs"),
+                  style={"height": "320px"}),
+        dmc.Text(hint, size="xs", c="dimmed", className="db-kiosk-hide"),
     ])
 
 
@@ -186,9 +187,9 @@ def overview_tiles(overview: Overview) -> dmc.Stack:
         dmc.SimpleGrid(cols={"base": 1, "lg": 2}, spacing="md",
                        children=[contributors_tile(group) for group in overview.contributors]),
         html.Div(className="overview-charts", children=[
-            _chart(ids.TREND, desk_pnl_figure(overview.trend),
+            _chart(ids.TREND, trend_title(overview.trend), desk_pnl_figure(overview.trend),
                    "Click a bar for that desk's P&L by manager and symbol on that day, a total for the day by desk."),
-            _chart(ids.EXPOSURE, desk_exposure_figure(overview.desk_exposure, day),
+            _chart(ids.EXPOSURE, exposure_title(day), desk_exposure_figure(overview.desk_exposure, day),
                    "Levels on the day, not summed over days. Click a bar for that desk's exposure."),
         ]),
     ])

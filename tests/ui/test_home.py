@@ -78,7 +78,7 @@ def _rgb(hex_colour: str) -> str:
 
 def _chart_ink(dash_duo, graph_id: str) -> str:
     return dash_duo.driver.execute_script(
-        "const t = document.querySelector(arguments[0] + ' .gtitle');"
+        "const t = document.querySelector(arguments[0] + ' .legendtext');"
         "return t ? getComputedStyle(t).fill : null;", f"#{graph_id}")
 
 
@@ -175,7 +175,7 @@ def test_a_bar_in_the_desk_trend_opens_that_desk_and_day(dash_duo, deskboard_app
 
 def test_dark_mode_recolours_the_charts(dash_duo, deskboard_app) -> None:
     dash_duo.start_server(deskboard_app)
-    dash_duo.wait_for_element("#overview-trend .gtitle", timeout=30)
+    dash_duo.wait_for_element("#overview-trend .legendtext", timeout=30)
     until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(LIGHT["ink"]), timeout=10)
     dash_duo.find_element("#shell-theme-toggle").click()
     until(lambda: dash_duo.driver.execute_script(
@@ -184,7 +184,7 @@ def test_dark_mode_recolours_the_charts(dash_duo, deskboard_app) -> None:
         until(lambda g=graph: _chart_ink(dash_duo, g) == _rgb(DARK["ink"]), timeout=10)
     # Reloaded, the page starts dark (the shell remembers the theme).
     dash_duo.driver.refresh()
-    dash_duo.wait_for_element("#overview-trend .gtitle", timeout=30)
+    dash_duo.wait_for_element("#overview-trend .legendtext", timeout=30)
     until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(DARK["ink"]), timeout=10)
     dash_duo.find_element("#shell-theme-toggle").click()
     until(lambda: _chart_ink(dash_duo, "overview-trend") == _rgb(LIGHT["ink"]), timeout=10)
