@@ -46,7 +46,7 @@ REFILL_SECONDS = 20.0  # depth relaxes to its target with this time constant
 DEPTH_SECONDS = 60.0  # depth of a level, in seconds of the stock's average volume
 AGGRESSION = 3.0  # logistic slope of the buy probability in ticks of (fair − mid)
 # Futures basis (points): mean, reversion time, stationary standard deviation.
-BASIS_MEAN, BASIS_TAU, BASIS_SD = -3.0, 1_500.0, 10.0
+BASIS_MEAN, BASIS_TAU, BASIS_SD = -3.0, 1_500.0, 11.0
 CALENDAR_SPREAD = -1.5  # next month against the front month, points
 # Daily turnover: a share of free-float shares plus a share of all shares.
 TURNOVER_FREE_FLOAT, TURNOVER_ALL = 0.004, 0.0005
@@ -177,17 +177,16 @@ def fill_book(book: Book, liq: Liquidity, bids: list, asks: list, rng: random.Ra
         for price in [p for p in depth if p not in shown]:
             del depth[price]
     base = liq.rate * DEPTH_SECONDS
-    for prices, out in ((bids, []), (asks, [])):
-        for i, p in enumerate(prices):
-            v = depth.get(p)
-            if v is None:
-                v = depth[p] = base * (1 + 0.35 * i) * rng.uniform(0.4, 1.8)
-            shown_lots = int(v / lot)
-            out.append((p, shown_lots * lot if shown_lots else lot))
-        if prices is bids:
-            book.bids = out
-        else:
-            book.asks = out
+    book.bids = [(p, _shown(depth, p, i, base, lot, rng)) for i, p in enumerate(bids)]
+    book.asks = [(p, _shown(depth, p, i, base, lot, rng)) for i, p in enumerate(asks)]
+
+
+def _shown(depth: dict[float, float], price: float, level: int, base: float, lot: int, rng: random.Random) -> int:
+    v = depth.get(price)
+    if v is None:
+        v = depth[price] = base * (1 + 0.35 * level) * rng.uniform(0.4, 1.8)
+    lots = int(v / lot)
+    return lots * lot if lots else lot
 
 
 def take(book: Book, liq: Liquidity, buy: bool, wanted: int, t: float, rng: random.Random) -> tuple[float, int]:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from backend.market.feed.base import ConnectionState, MarketFeed
 from backend.market.feed.pacing import paced
-from backend.market.feed.simulator import MarketSimulator, next_weekday
+from backend.market.feed.simulator import MarketSimulator
 from backend.market.reference import ATC_END, ATO_START, LUNCH_END, LUNCH_START, VN_TZ
 
 # Events per simulated second while catching up (one to four messages each): a whole
-# morning and afternoon is then ~50,000 messages, which the core takes in about a second.
-CATCH_UP_DENSITY = 1.5
+# morning and afternoon is then ~35,000 messages, made and taken in by the core in ~1.5 s.
+CATCH_UP_DENSITY = 1.0
 MESSAGES_PER_EVENT = 2.0  # on average, so ``rate`` is about the messages per wall second
 AUTO_START = (10, 0)  # where ``auto`` goes live when the market is not trading now
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -30,9 +30,8 @@ def live_start(start_time: str, now: datetime) -> datetime:
     """The simulated VN-clock moment the live stream starts at.
 
     ``auto``: now, when a weekday's market is trading (09:00–11:30, 13:00–14:45); otherwise
-    10:00 of today's session, or of the next session once today's has closed (a weekend
-    goes to Monday) — so the simulated clock is then never behind the wall clock's day.
-    ``now``: the wall clock's time of day. ``HH:MM``: that time, today.
+    10:00. ``now``: the wall clock's time of day. ``HH:MM``: that time. The session is
+    today's, or Monday's on a weekend.
     """
     now = now.astimezone(VN_TZ).replace(microsecond=0)
     if start_time == "now":
@@ -42,8 +41,7 @@ def live_start(start_time: str, now: datetime) -> datetime:
         trading = ATO_START <= sod < LUNCH_START or LUNCH_END <= sod < ATC_END
         if now.weekday() < 5 and trading:
             return now
-        day = now.date() if now.weekday() < 5 and sod < ATC_END else next_weekday(now.date() + timedelta(days=1))
-        return datetime(day.year, day.month, day.day, *AUTO_START, tzinfo=VN_TZ)
+        return now.replace(hour=AUTO_START[0], minute=AUTO_START[1], second=0)
     match = _HHMM.match(start_time)
     if match is None:
         raise ValueError(f"start_time must be 'auto', 'now' or HH:MM, got {start_time!r}")

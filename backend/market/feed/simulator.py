@@ -235,6 +235,9 @@ class MarketSimulator:
                     self._emit_status("ATO")
                 continue
             phase = phase_at(sod)
+            if phase is Phase.PRE_OPEN:  # status sent: the market opens at 09:00
+                self.clock = self._epoch + ATO_START
+                continue
             if phase is Phase.LUNCH:
                 self._wait_until(LUNCH_END)
                 continue
@@ -280,7 +283,8 @@ class MarketSimulator:
         self.market.at(t, self.rng)
         self.foreign.advance(t, self.rng)
         if self.clock >= self._next_index:
-            self._next_index = self.clock + self.index_interval
+            # Catching up, a point every few index intervals is plenty: the charts draw one a minute.
+            self._next_index = self.clock + self.index_interval * (3 if self.catching_up else 1)
             self._emit_indices()
         r = self.rng.random()
         if r < 0.08:
@@ -503,17 +507,25 @@ class MarketSimulator:
             ("VN30", self.vn30, self.vn30_value(), self.vn30_prior),
             ("VNINDEX", self.stocks, self.vnindex_value(), self.vnindex_prior),
         ):
-            adv = sum(1 for s in members if s.last > s.ref)
-            dec = sum(1 for s in members if s.last < s.ref)
+            adv = dec = ceilings = floors = qty = 0
+            val = 0.0
+            for s in members:
+                last = s.last
+                if last > s.ref:
+                    adv += 1
+                    ceilings += last >= s.ceiling
+                elif last < s.ref:
+                    dec += 1
+                    floors += last <= s.floor
+                qty += s.total_vol
+                val += s.total_val
             content = self._head("MI", index_id)
             del content["Symbol"]
             content |= {
                 "IndexId": index_id, "IndexValue": round(value, 2), "PriorIndexValue": prior,
                 "Change": round(value - prior, 2), "RatioChange": round((value - prior) / prior * 100, 2),
                 "Advances": adv, "Declines": dec, "NoChanges": len(members) - adv - dec,
-                "Ceilings": sum(1 for s in members if s.last >= s.ceiling),
-                "Floors": sum(1 for s in members if s.last <= s.floor),
-                "AllQty": sum(s.total_vol for s in members), "AllValue": sum(s.total_val for s in members),
+                "Ceilings": ceilings, "Floors": floors, "AllQty": qty, "AllValue": val,
                 "Exchange": "HOSE", "TradingSession": session,
             }  # fmt: skip
             self._push("MI", content)

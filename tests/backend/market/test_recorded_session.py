@@ -72,12 +72,36 @@ def test_foreign_totals_speed_and_acceleration_match_pandas(session_core: Market
         earlier = [i for i, t in enumerate(ts) if t <= ts[-1] - 60]
         expected_accel = speed[-1] - speed[earlier[-1]] if earlier else 0.0
         assert row["f_accel_val"] == pytest.approx(expected_accel, abs=1e-3)
-    end = r["ts"].max()
-    window = r[r["ts"] > end - 300]
     market = session_core.foreign.market
-    assert market.speed_buy_val == pytest.approx(window["d_buy_val"].sum() / 5)
-    assert market.speed_sell_val == pytest.approx(window["d_sell_val"].sum() / 5)
+    buy, sell = _market_speed(raw)
+    assert (market.speed_buy_val, market.speed_sell_val) == (pytest.approx(buy), pytest.approx(sell))
     assert market.buy_val == pytest.approx(r.groupby("Symbol")["FBuyVal"].max().sum())
+
+
+def _market_speed(raw: pd.DataFrame) -> tuple[float, float]:
+    """The market's foreign buy and sell speed (VND per minute over 5 minutes) after ``raw``.
+
+    The window ends at the later of the last foreign update and the first message of the
+    latest minute of event time (the core rolls the window as each new minute begins).
+    """
+    r = raw[raw["channel"] == "R"].sort_values("ts", kind="stable")
+    d_buy = r.groupby("Symbol")["FBuyVal"].diff().fillna(r["FBuyVal"])
+    d_sell = r.groupby("Symbol")["FSellVal"].diff().fillna(r["FSellVal"])
+    latest_minute = raw["ts"].max() // 60
+    end = max(r["ts"].max(), raw.loc[raw["ts"] // 60 == latest_minute, "ts"].min())
+    inside = r["ts"] > end - 300
+    return d_buy[inside].sum() / 5, d_sell[inside].sum() / 5
+
+
+def test_market_foreign_speed_mid_session_matches_pandas(session_messages: list[str], raw: pd.DataFrame) -> None:
+    # Foreign investors stay out of the closing auction, so check the speed while they trade too.
+    cut = int((raw["ts"] >= raw["ts"].min() + 5 * 3600 + 10 * 60).idxmax())  # 14:09
+    core = MarketCore()
+    core.process_many(session_messages[:cut])
+    buy, sell = _market_speed(raw.iloc[:cut])
+    assert buy > 0 and sell > 0
+    assert core.foreign.market.speed_buy_val == pytest.approx(buy)
+    assert core.foreign.market.speed_sell_val == pytest.approx(sell)
 
 
 def test_index_series_has_one_point_a_minute_matching_pandas(session_core: MarketCore, raw: pd.DataFrame) -> None:
