@@ -9,11 +9,11 @@ held (Direct + ETF + ETC, so no fund is counted twice):
 * P&L by desk over the last ``TREND_DAYS`` trade dates and exposure by desk on
   the day.
 
-P&L is a flow and exposure a stock (DESIGN.md, "Measures and time"): every
-figure here is read per trade date — the trend groups by date and desk in one
-query — so exposure levels are never added up across days, and a day's change
-compares two levels. Every figure carries a link into the pivot page showing
-what it summarises.
+P&L is a flow and exposure a stock (DESIGN.md, "Measures and time"): the trend
+asks only for P&L, grouped by date and desk in one query, and exposure is only
+ever asked for one day at a time, so levels are never added up across days and
+a day's change compares two levels. Each figure equals the total of the pivot
+view its link opens.
 """
 
 from __future__ import annotations
@@ -263,12 +263,23 @@ def recent_trade_dates(wh: Warehouse, *, count: int, up_to: date | None = None,
     return [date.fromisoformat(r["trade_date"]) for r in _run(wh, body).rows if not r.get("_other")]
 
 
-def _by_date_and_desk(wh: Warehouse, dates: list[date], exposure: Exposure) -> Any:
-    """One query: every summary metric per trade date (level-1 subtotals) and per date and desk."""
+def _pnl_by_date_and_desk(wh: Warehouse, dates: list[date], exposure: Exposure) -> Any:
+    """One query for the trend: P&L (a flow) per trade date (level-1 subtotals) and per date and desk."""
     return _run(wh, {
         "dimensions": ["trade_date", "desk"],
-        "metrics": list(SUMMARY_METRICS),
+        "metrics": ["pnl"],
         "filters": {"trade_date": {"from": min(dates).isoformat(), "to": max(dates).isoformat()}},
+        "exposure": exposure,
+    })
+
+
+def _by_desk_on(wh: Warehouse, day: date, exposure: Exposure) -> Any:
+    """Every summary metric per desk on one day: exposure is only ever asked for as a day's level."""
+    return _run(wh, {
+        "dimensions": ["desk"],
+        "metrics": list(SUMMARY_METRICS),
+        "filters": {"trade_date": day.isoformat()},
+        "sort": {"field": "gross_exposure", "direction": "desc"},
         "exposure": exposure,
     })
 
@@ -278,13 +289,11 @@ def _desk_name(row: dict[str, Any]) -> str:
 
 
 def _trend(result: Any, dates: list[date]) -> DeskTrend:
-    """P&L per desk on each of ``dates`` (the query may hold other days too: they are left out)."""
     ordered = sorted(dates)
     index = {d.isoformat(): i for i, d in enumerate(ordered)}
-    rows = [r for r in result.rows if r.get("trade_date") in index]
-    desks = sorted({_desk_name(r) for r in rows})
+    desks = sorted({_desk_name(r) for r in result.rows})
     pnl = {desk: [0.0] * len(ordered) for desk in desks}
-    for row in rows:
+    for row in result.rows:
         pnl[_desk_name(row)][index[row["trade_date"]]] += float(row["pnl"] or 0.0)
     total = [0.0] * len(ordered)
     for sub in result.subtotals:
@@ -293,21 +302,16 @@ def _trend(result: Any, dates: list[date]) -> DeskTrend:
     return DeskTrend(dates=ordered, desks=desks, pnl=pnl, total=total)
 
 
-def _day_totals(result: Any, day: date) -> dict[str, float]:
-    for sub in result.subtotals:
-        if sub.get("_level") == 1 and sub.get("trade_date") == day.isoformat():
-            return {m: float(sub.get(m) or 0.0) for m in SUMMARY_METRICS}
-    return {m: 0.0 for m in SUMMARY_METRICS}
+def _totals(result: Any) -> dict[str, float]:
+    return {m: float(result.totals.get(m) or 0.0) for m in SUMMARY_METRICS}
 
 
-def _desk_exposure(result: Any, day: date) -> list[DeskExposure]:
-    rows = [r for r in result.rows if r.get("trade_date") == day.isoformat()]
-    desks = [
+def _desk_exposure(result: Any) -> list[DeskExposure]:
+    return [
         DeskExposure(desk=_desk_name(r), gross=float(r["gross_exposure"] or 0.0), long=float(r["long_exposure"] or 0.0),
                      short=float(r["short_exposure"] or 0.0), net=float(r["net_exposure"] or 0.0))
-        for r in rows
+        for r in result.rows
     ]
-    return sorted(desks, key=lambda d: (-d.gross, d.desk))
 
 
 def _ranked(wh: Warehouse, day: date, dimension: str, n: int,
@@ -361,17 +365,16 @@ def build_overview(wh: Warehouse, *, day: date | None = None, n: int = TOP_N,
         return Overview(trade_date=None, exposure=exposure)
     latest = dates[0]
     previous = dates[1] if len(dates) > 1 else None
-    shown = dates[:days]
-    result = _by_date_and_desk(wh, sorted({*shown, *([previous] if previous else [])}), exposure)
+    today = _by_desk_on(wh, latest, exposure)
     return Overview(
         trade_date=latest,
         exposure=exposure,
         previous_date=previous,
-        totals=_day_totals(result, latest),
-        previous_totals=_day_totals(result, previous) if previous else {},
+        totals=_totals(today),
+        previous_totals=_totals(_by_desk_on(wh, previous, exposure)) if previous else {},
         contributors=[_contributors(wh, latest, dim, n, exposure) for dim in CONTRIBUTOR_DIMENSIONS],
-        trend=_trend(result, shown),
-        desk_exposure=_desk_exposure(result, latest),
+        trend=_trend(_pnl_by_date_and_desk(wh, dates[:days], exposure), dates[:days]),
+        desk_exposure=_desk_exposure(today),
         links={name: pivot_href(latest, view, exposure=exposure) for name, view in TILE_VIEWS.items()},
     )
 
