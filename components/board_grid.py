@@ -1,21 +1,34 @@
-"""The price board grid: VN colour conventions, flash on change, live row transactions.
+"""The price board grid: VN colour conventions, direction flash on changed cells, live row transactions.
 
-Colours and number formats are computed in the browser by the functions in
-``assets/board.js`` so a tick only ships changed rows, never styling.
+Colours, number formats and the flash are computed in the browser by the functions
+in ``assets/board.js`` so a tick only ships changed rows, never styling. The flash is
+AG Grid's own cell flash (only cells whose value changed flash); ``board.js`` marks
+each changed value of a transaction with its direction, and ``cellClassRules`` turn
+the mark into a green or red flash. Columns
+share the grid's width (``flex``) above a minimum that fits their compact text, so
+every column is visible without horizontal scrolling from 1366 px up; the kiosk
+wall (``?kiosk=1``) uses larger minimums for its larger type.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import dash_ag_grid as dag
 
-# Sortable by default; prices show in thousands of VND (futures in points).
-_PRICE = {"valueFormatter": {"function": "boardPrice(params)"}, "type": "rightAligned", "width": 78}
-_VOLUME = {"valueFormatter": {"function": "boardVolume(params)"}, "type": "rightAligned", "width": 86}
+TONES: Final = ("up", "down", "ref", "ceiling", "floor")
+
+# Minimum widths (px) at the normal 12 px type: a price "139.10" or futures "1294.1", a compact
+# volume "12.3K" / "1.23M", a signed change "-10.40", a percentage "+6.94%".
+_WIDTHS: Final[dict[str, int]] = {"price": 46, "volume": 42, "change": 44, "pct": 50, "symbol": 100, "split": 42}
+# Kiosk type is 18 px: text grows 1.5×, cell padding does not.
+_KIOSK_SCALE: Final = 1.5
+_PADDING: Final = 8
 
 
-TONES = ("up", "down", "ref", "ceiling", "floor")
+def _width(kind: str, kiosk: bool) -> int:
+    base = _WIDTHS[kind]
+    return round((base - _PADDING) * _KIOSK_SCALE + _PADDING) if kiosk else base
 
 
 def tone_rules(field: str) -> dict[str, str]:
@@ -23,89 +36,131 @@ def tone_rules(field: str) -> dict[str, str]:
     return {f"board-{t}": f"boardToneClass(params, '{field}') === 'board-{t}'" for t in TONES}
 
 
-def _price(field: str, header: str, tone_of: str | None = None, **extra: Any) -> dict[str, Any]:
-    tone = tone_of or field
-    styling = {"cellClass": f"board-{tone}"} if tone in ("ref", "ceiling", "floor") else {"cellClassRules": tone_rules(tone)}
-    return {"field": field, "headerName": header, **_PRICE, **styling, **extra}
+# The direction of the cell's last change (see boardDir in board.js): the flash colour.
+DIRECTION_RULES: Final[dict[str, str]] = {"board-dir-up": "boardDir(params) > 0", "board-dir-down": "boardDir(params) < 0"}
 
 
-def _volume(field: str, header: str, **extra: Any) -> dict[str, Any]:
-    return {"field": field, "headerName": header, **_VOLUME, **extra}
+def flash_rules(tone_field: str | None) -> dict[str, str]:
+    return {**(tone_rules(tone_field) if tone_field else {}), **DIRECTION_RULES}
 
 
-def _book_side(prefix: str, label: str) -> dict[str, Any]:
-    """Three price/volume levels, best level next to the matched price."""
-    levels = (3, 2, 1) if prefix == "bid" else (1, 2, 3)
-    children = []
-    for level in levels:
-        tone = tone_rules(f"{prefix}{level}")
-        children += [_price(f"{prefix}{level}", f"P{level}"),
-                     _volume(f"{prefix}{level}_vol", f"V{level}", cellClassRules=tone)]
-    return {"headerName": label, "children": children}
+class _Columns:
+    """Column definitions for one grid (normal or kiosk widths)."""
+
+    def __init__(self, kiosk: bool) -> None:
+        self.kiosk = kiosk
+
+    def _sized(self, kind: str) -> dict[str, Any]:
+        width = _width(kind, self.kiosk)
+        return {"minWidth": width, "width": width, "flex": width}
+
+    def price(self, field: str, header: str, tone_of: str | None = None, **extra: Any) -> dict[str, Any]:
+        tone = tone_of or field
+        fixed = tone in ("ref", "ceiling", "floor")  # set once a day: coloured, never flashed
+        styling = {"cellClass": f"board-{tone}"} if fixed else {"cellClassRules": flash_rules(tone)}
+        return {"field": field, "headerName": header, "type": "rightAligned", **self._sized("price"),
+                "valueFormatter": {"function": "boardPrice(params)"}, **styling, **extra}
+
+    def volume(self, field: str, header: str, tone_of: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A volume in compact form (12.3K, 1.23M); the exact figure is the cell's tooltip."""
+        return {"field": field, "headerName": header, "type": "rightAligned", **self._sized("volume"),
+                "valueFormatter": {"function": "boardVolume(params)"},
+                "tooltipValueGetter": {"function": "boardExactVolume(params)"},
+                "cellClassRules": flash_rules(tone_of), **extra}
+
+    def book_side(self, prefix: str, label: str) -> dict[str, Any]:
+        """Three price/volume levels, best level next to the matched price."""
+        levels = (3, 2, 1) if prefix == "bid" else (1, 2, 3)
+        children = []
+        for level in levels:
+            children += [self.price(f"{prefix}{level}", f"P{level}"),
+                         self.volume(f"{prefix}{level}_vol", f"V{level}", tone_of=f"{prefix}{level}")]
+        return {"headerName": label, "children": children}
+
+    def all(self) -> list[dict[str, Any]]:
+        return [
+            {"field": "symbol", "headerName": "Symbol", "pinned": "left", "width": _width("symbol", self.kiosk),
+             "cellClass": "board-symbol", "cellRenderer": "BoardSymbol", "cellRendererParams": {"kiosk": self.kiosk}},
+            {"headerName": "Prices", "children": [
+                self.price("ref", "Ref", tone_of="ref"),
+                self.price("ceiling", "Ceil", tone_of="ceiling"),
+                self.price("floor", "Floor", tone_of="floor"),
+            ]},
+            self.book_side("bid", "Bid"),
+            {"headerName": "Matched", "children": [
+                self.price("last", "Price", tone_of="last"),
+                self.volume("last_vol", "Vol", tone_of="last"),
+                {"field": "change", "headerName": "+/-", "type": "rightAligned", **self._sized("change"),
+                 "valueFormatter": {"function": "boardChange(params)"}, "cellClassRules": flash_rules("last")},
+                {"field": "change_pct", "headerName": "%", "type": "rightAligned", **self._sized("pct"),
+                 "valueFormatter": {"function": "boardPct(params)"}, "cellClassRules": flash_rules("last")},
+            ]},
+            self.book_side("ask", "Ask"),
+            self.volume("total_vol", "Total"),
+            {"headerName": "Session", "children": [
+                self.price("high", "High"),
+                self.price("low", "Low"),
+                {**self.price("avg", "Avg"), "field": None, "colId": "avg",
+                 "valueGetter": {"function": "boardAverage(params)"}, "cellClassRules": flash_rules("avg")},
+            ]},
+            {"headerName": "Foreign", "children": [
+                self.volume("f_buy_vol", "Buy"),
+                self.volume("f_sell_vol", "Sell"),
+                self.volume("f_room", "Room"),
+            ]},
+            {"colId": "active", "headerName": "B/S", "headerTooltip": "Active buy share of classified volume",
+             **self._sized("split"), "sortable": True, "valueGetter": {"function": "boardBuyShare(params)"},
+             "enableCellChangeFlash": False,
+             "cellRenderer": "BoardSplitBar"},
+        ]
 
 
-def board_columns() -> list[dict[str, Any]]:
-    return [
-        {"field": "symbol", "headerName": "Symbol", "pinned": "left", "width": 92, "sort": None,
-         "cellClass": "board-symbol"},
-        {"headerName": "Prices", "children": [
-            _price("ref", "Ref", tone_of="ref"),
-            _price("ceiling", "Ceil", tone_of="ceiling"),
-            _price("floor", "Floor", tone_of="floor"),
-        ]},
-        _book_side("bid", "Bids"),
-        {"headerName": "Matched", "children": [
-            _price("last", "Price", tone_of="last"),
-            _volume("last_vol", "Vol", cellClassRules=tone_rules("last")),
-            {"field": "change", "headerName": "+/-", **_PRICE, "cellClassRules": tone_rules("last")},
-            {"field": "change_pct", "headerName": "%", "type": "rightAligned", "width": 74,
-             "valueFormatter": {"function": "boardPct(params)"}, "cellClassRules": tone_rules("last")},
-        ]},
-        _book_side("ask", "Asks"),
-        _volume("total_vol", "Total vol", width=104),
-        {"headerName": "Session", "children": [
-            _price("high", "High"),
-            _price("low", "Low"),
-            {"colId": "avg", "headerName": "Avg", **_PRICE,
-             "valueGetter": {"function": "boardAverage(params)"}, "cellClassRules": tone_rules("avg")},
-        ]},
-        {"headerName": "Foreign", "children": [
-            _volume("f_buy_vol", "Buy"),
-            _volume("f_sell_vol", "Sell"),
-            _volume("f_room", "Room", width=104),
-        ]},
-        {"colId": "active", "headerName": "Active B/S", "width": 120, "sortable": True,
-         "valueGetter": {"function": "boardBuyShare(params)"},
-         "cellRenderer": "BoardSplitBar"},
-    ]
+def board_columns(*, kiosk: bool = False) -> list[dict[str, Any]]:
+    columns = _Columns(kiosk).all()
+    for group in columns:  # drop the placeholder field of value-getter columns
+        for col in group.get("children") or [group]:
+            if col.get("field", "") is None:
+                del col["field"]
+    return columns
 
 
-def board_grid(grid_id: str | dict[str, Any], *, kiosk: bool = False, sort: tuple[str, str] | None = None) -> dag.AgGrid:
-    columns = board_columns()
+def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | None = None, kiosk: bool = False,
+               sort: tuple[str, str] | None = None) -> dag.AgGrid:
+    """The grid, drawn with ``rows`` already in it (the first paint has prices)."""
+    columns = board_columns(kiosk=kiosk)
     if sort is not None:
         _apply_sort(columns, *sort)
+    options: dict[str, Any] = {
+        "rowHeight": 30 if kiosk else 26,
+        "headerHeight": 30 if kiosk else 26,
+        "groupHeaderHeight": 26 if kiosk else 22,
+        "animateRows": False,
+        "suppressColumnVirtualisation": True,
+        "suppressCellFocus": True,
+        "suppressDragLeaveHidesColumns": True,
+        # Pinned symbols stay on top under any sort (pins live in the URL, see board.js).
+        "postSortRows": {"function": "boardPostSort(params)"},
+        "cellFlashDuration": 450,
+        "cellFadeDuration": 600,
+        "enableBrowserTooltips": True,  # the exact volume as the cell's title
+    }
+    if kiosk:
+        options["domLayout"] = "autoHeight"  # the wall shows every row; no scrolling there
     return dag.AgGrid(
         id=grid_id,
-        className="ag-theme-quartz-dark board-grid" if kiosk else "ag-theme-quartz board-grid",
+        className="board-grid board-grid-kiosk" if kiosk else "board-grid",
         columnDefs=columns,
-        rowData=[],
-        defaultColDef={"sortable": True, "resizable": True, "enableCellChangeFlash": True,
-                       "suppressHeaderMenuButton": True, "filter": False},
+        rowData=rows or [],
+        defaultColDef={"sortable": True, "resizable": True, "suppressHeaderMenuButton": True, "filter": False,
+                       "suppressMovable": True, "enableCellChangeFlash": True},
         getRowId="params.data.symbol",
         # The symbol takes the colour of the matched price; row classes follow every data change.
-        rowClassRules={f"board-row-{t}": f"boardToneClass(params, 'last') === 'board-{t}'" for t in TONES},
+        rowClassRules={**{f"board-row-{t}": f"boardToneClass(params, 'last') === 'board-{t}'" for t in TONES},
+                       "board-row-pinned": "boardIsPinned(params)", "board-row-found": "boardIsFound(params)",
+                       "board-row-future": "params.data && params.data.kind === 'future'"},
         eventListeners={"sortChanged": ["boardSortChanged(params)"]},
-        dashGridOptions={
-            "rowHeight": 40 if kiosk else 28,
-            "headerHeight": 34 if kiosk else 28,
-            "groupHeaderHeight": 28 if kiosk else 24,
-            "animateRows": False,
-            "suppressColumnVirtualisation": True,
-            "suppressCellFocus": True,
-            "cellFlashDuration": 400,
-            "cellFadeDuration": 600,
-        },
-        style={"height": "calc(100vh - 190px)" if not kiosk else "calc(100vh - 110px)", "width": "100%"},
+        dashGridOptions=options,
+        style={"height": "100%", "width": "100%"} if not kiosk else {"width": "100%"},
     )
 
 

@@ -1,4 +1,5 @@
-"""Board chrome that follows the market: feed banner, VN clock and phase, breadth bar, top movers."""
+"""Board chrome that follows the market: feed banner, source badge, VN clock and phase, index strip,
+breadth bar, top movers and the board version they were computed from."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def feed_banner(status: dict[str, Any] | None) -> tuple[Any, bool]:
                   "board-banner-disconnected"), False
 
 
+def source_badge(status: dict[str, Any] | None) -> dmc.Badge | None:
+    """A visible "Simulated market" badge when the prices come from the simulator; nothing for real feeds."""
+    if not status or not status.get("simulated"):
+        return None
+    return dmc.Badge("Simulated market", color="orange", variant="filled", radius="sm", className="board-source",
+                     attributes={"title": "Prices on this server come from the market simulator, not an exchange feed"})
+
+
 def _alert(color: str, text: str, class_name: str = "") -> dmc.Alert:
     return dmc.Alert(text, color=color, variant="filled", radius="sm", p=6, className=f"board-banner {class_name}")
 
@@ -50,6 +59,7 @@ def phase_badge(phase: str | None) -> dmc.Badge:
 
 
 def breadth_bar(counts: dict[str, int]) -> list[Any]:
+    counts = {k: counts.get(k, 0) for k in ("ceiling", "up", "ref", "down", "floor")}
     total = sum(counts.values())
     if not total:
         return [html.Span(className="b-empty", style={"width": "100%"})]
@@ -62,9 +72,15 @@ def breadth_bar(counts: dict[str, int]) -> list[Any]:
     ]
 
 
-def breadth_text(counts: dict[str, int]) -> str:
-    return (f"▲{counts['up'] + counts['ceiling']} ({counts['ceiling']} ceil) "
-            f"■{counts['ref']} ▼{counts['down'] + counts['floor']} ({counts['floor']} floor)")
+def breadth_text(counts: dict[str, int], *, short: bool = False) -> str:
+    """Advancers, unchanged and decliners; ``short`` names ceiling and floor counts only when there are any."""
+    c = {k: counts.get(k, 0) for k in ("up", "ceiling", "ref", "down", "floor")}
+    if short:
+        ceil = f" ({c['ceiling']} ceil)" if c["ceiling"] else ""
+        floor = f" ({c['floor']} floor)" if c["floor"] else ""
+        return f"▲{c['up'] + c['ceiling']}{ceil} ■{c['ref']} ▼{c['down'] + c['floor']}{floor}"
+    return (f"▲{c['up'] + c['ceiling']} ({c['ceiling']} ceil) "
+            f"■{c['ref']} ▼{c['down'] + c['floor']} ({c['floor']} floor)")
 
 
 def movers_line(movers: dict[str, list[dict[str, Any]]]) -> list[Any]:
@@ -72,7 +88,52 @@ def movers_line(movers: dict[str, list[dict[str, Any]]]) -> list[Any]:
         return html.Span(f"{m['symbol']} {m['change_pct']:+.2f}%", className=f"board-mover {cls}")
 
     parts: list[Any] = [html.B("Top ▲ ")]
-    parts += [item(m, "board-up") for m in movers["gainers"]] or [html.Span("—", className="board-mover")]
+    parts += [item(m, "board-up") for m in movers.get("gainers", ())] or [html.Span("—", className="board-mover")]
     parts.append(html.B(" ▼ "))
-    parts += [item(m, "board-down") for m in movers["losers"]] or [html.Span("—", className="board-mover")]
+    parts += [item(m, "board-down") for m in movers.get("losers", ())] or [html.Span("—", className="board-mover")]
     return parts
+
+
+def _signed(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:+,.{digits}f}"
+
+
+def index_strip_view(items: list[dict[str, Any]]) -> list[html.Div]:
+    """VNINDEX, VN30 and the futures contract: value, change and change % in VN colours.
+
+    Indices show two decimals and futures one (index points); an item the feed has not
+    sent yet shows a dash.
+    """
+    out = []
+    for item in items:
+        digits = 1 if item["kind"] == "future" else 2
+        value = item.get("value")
+        parts: list[Any] = [html.Span(item["id"], className="board-index-name")]
+        if value is None:
+            parts.append(html.Span("—", className="board-index-value"))
+        else:
+            pct = item.get("change_pct")
+            parts += [
+                html.Span(f"{value:,.{digits}f}", className="board-index-value"),
+                html.Span(_signed(item.get("change"), digits), className="board-index-change"),
+                html.Span("" if pct is None else f"({pct:+.2f}%)", className="board-index-pct"),
+            ]
+            if item.get("basis") is not None:
+                parts.append(html.Span(f"basis {item['basis']:+.1f}", className="board-index-basis",
+                                       title="futures minus VN30, index points"))
+        tone = item.get("tone")
+        out.append(html.Div(parts, className="board-index" + (f" board-{tone}" if tone else ""),
+                            **{"data-id": item["id"]}))
+    return out
+
+
+def snapshot_label(version: int | None) -> html.Span:
+    """The board version the grid, breadth and top movers were computed from (they always share one).
+
+    The label shows the version's last six digits (it changes every tick); the whole
+    number is in the tooltip and ``data-version``.
+    """
+    text = "—" if version is None else f"v…{version % 1_000_000:06d}"
+    title = "board snapshot of the grid, breadth and top movers" + ("" if version is None else f": {version}")
+    return html.Span(text, className="board-version", title=title,
+                     **{"data-version": "" if version is None else str(version)})

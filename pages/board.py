@@ -1,13 +1,24 @@
-"""/board: the live price board for a watchlist (VN30 by default).
+"""/board: the live price board for a watchlist (VN30 with its front-month futures by default).
 
-Every screen polls the one shared board snapshot twice a second and applies only
-the rows changed since its version as a grid transaction. The view lives in the
-URL: ``?watchlist=ID``, ``?sort=COLUMN:asc|desc``, ``?kiosk=1`` (wall display:
-large type, no inputs), ``?embed=1``.
+The layout already carries the rows of the shared board snapshot, so the first paint
+has prices. Then every screen polls the snapshot twice a second and applies only the
+rows changed since its version as a grid transaction; the breadth and top movers of
+an answer come from the same snapshot as its rows. A poll leaves only once the
+previous answer has landed, so a slow answer is drawn rather than superseded by the
+next request.
+
+The view lives in the URL: ``?watchlist=ID``, ``?sort=COLUMN:asc|desc``,
+``?pin=FPT,HPG`` (kept at the top), ``?symbol=FPT`` (its detail drawer), ``?kiosk=1``
+(wall display: large type, no inputs), ``?embed=1``. A bad value gets a notice and
+the default, never an error.
+
+The flash of a changed cell is AG Grid's; its colour (green up, red down against the
+value on screen) is decided in the browser (``assets/board.js``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
@@ -15,30 +26,62 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
-from backend.market.board_view import breadth, client_update, top_movers
+from backend.market.board import BoardState
+from backend.market.board_view import one_value, parse_pins, parse_symbol, screen_tick
 from backend.market.reference import VN30_SYMBOLS
-from backend.market.service import current_market_service
+from backend.market.service import MarketService, current_market_service
+from backend.market.symbol_detail import SymbolDetail, detail_day, symbol_detail
 from backend.market.watchlists import VN30_ID, UserDataError
+from components.board_detail import detail_drawer, detail_ids, detail_parts
 from components.board_grid import SORTABLE, board_grid
-from components.board_status import breadth_bar, breadth_text, feed_banner, movers_line, phase_badge, vn_clock
+from components.board_status import (
+    breadth_bar,
+    breadth_text,
+    feed_banner,
+    index_strip_view,
+    movers_line,
+    phase_badge,
+    snapshot_label,
+    source_badge,
+    vn_clock,
+)
 
 dash.register_page(__name__, path="/board", title="Board", name="Board", order=2)
+
+TICK_MS = 500
+DETAIL_MS = 2_000
 
 
 class ids:
     GRID = "board-grid"
     TICK = "board-tick"
     SLOW_TICK = "board-slow-tick"
+    DETAIL_TICK = "board-detail-tick"
     CLIENT = "board-client"
+    CHANGES = "board-changes"
+    POLL = "board-poll"
+    ACK = "board-ack"
+    DETAIL_POLL = "board-detail-poll"
+    DETAIL_ACK = "board-detail-ack"
+    LANDED = "board-landed"
     SYMBOLS = "board-symbols"
-    WATCHLIST = "board-watchlist"
+    PINS = "board-pins"
+    DETAIL = "board-detail"
     URL_SYNC = "board-url-sync"
+    FOUND = "board-found"
+    WATCHLIST = "board-watchlist"
+    SEARCH = "board-search"
+    PIN = "board-pin"
+    OPEN = "board-open-detail"
     BANNER = "board-banner"
     CLOCK = "board-clock"
     PHASE = "board-phase"
+    SOURCE = "board-source"
+    STRIP = "board-strip"
     BREADTH = "board-breadth"
     BREADTH_TEXT = "board-breadth-text"
     MOVERS = "board-movers"
+    VERSION = "board-version"
     NEW_NAME = "board-new-name"
     NEW_SYMBOLS = "board-new-symbols"
     SAVE = "board-save"
@@ -58,95 +101,181 @@ def _watchlists() -> tuple[list[dict[str, str]], Any]:
     return [{"value": w.id, "label": w.name} for w in lists] or [{"value": VN30_ID, "label": "VN30"}], data
 
 
-def _symbols_of(watchlist: str | None) -> tuple[str, list[str]]:
+def _selection(watchlist: str | None) -> dict[str, Any]:
+    """The chosen list: its id, symbols, and whether the front-month futures row goes with it."""
     service = current_market_service()
     found = service.userdata.watchlist(watchlist) if service is not None and service.userdata else None
     if found is None:
-        return VN30_ID, sorted(VN30_SYMBOLS)
-    return found.id, list(found.symbols)
+        return {"id": VN30_ID, "symbols": sorted(VN30_SYMBOLS), "futures": True}
+    return {"id": found.id, "symbols": list(found.symbols), "futures": found.id == VN30_ID}
 
 
-def _controls(options: list[dict[str, str]], chosen: str) -> dmc.Group:
-    all_symbols = sorted(set(VN30_SYMBOLS) | {r["symbol"] for r in _board_rows()})
-    return dmc.Group(
-        [
-            dmc.Select(id=ids.WATCHLIST, data=options, value=chosen, w=180, size="xs", allowDeselect=False,
-                       label="Watchlist", comboboxProps={"withinPortal": True}),
-            dmc.TextInput(id=ids.NEW_NAME, placeholder="New list name", size="xs", w=150, label="New watchlist"),
-            dmc.MultiSelect(id=ids.NEW_SYMBOLS, data=all_symbols, placeholder="Symbols", searchable=True,
-                            size="xs", w=260, maxValues=300, label="Symbols"),
-            dmc.Button("Save list", id=ids.SAVE, size="xs", variant="light"),
-            dmc.Button("Delete list", id=ids.DELETE, size="xs", variant="subtle", color="red"),
-            dmc.Text(id=ids.MESSAGE, size="xs", c="dimmed"),
-        ],
-        gap="xs", align="flex-end", className="db-kiosk-hide board-controls",
-    )
-
-
-def _board_rows() -> list[dict[str, Any]]:
+def _market() -> tuple[MarketService | None, Any, dict[str, Any]]:
     service = current_market_service()
-    return service.board.rows() if service is not None else []
+    if service is None:
+        return None, BoardState().snapshot(), {}
+    return service, service.board.snapshot(), service.summary
 
 
-def layout(watchlist: str | None = None, sort: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
-    is_kiosk = kiosk == "1"
-    chosen, symbols = _symbols_of(watchlist)
-    options, _data = _watchlists()
-    status_row = dmc.Group(
+def _tick(selection: dict[str, Any], client: dict[str, Any] | None = None):
+    _service, snapshot, summary = _market()
+    fresh = client is None or client.get("list") != selection.get("id")
+    return screen_tick(snapshot, summary, selection.get("symbols") or [], with_futures=bool(selection.get("futures")),
+                       since=None if fresh else client.get("v"), known=None if fresh else client.get("known"),
+                       strip_key=None if fresh else client.get("strip"))
+
+
+def _detail(symbol: str | None) -> SymbolDetail | None:
+    service, snapshot, summary = _market()
+    if symbol is None or service is None:
+        return None
+    row = snapshot.row(symbol)
+    return symbol_detail(symbol, row, service.store, detail_day(row, summary, time.time()))
+
+
+def _lists_menu(options: list[dict[str, str]], all_symbols: list[str]) -> dmc.Popover:
+    return dmc.Popover(
         [
-            html.Span(vn_clock(None), id=ids.CLOCK, className="board-clock"),
-            html.Div(phase_badge(None), id=ids.PHASE),
-            html.Div(id=ids.BREADTH, className="board-breadth", title="breadth of this list"),
-            dmc.Text(id=ids.BREADTH_TEXT, size="xs"),
-            html.Div(id=ids.MOVERS, className="board-movers"),
+            dmc.PopoverTarget(dmc.Button("Lists…", size="compact-sm", variant="subtle", id="board-lists-button")),
+            dmc.PopoverDropdown(dmc.Stack([
+                dmc.TextInput(id=ids.NEW_NAME, placeholder="New list name", size="xs", label="New watchlist"),
+                dmc.MultiSelect(id=ids.NEW_SYMBOLS, data=all_symbols, placeholder="Symbols", searchable=True,
+                                size="xs", maxValues=300, label="Symbols", comboboxProps={"withinPortal": False}),
+                dmc.Group([dmc.Button("Save list", id=ids.SAVE, size="xs", variant="light"),
+                           dmc.Button("Delete list", id=ids.DELETE, size="xs", variant="subtle", color="red")],
+                          gap="xs"),
+                dmc.Text(id=ids.MESSAGE, size="xs", c="dimmed"),
+            ], gap=6, w=280)),
         ],
-        gap="md", align="center", wrap="wrap",
+        position="bottom-start", withArrow=True, shadow="md", trapFocus=False, keepMounted=True,
     )
-    notes = []
-    if watchlist and watchlist != chosen:
-        notes.append(f"There is no watchlist {watchlist[:40]!r}; showing VN30.")
-    if sort and _parse_sort(sort) is None:
-        notes.append(f"Cannot sort by {sort[:40]!r} (use COLUMN:asc or COLUMN:desc).")
+
+
+def _toolbar(options: list[dict[str, str]], chosen: str, shown: list[str]) -> html.Div:
+    all_symbols = sorted(set(VN30_SYMBOLS) | set(_market()[1].rows))
     return html.Div(
         [
-            html.Div(id=ids.BANNER, hidden=True),
+            dmc.Select(id=ids.WATCHLIST, data=options, value=chosen, w=120, size="xs", allowDeselect=False,
+                       comboboxProps={"withinPortal": True}, attributes={"aria-label": "Watchlist"}),
+            dmc.Select(id=ids.SEARCH, data=shown, value=None, placeholder="Find symbol", searchable=True,
+                       clearable=True, w=125, size="xs", comboboxProps={"withinPortal": True},
+                       attributes={"aria-label": "Find a symbol on the board"}),
+            dmc.Button("☆ Pin", id=ids.PIN, size="compact-sm", variant="light",
+                       attributes={"title": "Pin the symbol found to the top"}),
+            dmc.Button("Details", id=ids.OPEN, size="compact-sm", variant="light",
+                       attributes={"title": "Open the detail of the symbol found"}),
+            _lists_menu(options, all_symbols),
+        ],
+        className="board-toolbar db-kiosk-hide",
+    )
+
+
+def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any = None, symbol: Any = None,
+           **_: Any) -> html.Div:
+    is_kiosk = kiosk == "1"
+    notes: list[str] = []
+    wanted, more = one_value("watchlist", watchlist)
+    notes += more
+    selection = _selection(wanted)
+    if wanted and wanted != selection["id"]:
+        notes.append(f"There is no watchlist {wanted[:40]!r}; showing VN30.")
+    sort_text, more = one_value("sort", sort)
+    notes += more
+    if sort_text and _parse_sort(sort_text) is None:
+        notes.append(f"Cannot sort by {sort_text[:40]!r} (use COLUMN:asc or COLUMN:desc).")
+    first = _tick(selection)
+    shown = first.symbols
+    pins, more = parse_pins(pin, set(shown))
+    notes += more
+    service, snapshot, summary = _market()
+    detail_symbol, more = parse_symbol(symbol, set(shown) | set(snapshot.rows))
+    notes += more
+    status = service.status() if service is not None else None
+    banner, banner_hidden = feed_banner(status)
+    options, _data = _watchlists()
+    up = first.update
+    client = {"v": up.version, "known": up.known, "list": selection["id"], "strip": first.strip_key}
+    # Line 1: the market (clock, phase, source, indices, breadth); line 2: the controls, then the
+    # top movers and the board version they share with the grid.
+    strip_row = html.Div(
+        [
+            html.Span(vn_clock(summary.get("clock") or None), id=ids.CLOCK, className="board-clock"),
+            html.Div(phase_badge(summary.get("phase")), id=ids.PHASE),
+            html.Div(source_badge(status), id=ids.SOURCE),
+            html.Div(index_strip_view(first.strip or []), id=ids.STRIP, className="board-strip"),
+        ],
+        className="board-topline",
+    )
+    market_row = html.Div(
+        [
+            _toolbar(options, selection["id"], shown),
+            html.Div(breadth_bar(first.breadth or {}), id=ids.BREADTH, className="board-breadth",
+                     title="breadth of this list"),
+            html.Span(breadth_text(first.breadth or {}, short=True), id=ids.BREADTH_TEXT,
+                      className="board-breadth-text"),
+            html.Div(movers_line(first.movers or {}), id=ids.MOVERS, className="board-movers"),
+            html.Div(snapshot_label(up.version), id=ids.VERSION),
+        ],
+        className="board-toolbar",
+    )
+    return html.Div(
+        [
+            html.Div(banner, id=ids.BANNER, hidden=banner_hidden),
             *(dmc.Alert(n, color="yellow", variant="light", p=6, className="board-url-note") for n in notes),
-            status_row,
-            None if is_kiosk else _controls(options, chosen),
-            board_grid(ids.GRID, kiosk=is_kiosk, sort=_parse_sort(sort)),
-            dcc.Store(id=ids.CLIENT, data=None),
-            dcc.Store(id=ids.SYMBOLS, data={"id": chosen, "symbols": symbols}),
+            strip_row,
+            market_row,
+            html.Div(board_grid(ids.GRID, rows=list(up.rows), kiosk=is_kiosk, sort=_parse_sort(sort_text)),
+                     className="board-grid-box"),
+            detail_drawer(_detail(detail_symbol)),
+            dcc.Store(id=ids.CLIENT, data=client),
+            dcc.Store(id=ids.CHANGES),
+            dcc.Store(id=ids.SYMBOLS, data=selection),
+            dcc.Store(id=ids.PINS, data=pins),
+            dcc.Store(id=ids.DETAIL, data=detail_symbol),
+            dcc.Store(id=ids.POLL),
+            dcc.Store(id=ids.ACK),
+            dcc.Store(id=ids.DETAIL_POLL),
+            dcc.Store(id=ids.DETAIL_ACK),
+            dcc.Store(id=ids.LANDED),
             dcc.Store(id=ids.URL_SYNC),
-            dcc.Interval(id=ids.TICK, interval=500),
+            dcc.Store(id=ids.FOUND),
+            dcc.Interval(id=ids.TICK, interval=TICK_MS),
             dcc.Interval(id=ids.SLOW_TICK, interval=1000),
+            dcc.Interval(id=ids.DETAIL_TICK, interval=DETAIL_MS, disabled=detail_symbol is None),
         ],
         className="board-page" + (" board-kiosk" if is_kiosk else ""),
-        style={"display": "flex", "flexDirection": "column", "gap": "6px"},
     )
 
 
 @callback(
     Output(ids.GRID, "rowData"),
-    Output(ids.GRID, "rowTransaction"),
+    Output(ids.CHANGES, "data"),
     Output(ids.CLIENT, "data"),
-    Input(ids.TICK, "n_intervals"),
+    Output(ids.STRIP, "children"),
+    Output(ids.BREADTH, "children"),
+    Output(ids.BREADTH_TEXT, "children"),
+    Output(ids.MOVERS, "children"),
+    Output(ids.VERSION, "children"),
+    Output(ids.ACK, "data"),
+    Input(ids.POLL, "data"),
     Input(ids.SYMBOLS, "data"),
     State(ids.CLIENT, "data"),
 )
-def refresh_rows(_n: int | None, chosen: dict[str, Any] | None, client: dict[str, Any] | None):
-    service = current_market_service()
-    if service is None or not chosen:
-        return no_update, no_update, no_update
-    # A new watchlist (or a new screen) starts from the full board.
-    fresh = client is None or client.get("list") != chosen["id"]
-    held = None if fresh else client.get("known")
-    up = client_update(service.board, None if fresh else client.get("v"), held, chosen["symbols"])
-    state = {"v": up.version, "known": up.known, "list": chosen["id"]}
-    if up.full:
-        return list(up.rows), no_update, state
+def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: dict[str, Any] | None):
+    if current_market_service() is None or not selection:
+        return *(no_update,) * 8, poll
+    tick = _tick(selection, client)
+    up = tick.update
+    state = {"v": up.version, "known": up.known, "list": selection["id"], "strip": tick.strip_key}
+    strip = no_update if tick.strip is None else index_strip_view(tick.strip)
     if up.empty:
-        return no_update, no_update, state if state != client else no_update
-    return no_update, {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove]}, state
+        return no_update, no_update, state if state != client else no_update, strip, *(no_update,) * 4, poll
+    chrome = (breadth_bar(tick.breadth), breadth_text(tick.breadth, short=True), movers_line(tick.movers),
+              snapshot_label(up.version))
+    if up.full:
+        return list(up.rows), no_update, state, strip, *chrome, poll
+    changes = {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove]}
+    return no_update, changes, state, strip, *chrome, poll
 
 
 @callback(
@@ -154,29 +283,27 @@ def refresh_rows(_n: int | None, chosen: dict[str, Any] | None, client: dict[str
     Output(ids.BANNER, "hidden"),
     Output(ids.CLOCK, "children"),
     Output(ids.PHASE, "children"),
-    Output(ids.BREADTH, "children"),
-    Output(ids.BREADTH_TEXT, "children"),
-    Output(ids.MOVERS, "children"),
+    Output(ids.SOURCE, "children"),
     Input(ids.SLOW_TICK, "n_intervals"),
-    State(ids.SYMBOLS, "data"),
 )
-def refresh_status(_n: int | None, chosen: dict[str, Any] | None):
-    service = current_market_service()
+def refresh_status(_n: int | None):
+    service, _snapshot, summary = _market()
     status = service.status() if service is not None else None
     banner, hidden = feed_banner(status)
-    wanted = set((chosen or {}).get("symbols") or ())
-    rows = [r for r in _board_rows() if r["symbol"] in wanted]
-    counts = breadth(rows)
-    summary = service.summary if service is not None else {}
-    clock = summary.get("clock") or None
-    return (banner, hidden, vn_clock(clock), phase_badge(summary.get("phase")), breadth_bar(counts),
-            breadth_text(counts), movers_line(top_movers(rows, 3)))
+    return banner, hidden, vn_clock(summary.get("clock") or None), phase_badge(summary.get("phase")), \
+        source_badge(status)
 
 
-@callback(Output(ids.SYMBOLS, "data"), Input(ids.WATCHLIST, "value"), prevent_initial_call=True)
+@callback(
+    Output(ids.SYMBOLS, "data"),
+    Output(ids.SEARCH, "data"),
+    Output(ids.SEARCH, "value"),
+    Input(ids.WATCHLIST, "value"),
+    prevent_initial_call=True,
+)
 def choose_watchlist(watchlist: str | None):
-    chosen, symbols = _symbols_of(watchlist)
-    return {"id": chosen, "symbols": symbols}
+    selection = _selection(watchlist)
+    return selection, _tick(selection).symbols, None
 
 
 @callback(
@@ -205,8 +332,80 @@ def edit_watchlists(_save: int | None, _delete: int | None, name: str | None, sy
         return no_update, no_update, str(exc)
 
 
+@callback(
+    Output(detail_ids.DRAWER, "opened"),
+    Output(detail_ids.DRAWER, "title"),
+    Output(detail_ids.HEAD, "children"),
+    Output(detail_ids.CHART, "figure"),
+    Output(detail_ids.BOOK, "children"),
+    Output(detail_ids.TRADES, "children"),
+    Output(detail_ids.FOREIGN, "children"),
+    Output(ids.DETAIL_ACK, "data"),
+    Input(ids.DETAIL, "data"),
+    Input(ids.DETAIL_POLL, "data"),
+    State(ids.SYMBOLS, "data"),
+    prevent_initial_call=True,
+)
+def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] | None):
+    # Only a symbol of this board or of its list reaches the history query.
+    known = set(_market()[1].rows) | set((selection or {}).get("symbols") or ())
+    if not isinstance(symbol, str) or symbol not in known:
+        return False, *(no_update,) * 6, poll
+    return True, *detail_parts(_detail(symbol)), poll
+
+
+# Polls are paced in the browser: a tick becomes a poll only when the previous answer landed.
+clientside_callback(ClientsideFunction(namespace="board", function_name="pace"),
+                    Output(ids.POLL, "data"), Input(ids.TICK, "n_intervals"))
+clientside_callback(ClientsideFunction(namespace="board", function_name="landed"),
+                    Output(ids.LANDED, "data"), Input(ids.ACK, "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="board", function_name="paceDetail"),
+                    Output(ids.DETAIL_POLL, "data"), Input(ids.DETAIL_TICK, "n_intervals"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="board", function_name="landedDetail"),
+                    Output(ids.LANDED, "data", allow_duplicate=True), Input(ids.DETAIL_ACK, "data"),
+                    prevent_initial_call=True)
+
+# A transaction passes through the browser on its way to the grid, which marks the
+# direction of every changed value (the flash colour) against the row on screen.
 clientside_callback(
-    ClientsideFunction(namespace="board", function_name="syncWatchlist"),
+    ClientsideFunction(namespace="board", function_name="applyChanges"),
+    Output(ids.GRID, "rowTransaction"),
+    Input(ids.CHANGES, "data"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="board", function_name="syncView"),
     Output(ids.URL_SYNC, "data"),
     Input(ids.SYMBOLS, "data"),
+    Input(ids.PINS, "data"),
+    Input(ids.DETAIL, "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="board", function_name="act"),
+    Output(ids.PINS, "data"),
+    Output(ids.DETAIL, "data"),
+    Input(ids.GRID, "cellRendererData"),
+    Input(ids.PIN, "n_clicks"),
+    Input(ids.OPEN, "n_clicks"),
+    Input(detail_ids.DRAWER, "opened"),
+    State(ids.SEARCH, "value"),
+    State(ids.PINS, "data"),
+    State(ids.DETAIL, "data"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="board", function_name="find"),
+    Output(ids.FOUND, "data"),
+    Input(ids.SEARCH, "value"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="board", function_name="detailTicking"),
+    Output(ids.DETAIL_TICK, "disabled"),
+    Input(ids.DETAIL, "data"),
+    prevent_initial_call=True,
 )

@@ -47,14 +47,45 @@ class BoardChanges:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class BoardSnapshot:
+    """One immutable state of the board. Everything a screen shows for one tick (grid rows,
+    breadth, top movers) is computed from one snapshot, so the parts always agree."""
+
     version: int
     floor: int  # the oldest version a diff can be computed from exactly
     rows: Mapping[str, Row]
     row_versions: Mapping[str, int]
     tombstones: Mapping[str, int]  # symbol -> version at which it was removed
-    diffs: dict[int | None, BoardChanges] = field(default_factory=dict, compare=False)
-    diffs_lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    diffs: dict[int | None, BoardChanges] = field(default_factory=dict, compare=False, repr=False)
+    diffs_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def row(self, symbol: str) -> Row | None:
+        return self.rows.get(symbol)
+
+    def ordered_rows(self, symbols: Collection[str] | None = None) -> list[Row]:
+        """Rows in symbol order: all of them, or those of ``symbols`` the board has."""
+        chosen = self.rows if symbols is None else [s for s in symbols if s in self.rows]
+        return [self.rows[s] for s in sorted(chosen)]
+
+    def changes_since(self, since: object) -> BoardChanges:
+        """Rows changed after ``since``; the full board when ``since`` can't be answered exactly."""
+        parsed = parse_version(since)
+        key = parsed if parsed is not None and self.floor <= parsed <= self.version else None
+        cached = self.diffs.get(key)
+        if cached is not None:
+            return cached
+        if key is None:
+            answer = BoardChanges(version=self.version, full=True, rows=tuple(self.ordered_rows()), removed=())
+        else:
+            changed = sorted(s for s, v in self.row_versions.items() if v > key)
+            gone = sorted(s for s, v in self.tombstones.items() if v > key)
+            answer = BoardChanges(
+                version=self.version, full=False, rows=tuple(self.rows[s] for s in changed), removed=tuple(gone)
+            )
+        with self.diffs_lock:
+            if len(self.diffs) < _DIFF_CACHE_SIZE:
+                self.diffs[key] = answer
+        return answer
 
 
 def parse_version(raw: object) -> int | None:
@@ -87,43 +118,27 @@ class BoardState:
         self._field_set = frozenset(self.fields or ())
         self._write_lock = threading.Lock()
         start = self._clock_ms()
-        self._snap = _Snapshot(version=start, floor=start, rows={}, row_versions={}, tombstones={})
+        self._snap = BoardSnapshot(version=start, floor=start, rows={}, row_versions={}, tombstones={})
 
     # -- reading -----------------------------------------------------------------
     @property
     def version(self) -> int:
         return self._snap.version
 
+    def snapshot(self) -> BoardSnapshot:
+        """The current snapshot: read it once and compute everything of one answer from it."""
+        return self._snap
+
     def rows(self) -> list[Row]:
         """Every row of the current snapshot, in symbol order."""
-        snap = self._snap
-        return [snap.rows[s] for s in sorted(snap.rows)]
+        return self._snap.ordered_rows()
 
     def row(self, symbol: str) -> Row | None:
         return self._snap.rows.get(symbol)
 
     def changes_since(self, since: object) -> BoardChanges:
         """Rows changed after ``since``; the full board when ``since`` can't be answered exactly."""
-        snap = self._snap  # one reference: the whole answer comes from one snapshot
-        parsed = parse_version(since)
-        key = parsed if parsed is not None and snap.floor <= parsed <= snap.version else None
-        cached = snap.diffs.get(key)
-        if cached is not None:
-            return cached
-        if key is None:
-            answer = BoardChanges(
-                version=snap.version, full=True, rows=tuple(snap.rows[s] for s in sorted(snap.rows)), removed=()
-            )
-        else:
-            changed = sorted(s for s, v in snap.row_versions.items() if v > key)
-            gone = sorted(s for s, v in snap.tombstones.items() if v > key)
-            answer = BoardChanges(
-                version=snap.version, full=False, rows=tuple(snap.rows[s] for s in changed), removed=tuple(gone)
-            )
-        with snap.diffs_lock:
-            if len(snap.diffs) < _DIFF_CACHE_SIZE:
-                snap.diffs[key] = answer
-        return answer
+        return self._snap.changes_since(since)
 
     # -- writing -----------------------------------------------------------------
     def publish(self, rows: Iterable[Mapping[str, Any]], *, complete: bool = False) -> int:
@@ -176,7 +191,7 @@ class BoardState:
             dropped = ordered[: len(tombstones) - self._max_tombstones]
             floor = max(floor, max(v for _, v in dropped))
             tombstones = dict(ordered[len(dropped):])
-        self._snap = _Snapshot(
+        self._snap = BoardSnapshot(
             version=version, floor=floor, rows=rows, row_versions=row_versions, tombstones=tombstones
         )
         return version

@@ -1,0 +1,143 @@
+"""A symbol's detail (bars, recent trades, book, foreign flow) against the store's own rows, recomputed with pandas."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+import pytest
+
+from backend.market.reference import VN_TZ, vn_epoch
+from backend.market.store import MarketStore
+from backend.market.symbol_detail import (
+    MinuteBar,
+    book_levels,
+    detail_day,
+    foreign_flow,
+    minute_bars,
+    price_series,
+    recent_trades,
+    symbol_detail,
+)
+from backend.warehouse import Warehouse
+
+# Recent days: the store's tables drop rows older than the retention period.
+DAY = datetime.now(VN_TZ).date()
+OTHER_DAY = DAY - timedelta(days=1)
+
+
+def _trades(rng: random.Random, day: date, symbol: str, count: int) -> list[dict]:
+    """Trades spread over the morning and afternoon sessions, with the day's running totals."""
+    morning = vn_epoch(day, time(9, 15))
+    afternoon = vn_epoch(day, time(13, 0))
+    stamps = sorted({round(rng.uniform(morning, morning + 8_000), 3) for _ in range(count // 2)}
+                    | {round(rng.uniform(afternoon, afternoon + 5_000), 3) for _ in range(count // 2)})
+    rows, total, value = [], 0, 0.0
+    for ts in stamps:
+        price = rng.choice([129_000, 129_500, 130_000, 130_500, 131_000])
+        volume = rng.choice([100, 200, 500, 1_000])
+        total += volume
+        value += price * volume
+        rows.append({"ts": ts, "day": day.toordinal(), "symbol": symbol, "price": price, "volume": volume,
+                     "side": rng.choice([-1, 0, 1]), "total_volume": total, "total_value": value})
+    return rows
+
+
+@pytest.fixture
+def store(fresh_warehouse: Warehouse) -> MarketStore:
+    rng = random.Random(21)
+    store = MarketStore(fresh_warehouse)
+    for day in (DAY, OTHER_DAY):
+        for symbol in ("FPT", "HPG"):
+            store.add("trades", _trades(rng, day, symbol, 600))
+    store.flush()
+    return store
+
+
+def _frame(store: MarketStore, symbol: str) -> pd.DataFrame:
+    frame = pd.DataFrame(store.history("trades", DAY, symbol, limit=50_000))
+    frame["epoch"] = frame["ts"].map(lambda t: t.timestamp())
+    return frame
+
+
+def test_minute_bars_match_pandas_over_the_stores_rows(store: MarketStore) -> None:
+    frame = _frame(store, "FPT").sort_values(["epoch", "total_volume"])
+    frame["minute"] = (frame["epoch"] // 60) * 60
+    grouped = frame.groupby("minute")
+    want = pd.DataFrame({
+        "open": grouped["price"].first(), "high": grouped["price"].max(), "low": grouped["price"].min(),
+        "close": grouped["price"].last(), "volume": grouped["volume"].sum(), "trades": grouped.size(),
+    }).reset_index()
+    bars = minute_bars(store, DAY, "FPT")
+    got = pd.DataFrame([vars(b) for b in bars])
+    assert len(got) == len(want) > 50
+    assert got["minute"].tolist() == want["minute"].astype(float).tolist()
+    for col in ("open", "high", "low", "close", "volume", "trades"):
+        assert got[col].tolist() == want[col].tolist(), col
+    # Other symbols and other days stay out.
+    assert sum(b.trades for b in bars) == len(frame)
+    assert minute_bars(store, DAY + timedelta(days=1), "FPT") == []
+
+
+def test_recent_trades_are_the_latest_newest_first(store: MarketStore) -> None:
+    frame = _frame(store, "HPG").sort_values(["epoch", "total_volume"], ascending=False).head(20)
+    trades = recent_trades(store, DAY, "HPG")
+    assert [t.volume for t in trades] == frame["volume"].tolist()
+    assert [t.price for t in trades] == frame["price"].tolist()
+    assert [t.side for t in trades] == frame["side"].tolist()
+    assert [round(t.ts, 3) for t in trades] == [round(e, 3) for e in frame["epoch"]]
+    assert len(recent_trades(store, DAY, "HPG", limit=5)) == 5
+
+
+@pytest.mark.parametrize("limit", [0, -1, 501, 10**9])
+def test_recent_trades_refuses_a_limit_out_of_range(store: MarketStore, limit: int) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        recent_trades(store, DAY, "HPG", limit=limit)
+
+
+def test_hostile_symbols_are_bound_values_not_sql(store: MarketStore) -> None:
+    assert minute_bars(store, DAY, "FPT' OR 1=1 --") == []
+    assert recent_trades(store, DAY, "x\\'; DROP TABLE market_trades; --") == []
+    assert minute_bars(store, DAY, "FPT")  # the table is still there
+
+
+def test_the_price_series_breaks_at_lunch_and_nowhere_else(store: MarketStore) -> None:
+    bars = minute_bars(store, DAY, "FPT")
+    series = price_series(bars)
+    gaps = [i for i, t in enumerate(series["times"]) if t is None]
+    assert len(gaps) == 1
+    before, after = series["times"][gaps[0] - 1], series["times"][gaps[0] + 1]
+    vn = lambda t: datetime.fromtimestamp(t, VN_TZ).time()
+    assert vn(before) < time(11, 30) <= time(13, 0) <= vn(after)
+    assert [c for c in series["close"] if c is not None] == [b.close for b in bars]
+    assert len(series["times"]) == len(series["close"]) == len(series["volume"]) == len(bars) + 1
+    assert price_series([]) == {"times": [], "close": [], "volume": []}
+    # A gap of more than an hour (a halt) also breaks the line.
+    halted = [MinuteBar(vn_epoch(DAY, time(9, 30)), 1, 1, 1, 1, 1, 1), MinuteBar(vn_epoch(DAY, time(10, 45)), 1, 1, 1, 1, 1, 1)]
+    assert price_series(halted)["times"][1] is None
+
+
+def test_book_and_foreign_flow_come_from_the_board_row() -> None:
+    row = {"symbol": "FPT", "bid1": 129_900, "bid1_vol": 1_000, "bid2": 129_800, "bid2_vol": 500, "bid3": None,
+           "bid3_vol": 0, "ask1": 130_000, "ask1_vol": 300, "ask2": None, "ask2_vol": None, "ask3": None,
+           "ask3_vol": None, "f_buy_val": 5.0e9, "f_sell_val": 7.5e9, "f_buy_vol": 40_000, "f_sell_vol": 60_000,
+           "f_room": 280_000_000, "f_room_usage": 0.61}
+    book = book_levels(row)
+    assert [(b.level, b.bid, b.bid_vol, b.ask, b.ask_vol) for b in book] == [
+        (1, 129_900, 1_000, 130_000, 300), (2, 129_800, 500, None, None), (3, None, None, None, None)]
+    flow = foreign_flow(row)
+    assert flow is not None and flow.net_val == -2.5e9 and flow.room == 280_000_000 and flow.room_usage == 0.61
+    assert foreign_flow({"symbol": "VN30F2612", "f_buy_val": None, "f_sell_val": None, "f_room": None}) is None
+    assert book_levels(None) == [] and foreign_flow(None) is None
+
+
+def test_symbol_detail_puts_it_together_and_works_without_history(store: MarketStore) -> None:
+    row = {"symbol": "FPT", "ts": vn_epoch(DAY, time(14, 0)), "last": 130_000}
+    day = detail_day(row, {}, now=0.0)
+    assert day == DAY
+    detail = symbol_detail("FPT", row, store, day, trades=7)
+    assert detail.history and len(detail.trades) == 7 and detail.bars == minute_bars(store, DAY, "FPT")
+    bare = symbol_detail("FPT", row, None, day)
+    assert not bare.history and bare.bars == [] and bare.trades == [] and len(bare.book) == 3
+    assert detail_day(None, {"clock": vn_epoch(OTHER_DAY, time(10))}, now=0.0) == OTHER_DAY
