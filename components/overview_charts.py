@@ -103,7 +103,7 @@ def trend_title(trend: DeskTrend) -> str:
 
 
 def exposure_title(day: date) -> str:
-    return f"Exposure by desk · {day:%a} {_short(day)}"
+    return f"Exposure by desk · as of {day:%a} {_short(day)}"
 
 
 def desk_exposure_figure(desks: list[DeskExposure], day: date) -> dict[str, Any]:

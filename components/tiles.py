@@ -99,17 +99,18 @@ def figure_tile(name: str, label: str, value: float, shown: str, href: str, link
 
 
 def _tiles(overview: Overview) -> list[dmc.Paper]:
-    totals, prev, links = overview.totals, overview.previous_date, overview.links
+    totals, prev, links, day = overview.totals, overview.previous_date, overview.links, overview.trade_date
     pnl, gross, net = totals["pnl"], totals["gross_exposure"], totals["net_exposure"]
     side = "Net long" if net > 0 else "Net short" if net < 0 else "Flat"
     share = f"{abs(net) / gross:.0%} of gross" if gross else None
     return [
-        figure_tile("pnl", "P&L", pnl, money(pnl, signed=True), links["pnl"], "P&L by manager",
+        # P&L is the day's flow; exposure a level, so it is labelled with the date it stands at.
+        figure_tile("pnl", f"P&L on {short_day(day)}", pnl, money(pnl, signed=True), links["pnl"], "P&L by manager",
                     change=overview.change("pnl"), previous=prev, tone=_tone(pnl)),
-        figure_tile("gross_exposure", "Gross exposure", gross, money(gross), links["gross_exposure"],
+        figure_tile("gross_exposure", f"Gross exposure as of {short_day(day)}", gross, money(gross), links["gross_exposure"],
                     "Exposure by desk and asset class", change=overview.change("gross_exposure"), previous=prev,
                     note=f"long {money(totals['long_exposure'])} · short {money(abs(totals['short_exposure']))}"),
-        figure_tile("net_exposure", "Net exposure", net, money(abs(net)), links["net_exposure"],
+        figure_tile("net_exposure", f"Net exposure as of {short_day(day)}", net, money(abs(net)), links["net_exposure"],
                     "Net by asset class and symbol", change=overview.change("net_exposure"), previous=prev,
                     badge=side, note=share),
     ]
