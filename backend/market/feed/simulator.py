@@ -21,15 +21,13 @@ import math
 import random
 import string
 from bisect import bisect
-from collections import deque
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from itertools import accumulate
 
-import orjson
-
 from backend.market.events import Phase
 from backend.market.feed.sim_flow import ForeignFlows, Future, Stock, make_stock
+from backend.market.feed.sim_messages import SESSION_CODES, Message, MessageWriter
 from backend.market.feed.sim_model import (
     ATC_SHARE,
     ATO_SHARE,
@@ -42,7 +40,6 @@ from backend.market.feed.sim_model import (
     MARKET_THEME_SD,
     MARKET_VOL,
     ROOT_DAY,
-    Book,
     Factor,
     Liquidity,
     buy_probability,
@@ -72,12 +69,8 @@ from backend.market.reference import (
     vn_epoch,
 )
 
-Message = tuple[float, str]  # (epoch seconds on the simulated clock, raw message)
-
 PRE_OPEN = ATO_START - 60  # securities' status goes out a minute before the open
 HEARTBEAT_SECONDS = 60.0  # index heartbeats while waiting through a break on the wall clock
-_EMPTY = ((0, 0), (0, 0), (0, 0))
-_SESSION_CODES = {Phase.ATO: "ATO", Phase.ATC: "ATC", Phase.CONTINUOUS: "LO"}
 FUTURES_DAILY_CONTRACTS = (220_000.0, 2_500.0)  # front month, next month
 
 
@@ -113,7 +106,7 @@ def next_weekday(day: date) -> date:
     return day
 
 
-class MarketSimulator:
+class MarketSimulator(MessageWriter):
     """Generates HOSE sessions as (timestamp, message) pairs.
 
     ``start`` is where the live part of the stream begins: a start inside the trading day
@@ -152,12 +145,12 @@ class MarketSimulator:
             raise ValueError(f"index_interval must be positive, got {index_interval}")
         if not (vn30_prior > 0 and vnindex_prior > 0):
             raise ValueError("prior index closes must be positive")
+        super().__init__(send_side=send_side)
         self.rng = random.Random(seed)
         self.density = density
         self.catch_up_density = min(catch_up_density, density)
         self.skip_breaks = skip_breaks
         self.days = days
-        self.send_side = send_side
         self.index_interval = index_interval
         start = start or datetime.now(VN_TZ).replace(hour=9, minute=0, second=0, microsecond=0)
         if start.tzinfo is None:
@@ -185,16 +178,12 @@ class MarketSimulator:
         self.futures: list[Future] = []
         self.foreign = ForeignFlows(self.rng)
         self._basis = Factor(BASIS_MEAN, BASIS_MEAN, BASIS_TAU, BASIS_SD * math.sqrt(2 / BASIS_TAU))
-        self._pending: deque[Message] = deque()
-        self._times: dict[int, str] = {}
         self._start_of_day()
 
     # --- setup ------------------------------------------------------------------------
     def _start_of_day(self) -> None:
         rng = self.rng
-        self._epoch = vn_epoch(self.day)
-        self._date = self.day.strftime("%d/%m/%Y")
-        self._times.clear()
+        self._new_day(vn_epoch(self.day), self.day.strftime("%d/%m/%Y"))
         self.market = Factor(rng.gauss(0, MARKET_GAP_SD), rng.gauss(0, MARKET_THEME_SD), MARKET_TAU, MARKET_VOL / ROOT_DAY)
         news = rng.choice(self.stocks) if rng.random() < 0.3 else None
         for s in self.stocks:
@@ -298,7 +287,7 @@ class MarketSimulator:
             fair = self._touch(s, t, sod)
             s.liq.jiggle(self.rng)
             self._quote_book(s, fair, t)
-            self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+            self._emit_quote(s.symbol, s.book, s, "HOSE")
 
     # --- stocks -----------------------------------------------------------------------
     def _touch(self, s: Stock, t: float, sod: float) -> float:
@@ -324,31 +313,16 @@ class MarketSimulator:
             if not quoted:
                 s.liq.jiggle(rng)
                 self._quote_book(s, fair, t)
-                self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+                self._emit_quote(s.symbol, s.book, s, "HOSE")
             return
         self._record_trade(s, int(price), volume, "LO", "BU" if buy else "SD")
         self._foreign_take(s, int(price), volume)
         self._quote_book(s, fair, t)
         self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
 
-    def _record_trade(self, s: Stock, price: int, volume: int, session: str, side: str | None) -> None:
-        s.record(price, volume)
-        content = self._head("X-TRADE", s.symbol) | {
-            "Ceiling": s.ceiling, "Floor": s.floor, "RefPrice": s.ref,
-            "LastPrice": price, "LastVol": volume, "TotalVol": s.total_vol, "TotalVal": s.total_val,
-            "Highest": s.high, "Lowest": s.low, "TradingSession": session, "Exchange": "HOSE",
-        }  # fmt: skip
-        if side and self.send_side:
-            content["Side"] = side
-        self._push("X-TRADE", content)
-
     def _foreign_take(self, s: Stock, price: int, volume: int) -> None:
         if self.foreign.take(s, price, volume, self.rng):
-            content = self._head("R", s.symbol) | {
-                "FBuyVol": s.f_buy_vol, "FSellVol": s.f_sell_vol, "FBuyVal": s.f_buy_val, "FSellVal": s.f_sell_val,
-                "TotalRoom": s.total_room, "CurrentRoom": s.total_room - s.foreign_held, "Exchange": "HOSE",
-            }  # fmt: skip
-            self._push("R", content)
+            self._foreign_message(s)
 
     def _auction(self, session: str) -> None:
         """ATO or ATC: every stock and contract matches once at its fair value."""
@@ -386,7 +360,7 @@ class MarketSimulator:
         sod = self.clock - self._epoch
         t = trading_seconds_elapsed(sod)
         self.market.at(t, self.rng)
-        session = _SESSION_CODES.get(phase_at(sod), "LO")
+        session = SESSION_CODES.get(phase_at(sod), "LO")
         for s in self.active:
             fair = self._touch(s, t, sod)
             self._quote_book(s, fair, t)
@@ -414,7 +388,7 @@ class MarketSimulator:
         fair = self._future_fair(f, t)
         bids, asks = future_levels(fair, f.liq, f.floor, f.ceiling, t)
         fill_book(f.book, f.liq, bids, asks, rng)
-        session = _SESSION_CODES.get(phase_at(sod), "LO")
+        session = SESSION_CODES.get(phase_at(sod), "LO")
         quoted = self._emit_quote(f.symbol, f.book, f, "DER", session=session)
         if not trade:
             return
@@ -427,68 +401,7 @@ class MarketSimulator:
         elif not quoted:
             f.liq.jiggle(rng)
             fill_book(f.book, f.liq, bids, asks, rng)
-            self._emit_quote(f.symbol, f.book, f, "DER", force=True)
-
-    def _record_future(self, f: Future, price: float, volume: int, session: str, side: str | None) -> None:
-        f.record(price, volume)
-        content = self._head("X-TRADE", f.symbol) | {
-            "Ceiling": f.ceiling, "Floor": f.floor, "RefPrice": f.ref,
-            "LastPrice": price, "LastVol": volume, "TotalVol": f.total_vol, "TotalVal": f.total_val,
-            "Highest": f.high, "Lowest": f.low, "TradingSession": session, "Exchange": "DER",
-        }  # fmt: skip
-        if side and self.send_side:
-            content["Side"] = side
-        self._push("X-TRADE", content)
-
-    # --- messages ---------------------------------------------------------------------
-    def _head(self, rtype: str, symbol: str) -> dict[str, object]:
-        t = int(self.clock - self._epoch)
-        hhmmss = self._times.get(t)
-        if hhmmss is None:
-            hhmmss = self._times[t] = f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
-        return {"RType": rtype, "TradingDate": self._date, "Time": hhmmss, "Symbol": symbol}
-
-    def _push(self, channel: str, content: dict[str, object]) -> None:
-        body = orjson.dumps(content).decode()
-        self._pending.append((self.clock, orjson.dumps({"DataType": channel, "Content": body}).decode()))
-
-    def _emit_quote(
-        self, symbol: str, book: Book, holder: Stock | Future, exchange: str, *, force: bool = False,
-        session: str | None = None,
-    ) -> bool:  # fmt: skip
-        """Send the book when it changed since the last quote sent (or always, with ``force``)."""
-        signature = book.signature()
-        if not force and signature == holder.shown:
-            return False
-        holder.shown = signature
-        b, a = signature
-        b += _EMPTY[: 3 - len(b)]
-        a += _EMPTY[: 3 - len(a)]
-        content = self._head("X-QUOTE", symbol) | {
-            "BidPrice1": b[0][0], "BidVol1": b[0][1], "BidPrice2": b[1][0], "BidVol2": b[1][1],
-            "BidPrice3": b[2][0], "BidVol3": b[2][1], "AskPrice1": a[0][0], "AskVol1": a[0][1],
-            "AskPrice2": a[1][0], "AskVol2": a[1][1], "AskPrice3": a[2][0], "AskVol3": a[2][1],
-            "TradingSession": session or _SESSION_CODES.get(phase_at(self.clock - self._epoch), "LO"),
-            "Exchange": exchange,
-        }  # fmt: skip
-        self._push("X-QUOTE", content)
-        return True
-
-    def _emit_status(self, session: str) -> None:
-        if session == "ATO":
-            self._status_sent = True
-        for s in self.active:
-            content = self._head("F", s.symbol) | {
-                "TradingSession": session, "TradingStatus": "N", "Exchange": "HOSE",
-                "RefPrice": s.ref, "Ceiling": s.ceiling, "Floor": s.floor,
-            }  # fmt: skip
-            self._push("F", content)
-        for f in self.futures:
-            content = self._head("F", f.symbol) | {
-                "TradingSession": session, "TradingStatus": "N", "Exchange": "DER",
-                "RefPrice": f.ref, "Ceiling": f.ceiling, "Floor": f.floor,
-            }  # fmt: skip
-            self._push("F", content)
+            self._emit_quote(f.symbol, f.book, f, "DER")
 
     def vn30_value(self) -> float:
         """VN30 from the last prices: free-float capitalisation against the reference prices."""
@@ -502,33 +415,13 @@ class MarketSimulator:
         return self.vnindex_prior * num / den
 
     def _emit_indices(self) -> None:
-        session = _SESSION_CODES.get(phase_at(self.clock - self._epoch), "C")
-        for index_id, members, value, prior in (
-            ("VN30", self.vn30, self.vn30_value(), self.vn30_prior),
-            ("VNINDEX", self.stocks, self.vnindex_value(), self.vnindex_prior),
-        ):
-            adv = dec = ceilings = floors = qty = 0
-            val = 0.0
-            for s in members:
-                last = s.last
-                if last > s.ref:
-                    adv += 1
-                    ceilings += last >= s.ceiling
-                elif last < s.ref:
-                    dec += 1
-                    floors += last <= s.floor
-                qty += s.total_vol
-                val += s.total_val
-            content = self._head("MI", index_id)
-            del content["Symbol"]
-            content |= {
-                "IndexId": index_id, "IndexValue": round(value, 2), "PriorIndexValue": prior,
-                "Change": round(value - prior, 2), "RatioChange": round((value - prior) / prior * 100, 2),
-                "Advances": adv, "Declines": dec, "NoChanges": len(members) - adv - dec,
-                "Ceilings": ceilings, "Floors": floors, "AllQty": qty, "AllValue": val,
-                "Exchange": "HOSE", "TradingSession": session,
-            }  # fmt: skip
-            self._push("MI", content)
+        self._emit_index("VN30", self.vn30, self.vn30_value(), self.vn30_prior)
+        self._emit_index("VNINDEX", self.stocks, self.vnindex_value(), self.vnindex_prior)
+
+    def _emit_status(self, session: str) -> None:  # type: ignore[override]
+        if session == "ATO":
+            self._status_sent = True
+        super()._emit_status(session, self.active, self.futures)
 
     def _roll_day(self) -> None:
         self.vn30_prior, self.vnindex_prior = round(self.vn30_value(), 2), round(self.vnindex_value(), 2)
