@@ -429,12 +429,13 @@ clientside_callback("function(n, open) { return !open; }", Output(ids.HELP_MODAL
 
 @callback(
     Output(ids.ASIDE, "children"), Output(ids.SAVED_SLOT, "children"), Output(ids.DRAWER, "children"),
+    Output(ids.DRAWER, "opened", allow_duplicate=True),
     Input(ids.PHONE, "data"), State(ids.STATE, "data"), prevent_initial_call=True,
 )
-def place_controls(phone: bool, state_json: dict[str, Any]) -> tuple[Any, Any, Any]:
+def place_controls(phone: bool, state_json: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     """On a phone the grid comes first and the controls open in a drawer; elsewhere they sit beside it."""
     panel, views = controls_panel(ViewState.model_validate(state_json)), saved_views("pivot")
-    return ([], [], [views, panel]) if phone else (panel, views, [])
+    return ([], [], [views, panel], no_update) if phone else (panel, views, [], False)
 
 
 # -- filters ------------------------------------------------------------------------
