@@ -6,7 +6,7 @@ reference run over the same messages side by side (decoding the envelope and con
 with orjson and with json only) as ratios; then memory over the day (tracemalloc,
 sampled each simulated half hour) to show that the core's state stays flat.
 The catch-up section times a simulated feed started mid-session until a day in progress
-shows. Other sections (the board endpoints) add their own function to ``SECTIONS``.
+shows; the realism section prints the simulated market's figures on the default seed. Other sections (the board endpoints) add their own function to ``SECTIONS``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from backend.market.core import MarketCore
 from backend.market.feed.simulator import MarketSimulator, vn_start
 from benchmarks.market_board import board_section
 from benchmarks.market_catch_up import catch_up_section
+from benchmarks.market_realism import realism_section
 
 
 def simulated_day(density: float, seed: int = 7) -> list[tuple[float, str]]:
@@ -105,6 +106,7 @@ SECTIONS: dict[str, Callable[[list[tuple[float, str]]], None]] = {
     "memory": day_memory,
     "board": board_section,
     "catchup": catch_up_section,
+    "realism": realism_section,
 }
 NEEDS_DAY = {"throughput", "latency", "memory", "board"}
 
