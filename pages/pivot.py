@@ -350,9 +350,39 @@ def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str
     return {}
 
 
+# What an answer changes on screen; the reducer and the kiosk refresh both draw answers.
+_ANSWER_OUTPUTS = [
+    Output(ids.RESULT, "data"), Output(ids.COLVALS, "data"), Output(ids.GRID, "columnDefs"),
+    Output(ids.GRID, "dashGridOptions"), Output(ids.FRESHNESS, "children"), Output(ids.TRUNCATED, "children"),
+    Output(ids.ERROR, "children"), Output(ids.KIOSK_TITLE, "children"),
+]
+_NO_ANSWER = tuple(no_update for _ in _ANSWER_OUTPUTS)
+
+
+def _answer_outputs(state: ViewState) -> tuple[Any, ...]:
+    """``_ANSWER_OUTPUTS`` for ``state``'s request; on failure a banner, and the rows shown stay."""
+    try:
+        drawn = _drawn(state, pivot_answer(state.to_request()))
+    except Exception as exc:  # noqa: BLE001 - shown to the user; the previous result stays
+        banner = dmc.Alert(_error_text(exc), title="The pivot could not be computed", color="red")
+        return (*(no_update for _ in range(6)), banner, no_update)
+    options = Patch()
+    options["pinnedBottomRowData"] = [total_row(drawn["totals"])]
+    return (drawn["result"], drawn["colvals"], drawn["defs"], options, drawn["freshness"], drawn["truncated"], None,
+            drawn["title"])
+
+
+def _view_and_answer(old: ViewState, new: ViewState, notices: list[str]) -> tuple[Any, ...]:
+    # One round trip per action: the new view and its answer go back together. A change
+    # that asks the engine nothing new (table/chart, chart dimension) costs no query.
+    fresh = (new.to_request(), new.sort_column, new.stocks) != (old.to_request(), old.sort_column, old.stocks)
+    return (*_outputs(new, notices), None, *(_answer_outputs(new) if fresh else _NO_ANSWER))
+
+
 @callback(
     *_VIEW_OUTPUTS,
     Output(cids.TYPES_REFUSED, "children"),
+    *_ANSWER_OUTPUTS,
     Input(cids.ROWS, "value"), Input({"type": "pivot-row-move", "dim": ALL, "step": ALL}, "n_clicks"),
     Input(cids.COLS, "value"), Input(cids.METRICS, "value"), Input(cids.EXPOSURE, "value"),
     Input(cids.TYPES, "value"), Input(cids.DATES, "value"), Input(cids.STOCKS, "value"),
@@ -361,16 +391,19 @@ def _changes(trigger: Any, state: ViewState, values: dict[str, Any]) -> dict[str
     Input(ids.VIEW, "value"), Input(ids.CHART_BY, "value"), Input(ids.PNL_CHART, "clickData"),
     Input(ids.PIE_CHART, "clickData"), Input(ids.GROSS_CHART, "clickData"), Input(ids.POPSTATE, "data"),
     State(ids.COLVALS, "data"), State(ids.STATE, "data"), State(cids.FILTER_DIM, "value"),
+    running=[(Output(ids.LOADING, "style"), {"visibility": "visible"}, {"visibility": "hidden"}),
+             (Output(ids.TABLE_BOX, "className"), f"{TABLE_BOX_CLASS} pivot-busy", TABLE_BOX_CLASS)],
     prevent_initial_call=True,
 )
 def update_view(*args: Any) -> tuple[Any, ...]:
     trigger = ctx.triggered_id
     state = ViewState.model_validate(args[-2])
+    nothing = tuple(no_update for _ in range(len(_VIEW_OUTPUTS) + 1 + len(_ANSWER_OUTPUTS)))
     if trigger == ids.POPSTATE:
         parsed = parse_view((args[-4] or {}).get("search", ""), latest_date=state.date_from)
-        return (*_outputs(parsed.state, parsed.notices), None)
+        return _view_and_answer(state, parsed.state, parsed.notices)
     if isinstance(trigger, dict) and not ctx.triggered[0].get("value"):
-        return tuple(no_update for _ in range(len(_VIEW_OUTPUTS) + 1))  # a button re-rendered, not clicked
+        return nothing  # a button re-rendered, not clicked
     values = {t["id"]: t.get("value") for t in ctx.inputs_list if isinstance(t, dict) and isinstance(t["id"], str)}
     values["filter_dim"], values["colvals"] = args[-1], args[-3]
     changes = _changes(trigger, state, values)
@@ -378,35 +411,22 @@ def update_view(*args: Any) -> tuple[Any, ...]:
         refused = dmc.Alert(changes, title="Not allowed: double counting", color="red", className="pivot-refused")
         out = [no_update] * len(_VIEW_OUTPUTS)
         out[_TYPES_AT] = list(types_for(state))  # put the chips back as they were
-        return (*out, refused)
+        return (*out, refused, *_NO_ANSWER)
     parsed = revise(state, **changes)
     if parsed.state == state and not parsed.notices:
         # Controls echoing the view back (after a re-render) must not re-run the query.
-        return (*(no_update for _ in _VIEW_OUTPUTS), None)
-    return (*_outputs(parsed.state, parsed.notices), None)
+        return (*nothing[: len(_VIEW_OUTPUTS)], None, *_NO_ANSWER)
+    return _view_and_answer(state, parsed.state, parsed.notices)
 
 
-# -- running the query ----------------------------------------------------------------
+# -- kiosk refresh ----------------------------------------------------------------------
 @callback(
-    Output(ids.RESULT, "data"), Output(ids.COLVALS, "data"), Output(ids.GRID, "columnDefs"),
-    Output(ids.GRID, "dashGridOptions"), Output(ids.FRESHNESS, "children"), Output(ids.TRUNCATED, "children"),
-    Output(ids.ERROR, "children"), Output(ids.KIOSK_TITLE, "children"),
-    Input(ids.REQUEST, "data"), Input(ids.KIOSK_TICK, "n_intervals"), State(ids.STATE, "data"),
-    running=[(Output(ids.LOADING, "style"), {"visibility": "visible"}, {"visibility": "hidden"}),
-             (Output(ids.TABLE_BOX, "className"), f"{TABLE_BOX_CLASS} pivot-busy", TABLE_BOX_CLASS)],
+    *(Output(o.component_id, o.component_property, allow_duplicate=True) for o in _ANSWER_OUTPUTS),
+    Input(ids.KIOSK_TICK, "n_intervals"), State(ids.STATE, "data"),
     prevent_initial_call=True,  # the layout carries the first answer
 )
-def run_query(body: dict[str, Any], _tick: int | None, state_json: dict[str, Any]) -> tuple[Any, ...]:
-    state = ViewState.model_validate(state_json)
-    try:
-        drawn = _drawn(state, pivot_answer(body))
-    except Exception as exc:  # noqa: BLE001 - shown to the user; the previous result stays
-        banner = dmc.Alert(_error_text(exc), title="The pivot could not be computed", color="red")
-        return (*(no_update for _ in range(6)), banner, no_update)
-    options = Patch()
-    options["pinnedBottomRowData"] = [total_row(drawn["totals"])]
-    return (drawn["result"], drawn["colvals"], drawn["defs"], options, drawn["freshness"], drawn["truncated"], None,
-            drawn["title"])
+def refresh(_tick: int | None, state_json: dict[str, Any]) -> tuple[Any, ...]:
+    return _answer_outputs(ViewState.model_validate(state_json))
 
 
 clientside_callback(ClientsideFunction("pivot", "visibleRows"), Output(ids.GRID, "rowData"),
