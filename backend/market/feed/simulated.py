@@ -15,12 +15,9 @@ from datetime import datetime
 
 from backend.market.feed.base import ConnectionState, MarketFeed
 from backend.market.feed.pacing import paced
-from backend.market.feed.simulator import MarketSimulator
+from backend.market.feed.simulator import CATCH_UP_DENSITY, MarketSimulator
 from backend.market.reference import ATC_END, ATO_START, LUNCH_END, LUNCH_START, VN_TZ
 
-# Events per simulated second while catching up (one to four messages each): a whole
-# morning and afternoon is then ~35,000 messages, made and taken in by the core in ~1.5 s.
-CATCH_UP_DENSITY = 1.0
 MESSAGES_PER_EVENT = 1.6  # on average in continuous trading, so ``rate`` is about the messages per wall second
 AUTO_START = (10, 0)  # where ``auto`` goes live when the market is not trading now
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -70,6 +70,10 @@ from backend.market.reference import (
 )
 
 PRE_OPEN = ATO_START - 60  # securities' status goes out a minute before the open
+# Events per simulated second while catching up (each one to four messages): a whole morning
+# and afternoon is then ~35,000 messages, which the simulator makes and the core takes in
+# in about 1.5 s of CPU.
+CATCH_UP_DENSITY = 1.0
 HEARTBEAT_SECONDS = 60.0  # index heartbeats while waiting through a break on the wall clock
 FUTURES_DAILY_CONTRACTS = (220_000.0, 2_500.0)  # front month, next month
 
@@ -123,7 +127,7 @@ class MarketSimulator(MessageWriter):
         seed: int = 7,
         start: datetime | None = None,
         density: float = 20.0,
-        catch_up_density: float = 3.0,
+        catch_up_density: float = CATCH_UP_DENSITY,
         universe: str = "vn30",
         symbols: tuple[str, ...] | None = None,
         skip_breaks: bool = True,

@@ -56,6 +56,9 @@ def test_start_time_settings_default_to_auto_and_refuse_anything_else(monkeypatc
             MarketSettings(start_time=bad)
     with pytest.raises(ValueError):
         live_start("25:99", at(MONDAY, 10, 0))
+    for bad_feed in ({"start_time": "7pm"}, {"start_time": ""}, {"rate": 0}, {"speed": -1}, {"catch_up_density": 0}):
+        with pytest.raises(ValueError):
+            SimulatorFeed(**bad_feed)  # type: ignore[arg-type]
     monkeypatch.setenv("DESKBOARD_MARKET_START_TIME", "11:05")
     feed = open_feed(MarketSettings())
     assert isinstance(feed, SimulatorFeed) and feed.start.strftime("%H:%M") == "11:05"
