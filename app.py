@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import diskcache
+import pandas  # noqa: F401  (see below)
 from dash import Dash, DiskcacheManager
 
 from backend.api import register_api
@@ -21,6 +22,8 @@ from backend.warehouse import WarehouseError
 from components import saved_views as _saved_views  # noqa: F401
 from components.shell import shell_layout
 
+# pandas is imported above, before the server starts: pyarrow and Plotly import it lazily, and
+# two request threads importing it at once can see a half-initialised module (a 500 on first load).
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("deskboard")
 
