@@ -10,34 +10,36 @@ from backend.pivot.catalog import DIMENSIONS, MAX_LIMIT, MAX_VALUE_CHARS, METRIC
 from backend.pivot.request import PivotRequest, PivotRequestError
 from backend.pivot.result import PivotResult
 from backend.pivot.shape import shape
-from backend.pivot.sql import TABLES, Table, build_query, rollup_can_answer
+from backend.pivot.sql import TABLES, Table, build_query, request_columns, smallest_table, table_can_answer
 from backend.pivot.where import load_fund_coverage
 from backend.warehouse import Warehouse
 
 
 def choose_table(req: PivotRequest) -> Table:
-    return "trades_1d_rollup" if rollup_can_answer(req) else "trades_1d"
+    """The smallest table that holds every dimension, column and filter of ``req``."""
+    return smallest_table(request_columns(req))
 
 
 def run_pivot(wh: Warehouse, req: PivotRequest, *, table: Table | None = None) -> PivotResult:
     """Answer ``req``: leaf rows, subtotals at every level and totals from one query.
 
-    ``table`` forces the source (``trades_1d`` or ``trades_1d_rollup``); by default
-    the rollup answers whenever it holds every dimension and filter of the request.
+    ``table`` forces the source (``trades_1d`` or one of the rollups); by default the
+    smallest rollup that holds every dimension and filter of the request answers.
+    Stocks over a date range read the answer's as-of date (``meta["as_of"]``) or, with
+    ``"stocks": "average"``, the average over ``meta["stock_days"]`` dates.
     """
     if not isinstance(req, PivotRequest):
         raise PivotRequestError("expected a validated PivotRequest")
     chosen = table or choose_table(req)
     if chosen not in TABLES:
-        raise PivotRequestError(f"unknown source table {chosen!r}")
-    if chosen == "trades_1d_rollup" and not rollup_can_answer(req):
-        raise PivotRequestError("the rollup table does not hold every dimension and filter of this request")
+        raise PivotRequestError(f"unknown source table {str(chosen)[:64]!r}")
+    if not table_can_answer(chosen, request_columns(req)):
+        raise PivotRequestError(f"the {chosen} table does not hold every dimension and filter of this request")
     started = time.perf_counter()
     coverage = load_fund_coverage(wh) if req.exposure == "look_through" else None
     extra = (req.sort.field,) if req.sort and req.sort.field in METRICS else ()
     query = build_query(req, chosen, coverage, extra_metrics=extra)
     table_rows = wh.query_arrow(query.sql, query.parameters)
-    table_rows = table_rows.rename_columns([c.removeprefix("out_") for c in table_rows.column_names])
     shaped = shape(table_rows, req, query.sums)
     return PivotResult(
         dimensions=list(req.dimensions),
@@ -51,6 +53,11 @@ def run_pivot(wh: Warehouse, req: PivotRequest, *, table: Table | None = None) -
         meta={
             "source": chosen,
             "exposure": req.exposure,
+            "stocks": req.stocks,
+            "as_of": shaped.as_of,
+            "stock_days": shaped.stock_days,
+            "stock_metrics": [m for m in req.metrics if METRICS[m].reads_stock],
+            "stocks_by_date": "trade_date" in req.dimensions or "trade_date" in req.columns,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
             "data_version": wh.data_version(),
             "groups": shaped.groups,
@@ -70,7 +77,7 @@ def distinct_values(wh: Warehouse, dimension: str, *, search: str = "", limit: i
         raise PivotRequestError(f"search: expected text of at most {MAX_VALUE_CHARS} characters")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise PivotRequestError(f"limit: expected a whole number from 1 to {MAX_LIMIT}")
-    source = "trades_1d_rollup" if DIMENSIONS[dimension].in_rollup else "trades_1d"
+    source = smallest_table([dimension])
     rows = wh.query_rows(
         f"SELECT DISTINCT toString(`{dimension}`) AS v FROM {{db}}.{source} "
         "WHERE positionCaseInsensitiveUTF8(v, {search:String}) > 0 ORDER BY v LIMIT {limit:UInt32}",

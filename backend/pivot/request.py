@@ -8,12 +8,18 @@ Shape (JSON)::
       "metrics": ["notional", "pnl", "avg_price"],                        # 1..N, no repeats
       "filters": {"trade_date": "2024-01-15" | {"from": "...", "to": "..."},
                   "<dimension>": "value" | ["v1", "v2", ...]},            # <= 10,000 values
-      "sort": {"field": "<metric or dimension>", "direction": "asc" | "desc"},
+      "sort": {"field": "<metric or dimension>", "direction": "asc" | "desc",
+               "column": ["<value of columns[0]>", ...]},
                                    # a metric orders siblings at every level; a row
                                    # dimension orders its own level (others ascending);
-                                   # ties and no sort: dimension value ascending
+                                   # ties and no sort: dimension value ascending.
+                                   # "column" (only with "columns", one value per column
+                                   # dimension) orders by the metric in that split column;
+                                   # groups with no value there come last
       "limit": 1000,               # children kept under each parent, 1..10,000
       "exposure": "as_held" | "look_through",
+      "stocks": "last" | "average",  # stocks over a date range: as of the last date with
+                                   # data under the filters (default), or the daily average
       "cache": true                # for the API's result cache; the engine ignores it
     }
 
@@ -52,6 +58,7 @@ from backend.pivot.catalog import (
     MAX_VALUE_CHARS,
     METRICS,
     VIEW_TYPES,
+    StockMode,
 )
 
 Exposure = Literal["as_held", "look_through"]
@@ -189,6 +196,10 @@ class PivotSort(BaseModel):
 
     field: StrictStr = Field(max_length=64)
     direction: Literal["asc", "desc"] = "desc"
+    # The column-dimension values of one split column (as in ``column_values``).
+    column: list[Annotated[StrictStr, Field(max_length=MAX_VALUE_CHARS)]] | None = Field(
+        None, min_length=1, max_length=MAX_COLUMN_DIMENSIONS
+    )
 
     @field_validator("field")
     @classmethod
@@ -223,6 +234,7 @@ class PivotRequest(BaseModel):
     sort: PivotSort | None = None
     limit: StrictInt = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     exposure: Exposure = "as_held"
+    stocks: StockMode = "last"
     cache: StrictBool = True
 
     @field_validator("dimensions", "columns")
@@ -243,6 +255,15 @@ class PivotRequest(BaseModel):
         sort_field = self.sort.field if self.sort is not None else None
         if sort_field in DIMENSIONS and sort_field not in self.dimensions:
             raise ValueError("sort.field: sort by a metric or by one of the row dimensions")
+        if self.sort is not None and self.sort.column is not None:
+            if not self.columns:
+                raise ValueError("sort.column: only a pivot with columns has split columns to sort by")
+            if sort_field not in METRICS:
+                raise ValueError("sort.column: sort a split column by a metric")
+            if len(self.sort.column) != len(self.columns):
+                raise ValueError(
+                    f"sort.column: give one value per column dimension ({len(self.columns)})"
+                )
         check_exposure_filter(self.exposure, self.filter_values("exposure_type"))
         return self
 

@@ -7,7 +7,7 @@ Folder layout (written by ``python -m backend.datagen --out DIR``)::
     DIR/trades_1d/part-00000.parquet, part-00001.parquet, ...
 
 Reference tables are replaced; trades replace the trade dates the folder covers
-(in the fact table and in the rollup), so loading the same folder twice never
+(in the fact table and in every rollup), so loading the same folder twice never
 double counts. On chDB the engine reads the files itself (``file()``), which is
 several times faster than sending Arrow batches; a server gets Arrow batches.
 """
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from backend.warehouse.client import Warehouse, WarehouseError
-from backend.warehouse.schema import TRADES_COLUMN_NAMES, TRADES_COLUMNS
+from backend.warehouse.schema import ROLLUP_TABLES, TRADES_COLUMN_NAMES, TRADES_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def _load_folder(wh: Warehouse, folder: Path, *, optimize: bool) -> LoadReport:
     if trade_files:
         if span is not None:
             params = {"lo": span[0], "hi": span[1]}
-            for table in ("trades_1d", "trades_1d_rollup"):
+            for table in ("trades_1d", *(r.name for r in ROLLUP_TABLES)):
                 # A mutation rewrites parts even when nothing matches; most loads are of new
                 # dates, so look first (and chDB has shown rare mutation temp-file errors).
                 present = wh.query_rows(
@@ -199,9 +199,10 @@ def _load_folder(wh: Warehouse, folder: Path, *, optimize: bool) -> LoadReport:
         _insert_trades(wh, trade_files)
         trades = sum(pq.read_metadata(path).num_rows for path in trade_files)
         if optimize:
-            # chDB runs no background merges, and the SummingMergeTree rollup collapses
+            # chDB runs no background merges, and a SummingMergeTree rollup collapses
             # its rows only when merged: merged, the pivot reads ~100x fewer rows.
-            wh.command("OPTIMIZE TABLE {db}.trades_1d_rollup FINAL")
+            for rollup in ROLLUP_TABLES:
+                wh.command(f"OPTIMIZE TABLE {{db}}.{rollup.name} FINAL")
 
     version = record_load(wh, source=str(folder), rows=trades)
     return LoadReport(

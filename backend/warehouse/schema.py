@@ -7,6 +7,7 @@ never edited.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # Columns of trades_1d in table order: (name, ClickHouse type). The generator, the
@@ -108,6 +109,54 @@ ROLLUP_SUMS: Final[dict[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class RollupTable:
+    """A pre-summed copy of trades_1d over ``dimensions``, fed by a materialized view on insert."""
+
+    name: str
+    dimensions: tuple[str, ...]
+    order_by: tuple[str, ...]
+
+    @property
+    def view(self) -> str:
+        return f"{self.name}_mv"
+
+    @property
+    def look_through(self) -> bool:
+        """Whether the table can answer in the look-through view (it keeps each fund's symbol)."""
+        return set(LOOK_THROUGH_COLUMNS) <= set(self.dimensions)
+
+
+# The columns the look-through view reads: a fund's residual is scaled per fund symbol.
+LOOK_THROUGH_COLUMNS: Final[tuple[str, ...]] = ("exposure_type", "symbol", "parent_symbol")
+
+# Book, strategy and counterparty vary within a manager's symbol, so they multiply the
+# rollup's rows: with book and strategy it holds about four times the first rollup's
+# rows (470k for 20M trades); adding counterparty as well would make it 4.4M. The
+# counterparty rollup therefore drops the instrument columns (700k rows for 20M
+# trades): it answers as-held pivots by book, strategy, counterparty, manager and
+# desk, and the look-through view (which scales each fund by symbol) reads another
+# table. Book comes first in the keys after the date and the view's column, because
+# access control filters every query by book.
+BOOK_ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (*ROLLUP_DIMENSIONS, "book", "strategy")
+COUNTERPARTY_ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (
+    "trade_date", "exposure_type", "book", "counterparty", "strategy", "portfolio_manager_id", "desk",
+)
+
+# Every rollup, smallest first: the engine reads the first that holds a request's columns.
+ROLLUP_TABLES: Final[tuple[RollupTable, ...]] = (
+    RollupTable("trades_1d_rollup", ROLLUP_DIMENSIONS, ROLLUP_DIMENSIONS),
+    RollupTable(
+        "trades_1d_book_rollup",
+        BOOK_ROLLUP_DIMENSIONS,
+        ("trade_date", "exposure_type", "book", "portfolio_manager_id", "strategy", "desk",
+         "asset_class", "region", "currency", "sector", "symbol", "parent_symbol"),
+    ),
+    RollupTable("trades_1d_counterparty_rollup", COUNTERPARTY_ROLLUP_DIMENSIONS, COUNTERPARTY_ROLLUP_DIMENSIONS),
+)
+assert all(set(r.order_by) == set(r.dimensions) for r in ROLLUP_TABLES)
+
+
 def _trades_ddl() -> str:
     cols = ",\n    ".join(f"`{name}` {ctype}" for name, ctype in TRADES_COLUMNS)
     return f"""
@@ -119,31 +168,51 @@ ORDER BY (trade_date, exposure_type, portfolio_manager_id, asset_class, symbol, 
 """
 
 
-def _rollup_ddl() -> str:
+def _rollup_ddl(table: RollupTable) -> str:
     dims = ",\n    ".join(
-        f"`{d}` {dict(TRADES_COLUMNS)[d]}" for d in ROLLUP_DIMENSIONS
+        f"`{d}` {dict(TRADES_COLUMNS)[d]}" for d in table.dimensions
     )
     sums = ",\n    ".join(f"`{m}` Float64" for m in ROLLUP_SUMS)
     return f"""
-CREATE TABLE IF NOT EXISTS {{db}}.trades_1d_rollup (
+CREATE TABLE IF NOT EXISTS {{db}}.{table.name} (
     {dims},
     {sums}
 ) ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(trade_date)
-ORDER BY ({", ".join(ROLLUP_DIMENSIONS)})
+ORDER BY ({", ".join(table.order_by)})
 """
 
 
-def _rollup_mv_ddl() -> str:
-    dims = ", ".join(ROLLUP_DIMENSIONS)
+def _rollup_select(table: RollupTable) -> str:
+    dims = ", ".join(table.dimensions)
     sums = ",\n    ".join(f"{expr} AS `{m}`" for m, expr in ROLLUP_SUMS.items())
-    return f"""
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.trades_1d_rollup_mv TO {{db}}.trades_1d_rollup AS
-SELECT {dims},
+    return f"""SELECT {dims},
     {sums}
 FROM {{db}}.trades_1d
-GROUP BY {dims}
+GROUP BY {dims}"""
+
+
+def _rollup_mv_ddl(table: RollupTable) -> str:
+    return f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{table.view} TO {{db}}.{table.name} AS
+{_rollup_select(table)}
 """
+
+
+def _rollup_migration(table: RollupTable) -> tuple[str, ...]:
+    """A new rollup on a warehouse that may already hold trades: create, feed, backfill once.
+
+    The view feeds every later insert; the backfill copies what is already loaded. It
+    starts from an empty table so a migration retried after a failure never counts twice
+    (the embedded warehouse has one writer: nothing is loaded while it migrates).
+    """
+    return (
+        _rollup_ddl(table),
+        _rollup_mv_ddl(table),
+        f"TRUNCATE TABLE {{db}}.{table.name}",
+        f"INSERT INTO {{db}}.{table.name} ({', '.join([*table.dimensions, *ROLLUP_SUMS])}) {_rollup_select(table)}",
+        f"OPTIMIZE TABLE {{db}}.{table.name} FINAL",
+    )
 
 
 INSTRUMENTS_DDL = """
@@ -234,8 +303,10 @@ CREATE TABLE IF NOT EXISTS {{db}}.market_alerts (
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (1, "reference data and load log", (INSTRUMENTS_DDL, CONSTITUENTS_DDL, LOADS_DDL)),
     (2, "daily trades fact table", (_trades_ddl(),)),
-    (3, "rollup table fed by a materialized view", (_rollup_ddl(), _rollup_mv_ddl())),
+    (3, "rollup table fed by a materialized view", (_rollup_ddl(ROLLUP_TABLES[0]), _rollup_mv_ddl(ROLLUP_TABLES[0]))),
     (4, "live market history", MARKET_HISTORY_DDL),
+    (5, "rollup by book and strategy", _rollup_migration(ROLLUP_TABLES[1])),
+    (6, "rollup by book, strategy and counterparty (as held)", _rollup_migration(ROLLUP_TABLES[2])),
 )
 
 MIGRATIONS_DDL = """

@@ -17,7 +17,9 @@ from backend.pivot import (
     latest_trade_date,
     run_pivot,
 )
+from backend.pivot.sql import RAW_TABLE, table_can_answer
 from backend.warehouse import Warehouse
+from backend.warehouse.schema import ROLLUP_TABLES
 
 ROLLUP_REQUESTS: list[dict[str, Any]] = [
     {"dimensions": ["portfolio_manager_id", "asset_class", "symbol"], "metrics": ["notional", "pnl", "avg_price", "trade_count"]},
@@ -25,6 +27,9 @@ ROLLUP_REQUESTS: list[dict[str, Any]] = [
     {"dimensions": ["parent_symbol", "symbol"], "metrics": ["notional", "quantity", "avg_price", "fees"], "exposure": "look_through", "limit": 3, "sort": {"field": "notional", "direction": "desc"}},
     {"dimensions": ["trade_date", "region"], "metrics": ["net_exposure", "delta", "market_value"], "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-01-31"}, "sector": ["Information Technology", "Energy"]}},
     {"dimensions": ["sector"], "columns": ["exposure_type"], "metrics": ["realized_pnl", "unrealized_pnl"], "exposure": "look_through", "filters": {"exposure_type": ["Residual", "Constituent"]}},
+    {"dimensions": ["book", "strategy"], "columns": ["region"], "metrics": ["net_exposure", "pnl", "avg_price"], "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-02-05"}}},
+    {"dimensions": ["counterparty", "book"], "metrics": ["gross_exposure", "pnl_pct_gross"], "exposure": "look_through", "stocks": "average", "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-02-05"}}},
+    {"dimensions": ["desk", "trade_date"], "columns": ["exposure_type"], "metrics": ["long_exposure", "fees"], "filters": {"trade_date": {"from": "2024-02-10", "to": "2024-02-20"}, "book": ["no such book"]}},
 ]
 
 
@@ -44,23 +49,46 @@ def _same(x: dict, y: dict) -> None:
 
 
 @pytest.mark.parametrize("body", ROLLUP_REQUESTS)
-def test_rollup_answers_equal_the_raw_table(loaded_warehouse: Warehouse, body: dict) -> None:
+def test_every_rollup_that_can_answer_equals_the_raw_table(loaded_warehouse: Warehouse, body: dict) -> None:
     req = PivotRequest.model_validate(body)
-    fast = run_pivot(loaded_warehouse, req)
-    raw = run_pivot(loaded_warehouse, req, table="trades_1d")
-    assert fast.meta["source"] == "trades_1d_rollup" and raw.meta["source"] == "trades_1d"
-    assert fast.meta["groups"] < raw.meta["groups"] or fast.meta["groups"] == raw.meta["groups"]
-    _same(fast.totals, raw.totals)
-    assert fast.column_values == raw.column_values
-    for a, b in zip(fast.tree_rows(), raw.tree_rows(), strict=True):
-        _same(a, b)
+    raw = run_pivot(loaded_warehouse, req, table=RAW_TABLE)
+    names = [*req.dimensions, *req.columns, *req.active_filters()]
+    able = [r.name for r in ROLLUP_TABLES if table_can_answer(r.name, names)]
+    assert able and run_pivot(loaded_warehouse, req).meta["source"] == able[0]  # the smallest
+    for table in able:
+        fast = run_pivot(loaded_warehouse, req, table=table)
+        assert fast.meta["source"] == table and raw.meta["source"] == RAW_TABLE
+        assert (fast.meta["as_of"], fast.meta["stock_days"]) == (raw.meta["as_of"], raw.meta["stock_days"])
+        _same(fast.totals, raw.totals)
+        assert fast.column_values == raw.column_values
+        for a, b in zip(fast.tree_rows(), raw.tree_rows(), strict=True):
+            _same(a, b)
 
 
-def test_rollup_cannot_be_forced_for_dimensions_it_lacks(loaded_warehouse: Warehouse) -> None:
+@pytest.mark.parametrize(
+    ("dimension", "source"),
+    [("desk", "trades_1d_rollup"), ("book", "trades_1d_book_rollup"), ("strategy", "trades_1d_book_rollup"),
+     ("counterparty", "trades_1d_counterparty_rollup"), ("trader", "trades_1d")],
+)
+def test_the_smallest_table_that_holds_the_request_answers(
+    loaded_warehouse: Warehouse, dimension: str, source: str
+) -> None:
+    req = PivotRequest.model_validate({"dimensions": [dimension], "metrics": ["pnl"]})
+    assert run_pivot(loaded_warehouse, req).meta["source"] == source
+    # A filter on a column a rollup lacks moves the pivot to a table that has it.
+    filtered = PivotRequest.model_validate({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {dimension: "x"}})
+    assert run_pivot(loaded_warehouse, filtered).meta["source"] == source
+
+
+def test_a_rollup_cannot_be_forced_for_dimensions_it_lacks(loaded_warehouse: Warehouse) -> None:
     req = PivotRequest.model_validate({"dimensions": ["book"], "metrics": ["pnl"]})
-    assert run_pivot(loaded_warehouse, req).meta["source"] == "trades_1d"
     with pytest.raises(PivotRequestError, match="rollup"):
         run_pivot(loaded_warehouse, req, table="trades_1d_rollup")
+    with pytest.raises(PivotRequestError, match="rollup"):
+        run_pivot(loaded_warehouse, PivotRequest.model_validate({"dimensions": ["trader"], "metrics": ["pnl"]}),
+                  table="trades_1d_counterparty_rollup")
+    with pytest.raises(PivotRequestError, match="unknown source table"):
+        run_pivot(loaded_warehouse, req, table="system.users")
 
 
 @pytest.mark.parametrize("dimension", ["trade_date", "portfolio_manager_id", "book"])

@@ -20,36 +20,72 @@ import duckdb
 import pytest
 
 from backend.pivot import DIMENSIONS, METRICS, PivotRequest, run_pivot
-from backend.pivot.sql import rollup_can_answer
 from backend.warehouse import Warehouse
+from backend.warehouse.schema import ROLLUP_TABLES
 
 REL = 1e-9
 
-# metric -> (value SQL, gross-magnitude SQL) over the reference view's columns.
-REF_METRICS: dict[str, tuple[str, str]] = {
-    "notional": ("coalesce(sum(notional), 0)", "sum(abs(notional))"),
-    "pnl": ("coalesce(sum(pnl), 0)", "sum(abs(pnl))"),
-    "quantity": ("coalesce(sum(quantity), 0)", "sum(abs(quantity))"),
-    "market_value": ("coalesce(sum(market_value), 0)", "sum(abs(market_value))"),
-    "realized_pnl": ("coalesce(sum(realized_pnl), 0)", "sum(abs(realized_pnl))"),
-    "unrealized_pnl": ("coalesce(sum(unrealized_pnl), 0)", "sum(abs(unrealized_pnl))"),
-    "fees": ("coalesce(sum(fees), 0)", "sum(abs(fees))"),
-    "gross_exposure": ("coalesce(sum(abs(notional)), 0)", "sum(abs(notional))"),
-    "net_exposure": ("coalesce(sum(notional), 0)", "sum(abs(notional))"),
-    "long_exposure": ("coalesce(sum(notional) FILTER (WHERE notional > 0), 0)", "sum(abs(notional))"),
-    "short_exposure": ("coalesce(sum(notional) FILTER (WHERE notional < 0), 0)", "sum(abs(notional))"),
-    "trade_count": ("count(*)", "count(*)"),
-    "avg_price": (
-        "sum(price * abs(quantity)) / nullif(sum(abs(quantity)), 0)",
-        "sum(price * abs(quantity)) / nullif(sum(abs(quantity)), 0)",
-    ),
-    "pnl_pct_gross": (
-        "100 * sum(pnl) / nullif(sum(abs(notional)), 0)",
-        "100 * sum(abs(pnl)) / nullif(sum(abs(notional)), 0)",
-    ),
-    "delta": ("coalesce(sum(delta), 0)", "sum(abs(delta))"),
+# What each metric adds up, and whether it is a flow (summed over the range) or a stock
+# (as of the answer's last date with data, or averaged over the dates with data).
+FLOW, STOCK = "flow", "stock"
+_TERMS: dict[str, tuple[str, str]] = {
+    "notional": (FLOW, "notional"),
+    "pnl": (FLOW, "pnl"),
+    "quantity": (FLOW, "quantity"),
+    "market_value": (STOCK, "market_value"),
+    "realized_pnl": (FLOW, "realized_pnl"),
+    "unrealized_pnl": (STOCK, "unrealized_pnl"),
+    "fees": (FLOW, "fees"),
+    "gross_exposure": (STOCK, "abs(notional)"),
+    "net_exposure": (STOCK, "notional"),
+    "long_exposure": (STOCK, "CASE WHEN notional > 0 THEN notional ELSE 0 END"),
+    "short_exposure": (STOCK, "CASE WHEN notional < 0 THEN notional ELSE 0 END"),
+    "delta": (STOCK, "delta"),
 }
-assert set(REF_METRICS) == set(METRICS)
+STOCK_METRICS = {m for m, (kind, _) in _TERMS.items() if kind == STOCK}
+
+
+class Span:
+    """How stocks are read for one answer: as of ``as_of``, or averaged over ``days`` dates."""
+
+    def __init__(self, mode: str, as_of: str | None, days: int) -> None:
+        self.mode, self.as_of, self.days = mode, as_of, days
+
+    def agg(self, kind: str, term: str, fixed: bool) -> str:
+        """SQL for one sum; ``fixed``: the group has one trade date, so a stock is that day's."""
+        if kind == FLOW or fixed:
+            return f"coalesce(sum({term}), 0)"
+        if self.mode == "average":
+            return f"coalesce(sum({term}) / {max(self.days, 1)}, 0)"
+        if self.as_of is None:
+            return "CAST(0 AS DOUBLE)"
+        return f"coalesce(sum({term}) FILTER (WHERE trade_date = '{self.as_of}'), 0)"
+
+    def metric(self, name: str, fixed: bool) -> tuple[str, str]:
+        """(value SQL, gross-magnitude SQL) of metric ``name``."""
+        if name in _TERMS:
+            kind, term = _TERMS[name]
+            return self.agg(kind, term, fixed), self.agg(kind, f"abs({term})", fixed)
+        if name == "trade_count":
+            return "count(*)", "count(*)"
+        if name == "avg_price":
+            ratio = "sum(price * abs(quantity)) / nullif(sum(abs(quantity)), 0)"
+            return ratio, ratio
+        assert name == "pnl_pct_gross"
+        gross = self.agg(STOCK, "abs(notional)", fixed)
+        return (f"100 * sum(pnl) / nullif({gross}, 0)", f"100 * sum(abs(pnl)) / nullif({gross}, 0)")
+
+
+assert set(_TERMS) | {"trade_count", "avg_price", "pnl_pct_gross"} == set(METRICS)
+for _name, _spec in METRICS.items():  # the catalogue and this reference agree on each kind
+    assert (_name in STOCK_METRICS) == (_spec.kind == "stock"), _name
+
+
+def reads_only_stocks(req: PivotRequest) -> bool:
+    """Whether the answer has stocks and no flow (then only the as-of date's groups appear)."""
+    names = [*req.metrics, *([req.sort.field] if req.sort and req.sort.field in METRICS else [])]
+    by_date = "trade_date" in req.dimensions or "trade_date" in req.columns
+    return req.stocks == "last" and not by_date and all(m in STOCK_METRICS for m in names)
 
 DIMS = list(DIMENSIONS)
 ROLLUP_DIMS = [d for d, spec in DIMENSIONS.items() if spec.in_rollup]
@@ -108,14 +144,30 @@ class Reference:
                 params.append([value] if isinstance(value, str) else list(value))
         return " AND ".join(conds), params
 
+    def span(self, req: PivotRequest) -> Span:
+        where, params = self.where(req)
+        as_of, days = self.con.execute(
+            f"SELECT max(trade_date), count(DISTINCT trade_date) FROM {req.exposure} WHERE {where}", params
+        ).fetchone()
+        return Span(req.stocks, as_of, int(days))
+
     def groups(
-        self, req: PivotRequest, keys: list[str], extra: str = "", extra_params: list[Any] | None = None
+        self, req: PivotRequest, keys: list[str], extra: str = "", extra_params: list[Any] | None = None,
+        fixed: bool = False,
     ) -> dict[tuple, dict[str, float | None]]:
-        """Metric values and gross magnitudes of every group of ``keys``."""
+        """Metric values and gross magnitudes of every group of ``keys``.
+
+        ``fixed``: ``extra`` pins one trade date (the groups are under a date group).
+        """
         metrics = list(dict.fromkeys([*req.metrics, *([req.sort.field] if req.sort and req.sort.field in METRICS else [])]))
         where, params = self.where(req)
-        select = [*keys] + [f"{REF_METRICS[m][0]} AS v_{m}" for m in metrics]
-        select += [f"{REF_METRICS[m][1]} AS g_{m}" for m in metrics]
+        span = self.span(req)
+        fixed = fixed or "trade_date" in keys
+        if reads_only_stocks(req):
+            where += f" AND trade_date = '{span.as_of}'" if span.as_of else " AND FALSE"
+        sqls = [span.metric(m, fixed) for m in metrics]
+        select = [*keys] + [f"{v} AS v_{m}" for m, (v, _) in zip(metrics, sqls, strict=True)]
+        select += [f"{g} AS g_{m}" for m, (_, g) in zip(metrics, sqls, strict=True)]
         sql = f"SELECT {', '.join(select)} FROM {req.exposure} WHERE {where} {extra}"
         if keys:
             sql += f" GROUP BY {', '.join(keys)}"
@@ -135,7 +187,7 @@ class Reference:
         conds.append(f"NOT list_contains(?, {req.dimensions[level]})")
         extra = "AND " + " AND ".join(conds)
         params = [*parent, list(kept)]
-        return self.groups(req, columns, extra, params)
+        return self.groups(req, columns, extra, params, fixed="trade_date" in req.dimensions[:level])
 
 
 @pytest.fixture(scope="module")
@@ -165,13 +217,23 @@ def check_columns(row: dict, req: PivotRequest, split: dict, prefix: tuple, comb
         check_values(row, split.get((*prefix, *combo)), req, what, f"__c{i}")
 
 
-def sort_value(req: PivotRequest, key: Any, ref: dict) -> Any:
-    if req.sort is not None and req.sort.field in METRICS:
-        return ref[req.sort.field]
-    return key
+def sort_refs(req: PivotRequest, parent: tuple, children: dict[Any, dict], split: dict | None) -> dict | None:
+    """Each child's sort value and its gross magnitude: the metric over all columns, or in
+    the one split column ``sort.column`` names (no value there: None)."""
+    if req.sort is None or req.sort.field not in METRICS:
+        return None
+    field = req.sort.field
+    if req.sort.column is None:
+        return {key: (vals[field], vals[f"g_{field}"]) for key, vals in children.items()}
+    assert split is not None
+    out = {}
+    for key in children:
+        cell = split.get((*parent, key, *req.sort.column))
+        out[key] = (cell[field], cell[f"g_{field}"]) if cell else (None, 0.0)
+    return out
 
 
-def expected_order(req: PivotRequest, children: dict[Any, dict], dimension: str) -> list[Any]:
+def expected_order(req: PivotRequest, children: dict[Any, dict], refs: dict | None, dimension: str) -> list[Any]:
     """Children keys in display order: sort metric (None last), then key ascending.
 
     Sorting by a dimension orders that dimension's level; other levels stay ascending.
@@ -179,10 +241,10 @@ def expected_order(req: PivotRequest, children: dict[Any, dict], dimension: str)
     keys = sorted(children)
     field = req.sort.field if req.sort else None
     desc = bool(req.sort and req.sort.direction == "desc")
-    if field in METRICS:
-        present = [k for k in keys if children[k][field] is not None]
-        missing = [k for k in keys if children[k][field] is None]
-        present.sort(key=lambda k: children[k][field], reverse=desc)  # stable: ties keep key order
+    if refs is not None:
+        present = [k for k in keys if refs[k][0] is not None]
+        missing = [k for k in keys if refs[k][0] is None]
+        present.sort(key=lambda k: refs[k][0], reverse=desc)  # stable: ties keep key order
         return present + missing
     return sorted(keys, reverse=desc and field == dimension)
 
@@ -218,15 +280,16 @@ def verify(result: Any, req: PivotRequest, reference: Reference) -> None:
         got = children.get(parent, [])
         kept = [r for r in got if r["_kind"] != "other"]
         others = [r for r in got if r["_kind"] == "other"]
-        order = expected_order(req, ref_children, dims[level - 1])
+        refs = sort_refs(req, parent, ref_children, split_levels[level] if req.columns else None)
+        order = expected_order(req, ref_children, refs, dims[level - 1])
         assert len(kept) == min(req.limit, len(order)), f"children of {parent}"
         for row, exp_key in zip(kept, order, strict=False):
             key = row["_path"][-1]
             assert key in ref_children, f"unexpected group {row['_path']}"
-            want = sort_value(req, exp_key, ref_children[exp_key])
-            have = sort_value(req, key, ref_children[key])
+            want = refs[exp_key][0] if refs is not None else exp_key
+            have = refs[key][0] if refs is not None else key
             if isinstance(want, float):
-                close(have, want, ref_children[exp_key][f"g_{req.sort.field}"], f"order under {parent}")
+                close(have, want, refs[exp_key][1], f"order under {parent}")
             else:
                 assert have == want, f"order under {parent}: {have!r} != {want!r}"
             assert row["_kind"] == ("leaf" if level == k else "group")
@@ -251,6 +314,9 @@ def verify(result: Any, req: PivotRequest, reference: Reference) -> None:
                 walk(tuple(row["_path"]))
 
     walk(())
+    span = reference.span(req)
+    assert (result.meta["as_of"], result.meta["stock_days"]) == (span.as_of, span.days)
+    assert result.meta["stocks"] == req.stocks
     assert result.truncated == any_other or result.meta["columns_truncated"]
     assert len(result.rows) + len(result.subtotals) == len(tree)
     assert all(len(r["_path"]) == k for r in tree if r["_kind"] == "leaf")
@@ -300,7 +366,24 @@ def random_request(seed: int, reference: Reference) -> dict[str, Any]:
     if rng.random() < 0.7:
         field = rng.choice(list(METRICS)) if rng.random() < 0.75 else rng.choice(dims)
         body["sort"] = {"field": field, "direction": rng.choice(["asc", "desc"])}
+    # Drawn last, so the requests above stay what they were for every seed.
+    if rng.random() < 0.25:
+        body["stocks"] = "average"
+    sort = body.get("sort")
+    if body.get("columns") and sort and sort["field"] in METRICS and rng.random() < 0.6:
+        cols = ", ".join(body["columns"])
+        found = reference.con.execute(f"SELECT DISTINCT {cols} FROM {exposure} ORDER BY ALL").fetchall()
+        combo = [str(v) for v in rng.choice(found)]
+        sort["column"] = combo if rng.random() < 0.9 else ["no such value"] * len(combo)
     return body
+
+
+def expected_source(req: PivotRequest) -> str:
+    """The smallest rollup holding every column the request reads, from the schema's own list."""
+    needed = {*req.dimensions, *req.columns, *req.active_filters(), "exposure_type"}
+    if req.exposure == "look_through":
+        needed |= {"symbol", "parent_symbol"}
+    return next((r.name for r in ROLLUP_TABLES if needed <= set(r.dimensions)), "trades_1d")
 
 
 @pytest.mark.parametrize("seed", range(200))
@@ -309,5 +392,5 @@ def test_random_pivot_matches_independent_duckdb(
 ) -> None:
     req = PivotRequest.model_validate(random_request(seed, reference))
     result = run_pivot(loaded_warehouse, req)
-    assert result.meta["source"] == ("trades_1d_rollup" if rollup_can_answer(req) else "trades_1d")
+    assert result.meta["source"] == expected_source(req)
     verify(result, req, reference)
