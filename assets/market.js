@@ -2,7 +2,7 @@
 // - poll: ask the server for what changed since this screen's cursor, but only once the previous
 //   answer has been applied (Dash drops an answer whose callback was asked again meanwhile, so
 //   overlapping questions would mean answers never drawn); a question unanswered for RETRY_MS is
-//   asked again.
+//   asked again; a hidden tab does not ask.
 // - apply: extend the figures in place with an answer (series from their last point on, headline
 //   parts that changed) and re-colour them when the theme changes, without a server round trip.
 // - Ack buttons: the clicked button's own data-ack-id is sent, so an acknowledgement acts on the
@@ -17,6 +17,8 @@
   }
 
   function poll(_n, request, cursor) {
+    // A hidden tab asks nothing; shown again, its next question brings everything since its cursor.
+    if (document.hidden) return noUpdate();
     const seq = (request && request.seq) || 0;
     const ack = (cursor && cursor.ack) || 0;
     const now = Date.now();
@@ -36,15 +38,12 @@
   // A figure whose layout (and listed parts of it) may be changed without touching the original.
   function editable(fig) {
     const layout = copy(fig.layout);
-    layout.title = copy(layout.title);
-    layout.title.font = copy(layout.title.font);
     layout.annotations = (layout.annotations || []).map(copy);
     layout.shapes = (layout.shapes || []).map(copy);
     return { data: (fig.data || []).map(copy), layout: layout };
   }
 
   function setNote(fig, part) {
-    fig.layout.title.text = part.title;
     if (fig.layout.annotations.length) {
       fig.layout.annotations[0].text = part.note || "";
       fig.layout.annotations[0].visible = Boolean(part.note);
@@ -102,7 +101,6 @@
     const layout = fig.layout;
     layout.meta = name;
     layout.font = Object.assign(copy(layout.font), { color: palette.font });
-    layout.title.font.color = palette.font;
     layout.hoverlabel = { bgcolor: palette.hover, font: { color: palette.font } };
     layout.legend = Object.assign(copy(layout.legend), { font: { color: palette.font } });
     Object.keys(layout).forEach(function (key) {

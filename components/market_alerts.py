@@ -49,8 +49,8 @@ def alerts_table(alerts: list[dict[str, Any]], *, today: bool) -> Any:
     rows = []
     for a in alerts:
         count = a.get("count") or 1
-        kind = dmc.Badge(_KINDS.get(a["kind"], a["kind"].replace("_", " ")), color=_SEVERITY.get(a["severity"], "gray"), variant="light",
-                         size="sm")
+        kind = dmc.Text(_KINDS.get(a["kind"], a["kind"].replace("_", " ")), c=_SEVERITY.get(a["severity"], "gray"),
+                        size="xs", fw=700, tt="uppercase", className="market-alert-kind")
         repeats = html.Span(
             dmc.Badge(f"×{count}", color="gray", variant="outline", size="sm"), className="market-alert-count",
             title=f"{count} alerts of this condition, folded into one row") if count > 1 else None

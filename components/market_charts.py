@@ -1,5 +1,8 @@
 """Plotly figures for /market as plain dicts: index intraday with volume, foreign flow, futures basis.
 
+Each chart's headline (level, change, basis, flow) is the part's ``title``, shown as page text
+above the chart by ``chart_title`` — so the numbers appear before Plotly has drawn anything.
+
 The page's first render builds every figure here from the shared market view (so the first
 numbers arrive with the page); afterwards the browser extends them in place from the view's
 changes (``assets/market.js``), using ``CHARTS`` to know which trace draws which column, and
@@ -13,15 +16,17 @@ from typing import Any, Final
 
 from backend.market.market_view import MarketView
 
-UP, DOWN, REF, CEIL, FLOOR = "#12b76a", "#f04438", "#eab308", "#a855f7", "#06b6d4"
+# Line and bar colours keep at least 3:1 contrast on both the light and the dark card (WCAG 1.4.11);
+# the reference line is dotted and thin, a little under that on white.
+UP, DOWN, REF, CEIL, FLOOR = "#16a34a", "#f04438", "#ca8a04", "#a855f7", "#0891b2"
 TONES: Final = {"up": UP, "down": DOWN, "ref": REF, "ceiling": CEIL, "floor": FLOOR}
 
 # Colours that follow the theme; backgrounds stay transparent so the card's colour shows.
 THEMES: Final[dict[str, dict[str, str]]] = {
     "light": {"font": "#1f2937", "muted": "#6b7280", "grid": "#e5e7eb", "zero": "#9ca3af", "hover": "#ffffff",
-              "flow": "#94a3b8", "index": "#4f46e5", "futures": "#ea580c"},
+              "flow": "#64748b", "index": "#4f46e5", "futures": "#ea580c"},
     "dark": {"font": "#e5e7eb", "muted": "#9ca3af", "grid": "#3f3f46", "zero": "#71717a", "hover": "#27272a",
-             "flow": "#64748b", "index": "#818cf8", "futures": "#fb923c"},
+             "flow": "#94a3b8", "index": "#818cf8", "futures": "#fb923c"},
 }
 
 # Which graph draws which view series, and the column each trace (in order) draws.
@@ -47,6 +52,15 @@ def client_config(*, kiosk: bool) -> dict[str, Any]:
             "kiosk": kiosk}
 
 
+def chart_title(part: dict[str, Any]) -> str:
+    return part["title"]
+
+
+def title_class(part: dict[str, Any]) -> str:
+    """The headline's class: coloured by the index's change where it has one."""
+    return "market-title" + (f" market-{part['tone']}" if "tone" in part else "")
+
+
 def _axis(colours: dict[str, str], **extra: Any) -> dict[str, Any]:
     return {"gridcolor": colours["grid"], "linecolor": colours["grid"], "zerolinecolor": colours["zero"],
             "tickfont": {"color": colours["font"]}, "title": {"font": {"color": colours["font"]}}, **extra}
@@ -59,11 +73,11 @@ def _time_axis(colours: dict[str, str], session: tuple[int, int] | None) -> dict
     return axis
 
 
-def _layout(title: str, note: str | None, colours: dict[str, str], *, height: int, **extra: Any) -> dict[str, Any]:
+def _layout(note: str | None, colours: dict[str, str], *, height: int, **extra: Any) -> dict[str, Any]:
+    # No Plotly title: the page shows each chart's headline as text above it, drawn before Plotly is.
     return {
         "meta": "dark" if colours is THEMES["dark"] else "light",  # the theme these colours are
-        "title": {"text": title, "font": {"size": 14, "color": colours["font"]}, "x": 0.01},
-        "height": height, "margin": {"l": 52, "r": 16, "t": 36, "b": 28},
+        "height": height, "margin": {"l": 52, "r": 16, "t": 24, "b": 28},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": colours["font"]},
         "hoverlabel": {"bgcolor": colours["hover"], "font": {"color": colours["font"]}},
         "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right", "font": {"color": colours["font"]}},
@@ -93,7 +107,7 @@ def index_figure(view: MarketView, key: str, theme: str = "light") -> dict[str, 
     prior = part["prior"]
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": prior or 0, "y1": prior or 0,
                "visible": bool(prior), "line": {"color": REF, "dash": "dot", "width": 1}}]
-    layout = _layout(part["title"], part["note"], colours, height=300, showlegend=False, shapes=shapes, bargap=0.1,
+    layout = _layout(part["note"], colours, height=300, showlegend=False, shapes=shapes, bargap=0.1,
                      xaxis=_time_axis(colours, view.session),
                      yaxis=_axis(colours, domain=[0.3, 1], tickformat=",.0f"),
                      yaxis2=_axis(colours, domain=[0, 0.22], showgrid=False, title={"text": unit, "font": {
@@ -110,7 +124,7 @@ def foreign_speed_figure(view: MarketView, theme: str = "light") -> dict[str, An
         {"type": "scatter", "mode": "lines", "x": x, "y": cols["sell"], "name": "sell", "connectgaps": False,
          "line": {"color": DOWN}, "hovertemplate": "%{y:,.2f}<extra>sell</extra>"},
     ]
-    layout = _layout(part["title"], part["note"], colours, height=280, xaxis=_time_axis(colours, view.session),
+    layout = _layout(part["note"], colours, height=280, xaxis=_time_axis(colours, view.session),
                      yaxis=_axis(colours, title={"text": "bn VND / min", "font": {"color": colours["muted"],
                                                                                    "size": 10}}))
     return {"data": data, "layout": layout}
@@ -121,7 +135,7 @@ def foreign_leaders_figure(view: MarketView, theme: str = "light") -> dict[str, 
     data = [{"type": "bar", "orientation": "h", "y": part["symbols"], "x": part["values"], "name": "net",
              "marker": {"color": [TONES[t] for t in part["tones"]]},
              "hovertemplate": "%{y}: %{x:,.2f} bn VND<extra></extra>"}]
-    layout = _layout(part["title"], part["note"], colours, height=300, showlegend=False, hovermode="closest",
+    layout = _layout(part["note"], colours, height=300, showlegend=False, hovermode="closest",
                      xaxis=_axis(colours, zeroline=True), yaxis=_axis(colours, type="category"))
     return {"data": data, "layout": layout}
 
@@ -138,7 +152,7 @@ def basis_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
          "marker": {"color": [UP if (b or 0) >= 0 else DOWN for b in cols["basis"]]},
          "hovertemplate": "%{y:+,.1f} pts<extra>basis</extra>"},
     ]
-    layout = _layout(part["title"], part["note"], colours, height=300, xaxis=_time_axis(colours, view.session),
+    layout = _layout(part["note"], colours, height=300, xaxis=_time_axis(colours, view.session),
                      yaxis=_axis(colours, tickformat=",.0f"),
                      yaxis2=_axis(colours, overlaying="y", side="right", showgrid=False, zeroline=True,
                                   title={"text": "basis (pts)", "standoff": 4,

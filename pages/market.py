@@ -42,6 +42,11 @@ class ids:
     PHASE = "market-phase"
     MOVERS = "market-movers"
     VN30, VNINDEX, FOREIGN_SPEED, FOREIGN_LEADERS, BASIS = charts.GRAPHS
+    VN30_TITLE = "market-vn30-title"
+    VNINDEX_TITLE = "market-vnindex-title"
+    FOREIGN_TITLE = "market-foreign-title"
+    LEADERS_TITLE = "market-leaders-title"
+    BASIS_TITLE = "market-basis-title"
     VN30_BREADTH = "market-vn30-breadth"
     VNINDEX_BREADTH = "market-vnindex-breadth"
     ALERTS = "market-alerts"
@@ -115,6 +120,10 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
         return dcc.Graph(id=graph_id, figure=figures.get(graph_id, {"data": [], "layout": {}}),
                          config={"displayModeBar": False}, className="market-graph")
 
+    def title(title_id: str, key: str) -> html.Div:
+        part = view.parts[key] if view else {"title": ""}
+        return html.Div(charts.chart_title(part), id=title_id, className=charts.title_class(part))
+
     def breadth_div(graph_id: str, key: str) -> html.Div:
         return html.Div(_breadth(view.parts[key]) if view else [], id=graph_id, className="market-breadth")
 
@@ -141,11 +150,12 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
         note,
         status_row,
         dmc.SimpleGrid([
-            _card(graph(ids.VN30), breadth_div(ids.VN30_BREADTH, "vn30")),
-            _card(graph(ids.VNINDEX), breadth_div(ids.VNINDEX_BREADTH, "vnindex")),
-            _card(graph(ids.FOREIGN_SPEED)),
-            _card(graph(ids.FOREIGN_LEADERS)),
-            _card(graph(ids.BASIS)),
+            _card(title(ids.VN30_TITLE, "vn30"), graph(ids.VN30), breadth_div(ids.VN30_BREADTH, "vn30")),
+            _card(title(ids.VNINDEX_TITLE, "vnindex"), graph(ids.VNINDEX),
+                  breadth_div(ids.VNINDEX_BREADTH, "vnindex")),
+            _card(title(ids.FOREIGN_TITLE, "foreign"), graph(ids.FOREIGN_SPEED)),
+            _card(title(ids.LEADERS_TITLE, "leaders"), graph(ids.FOREIGN_LEADERS)),
+            _card(title(ids.BASIS_TITLE, "basis"), graph(ids.BASIS)),
             _card(alerts_controls, html.Div(id=ids.ALERTS, className="market-alerts"),
                   None if is_kiosk else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
                                                   html.Div(rules_list(service.rules() if service else []),
@@ -177,8 +187,13 @@ clientside_callback(
 )
 
 
+TITLES = ((ids.VN30_TITLE, "vn30"), (ids.VNINDEX_TITLE, "vnindex"), (ids.FOREIGN_TITLE, "foreign"),
+          (ids.BASIS_TITLE, "basis"))
+
+
 @callback(
     Output(ids.ANSWER, "data"),
+    *(o for title_id, _ in TITLES for o in (Output(title_id, "children"), Output(title_id, "className"))),
     Output(ids.VN30_BREADTH, "children"), Output(ids.VNINDEX_BREADTH, "children"),
     Output(ids.MOVERS, "children"), Output(ids.CLOCK, "children"), Output(ids.PHASE, "children"),
     Output(ids.BANNER, "children"), Output(ids.BANNER, "hidden"), Output(ids.SOURCE, "children"),
@@ -188,15 +203,18 @@ clientside_callback(
 def answer(request: dict[str, Any] | None):
     service = current_market_service()
     if service is None or not isinstance(request, dict):
-        return (no_update,) * 9
+        return (no_update,) * (9 + 2 * len(TITLES))
     changes = service.view.changes(request.get("cursor"))
     status = service.status()
     parts = changes["parts"]
     shown = request.get("status")
     banner = feed_banner(status) if status["state"] != shown or status["state"] == "stale" else (no_update,) * 2
     clock = parts.get("clock")
+    titles = [x for _, key in TITLES for x in (
+        (charts.chart_title(parts[key]), charts.title_class(parts[key])) if key in parts else (no_update,) * 2)]
     return (
         {**changes, "ack": request.get("seq"), "status": status["state"]},
+        *titles,
         _breadth(parts["vn30"]) if "vn30" in parts else no_update,
         _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
         _movers(parts["movers"]) if "movers" in parts else no_update,

@@ -1,8 +1,16 @@
-"""/market and the live board on the seeded simulator (accelerated clock), and alerts end to end."""
+"""/market in a real browser with /board live in another tab of the same browser.
+
+On the seeded simulator (accelerated clock, crossing the lunch break): the charts draw, keep
+extending, leave the lunch break as a gap, hold what the server's view holds and follow the
+theme. On a scripted feed (exact prices): a refused price rule says why, a valid one raises an
+alert, and acknowledging acts on the clicked row while new alerts keep arriving.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,10 +21,12 @@ from selenium.webdriver.common.keys import Keys
 
 from backend.config import load_settings
 from backend.market.feed.simulated import SimulatorFeed
+from backend.market.reference import LUNCH_END, LUNCH_START, vn_day
 from backend.market.runtime import install_market_service
 from backend.market.service import ServiceSettings
 from backend.stores import EXTENSION_KEY as STORES_KEY
 from backend.warehouse import Warehouse
+from components.market_charts import GRAPHS, THEMES
 from tests.backend.market_ui.feeds import ScriptedFeed, index_message, status_message, trade_message
 
 
@@ -27,15 +37,16 @@ def _app(tmp_path: Path, warehouse_url: str, database: str, feed_factory):
                              warehouse_database=database, demo_rows=0)
     app = create_app(settings, market=False)  # the test starts the service with its own feed
     service = install_market_service(app.server, app.server.extensions[STORES_KEY], feed_factory=feed_factory,
-                                     settings=ServiceSettings(stale_seconds=5.0, tick_seconds=0.2))
+                                     settings=ServiceSettings(stale_seconds=5.0, tick_seconds=0.2), start=False)
     return app, service
 
 
 @pytest.fixture
 def simulated_app(tmp_path: Path, warehouse_url: str, fresh_warehouse: Warehouse):
-    """The app with the simulator: seed 7, 60 simulated seconds per wall second, from 09:20 VN."""
+    """The simulator, seed 7, 60 simulated seconds per wall second, from 11:24 VN: the morning so far
+    is replayed at once, then the lunch break comes after a few seconds."""
     app, service = _app(tmp_path, warehouse_url, fresh_warehouse.database,
-                        lambda: SimulatorFeed(rate=400, speed=60, seed=7, start_time="09:20"))
+                        lambda: SimulatorFeed(rate=400, speed=60, seed=7, start_time="11:24"))
     yield app, service
     service.stop()
 
@@ -48,6 +59,22 @@ def scripted_app(tmp_path: Path, warehouse_url: str, fresh_warehouse: Warehouse)
     service.stop()
 
 
+def _start(dash_duo, app, service) -> None:
+    """Serve the app, then start the market threads (the test server's retries would stop them)."""
+    dash_duo.start_server(app)
+    service.start(service.pipeline)
+
+
+def _with_board_in_another_tab(dash_duo) -> None:
+    """Open /board, live, in a second tab of the same browser, and come back to the first."""
+    driver = dash_duo.driver
+    first = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    driver.get(dash_duo.server_url + "/board")
+    until(lambda: driver.find_elements(By.CSS_SELECTOR, "#board-grid .ag-row"), timeout=30)
+    driver.switch_to.window(first)
+
+
 def _text(dash_duo, css: str) -> str:
     try:
         return dash_duo.find_element(css).text
@@ -55,73 +82,191 @@ def _text(dash_duo, css: str) -> str:
         return ""
 
 
-def test_the_board_follows_the_simulated_market_live(dash_duo, simulated_app) -> None:
+def _graph(dash_duo, graph: str, script: str):
+    return dash_duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph} .js-plotly-plot'); if (!g || !g.data) return null; {script}")
+
+
+def _points(dash_duo, graph: str = "market-vn30") -> int:
+    return _graph(dash_duo, graph, "return (g.data[0].x || []).length;") or 0
+
+
+def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open(dash_duo, simulated_app) -> None:
     app, service = simulated_app
-    dash_duo.start_server(app)
-    dash_duo.wait_for_page(dash_duo.server_url + "/board")
-    cell = "#board-grid .ag-center-cols-container [row-id='ACB'] [col-id='total_vol']"
-    until(lambda: _text(dash_duo, cell) not in ("", "0"), timeout=20)
-    first = _text(dash_duo, cell)
-    until(lambda: _text(dash_duo, cell) not in ("", first), timeout=20)  # moved without a reload
-    # The VN30 list (the grid only draws the rows in view, so ask the grid).
-    count = "return dash_ag_grid.getApi('board-grid').getDisplayedRowCount()"
-    assert dash_duo.driver.execute_script(count) == 30
-    # What the screen shows is what the shared board holds (the board moves on, so allow a later value).
-    shown = int(_text(dash_duo, cell).replace(",", ""))
-    assert 0 < shown <= service.board.row("ACB")["total_vol"]
-    until(lambda: "VN" in _text(dash_duo, "#board-clock"), timeout=5)
-    assert service.status()["state"] == "live"
+    _start(dash_duo, app, service)
+    until(lambda: len(service.view.series["vn30"]) > 30, timeout=60)  # the morning so far is in place
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    _with_board_in_another_tab(dash_duo)
+
+    # The first render already carries today's data: every chart has points, nothing says "waiting".
+    until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
+    assert "waiting" not in dash_duo.find_element(".market-page").text
+    # Navigating to the page from the board (in this tab): time until the numbers are drawn.
+    dash_duo.find_element("a.shell-nav-link[href='/board']").click()
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-grid .ag-row"), timeout=30)
+    started = time.monotonic()
+    dash_duo.find_element("a.shell-nav-link[href='/market']").click()
+    until(lambda: _points(dash_duo) > 0, timeout=30, poll=0.02)
+    print(f"\n/market first data drawn {time.monotonic() - started:.2f} s after navigating from /board")
+
+    # The charts keep extending as the simulated day moves on, across the lunch break.
+    for graph in ("market-vn30", "market-foreign-speed", "market-basis"):
+        before = _points(dash_duo, graph)
+        until(lambda graph=graph, before=before: _points(dash_duo, graph) > before + 2, timeout=30)
+    afternoon = (LUNCH_END + 5 * 60) * 1000
+    until(lambda: (_graph(dash_duo, "market-vn30", "return g.data[0].x[g.data[0].x.length - 1];") or 0)
+          % 86_400_000 >= afternoon, timeout=60)
+    x, y = _graph(dash_duo, "market-vn30", "return [g.data[0].x, g.data[0].y];")
+    gaps = [i for i, v in enumerate(y) if v is None]
+    assert len(gaps) == 1  # the lunch break, and nothing else, is a gap in the line
+    morning, after = x[gaps[0] - 1] % 86_400_000, x[gaps[0] + 1] % 86_400_000
+    assert morning < LUNCH_START * 1000 and after >= LUNCH_END * 1000
+    assert _graph(dash_duo, "market-vn30", "return g.layout.xaxis.rangebreaks.length;") == 1
+    # What is drawn is what the server's view holds (every minute but the last is final).
+    drawn = _graph(dash_duo, "market-vn30", "return [g.data[0].y, g.data[1].y];")
+    held = service.view.series["vn30"]
+    n = len(drawn[0]) - 1
+    assert drawn[0][:n] == list(held.cols["value"][:n]) and drawn[1][:n] == pytest.approx(list(held.cols["flow"][:n]))
+    assert _graph(dash_duo, "market-vn30", "return g.data[1].type;") == "bar"  # traded value under the index
+
+    # Dark mode reaches the charts without a reload, titles included; and back again.
+    def themed(name: str) -> bool:
+        colours = THEMES[name]
+        return all(_graph(dash_duo, g, "const L = g.layout; return [L.meta, L.font.color, L.xaxis.tickfont.color, "
+                                       "L.yaxis.gridcolor, L.annotations[0].font.color];")
+                   == [name, colours["font"], colours["font"], colours["grid"], colours["muted"]] for g in GRAPHS)
+
+    assert themed("light")
+    dash_duo.find_element("#shell-theme-toggle").click()
+    until(lambda: themed("dark"), timeout=10)
+    before = _points(dash_duo)
+    until(lambda: _points(dash_duo) > before, timeout=30)  # still extending in the dark
+    assert themed("dark")
+    dash_duo.find_element("#shell-theme-toggle").click()
+    until(lambda: themed("light"), timeout=10)
+    # A kiosk is always dark, whatever the theme chosen in this browser.
+    dash_duo.driver.get(dash_duo.server_url + "/market?kiosk=1")
+    until(lambda: _points(dash_duo) > 0 and themed("dark"), timeout=30)
     assert dash_duo.get_logs() == []
 
 
-def test_market_page_draws_indices_foreign_flow_and_basis(dash_duo, simulated_app) -> None:
-    app, _service = simulated_app
-    dash_duo.start_server(app)
-    dash_duo.wait_for_page(dash_duo.server_url + "/market")
-
-    def traces(graph: str) -> int:
-        return dash_duo.driver.execute_script(
-            f"const g = document.querySelector('#{graph} .js-plotly-plot');"
-            "return g && g.data ? g.data.filter(t => (t.x || []).length > 0).length : 0;")
-
-    for graph in ("market-vn30", "market-vnindex", "market-foreign-leaders"):
-        until(lambda graph=graph: traces(graph) > 0, timeout=30)
-    until(lambda: traces("market-foreign-speed") == 2, timeout=30)
-    until(lambda: traces("market-basis") == 3, timeout=30)
-    title = dash_duo.driver.execute_script(
-        "return document.querySelector('#market-vn30 .js-plotly-plot').layout.title.text")
-    assert title.startswith("VN30 ")
-    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-vn30-breadth span")
-    assert dash_duo.get_logs() == []
+FPT = (130_000, 139_100, 120_900)
 
 
-def test_a_price_rule_made_in_the_page_raises_an_alert_within_five_seconds(dash_duo, scripted_app) -> None:
-    app, service, feed = scripted_app
-    ref, ceiling, floor = 130_000, 139_100, 120_900
-    feed.send(status_message("FPT", ref, ceiling, floor), trade_message("FPT", ref, ceiling, floor, 130_500, 100, 100))
-    dash_duo.start_server(app)
-    dash_duo.wait_for_page(dash_duo.server_url + "/market")
-    symbol = dash_duo.wait_for_element("#market-rule-symbol", timeout=15)
-    symbol.click()
-    symbol.send_keys("FPT")
-    dash_duo.wait_for_element("[role='option'][value='FPT']", timeout=5).click()
-    price = dash_duo.find_element("#market-rule-price")
-    price.send_keys("131")
-    price.send_keys(Keys.TAB)
+def _add_rule(dash_duo, symbol: str, price: str, *, first: bool = False) -> None:
+    if first:
+        field = dash_duo.wait_for_element("#market-rule-symbol", timeout=15)
+        field.click()
+        field.send_keys(symbol)
+        dash_duo.wait_for_element(f"[role='option'][value='{symbol}']", timeout=5).click()
+    box = dash_duo.find_element("#market-rule-price")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys(price)
+    box.send_keys(Keys.TAB)
     dash_duo.find_element("#market-rule-add").click()
-    dash_duo.wait_for_contains_text("#market-rule-message", "Alert when FPT trades above 131", timeout=10)
+
+
+def test_a_refused_rule_says_why_and_a_valid_one_alerts_within_five_seconds(dash_duo, scripted_app) -> None:
+    app, service, feed = scripted_app
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 130_500, 100, 100))
+    _start(dash_duo, app, service)
+    until(lambda: service.board.row("FPT") is not None, timeout=10)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    _with_board_in_another_tab(dash_duo)
+
+    _add_rule(dash_duo, "FPT", "150", first=True)
+    dash_duo.wait_for_contains_text(
+        "#market-rule-message", "150.00 is above FPT's ceiling: today's band is 120.90–139.10; "
+        "the nearest valid price is 139.10", timeout=10)
+    _add_rule(dash_duo, "FPT", "131.25")
+    dash_duo.wait_for_contains_text(
+        "#market-rule-message", "131.25 is not on FPT's price grid (tick 100 VND at this price); "
+        "the nearest valid prices are 131.20 or 131.30", timeout=10)
+    assert service.rules() == []
+    _add_rule(dash_duo, "FPT", "131")
+    dash_duo.wait_for_contains_text("#market-rule-message", "Alert when FPT trades above 131.00", timeout=10)
     assert [(r.symbol, r.op, r.price) for r in service.rules()] == [("FPT", "above", 131_000.0)]
     assert "FPT above 131.00" in _text(dash_duo, "#market-rules")
 
     sent = time.monotonic()
-    feed.send(trade_message("FPT", ref, ceiling, floor, 131_500, 200, 300),
-              index_message("VN30", 1300.0, 1300.0))
+    feed.send(trade_message("FPT", *FPT, 131_500, 200, 300), index_message("VN30", 1300.0, 1300.0))
     until(lambda: "FPT" in _text(dash_duo, "#market-alerts .market-alert"), timeout=5)
     assert time.monotonic() - sent < 5
     dash_duo.find_element("#market-alerts .market-alert button").click()
     dash_duo.wait_for_contains_text("#market-alerts .market-alert", "acked by", timeout=5)
     assert service.alerts(unacked=True) == []
-    # The rule can be deleted from the page.
     dash_duo.find_element("#market-rules button").click()
     until(lambda: service.rules() == [], timeout=5)
+    assert dash_duo.get_logs() == []
+
+
+SYMBOLS = [f"T{i:02d}" for i in range(24)]
+REF, CEIL, FLOOR = 20_000, 21_400, 18_600
+
+
+def test_acknowledging_acts_on_the_clicked_alert_while_new_alerts_arrive(dash_duo, scripted_app) -> None:
+    app, service, feed = scripted_app
+    for s in SYMBOLS:
+        feed.send(status_message(s, REF, CEIL, FLOOR), trade_message(s, REF, CEIL, FLOOR, REF, 100, 100))
+    _start(dash_duo, app, service)
+    until(lambda: all(service.board.row(s) for s in SYMBOLS), timeout=10)
+    for s in SYMBOLS:
+        service.add_rule(s, "above", REF + 100)
+
+    def cross(symbol: str) -> None:
+        feed.send(trade_message(symbol, REF, CEIL, FLOOR, REF + 100, 100, 200))
+
+    for s in SYMBOLS[:5]:
+        cross(s)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    _with_board_in_another_tab(dash_duo)
+    until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert")) >= 5,
+          timeout=10)
+    # Record which row each click really lands on, as the page sees it.
+    dash_duo.driver.execute_script(
+        "window.__clicked = []; document.addEventListener('click', e => { const r = e.target.closest("
+        "'[data-alert-id]'); if (r) window.__clicked.push(r.dataset.alertId); }, true);")
+
+    stop = threading.Event()
+
+    def keep_alerting() -> None:  # a new alert row on top every 150 ms: the list keeps shifting
+        for s in SYMBOLS[5:]:
+            if stop.wait(0.15):
+                return
+            cross(s)
+
+    sender = threading.Thread(target=keep_alerting, daemon=True)
+    sender.start()
+    clicked: list[str] = []
+    try:
+        for _ in range(3):
+            def click_third_open_row() -> bool:
+                try:
+                    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert")
+                    open_rows = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "button")]
+                    open_rows[2].find_element(By.CSS_SELECTOR, "button").click()
+                    return True
+                except (IndexError, StaleElementReferenceException, NoSuchElementException):
+                    return False
+
+            before = len(dash_duo.driver.execute_script("return window.__clicked"))
+            until(click_third_open_row, timeout=10)
+            until(lambda before=before: len(dash_duo.driver.execute_script("return window.__clicked")) > before,
+                  timeout=5)
+            clicked.append(dash_duo.driver.execute_script("return window.__clicked")[-1])
+            until(lambda: {a["id"] for a in service.alerts() if a["acked_at"]} == set(clicked), timeout=5)
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    # Exactly the rows clicked are acknowledged — in the service, on the screen and in the store.
+    assert len(set(clicked)) == 3
+    acked = {a["id"]: a["acked_by"] for a in service.alerts() if a["acked_at"]}
+    assert acked == dict.fromkeys(clicked, "market page")
+    until(lambda: {e.get_attribute("data-alert-id") for e in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#market-alerts .market-alert-acked")} == set(clicked), timeout=5)
+    day = service.alerts()[0]["day"]
+    stored = {a["id"]: a["acked_by"] for a in service.store.history("alerts", date.fromordinal(day))
+              if a["acked_by"]}
+    assert stored == acked and vn_day(time.time()) == day
     assert dash_duo.get_logs() == []
