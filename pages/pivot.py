@@ -137,6 +137,23 @@ def _outputs(state: ViewState, notices: list[str]) -> tuple[Any, ...]:
     )
 
 
+def _sources(state: ViewState) -> tuple[Any, ...]:
+    """What each of ``_outputs`` is drawn from; ``None`` for outputs that are always sent."""
+    return (
+        None, None, None, None, state.rows, state.rows, state.cols, state.metrics, state.exposure,
+        types_for(state), (state.date_from, state.date_to), state.stocks, tuple(sorted(state.filters.items())),
+        state.view, state.chart_by, None, state.view, (state.embed, state.kiosk), state.kiosk,
+    )
+
+
+def _changed_outputs(old: ViewState, new: ViewState, notices: list[str], keep: frozenset[int]) -> tuple[Any, ...]:
+    """``_outputs(new)`` with unchanged controls left alone (re-rendering them costs the browser
+    time, and the root's class carries the panel's open/closed state); ``keep`` are always sent."""
+    before, after = _sources(old), _sources(new)
+    return tuple(v if i in keep or after[i] is None or after[i] != before[i] else no_update
+                 for i, v in enumerate(_outputs(new, notices)))
+
+
 # -- one answer, drawn: shared by the first render and the query callback ----------------
 def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
     return answer(current_stores(), body)
@@ -372,11 +389,19 @@ def _answer_outputs(state: ViewState) -> tuple[Any, ...]:
             drawn["title"])
 
 
-def _view_and_answer(old: ViewState, new: ViewState, notices: list[str]) -> tuple[Any, ...]:
+def _view_and_answer(old: ViewState, new: ViewState, notices: list[str],
+                     keep: frozenset[int] = frozenset()) -> tuple[Any, ...]:
     # One round trip per action: the new view and its answer go back together. A change
     # that asks the engine nothing new (table/chart, chart dimension) costs no query.
     fresh = (new.to_request(), new.sort_column, new.stocks) != (old.to_request(), old.sort_column, old.stocks)
-    return (*_outputs(new, notices), None, *(_answer_outputs(new) if fresh else _NO_ANSWER))
+    return (*_changed_outputs(old, new, notices, keep), None, *(_answer_outputs(new) if fresh else _NO_ANSWER))
+
+
+# The outputs that show each control's value: sent back to the control that changed, so
+# a value the view refused or tidied (an emptied list, a repeated name) is put right.
+_ECHO = {cids.ROWS: (4, 5), "pivot-row-move": (4, 5), cids.COLS: (6,), cids.METRICS: (7,),
+         cids.EXPOSURE: (8, 9), cids.TYPES: (8, 9), cids.DATES: (10,), cids.STOCKS: (11,),
+         cids.FILTER_VALUES: (12,), "pivot-filter-clear": (12,), ids.VIEW: (13, 16), ids.CHART_BY: (14,)}
 
 
 @callback(
@@ -401,7 +426,7 @@ def update_view(*args: Any) -> tuple[Any, ...]:
     nothing = tuple(no_update for _ in range(len(_VIEW_OUTPUTS) + 1 + len(_ANSWER_OUTPUTS)))
     if trigger == ids.POPSTATE:
         parsed = parse_view((args[-4] or {}).get("search", ""), latest_date=state.date_from)
-        return _view_and_answer(state, parsed.state, parsed.notices)
+        return _view_and_answer(state, parsed.state, parsed.notices, frozenset(range(len(_VIEW_OUTPUTS))))
     if isinstance(trigger, dict) and not ctx.triggered[0].get("value"):
         return nothing  # a button re-rendered, not clicked
     values = {t["id"]: t.get("value") for t in ctx.inputs_list if isinstance(t, dict) and isinstance(t["id"], str)}
@@ -413,10 +438,13 @@ def update_view(*args: Any) -> tuple[Any, ...]:
         out[_TYPES_AT] = list(types_for(state))  # put the chips back as they were
         return (*out, refused, *_NO_ANSWER)
     parsed = revise(state, **changes)
+    echo = frozenset(_ECHO.get(trigger.get("type") if isinstance(trigger, dict) else trigger, ()))
     if parsed.state == state and not parsed.notices:
-        # Controls echoing the view back (after a re-render) must not re-run the query.
-        return (*nothing[: len(_VIEW_OUTPUTS)], None, *_NO_ANSWER)
-    return _view_and_answer(state, parsed.state, parsed.notices)
+        # Controls echoing the view back (after a re-render) must not re-run the query; a
+        # control left showing what the view refused (an emptied list) gets the view's value.
+        view = _outputs(state, [])
+        return (*(view[i] if i in echo else no_update for i in range(len(_VIEW_OUTPUTS))), None, *_NO_ANSWER)
+    return _view_and_answer(state, parsed.state, parsed.notices, echo)
 
 
 # -- kiosk refresh ----------------------------------------------------------------------
