@@ -44,6 +44,7 @@ NARROW_SECONDS, WIDE_SECONDS = 150.0, 25.0
 HOLE_SECONDS = 5.0  # mean time a price level taken out stays empty
 REFILL_SECONDS = 20.0  # depth relaxes to its target with this time constant
 DEPTH_SECONDS = 60.0  # depth of a level, in seconds of the stock's average volume
+PENDING_SECONDS = 900.0  # at most this much of the average volume waits to trade
 AGGRESSION = 3.0  # logistic slope of the buy probability in ticks of (fair − mid)
 # Futures basis (points): mean, reversion time, stationary standard deviation.
 BASIS_MEAN, BASIS_TAU, BASIS_SD = -3.0, 1_500.0, 11.0
@@ -149,7 +150,8 @@ class Liquidity:
         depth = self.depth
         for price, volume in depth.items():
             depth[price] = volume + (target - volume) * refill
-        self.pending += self.rate * intraday_activity(sod) * dt
+        # Volume that finds no aggressor for a quarter of an hour is gone, not kept for later.
+        self.pending = min(self.pending + self.rate * intraday_activity(sod) * dt, self.rate * PENDING_SECONDS)
         return dt
 
     def jiggle(self, rng: random.Random) -> None:

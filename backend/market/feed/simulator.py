@@ -74,6 +74,7 @@ PRE_OPEN = ATO_START - 60  # securities' status goes out a minute before the ope
 # and afternoon is then ~35,000 messages, which the simulator makes and the core takes in
 # in about 1.5 s of CPU.
 CATCH_UP_DENSITY = 1.0
+MAX_WALK = 3  # price levels an aggressor may take in one go
 HEARTBEAT_SECONDS = 60.0  # index heartbeats while waiting through a break on the wall clock
 FUTURES_DAILY_CONTRACTS = (220_000.0, 2_500.0)  # front month, next month
 
@@ -312,17 +313,28 @@ class MarketSimulator(MessageWriter):
         quoted = self._emit_quote(s.symbol, s.book, s, "HOSE")  # the book the aggressor meets
         wanted = s.liq.wanted(rng)
         buy = rng.random() < buy_probability(fair, s.book, tick_size(fair))
-        price, volume = take(s.book, s.liq, buy, wanted, t, rng)
-        if not volume:
-            if not quoted:
-                s.liq.jiggle(rng)
-                self._quote_book(s, fair, t)
-                self._emit_quote(s.symbol, s.book, s, "HOSE")
-            return
-        self._record_trade(s, int(price), volume, "LO", "BU" if buy else "SD")
-        self._foreign_take(s, int(price), volume)
-        self._quote_book(s, fair, t)
-        self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+        printed = foreign = False
+        # The aggressor takes the volume accrued since the stock last traded; when that is more
+        # than the touch shows (on a coarse grain it can be) it walks the book, each print at
+        # the touch of the quote sent just before it.
+        for _ in range(MAX_WALK):
+            price, volume = take(s.book, s.liq, buy, wanted, t, rng)
+            if not volume:
+                break
+            printed = True
+            wanted -= volume
+            self._record_trade(s, int(price), volume, "LO", "BU" if buy else "SD")
+            foreign |= self.foreign.take(s, int(price), volume, rng)
+            self._quote_book(s, fair, t)
+            self._emit_quote(s.symbol, s.book, s, "HOSE", force=True)
+            if wanted <= 0:
+                break
+        if foreign:
+            self._foreign_message(s)
+        if not printed and not quoted:  # nothing traded: orders still come and go
+            s.liq.jiggle(rng)
+            self._quote_book(s, fair, t)
+            self._emit_quote(s.symbol, s.book, s, "HOSE")
 
     def _foreign_take(self, s: Stock, price: int, volume: int) -> None:
         if self.foreign.take(s, price, volume, self.rng):
@@ -365,12 +377,16 @@ class MarketSimulator(MessageWriter):
         t = trading_seconds_elapsed(sod)
         self.market.at(t, self.rng)
         session = SESSION_CODES.get(phase_at(sod), "LO")
+        continuous = phase_at(sod) is Phase.CONTINUOUS
         for s in self.active:
-            fair = self._touch(s, t, sod)
-            self._quote_book(s, fair, t)
-            self._emit_quote(s.symbol, s.book, s, "HOSE", session=session)
+            if continuous:
+                self._trade(s, t, sod)  # what has accrued since each stock last traded goes now, not live
+            else:
+                fair = self._touch(s, t, sod)
+                self._quote_book(s, fair, t)
+                self._emit_quote(s.symbol, s.book, s, "HOSE", session=session)
         for f in self.futures:
-            self._future_event(f, t, sod, trade=False)
+            self._future_event(f, t, sod, trade=continuous)
         self._emit_indices()
 
     # --- futures ----------------------------------------------------------------------
@@ -397,12 +413,19 @@ class MarketSimulator(MessageWriter):
         if not trade:
             return
         buy = rng.random() < buy_probability(fair, f.book, 0.1)
-        price, volume = take(f.book, f.liq, buy, f.liq.wanted(rng), t, rng)
-        if volume:
+        wanted, printed = f.liq.wanted(rng), False
+        for _ in range(MAX_WALK):
+            price, volume = take(f.book, f.liq, buy, wanted, t, rng)
+            if not volume:
+                break
+            printed = True
+            wanted -= volume
             self._record_future(f, price, volume, "LO", "BU" if buy else "SD")
             fill_book(f.book, f.liq, *future_levels(fair, f.liq, f.floor, f.ceiling, t), rng)
             self._emit_quote(f.symbol, f.book, f, "DER", force=True)
-        elif not quoted:
+            if wanted <= 0:
+                break
+        if not printed and not quoted:
             f.liq.jiggle(rng)
             fill_book(f.book, f.liq, bids, asks, rng)
             self._emit_quote(f.symbol, f.book, f, "DER")

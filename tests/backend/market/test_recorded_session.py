@@ -6,6 +6,7 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -150,14 +151,26 @@ def _figures(core: MarketCore) -> dict[str, object]:
 
 def test_duplicated_and_stale_messages_change_nothing(session_core: MarketCore, session_messages: list[str]) -> None:
     rng = random.Random(5)
+    # Times have a resolution of one second: a message is stale when its symbol has already
+    # had a message in a later second (a quote re-sent within its own second cannot be told
+    # from a new one, by anyone).
+    contents = [orjson.loads(orjson.loads(m)["Content"]) for m in session_messages]
+    keys = [(c.get("Symbol") or c.get("IndexId"), c["RType"]) for c in contents]
+    latest: dict[tuple[str, str], str] = {}
     noisy: list[str] = []
+    stale = 0
     for i, message in enumerate(session_messages):
         noisy.append(message)
+        latest[keys[i]] = contents[i]["Time"]
         if rng.random() < 0.15:
             noisy.append(message)  # an immediate duplicate
         if i > 50 and rng.random() < 0.05:
-            noisy.append(session_messages[i - rng.randint(10, 50)])  # a stale message arriving late
+            j = i - rng.randint(10, 50)
+            if contents[j]["Time"] < latest[keys[j]]:
+                noisy.append(session_messages[j])  # a stale message arriving late
+                stale += 1
     core = MarketCore()
     core.process_many(noisy)
+    assert stale > 50
     assert _figures(core) == _figures(session_core)
     assert core.dropped.get("duplicate", 0) + core.dropped.get("out_of_order", 0) > 0
