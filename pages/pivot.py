@@ -397,11 +397,9 @@ def _view_and_answer(old: ViewState, new: ViewState, notices: list[str],
     return (*_changed_outputs(old, new, notices, keep), None, *(_answer_outputs(new) if fresh else _NO_ANSWER))
 
 
-# The outputs that show each control's value: sent back to the control that changed, so
-# a value the view refused or tidied (an emptied list, a repeated name) is put right.
-_ECHO = {cids.ROWS: (4, 5), "pivot-row-move": (4, 5), cids.COLS: (6,), cids.METRICS: (7,),
-         cids.EXPOSURE: (8, 9), cids.TYPES: (8, 9), cids.DATES: (10,), cids.STOCKS: (11,),
-         cids.FILTER_VALUES: (12,), "pivot-filter-clear": (12,), ids.VIEW: (13, 16), ids.CHART_BY: (14,)}
+# Lists a view cannot be without: sent back to the control that changed, so an emptied
+# list shows the view's value again. (Not the date picker: half a range is not a refusal.)
+_ECHO = {cids.ROWS: (4, 5), "pivot-row-move": (4, 5), cids.METRICS: (7,)}
 
 
 @callback(

@@ -33,7 +33,7 @@ window.__emptySeen = false;
 new MutationObserver(function () {
   const grid = document.getElementById('pivot-grid');
   if (grid && grid.innerText.indexOf('EMPTY') >= 0) { window.__emptySeen = true; }
-}).observe(document, {subtree: true, childList: true, characterData: true});
+}).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
 """.replace("EMPTY", EMPTY_TEXT)
 
 
@@ -360,7 +360,9 @@ def _drill(dash_duo, selector: str) -> dict:
     cell = dash_duo.driver.find_element(By.CSS_SELECTOR, selector)
     ActionChains(dash_duo.driver).double_click(cell).perform()
     dash_duo.wait_for_element(".pivot-drill-count", timeout=30)
-    until(lambda: (dash_duo.driver.execute_script(DRILL_READ) or {}).get("rows"), timeout=30)
+    # The infinite row model draws empty stub rows until the page of trades arrives.
+    until(lambda: ((dash_duo.driver.execute_script(DRILL_READ) or {}).get("rows") or [{}])[0].get("side"),
+          timeout=30)
     return dash_duo.driver.execute_script(DRILL_READ)
 
 
