@@ -30,6 +30,11 @@ def _safe_part(part: object) -> str:
     return "<unnamed>"
 
 
+def safe_name(name: object) -> str:
+    """A caller-supplied key as it may appear in an error: itself if name-like, else ``<unnamed>``."""
+    return _safe_part(name) if not isinstance(name, int) else "<unnamed>"
+
+
 def describe_validation(exc: ValidationError) -> str:
     """One line per problem, each naming the field: ``filters.trade_date: ...``."""
     parts = []

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from backend.pivot import DIMENSIONS, PivotRequest
+from backend.pivot.catalog import STOCK_MODES
 
 _ERROR = {
     "description": "Bad request: the message names the field",
@@ -34,15 +35,44 @@ def openapi_document() -> dict[str, Any]:
     request_schema = PivotRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = request_schema.pop("$defs", {})
     by = _query("by", "dimension to group by", {"type": "string", "enum": sorted(d for d in DIMENSIONS if d != "trade_date")})
-    trade_date = _query("trade_date", "one date (default: the latest in the data)", {"type": "string", "format": "date"})
+    trade_date = _query("trade_date", "one date (default: the latest in the data); not with from/to",
+                        {"type": "string", "format": "date"})
+    start = _query("from", "first date of a range", {"type": "string", "format": "date"})
+    end = _query("to", "last date of a range", {"type": "string", "format": "date"})
     exposure = _query("exposure", "exposure view", {"type": "string", "enum": ["as_held", "look_through"]})
+    stocks = _query(
+        "stocks",
+        "over a range, stocks (exposure, market value, unrealised P&L, delta) as of the last date with data "
+        "under the filters, or their daily average over the dates with data; flows (P&L, fees, notional) are summed",
+        {"type": "string", "enum": list(STOCK_MODES), "default": "last"},
+    )
+    cache = _query("cache", "false to bypass the result cache", {"type": "string", "enum": ["true", "false"]})
+    summary_params = [trade_date, start, end, by, exposure, stocks, cache]
+    meta = {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string", "description": "table that answered (trades_1d or a rollup)"},
+            "as_of": {"type": ["string", "null"], "format": "date",
+                      "description": "the one date every stock of the answer is read at (null: no rows)"},
+            "stocks": {"type": "string", "enum": list(STOCK_MODES)},
+            "stock_days": {"type": "integer", "description": "dates with data under the filters"},
+            "stock_metrics": {"type": "array", "items": {"type": "string"},
+                              "description": "requested metrics that read a stock (P&L % of gross: its denominator)"},
+            "stocks_by_date": {"type": "boolean",
+                               "description": "trade_date is a row or column key: a dated group shows its own day"},
+            "data_version": {"type": "string"},
+            "cached": {"type": "boolean"},
+            "truncated": {"type": "boolean"},
+        },
+    }
     pivot_response = {
         "type": "object",
         "properties": {
             "rows": {"type": "array", "items": {"type": "object"}},
             "subtotals": {"type": "array", "items": {"type": "object"}},
             "totals": {"type": "object"},
-            "meta": {"type": "object"},
+            "column_values": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+            "meta": meta,
         },
         "required": ["rows", "totals", "meta"],
     }
@@ -82,15 +112,15 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/exposure": {
                 "get": {
-                    "summary": "Gross, net, long and short exposure by a dimension",
-                    "parameters": [trade_date, by, exposure],
+                    "summary": "Gross, net, long and short exposure by a dimension, as of a date",
+                    "parameters": summary_params,
                     "responses": {"200": _json(pivot_response, "exposure"), "400": _ERROR},
                 }
             },
             "/api/v1/pnl": {
                 "get": {
-                    "summary": "P&L by a dimension",
-                    "parameters": [trade_date, by, exposure],
+                    "summary": "P&L by a dimension over a date or a range",
+                    "parameters": summary_params,
                     "responses": {"200": _json(pivot_response, "P&L"), "400": _ERROR},
                 }
             },

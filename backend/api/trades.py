@@ -1,6 +1,7 @@
 """Trades behind the pivot: drill-through pages and the streamed raw-trades CSV.
 
-    GET  /api/v1/trades.csv?<pivot view query>    every trade of the view's filters, streamed
+    GET  /api/v1/trades.csv?<pivot view query>    every trade of the view's filters, streamed;
+                                                  is_as_of_date marks the last date's rows
     POST /api/v1/trades/page                      {"request": <pivot request>, "path": [...],
                                                    "column_path": [...], "offset": 0, "limit": 100,
                                                    "sort": [{"colId": "pnl", "sort": "desc"}]}
@@ -15,10 +16,10 @@ from datetime import date
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from backend.api.errors import ApiError, install, json_body
+from backend.api.errors import ApiError, install, json_body, safe_name
 from backend.pivot.drill import DrillError, drill_scope, fetch_page
 from backend.pivot.engine import latest_trade_date
-from backend.pivot.export import stream_trades_csv
+from backend.pivot.export import export_as_of, stream_trades_csv
 from backend.pivot.view_state import parse_view
 from backend.stores import current_stores
 
@@ -41,6 +42,11 @@ def trades_csv() -> Response:
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"}
     if parsed.notices:
         headers["X-Deskboard-Notices"] = str(len(parsed.notices))
+    as_of = export_as_of(wh, scope)
+    if as_of is not None:
+        # Stocks (exposure, market value, unrealised P&L, delta) over the range are the
+        # sums over the rows of this date: the CSV's is_as_of_date column marks them.
+        headers["X-Deskboard-As-Of"] = as_of.isoformat()
     return Response(stream_with_context(stream_trades_csv(wh, scope)), mimetype="text/csv", headers=headers)
 
 
@@ -49,7 +55,7 @@ def trades_page() -> Response:
     body = json_body()
     unknown = sorted(set(body) - {"request", "path", "column_path", "offset", "limit", "sort"})
     if unknown:
-        raise ApiError(f"{unknown[0][:40]}: unknown field")
+        raise ApiError(f"{safe_name(unknown[0])}: unknown field")
     req, path, column_path = body.get("request"), body.get("path", []), body.get("column_path", [])
     sort = body.get("sort", [])
     if not isinstance(req, dict) or not isinstance(path, list) or not isinstance(column_path, list):

@@ -9,9 +9,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from backend.api import errors
-from backend.api.errors import ApiError, json_body
+from backend.api.errors import ApiError, json_body, safe_name
 from backend.api.openapi import openapi_document
 from backend.pivot import DIMENSIONS, PivotRequestError, latest_trade_date, service
+from backend.pivot.catalog import STOCK_MODES
 from backend.stores import current_stores
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -36,24 +37,40 @@ def pivot():
 def _query_args(allowed: set[str]) -> dict[str, str]:
     unknown = sorted(set(request.args) - allowed)
     if unknown:
-        raise ApiError(f"unknown query parameter: {unknown[0][:40]!r}")
+        # The caller's text: named back only when it looks like a parameter name.
+        raise ApiError(f"{safe_name(unknown[0])}: unknown query parameter (use {', '.join(sorted(allowed))})")
     for name in request.args:
         if len(request.args.getlist(name)) > 1:
             raise ApiError(f"{name}: give the parameter once")
     return {k: v for k, v in request.args.items()}
 
 
-def _trade_date(args: dict[str, str]) -> str:
-    raw = args.get("trade_date")
+def _date_arg(args: dict[str, str], name: str) -> date | None:
+    raw = args.get(name)
     if raw is None or raw == "":
-        latest = latest_trade_date(current_stores().warehouse)
-        if latest is None:
-            raise ApiError("trade_date: there is no data in the warehouse yet", 404)
-        return latest.isoformat()
+        return None
+    if len(raw) != 10:
+        raise ApiError(f"{name}: expected a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(raw[:10] if len(raw) == 10 else raw).isoformat()
+        return date.fromisoformat(raw)
     except ValueError:
-        raise ApiError("trade_date: expected a date as YYYY-MM-DD") from None
+        raise ApiError(f"{name}: expected a date as YYYY-MM-DD") from None
+
+
+def _trade_dates(args: dict[str, str]) -> str | dict[str, str]:
+    """One date (``trade_date``, default the latest) or a range (``from`` and/or ``to``)."""
+    day, start, end = _date_arg(args, "trade_date"), _date_arg(args, "from"), _date_arg(args, "to")
+    if day is not None and (start is not None or end is not None):
+        raise ApiError("trade_date: give one date, or a range with from and to, not both")
+    if start is not None and end is not None and end < start:
+        raise ApiError(f"to: {end} is before from {start}")
+    if start is not None or end is not None:
+        return {k: v.isoformat() for k, v in (("from", start), ("to", end)) if v is not None}
+    if day is None:
+        day = latest_trade_date(current_stores().warehouse)
+        if day is None:
+            raise ApiError("trade_date: there is no data in the warehouse yet", 404)
+    return day.isoformat()
 
 
 def _by(args: dict[str, str]) -> str:
@@ -63,39 +80,41 @@ def _by(args: dict[str, str]) -> str:
     return by
 
 
-def _exposure(args: dict[str, str]) -> str:
-    exposure = args.get("exposure", "as_held")
-    if exposure not in ("as_held", "look_through"):
-        raise ApiError("exposure: expected as_held or look_through")
-    return exposure
+def _choice(args: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = args.get(name, choices[0])
+    if value not in choices:
+        raise ApiError(f"{name}: expected {' or '.join(choices)}")
+    return value
+
+
+_SUMMARY_ARGS = {"trade_date", "from", "to", "by", "exposure", "stocks", "cache"}
+
+
+def _summary(args: dict[str, str], metrics: list[str], sort: str) -> dict[str, Any]:
+    """The pivot body behind /exposure and /pnl: stocks over a range follow the pivot's rule."""
+    return {
+        "dimensions": [_by(args)],
+        "metrics": metrics,
+        "filters": {"trade_date": _trade_dates(args)},
+        "exposure": _choice(args, "exposure", ("as_held", "look_through")),
+        "stocks": _choice(args, "stocks", STOCK_MODES),
+        "sort": {"field": sort, "direction": "desc"},
+        "cache": _choice(args, "cache", ("true", "false")) == "true",
+    }
 
 
 @api_v1.get("/exposure")
 def exposure():
-    args = _query_args({"trade_date", "by", "exposure", "cache"})
-    body = {
-        "dimensions": [_by(args)],
-        "metrics": ["gross_exposure", "net_exposure", "long_exposure", "short_exposure"],
-        "filters": {"trade_date": _trade_date(args)},
-        "exposure": _exposure(args),
-        "sort": {"field": "gross_exposure", "direction": "desc"},
-        "cache": args.get("cache", "true") != "false",
-    }
-    return jsonify(pivot_answer(body))
+    args = _query_args(_SUMMARY_ARGS)
+    metrics = ["gross_exposure", "net_exposure", "long_exposure", "short_exposure"]
+    return jsonify(pivot_answer(_summary(args, metrics, "gross_exposure")))
 
 
 @api_v1.get("/pnl")
 def pnl():
-    args = _query_args({"trade_date", "by", "exposure", "cache"})
-    body = {
-        "dimensions": [_by(args)],
-        "metrics": ["pnl", "realized_pnl", "unrealized_pnl", "pnl_pct_gross"],
-        "filters": {"trade_date": _trade_date(args)},
-        "exposure": _exposure(args),
-        "sort": {"field": "pnl", "direction": "desc"},
-        "cache": args.get("cache", "true") != "false",
-    }
-    return jsonify(pivot_answer(body))
+    args = _query_args(_SUMMARY_ARGS)
+    metrics = ["pnl", "realized_pnl", "unrealized_pnl", "pnl_pct_gross"]
+    return jsonify(pivot_answer(_summary(args, metrics, "pnl")))
 
 
 @api_v1.get("/instruments")

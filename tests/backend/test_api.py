@@ -223,3 +223,165 @@ def test_openapi_document_describes_every_endpoint(client) -> None:
     assert doc["openapi"].startswith("3.")
     assert {"/health", "/api/v1/pivot", "/api/v1/instruments", "/api/v1/constituents", "/api/v1/exposure", "/api/v1/pnl"} <= set(doc["paths"])
     assert "PivotRequest" in doc["components"]["schemas"]
+
+
+# -- date ranges: flows summed, stocks as of the last date with data ------------------------
+
+
+def _as_of(duck: duckdb.DuckDBPyConnection, start: str, end: str) -> str:
+    return str(duck.execute(
+        "SELECT max(trade_date) FROM trades WHERE trade_date BETWEEN ? AND ? AND exposure_type IN ('Direct','ETF','ETC')",
+        [start, end]).fetchone()[0])
+
+
+def test_exposure_over_a_range_is_the_exposure_of_its_last_date_with_data(client, duck) -> None:
+    start, end = "2024-02-01", "2024-02-25"  # a Sunday: the last date with data is the Friday before
+    day = _as_of(duck, start, end)
+    assert day < end
+    ranged = client.get(f"/api/v1/exposure?from={start}&to={end}&by=desk&cache=false").get_json()
+    single = client.get(f"/api/v1/exposure?trade_date={day}&by=desk").get_json()
+    assert ranged["meta"]["as_of"] == day and ranged["meta"]["stocks"] == "last"
+    want = {d: (g, n) for d, g, n in duck.execute(
+        "SELECT desk, sum(abs(notional)), sum(notional) FROM trades WHERE trade_date = ? "
+        "AND exposure_type IN ('Direct','ETF','ETC') GROUP BY desk", [day]).fetchall()}
+    scale = sum(g for g, _ in want.values())
+    assert {r["desk"] for r in ranged["rows"]} == set(want)
+    for row in ranged["rows"]:
+        gross, net = want[row["desk"]]
+        assert _close(row["gross_exposure"], gross, scale) and _close(row["net_exposure"], net, scale)
+    assert ranged["rows"] == single["rows"] and ranged["totals"] == single["totals"]
+    summed = duck.execute("SELECT sum(abs(notional)) FROM trades WHERE trade_date BETWEEN ? AND ? "
+                          "AND exposure_type IN ('Direct','ETF','ETC')", [start, end]).fetchone()[0]
+    assert ranged["totals"]["gross_exposure"] < summed / 10  # never the days added up
+
+
+def test_pnl_over_a_range_adds_the_days_and_reads_unrealised_pnl_as_of_the_last(client, duck) -> None:
+    start, end = "2024-01-15", "2024-02-14"
+    day = _as_of(duck, start, end)
+    got = client.get(f"/api/v1/pnl?from={start}&to={end}&by=portfolio_manager_id").get_json()
+    flows = {pm: (p, r) for pm, p, r in duck.execute(
+        "SELECT portfolio_manager_id, sum(pnl), sum(realized_pnl) FROM trades WHERE trade_date BETWEEN ? AND ? "
+        "AND exposure_type IN ('Direct','ETF','ETC') GROUP BY 1", [start, end]).fetchall()}
+    stocks = {pm: (u, g) for pm, u, g in duck.execute(
+        "SELECT portfolio_manager_id, sum(unrealized_pnl), sum(abs(notional)) FROM trades WHERE trade_date = ? "
+        "AND exposure_type IN ('Direct','ETF','ETC') GROUP BY 1", [day]).fetchall()}
+    scale = sum(abs(p) for p, _ in flows.values())
+    assert got["meta"]["as_of"] == day and len(got["rows"]) == len(flows)
+    for row in got["rows"]:
+        pm = row["portfolio_manager_id"]
+        assert _close(row["pnl"], flows[pm][0], scale) and _close(row["realized_pnl"], flows[pm][1], scale)
+        assert _close(row["unrealized_pnl"], stocks[pm][0], scale)
+        assert _close(row["pnl_pct_gross"], 100 * flows[pm][0] / stocks[pm][1], 1.0)
+
+
+def test_exposure_can_be_averaged_over_the_dates_with_data(client, duck) -> None:
+    start, end = "2024-02-01", "2024-02-29"
+    got = client.get(f"/api/v1/exposure?from={start}&to={end}&by=desk&stocks=average").get_json()
+    days = duck.execute("SELECT count(DISTINCT trade_date) FROM trades WHERE trade_date BETWEEN ? AND ?",
+                        [start, end]).fetchone()[0]
+    want = dict(duck.execute(
+        "SELECT desk, sum(notional) / ? FROM trades WHERE trade_date BETWEEN ? AND ? "
+        "AND exposure_type IN ('Direct','ETF','ETC') GROUP BY desk", [days, start, end]).fetchall())
+    assert got["meta"]["stocks"] == "average" and got["meta"]["stock_days"] == days
+    scale = sum(abs(v) for v in want.values())
+    for row in got["rows"]:
+        assert _close(row["net_exposure"], want[row["desk"]], scale)
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/exposure?from=2024-13-01", "from"),
+        ("/api/v1/exposure?to=2024-02-30", "to"),
+        ("/api/v1/exposure?from=20240101", "from"),
+        ("/api/v1/pnl?from=2024-02-10&to=2024-02-01", "to"),
+        ("/api/v1/pnl?trade_date=2024-02-01&from=2024-01-01", "trade_date"),
+        ("/api/v1/pnl?from=" + "9" * 5000, "from"),
+        ("/api/v1/exposure?stocks=sum", "stocks"),
+        ("/api/v1/exposure?stocks=last%27%3B%20DROP%20TABLE%20trades_1d", "stocks"),
+        ("/api/v1/exposure?stocks=last&stocks=average", "stocks"),
+        ("/api/v1/exposure?cache=maybe", "cache"),
+    ],
+)
+def test_bad_dates_and_modes_on_the_summary_endpoints_name_the_parameter(client, url: str, field: str) -> None:
+    resp = client.get(url)
+    assert resp.status_code == 400
+    message = resp.get_json()["error"]
+    assert message.startswith(f"{field}: "), message
+    assert "DROP" not in message and "9999" not in message and "SELECT" not in message
+
+
+@pytest.mark.parametrize("key", ["x'; DROP TABLE trades_1d; --", "<script>alert(1)</script>", "a" * 300])
+def test_hostile_parameter_and_field_names_are_never_echoed(client, key: str) -> None:
+    from urllib.parse import quote
+
+    resp = client.get(f"/api/v1/exposure?{quote(key)}=1")
+    assert resp.status_code == 400 and key not in resp.get_json()["error"]
+    assert "<unnamed>" in resp.get_json()["error"]
+    body = {"dimensions": ["desk"], "metrics": ["pnl"], key: 1}
+    resp = _pivot(client, body)
+    assert resp.status_code == 400 and key not in resp.get_json()["error"]
+    resp = client.post("/api/v1/trades/page", data=json.dumps({"request": body, key: 1}), content_type="application/json")
+    assert resp.status_code == 400 and key not in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"stocks": "sum"}, "stocks"),
+        ({"stocks": "average'); DROP TABLE trades_1d; --"}, "stocks"),
+        ({"stocks": {"$ne": "last"}}, "stocks"),
+        ({"sort": {"field": "pnl", "column": ["Buy"]}}, "sort.column"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": ["Buy", "x"]}}, "sort.column"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": ["x" * 5000]}}, "sort.column.0"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": [{"a": 1}]}}, "sort.column.0"),
+    ],
+)
+def test_bad_stock_modes_and_sort_columns_get_400_naming_the_field(client, change: dict, field: str) -> None:
+    resp = _pivot(client, {"dimensions": ["desk"], "metrics": ["pnl"], **change})
+    assert resp.status_code == 400
+    message = resp.get_json()["error"]
+    assert message.startswith(f"{field}: "), message
+    assert "DROP" not in message and "xxxxx" not in message and "SELECT" not in message
+
+
+def test_the_cache_keeps_stock_modes_and_sort_columns_apart(client, duck) -> None:
+    base = {"dimensions": ["desk", "symbol"], "columns": ["side"], "metrics": ["gross_exposure", "pnl"],
+            "filters": {"trade_date": {"from": "2024-01-08", "to": "2024-02-20"}}}
+    last = _pivot(client, base).get_json()
+    again = _pivot(client, base).get_json()
+    average = _pivot(client, {**base, "stocks": "average"}).get_json()
+    assert again["meta"]["cached"] is True and average["meta"]["cached"] is False
+    assert average["totals"]["gross_exposure"] != last["totals"]["gross_exposure"]
+    assert average["totals"]["pnl"] == pytest.approx(last["totals"]["pnl"], rel=1e-12)
+    buy = _pivot(client, {**base, "sort": {"field": "pnl", "direction": "desc", "column": ["Buy"]}}).get_json()
+    sell = _pivot(client, {**base, "sort": {"field": "pnl", "direction": "desc", "column": ["Sell"]}}).get_json()
+    assert buy["meta"]["cached"] is False and sell["meta"]["cached"] is False
+    assert [r["symbol"] for r in buy["rows"]] != [r["symbol"] for r in sell["rows"]]
+
+
+def test_openapi_document_describes_ranges_and_stock_modes(client) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/exposure", "/api/v1/pnl"):
+        params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+        assert {"trade_date", "from", "to", "stocks", "by", "exposure"} <= set(params)
+        assert params["stocks"]["schema"]["enum"] == ["last", "average"]
+    schema = doc["components"]["schemas"]["PivotRequest"]["properties"]
+    assert schema["stocks"]["enum"] == ["last", "average"] and schema["stocks"]["default"] == "last"
+    sort = doc["components"]["schemas"]["PivotSort"]["properties"]
+    assert "column" in sort
+    meta = doc["paths"]["/api/v1/pivot"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"as_of", "stocks", "stock_days"} <= set(meta["properties"]["meta"]["properties"])
+
+
+def test_raw_trades_csv_names_its_as_of_date_and_marks_its_rows(client, duck) -> None:
+    resp = client.get("/api/v1/trades.csv?rows=desk&m=pnl&date=2024-02-12..2024-02-25")
+    assert resp.status_code == 200
+    day = _as_of(duck, "2024-02-12", "2024-02-25")
+    assert resp.headers["X-Deskboard-As-Of"] == day
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert rows and {r["is_as_of_date"] for r in rows} == {"0", "1"}
+    assert all((r["is_as_of_date"] == "1") == (r["trade_date"] == day) for r in rows)

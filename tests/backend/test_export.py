@@ -89,3 +89,59 @@ def test_raw_export_of_an_empty_selection_is_just_the_header(loaded_warehouse: W
                          "filters": {"trade_date": "2024-01-02", "desk": ["'; DROP TABLE trades_1d; --"]}}, [])
     chunks = list(stream_trades_csv(loaded_warehouse, scope))
     assert len(chunks) == 1 and chunks[0].startswith(b"trade_id,position_id,trade_date")
+
+
+def test_screen_csv_says_which_date_each_stock_column_is_as_of(loaded_warehouse: Warehouse, trades: pd.DataFrame) -> None:
+    body = {"dimensions": ["desk"], "columns": ["side"], "metrics": ["pnl", "gross_exposure", "pnl_pct_gross"],
+            "filters": {"trade_date": {"from": "2024-02-01", "to": "2024-02-25"}}}
+    result = run_pivot(loaded_warehouse, PivotRequest.model_validate(body)).to_dict()
+    shown = trades[(trades.trade_date >= pd.Timestamp("2024-02-01").date()) & (trades.trade_date <= pd.Timestamp("2024-02-25").date())
+                   & trades.exposure_type.isin(["Direct", "ETF", "ETC"])]
+    as_of = str(shown.trade_date.max())
+    assert result["meta"]["as_of"] == as_of and as_of < "2024-02-25"
+    fields = metric_fields(body["metrics"], body["columns"], result["column_values"])
+    header = _read(screen_csv(tree_rows(result), result["totals"], Expansion(), body["dimensions"], fields,
+                              meta=result["meta"]))[0]
+    by_field = dict(zip([f for f, _ in fields], header[2:], strict=True))
+    assert by_field["pnl"] == "Total · P&L"  # a flow: summed over the range, no date
+    assert by_field["gross_exposure"] == f"Total · Gross exposure (as of {as_of})"
+    assert by_field["gross_exposure__c0"].endswith(f"Gross exposure (as of {as_of})")
+    assert by_field["pnl_pct_gross"].endswith(f"(gross as of {as_of})")
+    # The value written is the exposure of that one date, not the days added up.
+    total = _read(screen_csv(tree_rows(result), result["totals"], Expansion(), body["dimensions"], fields,
+                             meta=result["meta"]))[-1]
+    want = shown[shown.trade_date.astype(str) == as_of].notional.abs().sum()
+    assert float(total[2 + list(by_field).index("gross_exposure")]) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("meta", "note"),
+    [
+        ({"as_of": "2024-02-23", "stocks": "last", "stock_days": 17}, "as of 2024-02-23"),
+        ({"as_of": "2024-02-23", "stocks": "average", "stock_days": 17}, "daily average over 17 dates to 2024-02-23"),
+        ({"as_of": "2024-02-23", "stocks": "average", "stock_days": 1}, "daily average over 1 date to 2024-02-23"),
+        ({"as_of": "2024-02-23", "stocks": "last", "stocks_by_date": True}, "as of 2024-02-23; a dated row shows its own day"),
+        ({"as_of": None, "stocks": "last", "stock_days": 0}, None),
+        (None, None),
+    ],
+)
+def test_stock_note_describes_the_rule(meta: dict | None, note: str | None) -> None:
+    from backend.pivot.export import stock_note
+
+    assert stock_note(meta) == note
+
+
+def test_raw_export_marks_the_rows_of_the_last_date_with_data(loaded_warehouse: Warehouse, trades: pd.DataFrame) -> None:
+    body = {"dimensions": ["desk"], "metrics": ["pnl"],
+            "filters": {"trade_date": {"from": "2024-01-29", "to": "2024-02-25"}, "asset_class": ["Equity"]}}
+    scope = drill_scope(body, [])
+    got = _raw_csv(loaded_warehouse, scope, 700)
+    assert got.columns[-1] == "is_as_of_date"
+    as_of = got.trade_date.max()
+    assert as_of < "2024-02-25"
+    assert (got.is_as_of_date == (got.trade_date == as_of).astype(int)).all()
+    # Exposure over the export's range: the marked rows only, as the pivot reads it.
+    pivot = run_pivot(loaded_warehouse, PivotRequest.model_validate({**body, "metrics": ["gross_exposure"]}))
+    marked = got[got.is_as_of_date == 1]
+    assert pivot.meta["as_of"] == as_of
+    assert marked.notional.abs().sum() == pytest.approx(pivot.totals["gross_exposure"], rel=1e-9)

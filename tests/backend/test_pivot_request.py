@@ -42,6 +42,26 @@ def test_whitelists_have_labels_formats_and_the_required_entries() -> None:
 def test_minimal_request_gets_documented_defaults() -> None:
     req = PivotRequest.model_validate(BASE)
     assert (req.limit, req.exposure, req.cache, req.columns, req.sort) == (1000, "as_held", True, [], None)
+    assert req.stocks == "last"
+
+
+def test_every_metric_is_a_flow_or_a_stock() -> None:
+    stocks = {m for m, spec in METRICS.items() if spec.kind == "stock"}
+    assert stocks == {"gross_exposure", "net_exposure", "long_exposure", "short_exposure", "market_value",
+                      "unrealized_pnl", "delta"}
+    assert {m for m, spec in METRICS.items() if spec.kind == "flow"} == set(METRICS) - stocks
+    # P&L % of gross is the range's P&L over a stock (the gross exposure as of the date).
+    assert METRICS["pnl_pct_gross"].reads_stock and not METRICS["pnl"].reads_stock
+
+
+def test_sort_by_a_split_column_and_the_stock_mode_are_accepted_and_part_of_the_request() -> None:
+    body = BASE | {"columns": ["side", "region"], "stocks": "average",
+                   "sort": {"field": "pnl", "direction": "asc", "column": ["Buy", "x" * 200]}}
+    req = PivotRequest.model_validate(body)
+    assert req.sort is not None and req.sort.column == ["Buy", "x" * 200]
+    dumped = req.model_dump(mode="json")  # the cache key is built from this
+    assert dumped["stocks"] == "average" and dumped["sort"]["column"] == ["Buy", "x" * 200]
+    assert PivotRequest.model_validate(dumped) == req
 
 
 @pytest.mark.parametrize(
@@ -87,6 +107,25 @@ def test_minimal_request_gets_documented_defaults() -> None:
         ({"filters": {"trade_date": {"from": "2024-01-01", "until": "2024-02-01"}}}, "filters.trade_date", "unknown key"),
         ({"filters": {"trade_date": {}}}, "filters.trade_date", "'from', 'to' or both"),
         ({"filters": {"exposure_type": "Bogus"}}, "filters.exposure_type", "unknown exposure type"),
+        ({"stocks": "sum"}, "stocks", "'last' or 'average'"),
+        ({"stocks": "last'; DROP TABLE trades_1d; --"}, "stocks", "'last' or 'average'"),
+        ({"stocks": ["last"]}, "stocks", "'last' or 'average'"),
+        ({"stocks": None}, "stocks", "'last' or 'average'"),
+        ({"stocks": 1}, "stocks", "'last' or 'average'"),
+        ({"stocks": "x" * 100_000}, "stocks", "'last' or 'average'"),
+        ({"sort": {"field": "pnl", "column": ["Buy"]}}, "sort.column", "only a pivot with columns"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": ["Buy", "Sell"]}}, "sort.column",
+         "one value per column dimension (1)"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": ["a", "b", "c"]}}, "sort.column", "at most 2"),
+        ({"columns": ["side", "region"], "sort": {"field": "pnl", "column": ["Buy"]}}, "sort.column",
+         "one value per column dimension (2)"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": []}}, "sort.column", "at least 1"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": "Buy"}}, "sort.column", "valid list"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": [7]}}, "sort.column.0", "valid string"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": [None]}}, "sort.column.0", "valid string"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": ["x" * 201]}}, "sort.column.0", "at most 200"),
+        ({"columns": ["side"], "sort": {"field": "desk", "column": ["Buy"]}}, "sort.column", "by a metric"),
+        ({"columns": ["side"], "sort": {"field": "pnl", "column": {"$gt": ""}}}, "sort.column", "valid list"),
     ],
 )
 def test_bad_request_is_refused_with_a_message_naming_the_field(change: dict, field: str, words: str) -> None:
