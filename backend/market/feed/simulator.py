@@ -7,10 +7,11 @@ after the open first replays the session so far at a coarse ``catch_up_density``
 (``catching_up`` is True while it does), then continues at ``density``.
 
 Market makers quote one tick wide (sometimes two) around each stock's fair value on the
-HOSE tick grid inside the ±7% band, in lots of 100; aggressors trade at the touch;
-auctions (ATO 09:15, ATC 14:45) match at fair value; foreign investors take a share of
-each trade that follows their regime and market-wide bursts, buying only while the stock
-has room; VN30 (free-float weights) and VNINDEX (full capitalisation) are computed from
+HOSE tick grid inside the ±7% band, in lots of 100; aggressors trade at the touch (walking
+the book when they want more than it shows); auctions (ATO 09:15, ATC 14:45) match at
+fair value; foreign investors take a share of each continuous trade that follows their
+regime and bursts on a few names, buying only while the stock has room (they stay out of
+the auctions); VN30 (free-float weights) and VNINDEX (full capitalisation) are computed from
 the last prices every ``index_interval`` seconds; two VN30 futures contracts quote and
 trade around VN30 plus a mean-reverting basis.
 """
