@@ -18,12 +18,13 @@ import dash_ag_grid as dag
 
 TONES: Final = ("up", "down", "ref", "ceiling", "floor")
 
-# Minimum widths (px) at the normal 12 px type: a price "139.10" or futures "1294.1", a compact
-# volume "12.3K" / "1.23M", a signed change "-10.40", a percentage "+6.94%".
-_WIDTHS: Final[dict[str, int]] = {"price": 46, "volume": 42, "change": 44, "pct": 50, "symbol": 100, "split": 42}
+# Minimum widths (px) at the normal 12 px Arial-metric type, 3 px padding each side and no side
+# borders (board.css): a price "139.10" or futures "2080.5" (37 px of text), a compact volume
+# "12.3K" / "1.23M" (34), a change "-10.40" (34), a percentage "+6.94%" (41), a star and "VN30F2612".
+_WIDTHS: Final[dict[str, int]] = {"price": 44, "volume": 40, "change": 40, "pct": 47, "symbol": 88, "split": 40}
 # Kiosk type is 18 px: text grows 1.5×, cell padding does not.
 _KIOSK_SCALE: Final = 1.5
-_PADDING: Final = 8
+_PADDING: Final = 6
 
 
 def _width(kind: str, kiosk: bool) -> int:
@@ -131,9 +132,10 @@ def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | No
     if sort is not None:
         _apply_sort(columns, *sort)
     options: dict[str, Any] = {
-        "rowHeight": 30 if kiosk else 26,
-        "headerHeight": 30 if kiosk else 26,
-        "groupHeaderHeight": 26 if kiosk else 22,
+        # The wall fits the VN30 basket, its futures and two header rows in 1080 px with room to spare.
+        "rowHeight": 28 if kiosk else 26,
+        "headerHeight": 28 if kiosk else 26,
+        "groupHeaderHeight": 24 if kiosk else 22,
         "animateRows": False,
         "suppressColumnVirtualisation": True,
         "suppressCellFocus": True,

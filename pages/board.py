@@ -27,7 +27,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from dash.dependencies import ClientsideFunction
 
 from backend.market.board import BoardState
-from backend.market.board_view import one_value, parse_pins, parse_symbol, screen_tick
+from backend.market.board_view import clean_symbols, one_value, parse_pins, parse_symbol, screen_tick
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import MarketService, current_market_service
 from backend.market.symbol_detail import SymbolDetail, detail_day, symbol_detail
@@ -118,10 +118,12 @@ def _market() -> tuple[MarketService | None, Any, dict[str, Any]]:
 
 
 def _tick(selection: dict[str, Any], client: dict[str, Any] | None = None):
+    """One poll: the screen's list and what it holds come from the browser, so both are cleaned first."""
     _service, snapshot, summary = _market()
-    fresh = client is None or client.get("list") != selection.get("id")
-    return screen_tick(snapshot, summary, selection.get("symbols") or [], with_futures=bool(selection.get("futures")),
-                       since=None if fresh else client.get("v"), known=None if fresh else client.get("known"),
+    fresh = not isinstance(client, dict) or client.get("list") != selection.get("id")
+    return screen_tick(snapshot, summary, clean_symbols(selection.get("symbols")),
+                       with_futures=selection.get("futures") is True,
+                       since=None if fresh else client.get("v"), known=None if fresh else clean_symbols(client.get("known")),
                        strip_key=None if fresh else client.get("strip"))
 
 
@@ -136,7 +138,7 @@ def _detail(symbol: str | None) -> SymbolDetail | None:
 def _lists_menu(options: list[dict[str, str]], all_symbols: list[str]) -> dmc.Popover:
     return dmc.Popover(
         [
-            dmc.PopoverTarget(dmc.Button("Lists…", size="compact-sm", variant="subtle", id="board-lists-button")),
+            dmc.PopoverTarget(dmc.Button("Lists…", size="compact-xs", variant="subtle", id="board-lists-button")),
             dmc.PopoverDropdown(dmc.Stack([
                 dmc.TextInput(id=ids.NEW_NAME, placeholder="New list name", size="xs", label="New watchlist"),
                 dmc.MultiSelect(id=ids.NEW_SYMBOLS, data=all_symbols, placeholder="Symbols", searchable=True,
@@ -160,9 +162,9 @@ def _toolbar(options: list[dict[str, str]], chosen: str, shown: list[str]) -> ht
             dmc.Select(id=ids.SEARCH, data=shown, value=None, placeholder="Find symbol", searchable=True,
                        clearable=True, w=125, size="xs", comboboxProps={"withinPortal": True},
                        attributes={"aria-label": "Find a symbol on the board"}),
-            dmc.Button("☆ Pin", id=ids.PIN, size="compact-sm", variant="light",
+            dmc.Button("☆ Pin", id=ids.PIN, size="compact-xs", variant="light",
                        attributes={"title": "Pin the symbol found to the top"}),
-            dmc.Button("Details", id=ids.OPEN, size="compact-sm", variant="light",
+            dmc.Button("Details", id=ids.OPEN, size="compact-xs", variant="light",
                        attributes={"title": "Open the detail of the symbol found"}),
             _lists_menu(options, all_symbols),
         ],
@@ -262,7 +264,7 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
     State(ids.CLIENT, "data"),
 )
 def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: dict[str, Any] | None):
-    if current_market_service() is None or not selection:
+    if current_market_service() is None or not isinstance(selection, dict):
         return *(no_update,) * 8, poll
     tick = _tick(selection, client)
     up = tick.update
@@ -348,7 +350,8 @@ def edit_watchlists(_save: int | None, _delete: int | None, name: str | None, sy
 )
 def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] | None):
     # Only a symbol of this board or of its list reaches the history query.
-    known = set(_market()[1].rows) | set((selection or {}).get("symbols") or ())
+    listed = clean_symbols(selection.get("symbols")) if isinstance(selection, dict) else []
+    known = set(_market()[1].rows) | set(listed)
     if not isinstance(symbol, str) or symbol not in known:
         return False, *(no_update,) * 6, poll
     return True, *detail_parts(_detail(symbol)), poll

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from backend.market.board import BoardSnapshot, BoardState
 from backend.market.reference import VN_TZ, futures_contracts, is_vn30_future
-from backend.market.watchlists import SYMBOL
+from backend.market.watchlists import MAX_SYMBOLS, SYMBOL
 
 Row = Mapping[str, Any]
 
@@ -225,6 +225,19 @@ _MAX_PARAM: Final[int] = 2_000
 def _shown(raw: object) -> str:
     text = raw if isinstance(raw, str) else str(raw)
     return repr(text[:24] + ("…" if len(text) > 24 else ""))
+
+
+MAX_SCREEN_SYMBOLS: Final[int] = MAX_SYMBOLS + 1  # a watchlist and its futures row
+
+
+def clean_symbols(raw: object, limit: int = MAX_SCREEN_SYMBOLS) -> list[str]:
+    """Symbols a screen sends back (its list, what it holds): valid symbols only, at most ``limit``.
+
+    A screen's state comes from the browser; anything else in it is dropped, never trusted.
+    """
+    if not isinstance(raw, list | tuple):
+        return []
+    return [s for s in raw[:limit] if isinstance(s, str) and SYMBOL.match(s)]
 
 
 def one_value(name: str, raw: object) -> tuple[str | None, list[str]]:

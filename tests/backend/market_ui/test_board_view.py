@@ -11,8 +11,10 @@ import pytest
 from backend.market.board import BoardSnapshot, BoardState
 from backend.market.board_view import (
     MAX_PINS,
+    MAX_SCREEN_SYMBOLS,
     board_symbols,
     breadth,
+    clean_symbols,
     client_update,
     front_month,
     index_strip,
@@ -212,3 +214,17 @@ def test_too_many_pins_keep_the_first_thirty() -> None:
 def test_the_detail_symbol_from_the_url(raw, symbol, notes) -> None:
     got, messages = parse_symbol(raw, ON_BOARD)
     assert got == symbol and len(messages) == notes
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [(None, []), ("FPT", []), ({"FPT": 1}, []), (["FPT", 5, None, {"a": 1}, ["HPG"], "<b>", "hpg", "VN30F2612"],
+                                                ["FPT", "VN30F2612"]), (("ACB",), ["ACB"])],
+)
+def test_symbols_sent_back_by_a_screen_are_cleaned(raw, clean) -> None:
+    assert clean_symbols(raw) == clean
+
+
+def test_a_screen_can_send_back_no_more_than_a_list_and_its_futures() -> None:
+    many = [f"S{i:04d}" for i in range(5_000)]
+    assert clean_symbols(many) == many[:MAX_SCREEN_SYMBOLS]
