@@ -42,9 +42,10 @@ from backend.pivot.catalog import (
     MAX_LIMIT,
     MAX_VALUE_CHARS,
     METRICS,
+    STOCK_MODES,
     VIEW_TYPES,
+    StockMode,
 )
-from backend.pivot.request import PivotRequest, PivotSort
 from backend.pivot.tree_view import MAX_EXPANDED_IDS, Expansion, grid_rows, group_levels, visible_rows
 
 __all__ = ["MAX_EXPANDED_IDS", "Expansion", "ViewState", "grid_rows", "group_levels", "parse_view", "to_query",
@@ -65,16 +66,11 @@ EXPOSURE_TYPES: Final = ("Direct", "ETF", "ETC", "Constituent", "Residual")
 FILTERABLE: Final = tuple(d for d in DIMENSIONS if d not in ("trade_date", "exposure_type"))
 
 ExposureMode = Literal["as_held", "look_through", "custom"]
-StockMode = Literal["last", "average"]
-STOCK_MODES: Final[tuple[str, ...]] = ("last", "average")
 _SINGLE_KEYS: Final = frozenset(
     {"rows", "cols", "m", "date", "exposure", "types", "sort", "depth", "view", "by", "top", "limit",
      "embed", "kiosk", "stocks"}
 )
 _LIST_KEYS: Final = frozenset({"open", "closed", "sortcol"})
-# Engines before stock semantics and split-column sorting refuse these request fields.
-ENGINE_STOCKS: Final = "stocks" in PivotRequest.model_fields
-ENGINE_SORT_COLUMN: Final = "column" in PivotSort.model_fields
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -135,10 +131,9 @@ class ViewState(BaseModel):
         }
         if self.sort_field:
             body["sort"] = {"field": self.sort_field, "direction": "desc" if self.sort_desc else "asc"}
-            if self.sort_column and ENGINE_SORT_COLUMN:
+            if self.sort_column:
                 body["sort"]["column"] = list(self.sort_column)
-        if ENGINE_STOCKS:
-            body["stocks"] = self.stocks
+        body["stocks"] = self.stocks
         body.update(overrides)
         return body
 

@@ -290,16 +290,12 @@ def test_expand_all_and_collapse_all_show_everything_and_the_top_level() -> None
 
 
 def test_a_split_column_sort_reaches_the_request_and_falls_back_with_its_sort() -> None:
-    from backend.pivot.view_state import ENGINE_SORT_COLUMN, ENGINE_STOCKS
-
     state = parse_view("rows=desk&cols=exposure_type,asset_class&m=pnl&sort=pnl&sortcol=ETF&sortcol=",
                        latest_date=LATEST).state
     assert state.sort_column == ("ETF", "") and not state.sort_desc
     body = state.to_request()
-    if ENGINE_SORT_COLUMN:
-        assert body["sort"] == {"field": "pnl", "direction": "asc", "column": ["ETF", ""]}
-    if ENGINE_STOCKS:
-        assert body["stocks"] == "last"
+    assert body["sort"] == {"field": "pnl", "direction": "asc", "column": ["ETF", ""]}
+    assert body["stocks"] == "last"
     PivotRequest.model_validate(body)
     # A sort that falls back (bad field) takes no split column along.
     fallen = parse_view("rows=desk&cols=exposure_type&m=pnl&sort=-bogus&sortcol=ETF", latest_date=LATEST)
