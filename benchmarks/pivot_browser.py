@@ -1,7 +1,8 @@
 """Pivot page responsiveness in a real browser, beside the engine's own time.
 
     .venv/bin/python benchmarks/pivot_browser.py [--rows 200000] [--loads 5] [--actions 24]
-    .venv/bin/python benchmarks/pivot_browser.py --rows 20000000 --data /tmp/deskboard-bench/20000000
+    .venv/bin/python benchmarks/pivot_browser.py --rows 20000000 --data /tmp/deskboard-bench/20000000 \
+        --warehouse /tmp/deskboard-bench/wh-20000000     # load once, reuse on later runs
 
 Generates trades once per row count under /tmp/deskboard-bench/<rows> (or reads an
 existing generator folder given with --data), loads them into a throwaway chDB
@@ -98,7 +99,7 @@ def _data(rows: int, given: Path | None) -> Path:
     return folder
 
 
-def _serve(rows: int, data: Path | None) -> tuple[Any, str, Path]:
+def _serve(rows: int, data: Path | None, warehouse: Path | None) -> tuple[Any, str, Path]:
     from werkzeug.serving import make_server
 
     from app import create_app
@@ -107,10 +108,17 @@ def _serve(rows: int, data: Path | None) -> tuple[Any, str, Path]:
     from backend.warehouse.loader import load_folder
 
     work = Path(tempfile.mkdtemp(prefix="deskboard-bench-"))
-    url = f"chdb://{work / 'warehouse'}"
-    started = time.perf_counter()
-    report = load_folder(open_warehouse(url, "bench"), _data(rows, data))
-    print(f"loaded {report.trades:,} trades in {time.perf_counter() - started:.1f} s", flush=True)
+    folder = warehouse or work / "warehouse"
+    url = f"chdb://{folder}"
+    loaded = folder / "LOADED"
+    if not loaded.exists():
+        started = time.perf_counter()
+        report = load_folder(open_warehouse(url, "bench"), _data(rows, data))
+        print(f"loaded {report.trades:,} trades in {time.perf_counter() - started:.1f} s", flush=True)
+        if warehouse is not None:
+            loaded.write_text(f"{report.trades}\n")
+    else:
+        print(f"reusing the loaded warehouse {folder}", flush=True)
     app = create_app(load_settings(data_dir=work / "app", warehouse_dsn=url, warehouse_database="bench", demo_rows=0),
                      market=False)
     port = _free_port()
@@ -184,12 +192,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--data", type=Path, default=None, help="an existing generator folder to load instead")
+    parser.add_argument("--warehouse", type=Path, default=None,
+                        help="a chDB folder to load once and reuse (kept); default: a throwaway one")
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--actions", type=int, default=24)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    app, base, work = _serve(args.rows, args.data)
+    app, base, work = _serve(args.rows, args.data, args.warehouse)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=list(FLAGS))
