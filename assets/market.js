@@ -136,6 +136,7 @@
     const current = {};
     graphs.forEach((g, i) => (current[g] = args[i]));
     const edited = {};
+    const fresh = {}; // figures given new data by this answer
     function edit(graph) {
       if (!edited[graph] && current[graph]) edited[graph] = editable(current[graph]);
       return edited[graph];
@@ -148,11 +149,13 @@
           const spec = config.charts[name];
           const fig = edit(spec.graph);
           if (fig) applySeries(fig, spec, answer.series[name], answer.full, config.tones);
+          fresh[spec.graph] = true;
         });
         Object.keys(answer.parts).forEach(function (name) {
           const graph = name === "leaders" ? config.leaders : config.charts[name] && config.charts[name].graph;
           const fig = graph && edit(graph);
           if (fig) applyPart(name, fig, answer.parts[name], config);
+          if (fig) fresh[graph] = true;
         });
         if (answer.session) {
           Object.keys(config.charts).forEach(function (name) {
@@ -177,8 +180,9 @@
       const fig = edited[graph] || current[graph];
       if (fig && (edited[graph] || (fig.layout && fig.layout.meta !== name))) retheme(edit(graph), palette, name, specs[graph]);
     });
-    Object.keys(edited).forEach(function (graph) {
-      edited[graph].layout.datarevision = (answer && answer.v) || Date.now();
+    // New data gets a new datarevision: the server-clock time of the earliest change it brings.
+    Object.keys(fresh).forEach(function (graph) {
+      if (edited[graph]) edited[graph].layout.datarevision = answer.first || answer.v;
     });
     return graphs.map((g) => edited[g] || noUpdate()).concat([next]);
   }

@@ -33,17 +33,18 @@ def _when(a: dict[str, Any]) -> str:
     return _vn_time(a["ts"])
 
 
-def _action(a: dict[str, Any], today: bool) -> Any:
+def _action(a: dict[str, Any], today: bool, readonly: bool) -> Any:
     if a.get("acked_at"):
         return dmc.Text(f"acked by {a.get('acked_by') or '—'}", size="xs", c="dimmed")
-    if not today:
+    if not today or readonly:
         return dmc.Text("open", size="xs", c="orange")
     button = dmc.Button("Ack", size="compact-xs", variant="light", className="market-ack")
     return html.Span(button, className="market-ack-target",
                      **{"data-ack-id": a["id"], "data-ack-upto": a.get("last_id") or a["id"]})
 
 
-def alerts_table(alerts: list[dict[str, Any]], *, today: bool) -> Any:
+def alerts_table(alerts: list[dict[str, Any]], *, today: bool, readonly: bool = False) -> Any:
+    """The alert rows; ``readonly`` (a kiosk) shows no Ack buttons."""
     if not alerts:
         return dmc.Text("No alerts.", size="sm", c="dimmed", className="market-no-alerts")
     rows = []
@@ -56,7 +57,7 @@ def alerts_table(alerts: list[dict[str, Any]], *, today: bool) -> Any:
             title=f"{count} alerts of this condition, folded into one row") if count > 1 else None
         rows.append(html.Tr(
             [html.Td(_when(a)), html.Td(html.B(a["symbol"])), html.Td([kind, repeats]), html.Td(a["message"]),
-             html.Td(_action(a, today))],
+             html.Td(_action(a, today, readonly))],
             key=a["id"], className="market-alert" + (" market-alert-acked" if a.get("acked_at") else ""),
             **{"data-alert-id": a["id"], "data-count": count},
         ))

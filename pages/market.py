@@ -23,7 +23,7 @@ from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import current_market_service
 from backend.market.watchlists import UserDataError, shown_price
 from components import market_charts as charts
-from components.board_status import breadth_bar, breadth_text, feed_banner, movers_line, phase_badge
+from components.board_status import breadth_bar, breadth_text, feed_banner, movers_line, phase_badge, source_badge
 from components.market_alerts import RULE_DELETE, alerts_table, rules_list
 
 dash.register_page(__name__, path="/market", title="Market", name="Market", order=3)
@@ -76,14 +76,6 @@ def _day(raw: str | None) -> date | None:
 
 def _card(*children: Any) -> dmc.Paper:
     return dmc.Paper(list(children), withBorder=True, p="xs", radius="sm")
-
-
-def _source_badge(status: dict[str, Any] | None) -> Any:
-    if not status or not status.get("simulated"):
-        return None
-    label = "Replayed market" if status.get("source") == "replay" else "Simulated market"
-    return html.Span(dmc.Badge(label, color="grape", variant="filled", className="market-source-badge"),
-                     title=f"prices come from the {status.get('source')} feed, not the live exchange")
 
 
 def _rule_form(symbols: list[str]) -> dmc.Group:
@@ -140,7 +132,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
     symbols = sorted({*VN30_SYMBOLS, *(r["symbol"] for r in service.board.rows())} if service else VN30_SYMBOLS)
     clock = view.parts["clock"] if view else {"vn_time": None, "phase": "closed"}
     status_row = dmc.Group([
-        html.Div(_source_badge(status), id=ids.SOURCE),
+        html.Div(source_badge(status), id=ids.SOURCE),
         html.Span(f"{clock['vn_time'] or '--:--:--'} VN", id=ids.CLOCK, className="board-clock"),
         html.Div(phase_badge(clock["phase"]), id=ids.PHASE),
         html.Div(_movers(view.parts["movers"]) if view else [], id=ids.MOVERS, className="board-movers"),
@@ -212,8 +204,10 @@ def answer(request: dict[str, Any] | None):
     clock = parts.get("clock")
     titles = [x for _, key in TITLES for x in (
         (charts.chart_title(parts[key]), charts.title_class(parts[key])) if key in parts else (no_update,) * 2)]
+    seq = request.get("seq")
     return (
-        {**changes, "ack": request.get("seq"), "status": status["state"]},
+        {**changes, "ack": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**53 else None,
+         "status": status["state"]},
         *titles,
         _breadth(parts["vn30"]) if "vn30" in parts else no_update,
         _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
@@ -221,7 +215,7 @@ def answer(request: dict[str, Any] | None):
         f"{clock['vn_time'] or '--:--:--'} VN" if clock else no_update,
         phase_badge(clock["phase"]) if clock else no_update,
         *banner,
-        _source_badge(status) if status["state"] != shown else no_update,
+        source_badge(status) if status["state"] != shown else no_update,
     )
 
 
@@ -241,9 +235,10 @@ clientside_callback(
 @callback(
     Output(ids.ALERTS, "children"), Output(ids.ALERTS_SEEN, "data"),
     Input(ids.ALERT_TICK, "n_intervals"), Input(ids.UNACKED, "checked"), Input(ids.ACK_DONE, "data"),
-    State(ids.DAY, "data"), State(ids.ALERTS_SEEN, "data"),
+    State(ids.DAY, "data"), State(ids.ALERTS_SEEN, "data"), State(ids.CONFIG, "data"),
 )
-def refresh_alerts(_n: int | None, unacked: bool | None, _done: Any, day: str | None, seen: Any):
+def refresh_alerts(_n: int | None, unacked: bool | None, _done: Any, day: str | None, seen: Any,
+                   config: dict[str, Any] | None):
     service = current_market_service()
     if service is None:
         return no_update, no_update
@@ -252,7 +247,7 @@ def refresh_alerts(_n: int | None, unacked: bool | None, _done: Any, day: str | 
     if key == seen and ctx.triggered_id == ids.ALERT_TICK:
         return no_update, no_update
     alerts = service.alerts(day=_day(day), unacked=bool(unacked), limit=100)
-    return alerts_table(alerts, today=day is None), key
+    return alerts_table(alerts, today=day is None, readonly=bool((config or {}).get("kiosk"))), key
 
 
 @callback(

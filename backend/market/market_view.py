@@ -18,6 +18,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,7 @@ MOVERS: Final[int] = 5
 LEADERS: Final[int] = 8
 _MEMO_SIZE: Final[int] = 64
 _MAX_POINTS: Final[int] = 100_000
+_RECENT_VERSIONS: Final[int] = 256  # a minute of ticks: enough to say how late a screen is
 
 
 def chart_x(epoch: float) -> int:
@@ -260,6 +263,7 @@ class MarketView:
     part_versions: Mapping[str, int]
     summary: Mapping[str, Any]  # the REST summary, without the per-request feed status
     session: tuple[int, int] | None  # the trading day on the chart x axis: 09:00 → 14:45 VN
+    recent_versions: tuple[int, ...] = ()  # this run's latest view versions, oldest first, this one last
     _memo: dict[object, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -297,8 +301,13 @@ class MarketView:
                 # The screen's last point may have moved since: send from it on.
                 series[name] = s.tail(0 if full else max(n - 1, 0))
         parts = {name: self.parts[name] for name in PARTS if full or self.part_versions[name] > since}
-        return {"v": self.version, "run": self.run, "full": full, "session": self.session, "series": series,
-                "parts": parts, "n": {k: len(s) for k, s in self.series.items()}}
+        # The version (server clock, ms) of the earliest view the screen has not seen: how long ago
+        # the server had the oldest thing this answer brings.
+        recent = self.recent_versions
+        first = recent[min(bisect_right(recent, since), len(recent) - 1)] if recent else self.version
+        return {"v": self.version, "first": self.version if full else first, "run": self.run, "full": full,
+                "session": self.session, "series": series, "parts": parts,
+                "n": {k: len(s) for k, s in self.series.items()}}
 
 
 def parse_cursor(raw: object) -> tuple[str, int, dict[str, int]] | None:
@@ -331,12 +340,14 @@ class MarketViewBuilder:
         self.view: MarketView | None = None
         self._run_day: int | None = None
         self._run = ""
+        self._versions: deque[int] = deque(maxlen=_RECENT_VERSIONS)
 
     def build(self, summary: Mapping[str, Any], rows: Iterable[Row]) -> MarketView:
         rows = list(rows)
         day = _day_of(summary)
         if day != self._run_day or not self._run:
             self._run_day, self._run = day, f"{day}-{secrets.token_hex(4)}"
+            self._versions.clear()
         series, parts, api = _contents(summary, rows)
         previous = self.view if self.view is not None and self.view.run == self._run else None
         version = max((self.view.version + 1) if self.view else 0, self._clock_ms())
@@ -348,9 +359,11 @@ class MarketViewBuilder:
                            else version for k, s in series.items()}
         part_versions = {k: previous.part_versions[k] if previous is not None and previous.parts.get(k) == p
                          else version for k, p in parts.items()}
+        self._versions.append(version)
         self.view = MarketView(version=version, run=self._run, day=day, series=series,
                                series_versions=series_versions, parts=parts, part_versions=part_versions,
-                               summary=api | {"version": version}, session=_session(summary))
+                               summary=api | {"version": version}, session=_session(summary),
+                               recent_versions=tuple(self._versions))
         return self.view
 
 
@@ -437,8 +450,8 @@ def _foreign_part(foreign: Mapping[str, Any], drawn: bool) -> dict[str, Any]:
     if not drawn:
         return {"title": "Foreign buy / sell speed", "note": "no foreign flow reported yet today"}
     net = (foreign.get("net_val") or 0.0) / 1e9
-    title = (f"Foreign flow: net {net:+,.1f} bn VND today · speed buy {foreign.get('speed_buy_val', 0) / 1e9:,.2f}"
-             f" / sell {foreign.get('speed_sell_val', 0) / 1e9:,.2f} bn VND/min (5-min window)")
+    title = (f"Foreign net {net:+,.1f} bn VND today · last 5 min buying {foreign.get('speed_buy_val', 0) / 1e9:,.2f}"
+             f" / selling {foreign.get('speed_sell_val', 0) / 1e9:,.2f} bn VND/min")
     return {"title": title, "note": None}
 
 

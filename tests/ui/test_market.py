@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from dash import no_update as dash_no_update
 from dash.testing.wait import until
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -101,6 +102,7 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     # The first render already carries today's data: every chart has points, nothing says "waiting".
     until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
     assert "waiting" not in dash_duo.find_element(".market-page").text
+    assert _text(dash_duo, "#market-source") == "Simulated market"  # prices are not the live exchange
     # Navigating to the page from the board (in this tab): time until the numbers are drawn.
     dash_duo.find_element("a.shell-nav-link[href='/board']").click()
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-grid .ag-row"), timeout=30)
@@ -109,6 +111,12 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     until(lambda: _points(dash_duo) > 0, timeout=30, poll=0.02)
     print(f"\n/market first data drawn {time.monotonic() - started:.2f} s after navigating from /board")
 
+    # How long after the server built a view its points are on the screen (each figure carries its
+    # view's version, the server's clock in ms, as datarevision): printed, not asserted.
+    dash_duo.driver.execute_script(
+        "window.__lag = []; const g = document.querySelector('#market-vn30 .js-plotly-plot');"
+        "g.on('plotly_afterplot', () => { const v = g.layout.datarevision;"
+        " if (v > 1e12 && v !== g.__last) { g.__last = v; window.__lag.push(Date.now() - v); } });")
     # The charts keep extending as the simulated day moves on, across the lunch break.
     for graph in ("market-vn30", "market-foreign-speed", "market-basis"):
         before = _points(dash_duo, graph)
@@ -128,6 +136,10 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     n = len(drawn[0]) - 1
     assert drawn[0][:n] == list(held.cols["value"][:n]) and drawn[1][:n] == pytest.approx(list(held.cols["flow"][:n]))
     assert _graph(dash_duo, "market-vn30", "return g.data[1].type;") == "bar"  # traded value under the index
+    lag = sorted(dash_duo.driver.execute_script("return window.__lag"))
+    if len(lag) > 1:
+        print(f"VN30 points drawn after the server had them: p50 {lag[len(lag) // 2]} ms, "
+              f"p95 {lag[int(len(lag) * 0.95)]} ms over {len(lag)} updates")
 
     # Dark mode reaches the charts without a reload, titles included; and back again.
     def themed(name: str) -> bool:
@@ -147,6 +159,8 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     # A kiosk is always dark, whatever the theme chosen in this browser.
     dash_duo.driver.get(dash_duo.server_url + "/market?kiosk=1")
     until(lambda: _points(dash_duo) > 0 and themed("dark"), timeout=30)
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert"), timeout=30)
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts button, #market-rule-add")
     assert dash_duo.get_logs() == []
 
 
@@ -207,6 +221,7 @@ REF, CEIL, FLOOR = 20_000, 21_400, 18_600
 
 def test_acknowledging_acts_on_the_clicked_alert_while_new_alerts_arrive(dash_duo, scripted_app) -> None:
     app, service, feed = scripted_app
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 130_500, 100, 100))  # for the board's VN30
     for s in SYMBOLS:
         feed.send(status_message(s, REF, CEIL, FLOOR), trade_message(s, REF, CEIL, FLOOR, REF, 100, 100))
     _start(dash_duo, app, service)
@@ -244,7 +259,7 @@ def test_acknowledging_acts_on_the_clicked_alert_while_new_alerts_arrive(dash_du
             def click_third_open_row() -> bool:
                 try:
                     rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert")
-                    open_rows = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "button")]
+                    open_rows = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "button:not([disabled])")]
                     open_rows[2].find_element(By.CSS_SELECTOR, "button").click()
                     return True
                 except (IndexError, StaleElementReferenceException, NoSuchElementException):
@@ -263,10 +278,31 @@ def test_acknowledging_acts_on_the_clicked_alert_while_new_alerts_arrive(dash_du
     assert len(set(clicked)) == 3
     acked = {a["id"]: a["acked_by"] for a in service.alerts() if a["acked_at"]}
     assert acked == dict.fromkeys(clicked, "market page")
-    until(lambda: {e.get_attribute("data-alert-id") for e in dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, "#market-alerts .market-alert-acked")} == set(clicked), timeout=5)
+    until(lambda: set(dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#market-alerts .market-alert-acked')].map(r => r.dataset.alertId);"))
+        == set(clicked), timeout=5)
     day = service.alerts()[0]["day"]
     stored = {a["id"]: a["acked_by"] for a in service.store.history("alerts", date.fromordinal(day))
               if a["acked_by"]}
     assert stored == acked and vn_day(time.time()) == day
     assert dash_duo.get_logs() == []
+
+
+def test_the_page_answers_malformed_requests_with_everything_or_nothing(scripted_app) -> None:
+    """What a screen sends is not trusted: a request that is not one gets nothing, a cursor that is
+    not one gets the whole view, and an acknowledgement needs an alert id."""
+    import sys
+
+    app, service, _feed = scripted_app
+    page = sys.modules["pages.market"]
+    with app.server.test_request_context("/market"):
+        assert all(x is dash_no_update for x in page.answer(None))
+        assert all(x is dash_no_update for x in page.answer(["seq", 1]))
+        for request in ({"seq": "1; drop", "cursor": "garbage"}, {"seq": True, "cursor": {"run": 5, "v": -1, "n": []}},
+                        {"seq": 2**80, "cursor": {"run": "x" * 10_000, "v": 10**30, "n": {"vn30": 10**9}}}, {}):
+            answer = page.answer(request)[0]
+            assert answer["full"] is True and answer["v"] == service.view.version
+            assert answer["ack"] is None and answer["status"] == "stopped"
+        for bad in (None, {}, {"id": 5}, {"id": ["a"]}, "a"):
+            assert page.acknowledge(bad) is dash_no_update
+        assert page.acknowledge({"id": "x" * 10_000, "upto": {"a": 1}})["acked"] is False

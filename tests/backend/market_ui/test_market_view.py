@@ -130,16 +130,21 @@ def test_a_screen_applying_answers_always_holds_what_the_view_holds(messages: li
     rng = random.Random(3)
     core, builder = MarketCore(), MarketViewBuilder()
     screen: dict = {"cursor": None, "series": {}, "parts": {}}
-    start, applied = 0, 0
+    start, applied, versions = 0, 0, []
     while start < len(messages):
         step = rng.randint(1, 120)
         core.process_many(messages[start:start + step])
         start += step
         _, rows = core.changed_rows(0)
         view = builder.build(core.summary(), rows)
+        versions.append(view.version)
         if rng.random() < 0.4:
             continue  # this screen skips some versions
-        _apply(screen, view.changes(screen["cursor"]))
+        answer = view.changes(screen["cursor"])
+        if screen["cursor"] is not None and not answer["full"]:
+            # The earliest change the screen has not seen: the first version after the one it holds.
+            assert answer["first"] == min(v for v in versions if v > screen["cursor"]["v"])
+        _apply(screen, answer)
         applied += 1
         assert _holds(screen, view)
     assert applied > 10
