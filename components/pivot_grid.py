@@ -87,12 +87,14 @@ def column_defs(
     sort_desc: bool,
     sort_column: Sequence[str] = (),
     as_of: str | None = None,
+    tree_width: int = 170,
 ) -> list[dict[str, Any]]:
     """Hierarchy column, then one group per split column value, then the totals.
 
     ``sort_column`` marks the split column the rows are sorted by (else the
     total); ``as_of`` is the date stock measures are taken at, shown in their
-    headers when the view spans more than one day.
+    headers when the view spans more than one day. ``tree_width`` is the hierarchy
+    column's least width (wider for a kiosk's large type).
     """
     sort_dir = "desc" if sort_desc else "asc"
     sorted_split = next((i for i, v in enumerate(column_values) if sort_column and list(v) == list(sort_column)),
@@ -103,7 +105,7 @@ def column_defs(
         "valueGetter": {"function": "pivotLabel(params)"},
         "cellRenderer": "PivotTreeCell",
         "pinned": "left",
-        "minWidth": 170,
+        "minWidth": tree_width,
         "flex": 2,
         "sortable": False,
     }

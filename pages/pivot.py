@@ -181,7 +181,8 @@ def _drawn(state: ViewState, payload: dict[str, Any]) -> dict[str, Any]:
     tree = tree_rows(payload)
     meta = payload.get("meta") or {}
     defs = column_defs(payload["dimensions"], payload["columns"], payload["metrics"], payload["column_values"],
-                       tree, state.sort_field, state.sort_desc, state.sort_column, summary.as_of(state, meta))
+                       tree, state.sort_field, state.sort_desc, state.sort_column, summary.as_of(state, meta),
+                       tree_width=280 if state.kiosk else 170)
     truncated = dmc.Alert("Some groups were cut to the top rows; the rest are folded into \"Other\" rows.",
                           color="blue", className="pivot-truncated") if payload.get("truncated") else None
     title, subtitle = summary.view_title(state, meta)
