@@ -120,6 +120,7 @@
     Object.keys((spec && spec.themed) || {}).forEach(function (i) {
       const trace = fig.data[Number(i)];
       const colour = palette[spec.themed[i]];
+      if (!trace) return; // a figure without data (no market service on this server)
       if (trace.type === "bar" && spec.signs !== Number(i)) {
         trace.marker = Object.assign(copy(trace.marker), { color: colour });
       } else if (trace.type !== "bar") {

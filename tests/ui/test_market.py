@@ -306,3 +306,17 @@ def test_the_page_answers_malformed_requests_with_everything_or_nothing(scripted
         for bad in (None, {}, {"id": 5}, {"id": ["a"]}, "a"):
             assert page.acknowledge(bad) is dash_no_update
         assert page.acknowledge({"id": "x" * 10_000, "upto": {"a": 1}})["acked"] is False
+
+
+def test_without_a_market_service_the_page_says_so(dash_duo, tmp_path: Path, warehouse_url: str,
+                                                   fresh_warehouse: Warehouse) -> None:
+    from app import create_app
+
+    app = create_app(load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
+                                   warehouse_database=fresh_warehouse.database, demo_rows=0), market=False)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    dash_duo.wait_for_contains_text("#market-banner", "Live market service is not running", timeout=15)
+    dash_duo.find_element("#shell-theme-toggle").click()  # re-colouring empty charts is no error either
+    until(lambda: _graph(dash_duo, "market-vn30", "return g.layout.meta;") == "dark", timeout=10)
+    assert dash_duo.get_logs() == []
