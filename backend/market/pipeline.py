@@ -60,6 +60,12 @@ class FeedPipeline:
         """The feed's source name ("simulator", "replay", "ssi"), once the feed is open."""
         return self.feed.source if self.feed is not None else None
 
+    @property
+    def simulated(self) -> bool:
+        """True unless the prices come live from the exchange: generated, or replayed from a recording."""
+        feed = self.feed
+        return feed is not None and (bool(getattr(feed, "simulated", False)) or feed.source != "ssi")
+
     # -- reader ------------------------------------------------------------------
     def run(self, service: MarketService, stop: threading.Event) -> None:
         done = threading.Event()

@@ -149,11 +149,12 @@ class MarketService:
     def status(self) -> dict[str, Any]:
         """What the banner and ``/health`` need: state, message age, counts, the feed's clock and source.
 
-        ``simulated`` is true whenever prices are not the live exchange feed (the simulator, a replay).
+        ``simulated`` is true whenever prices are not live from the exchange (the simulator, a replay).
         """
         c = self._counters
         age = None if c.last_message_at is None else round(self._monotonic() - c.last_message_at, 3)
         source = getattr(self.runner, "source", None)
+        simulated = bool(getattr(self.runner, "simulated", False))
         return {
             "state": self.state().value,
             "age_seconds": age,
@@ -163,7 +164,7 @@ class MarketService:
             "market_ts": c.last_market_ts,
             "error": c.error,
             "source": source,
-            "simulated": source is not None and source != "ssi",
+            "simulated": simulated,
         }
 
     # -- alerts ------------------------------------------------------------------

@@ -301,6 +301,8 @@ def test_status_names_the_source_and_says_when_prices_are_not_the_live_exchange(
     assert service.status()["source"] == "scripted" and service.status()["simulated"] is True
     feed.source = "ssi"
     assert service.status()["source"] == "ssi" and service.status()["simulated"] is False
+    feed.simulated = True  # a feed that says it makes its messages up is simulated whatever its name
+    assert service.status()["simulated"] is True
     assert MarketService().status()["source"] is None and MarketService().status()["simulated"] is False
 
 
