@@ -133,11 +133,16 @@ def test_save_open_rename_delete_and_copy_link(dash_duo, probe_app, stored: Save
         "origin": dash_duo.server_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
     })
     _choose(dash_duo, "Tech")
+    # The link box fills from the choice (a round trip); copy what it then shows.
+    until(lambda: _fresh(lambda: dash_duo.find_element(_sel("link")).get_attribute("value")) == link, timeout=20)
     dash_duo.find_element(_sel("copy")).click()
-    copied = dash_duo.driver.execute_async_script(
-        "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));"
-    )
-    assert copied == link
+
+    def clipboard() -> str:
+        return dash_duo.driver.execute_async_script(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('error: ' + e));"
+        )
+
+    until(lambda: clipboard() == link, timeout=10)
 
     # Rename keeps the state and bumps the version.
     _type_name(dash_duo, "Tech longs")
