@@ -170,11 +170,11 @@
         return [closed ? cls.replace(" pivot-panel-closed", "") : (cls || "") + " pivot-panel-closed",
                 window.dash_clientside.no_update];
       },
-      // Charts are drawn when the chart view opens (on load too), not for the table view.
-      chartKick: function (view, prev) {
-        const was = prev && prev.view;
-        if (view === was) return window.dash_clientside.no_update;
-        return view === "chart" ? { view: view, t: Date.now() } : { view: view };
+      // Charts are drawn in the chart view only: when it opens (on load too) and when its
+      // request changes. The table view sends the server no chart requests at all.
+      chartKick: function (view, request, prev) {
+        if (view === "chart") return { view: view, t: Date.now() };
+        return prev && prev.view === "chart" ? { view: view } : window.dash_clientside.no_update;
       },
       isPhone: function () {
         return window.matchMedia(PHONE).matches ? true : window.dash_clientside.no_update;

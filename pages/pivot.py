@@ -469,7 +469,7 @@ clientside_callback(ClientsideFunction("pivot", "togglePanel"),
                     prevent_initial_call=True)
 clientside_callback(ClientsideFunction("pivot", "isPhone"), Output(ids.PHONE, "data"), Input(ids.ROOT, "id"))
 clientside_callback(ClientsideFunction("pivot", "chartKick"), Output(ids.CHART_KICK, "data"),
-                    Input(ids.VIEW, "value"), State(ids.CHART_KICK, "data"))
+                    Input(ids.VIEW, "value"), Input(ids.REQUEST, "data"), State(ids.CHART_KICK, "data"))
 clientside_callback("function(n, open) { return !open; }", Output(ids.HELP_MODAL, "opened"),
                     Input(ids.HELP, "n_clicks"), State(ids.HELP_MODAL, "opened"), prevent_initial_call=True)
 
@@ -509,11 +509,12 @@ def filter_options(dim: str, search: str | None, opened: bool | None, chosen: li
 # -- charts -------------------------------------------------------------------------
 @callback(
     Output(ids.PNL_CHART, "figure"), Output(ids.PIE_CHART, "figure"), Output(ids.GROSS_CHART, "figure"),
-    Input(ids.CHART_KICK, "data"), Input(ids.REQUEST, "data"), Input(ids.CHART_BY, "value"),
-    Input("shell-theme", "data"), State(ids.VIEW, "value"), State(ids.STATE, "data"),
-    prevent_initial_call=True,  # the table view draws no charts; chartKick starts them in the chart view
+    Input(ids.CHART_KICK, "data"), Input(ids.CHART_BY, "value"), Input("shell-theme", "data"),
+    State(ids.REQUEST, "data"), State(ids.VIEW, "value"), State(ids.STATE, "data"),
+    # The table view asks for no charts: chartKick (in the browser) starts them in the chart view.
+    prevent_initial_call=True,
 )
-def draw_charts(_kick: Any, body: dict[str, Any], chart_by: str, theme: str | None, view: str,
+def draw_charts(_kick: Any, chart_by: str, theme: str | None, body: dict[str, Any], view: str,
                 state_json: dict) -> tuple:
     if view != "chart":
         return no_update, no_update, no_update
