@@ -171,8 +171,8 @@
                 window.dash_clientside.no_update];
       },
       // Charts are drawn in the chart view only: when it opens (on load too) and when its
-      // request changes. The table view sends the server no chart requests at all.
-      chartKick: function (view, request, prev) {
+      // request changes (and on a kiosk's refresh). The table view sends no chart requests.
+      chartKick: function (view, request, tick, prev) {
         if (view === "chart") return { view: view, t: Date.now() };
         return prev && prev.view === "chart" ? { view: view } : window.dash_clientside.no_update;
       },

@@ -469,7 +469,8 @@ clientside_callback(ClientsideFunction("pivot", "togglePanel"),
                     prevent_initial_call=True)
 clientside_callback(ClientsideFunction("pivot", "isPhone"), Output(ids.PHONE, "data"), Input(ids.ROOT, "id"))
 clientside_callback(ClientsideFunction("pivot", "chartKick"), Output(ids.CHART_KICK, "data"),
-                    Input(ids.VIEW, "value"), Input(ids.REQUEST, "data"), State(ids.CHART_KICK, "data"))
+                    Input(ids.VIEW, "value"), Input(ids.REQUEST, "data"), Input(ids.KIOSK_TICK, "n_intervals"),
+                    State(ids.CHART_KICK, "data"))
 clientside_callback("function(n, open) { return !open; }", Output(ids.HELP_MODAL, "opened"),
                     Input(ids.HELP, "n_clicks"), State(ids.HELP_MODAL, "opened"), prevent_initial_call=True)
 
