@@ -1,5 +1,5 @@
-// Price board in the browser: VN colours, compact number formats, the direction of each
-// changed value (the flash colour), the symbol cell (open the detail, pin), pinned rows on top, and the view kept
+// Price board in the browser: VN colours, compact number formats, the flash colour of each
+// changed value (its direction), the symbol cell (open the detail, pin), pinned rows on top, and the view kept
 // in the URL. Shared namespaces are extended, never replaced, because other pages register
 // their own functions in them.
 (function () {
@@ -131,36 +131,47 @@
     window.history.replaceState(window.history.state, "", url.toString());
   };
 
-  // -- the direction flash ------------------------------------------------------------
+  // -- colours and the direction flash -------------------------------------------------
   // AG Grid flashes a cell when its own value changed (never the unchanged cells of an
-  // updated row). Before a transaction reaches the grid, ``markDirections`` compares each
-  // updated row with the row the grid shows and records, per changed number, whether it
-  // rose or fell; cellClassRules turn that into board-dir-up / board-dir-down, which colour
-  // the flash green or red (board.css).
-  function average(d) {
-    return fns.boardAverage({ data: d });
+  // updated row) and re-applies the cell's style then. ``boardCellStyle`` gives in one call
+  // the text colour (VN tone of the price) and the flash colour: green when the value rose
+  // against the value this cell showed before, red when it fell. Each row node remembers
+  // the value each of its cells last showed.
+  const TONE_VARS = {
+    "board-up": "var(--db-up)", "board-down": "var(--db-down)", "board-ref": "var(--db-ref)",
+    "board-ceiling": "var(--db-ceil)", "board-floor": "var(--db-floor)",
+  };
+  function direction(params) {
+    const node = params.node;
+    if (!node || !params.column) return 0;
+    const shown = node.__boardShown || (node.__boardShown = {});
+    const col = params.column.getColId();
+    const value = params.value;
+    const seen = shown[col];
+    if (!seen) {
+      shown[col] = { value: value, dir: 0 };
+      return 0;
+    }
+    if (seen.value !== value) {
+      // A level appearing or emptying is not a move up or down.
+      const comparable = typeof seen.value === "number" && typeof value === "number";
+      seen.dir = comparable ? (value > seen.value ? 1 : -1) : 0;
+      seen.value = value;
+    }
+    return seen.dir;
   }
-  function markDirections(api, rows) {
-    return rows.map((row) => {
-      const node = api && api.getRowNode(row.symbol);
-      const before = node && node.data;
-      if (!before) return row;
-      const dirs = {};
-      Object.keys(row).forEach((key) => {
-        const a = before[key];
-        const b = row[key];
-        if (typeof a === "number" && typeof b === "number" && a !== b) dirs[key] = b > a ? 1 : -1;
-      });
-      const a = average(before);
-      const b = average(row);
-      if (a !== null && b !== null && a !== b) dirs.avg = b > a ? 1 : -1;
-      return Object.assign({}, row, { _dir: dirs });
-    });
-  }
-  fns.boardMarkDirections = markDirections;
-  fns.boardDir = function (params) {
-    const dirs = params && params.data && params.data._dir;
-    return dirs ? dirs[params.column.getColId()] || 0 : 0;
+  fns.boardCellStyle = function (params, toneField) {
+    const dir = direction(params);
+    const tone = toneField ? fns.boardToneClass(params, toneField) : "";
+    return {
+      color: TONE_VARS[tone] || "",
+      "--db-flash": dir > 0 ? "var(--db-flash-up)" : dir < 0 ? "var(--db-flash-down)" : "transparent",
+      "--db-flash-line": dir > 0 ? "var(--db-up)" : dir < 0 ? "var(--db-down)" : "transparent",
+    };
+  };
+  // The row carries the tone of its matched price; the symbol cell is drawn in it.
+  fns.boardRowStyle = function (params) {
+    return { "--db-row-tone": TONE_VARS[fns.boardToneClass(params, "last")] || "inherit" };
   };
   fns.boardExactVolume = function (params) {
     const v = params.value;
@@ -227,33 +238,26 @@
 
   const noUpdate = () => window.dash_clientside.no_update;
 
-  // One poll in flight per screen: a tick passes only when the previous answer has landed
-  // (or is given up after a few seconds), so a slow answer is drawn instead of being
-  // superseded by the next request, and a lost one cannot stop the board.
+  // One poll in flight per screen: a tick passes only when the previous poll's answer has
+  // landed (the server echoes the poll number back) or has been given up after a few
+  // seconds, so a slow answer is drawn instead of being superseded by the next request,
+  // and a lost one cannot stop the board.
   const GIVE_UP_MS = 4000;
   function pacer(name) {
-    return function (n) {
+    return function (n, lastPoll, lastAnswer) {
       const now = Date.now();
-      const since = view["poll_" + name];
+      const waiting = lastPoll !== null && lastPoll !== undefined && lastPoll !== lastAnswer;
       // n is 0 on a freshly drawn page: whatever an earlier page left in flight is not ours.
-      if (n && since && now - since < GIVE_UP_MS) return noUpdate();
-      view["poll_" + name] = now;
+      if (n && waiting && now - (view["sent_" + name] || 0) < GIVE_UP_MS) return noUpdate();
+      view["sent_" + name] = now;
       return n || 0;
-    };
-  }
-  function lander(name) {
-    return function () {
-      view["poll_" + name] = 0;
-      return noUpdate();
     };
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     board: Object.assign({}, (window.dash_clientside || {}).board, {
       pace: pacer("board"),
-      landed: lander("board"),
       paceDetail: pacer("detail"),
-      landedDetail: lander("detail"),
       // Watchlist, pins and the open symbol go into the address bar without a navigation;
       // new pins re-sort the grid.
       syncView: function (chosen, pins, detail) {
@@ -306,17 +310,6 @@
           }, 2000);
         }).catch(() => {});
         return symbol;
-      },
-      // A transaction from the server on its way to the grid: mark directions (see above).
-      applyChanges: function (changes) {
-        if (!changes) return noUpdate();
-        let api = null;
-        try {
-          api = window.dash_ag_grid.getApi("board-grid");
-        } catch (e) {
-          api = null; // not drawn yet: the rows go in unmarked
-        }
-        return Object.assign({}, changes, { update: markDirections(api, changes.update || []), async: false });
       },
       detailTicking: function (detail) {
         return !detail;

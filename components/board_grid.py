@@ -2,9 +2,12 @@
 
 Colours, number formats and the flash are computed in the browser by the functions
 in ``assets/board.js`` so a tick only ships changed rows, never styling. The flash is
-AG Grid's own cell flash (only cells whose value changed flash); ``board.js`` marks
-each changed value of a transaction with its direction, and ``cellClassRules`` turn
-the mark into a green or red flash. Columns
+AG Grid's own cell flash (only cells whose value changed flash). One ``cellStyle``
+function per cell (``boardCellStyle`` in board.js) gives both the VN colour of its
+text and the colour of its flash (green when the value rose against the one shown
+before, red when it fell): dash-ag-grid interprets every rule of a column on every
+change, so one function instead of seven class rules is most of the page's drawing
+time on a busy board. Columns
 share the grid's width (``flex``) above a minimum that fits their compact text, so
 every column is visible without horizontal scrolling from 1366 px up; the kiosk
 wall (``?kiosk=1``) uses larger minimums for its larger type.
@@ -32,17 +35,9 @@ def _width(kind: str, kiosk: bool) -> int:
     return round((base - _PADDING) * _KIOSK_SCALE + _PADDING) if kiosk else base
 
 
-def tone_rules(field: str) -> dict[str, str]:
-    """cellClassRules colouring a cell by the tone of ``field``'s price (re-evaluated on every update)."""
-    return {f"board-{t}": f"boardToneClass(params, '{field}') === 'board-{t}'" for t in TONES}
-
-
-# The direction of the cell's last change (see boardDir in board.js): the flash colour.
-DIRECTION_RULES: Final[dict[str, str]] = {"board-dir-up": "boardDir(params) > 0", "board-dir-down": "boardDir(params) < 0"}
-
-
-def flash_rules(tone_field: str | None) -> dict[str, str]:
-    return {**(tone_rules(tone_field) if tone_field else {}), **DIRECTION_RULES}
+def cell_style(tone_field: str | None) -> dict[str, str]:
+    """The text colour of ``tone_field``'s price against the bands (none when None) and the flash colour."""
+    return {"function": f"boardCellStyle(params, {repr(tone_field) if tone_field else 'null'})"}
 
 
 class _Columns:
@@ -58,7 +53,7 @@ class _Columns:
     def price(self, field: str, header: str, tone_of: str | None = None, **extra: Any) -> dict[str, Any]:
         tone = tone_of or field
         fixed = tone in ("ref", "ceiling", "floor")  # set once a day: coloured, never flashed
-        styling = {"cellClass": f"board-{tone}"} if fixed else {"cellClassRules": flash_rules(tone)}
+        styling = {"cellClass": f"board-{tone}"} if fixed else {"cellStyle": cell_style(tone)}
         return {"field": field, "headerName": header, "type": "rightAligned", **self._sized("price"),
                 "valueFormatter": {"function": "boardPrice(params)"}, **styling, **extra}
 
@@ -67,7 +62,7 @@ class _Columns:
         return {"field": field, "headerName": header, "type": "rightAligned", **self._sized("volume"),
                 "valueFormatter": {"function": "boardVolume(params)"},
                 "tooltipValueGetter": {"function": "boardExactVolume(params)"},
-                "cellClassRules": flash_rules(tone_of), **extra}
+                "cellStyle": cell_style(tone_of), **extra}
 
     def book_side(self, prefix: str, label: str) -> dict[str, Any]:
         """Three price/volume levels, best level next to the matched price."""
@@ -92,9 +87,9 @@ class _Columns:
                 self.price("last", "Price", tone_of="last"),
                 self.volume("last_vol", "Vol", tone_of="last"),
                 {"field": "change", "headerName": "+/-", "type": "rightAligned", **self._sized("change"),
-                 "valueFormatter": {"function": "boardChange(params)"}, "cellClassRules": flash_rules("last")},
+                 "valueFormatter": {"function": "boardChange(params)"}, "cellStyle": cell_style("last")},
                 {"field": "change_pct", "headerName": "%", "type": "rightAligned", **self._sized("pct"),
-                 "valueFormatter": {"function": "boardPct(params)"}, "cellClassRules": flash_rules("last")},
+                 "valueFormatter": {"function": "boardPct(params)"}, "cellStyle": cell_style("last")},
             ]},
             self.book_side("ask", "Ask"),
             self.volume("total_vol", "Total"),
@@ -102,7 +97,7 @@ class _Columns:
                 self.price("high", "High"),
                 self.price("low", "Low"),
                 {**self.price("avg", "Avg"), "field": None, "colId": "avg",
-                 "valueGetter": {"function": "boardAverage(params)"}, "cellClassRules": flash_rules("avg")},
+                 "valueGetter": {"function": "boardAverage(params)"}, "cellStyle": cell_style("avg")},
             ]},
             {"headerName": "Foreign", "children": [
                 self.volume("f_buy_vol", "Buy"),
@@ -142,8 +137,12 @@ def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | No
         "suppressDragLeaveHidesColumns": True,
         # Pinned symbols stay on top under any sort (pins live in the URL, see board.js).
         "postSortRows": {"function": "boardPostSort(params)"},
-        "cellFlashDuration": 450,
-        "cellFadeDuration": 600,
+        # The symbol takes the colour of the matched price (re-applied on every change of the row).
+        "getRowStyle": {"function": "boardRowStyle(params)"},
+        # A blink, not a fade: a fading background repaints every changed cell on every frame,
+        # which on a busy board costs more than everything else the page draws.
+        "cellFlashDuration": 500,
+        "cellFadeDuration": 0,
         "enableBrowserTooltips": True,  # the exact volume as the cell's title
     }
     if kiosk:
@@ -156,9 +155,7 @@ def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | No
         defaultColDef={"sortable": True, "resizable": True, "suppressHeaderMenuButton": True, "filter": False,
                        "suppressMovable": True, "enableCellChangeFlash": True},
         getRowId="params.data.symbol",
-        # The symbol takes the colour of the matched price; row classes follow every data change.
-        rowClassRules={**{f"board-row-{t}": f"boardToneClass(params, 'last') === 'board-{t}'" for t in TONES},
-                       "board-row-pinned": "boardIsPinned(params)", "board-row-found": "boardIsFound(params)",
+        rowClassRules={"board-row-pinned": "boardIsPinned(params)", "board-row-found": "boardIsFound(params)",
                        "board-row-future": "params.data && params.data.kind === 'future'"},
         eventListeners={"sortChanged": ["boardSortChanged(params)"]},
         dashGridOptions=options,

@@ -137,3 +137,16 @@ def snapshot_label(version: int | None) -> html.Span:
     title = "board snapshot of the grid, breadth and top movers" + ("" if version is None else f": {version}")
     return html.Span(text, className="board-version", title=title,
                      **{"data-version": "" if version is None else str(version)})
+
+
+def board_summary(counts: dict[str, int], movers: dict[str, list[dict[str, Any]]], version: int | None) -> list[Any]:
+    """Breadth, top movers and the board version they were computed from, as one part of the page.
+
+    One part, so a tick updates one thing on the screen instead of four.
+    """
+    return [
+        html.Div(breadth_bar(counts), id="board-breadth", className="board-breadth", title="breadth of this list"),
+        html.Span(breadth_text(counts, short=True), id="board-breadth-text", className="board-breadth-text"),
+        html.Div(movers_line(movers), id="board-movers", className="board-movers"),
+        html.Div(snapshot_label(version), id="board-version"),
+    ]

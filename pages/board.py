@@ -13,7 +13,7 @@ The view lives in the URL: ``?watchlist=ID``, ``?sort=COLUMN:asc|desc``,
 the default, never an error.
 
 The flash of a changed cell is AG Grid's; its colour (green up, red down against the
-value on screen) is decided in the browser (``assets/board.js``).
+value on screen) and the cells' VN colours are decided in the browser (``assets/board.js``).
 """
 
 from __future__ import annotations
@@ -35,13 +35,10 @@ from backend.market.watchlists import VN30_ID, UserDataError
 from components.board_detail import detail_drawer, detail_ids, detail_parts
 from components.board_grid import SORTABLE, board_grid
 from components.board_status import (
-    breadth_bar,
-    breadth_text,
+    board_summary,
     feed_banner,
     index_strip_view,
-    movers_line,
     phase_badge,
-    snapshot_label,
     source_badge,
     vn_clock,
 )
@@ -58,12 +55,10 @@ class ids:
     SLOW_TICK = "board-slow-tick"
     DETAIL_TICK = "board-detail-tick"
     CLIENT = "board-client"
-    CHANGES = "board-changes"
     POLL = "board-poll"
     ACK = "board-ack"
     DETAIL_POLL = "board-detail-poll"
     DETAIL_ACK = "board-detail-ack"
-    LANDED = "board-landed"
     SYMBOLS = "board-symbols"
     PINS = "board-pins"
     DETAIL = "board-detail"
@@ -78,10 +73,7 @@ class ids:
     PHASE = "board-phase"
     SOURCE = "board-source"
     STRIP = "board-strip"
-    BREADTH = "board-breadth"
-    BREADTH_TEXT = "board-breadth-text"
-    MOVERS = "board-movers"
-    VERSION = "board-version"
+    SUMMARY = "board-summary"  # breadth, top movers and the board version (see board_summary)
     NEW_NAME = "board-new-name"
     NEW_SYMBOLS = "board-new-symbols"
     SAVE = "board-save"
@@ -211,12 +203,8 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
     market_row = html.Div(
         [
             _toolbar(options, selection["id"], shown),
-            html.Div(breadth_bar(first.breadth or {}), id=ids.BREADTH, className="board-breadth",
-                     title="breadth of this list"),
-            html.Span(breadth_text(first.breadth or {}, short=True), id=ids.BREADTH_TEXT,
-                      className="board-breadth-text"),
-            html.Div(movers_line(first.movers or {}), id=ids.MOVERS, className="board-movers"),
-            html.Div(snapshot_label(up.version), id=ids.VERSION),
+            html.Div(board_summary(first.breadth or {}, first.movers or {}, up.version), id=ids.SUMMARY,
+                     className="board-summary"),
         ],
         className="board-toolbar",
     )
@@ -230,7 +218,6 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
                      className="board-grid-box"),
             detail_drawer(_detail(detail_symbol)),
             dcc.Store(id=ids.CLIENT, data=client),
-            dcc.Store(id=ids.CHANGES),
             dcc.Store(id=ids.SYMBOLS, data=selection),
             dcc.Store(id=ids.PINS, data=pins),
             dcc.Store(id=ids.DETAIL, data=detail_symbol),
@@ -238,7 +225,6 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
             dcc.Store(id=ids.ACK),
             dcc.Store(id=ids.DETAIL_POLL),
             dcc.Store(id=ids.DETAIL_ACK),
-            dcc.Store(id=ids.LANDED),
             dcc.Store(id=ids.URL_SYNC),
             dcc.Store(id=ids.FOUND),
             dcc.Interval(id=ids.TICK, interval=TICK_MS),
@@ -251,13 +237,10 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
 
 @callback(
     Output(ids.GRID, "rowData"),
-    Output(ids.CHANGES, "data"),
+    Output(ids.GRID, "rowTransaction"),
     Output(ids.CLIENT, "data"),
     Output(ids.STRIP, "children"),
-    Output(ids.BREADTH, "children"),
-    Output(ids.BREADTH_TEXT, "children"),
-    Output(ids.MOVERS, "children"),
-    Output(ids.VERSION, "children"),
+    Output(ids.SUMMARY, "children"),
     Output(ids.ACK, "data"),
     Input(ids.POLL, "data"),
     Input(ids.SYMBOLS, "data"),
@@ -265,19 +248,18 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
 )
 def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: dict[str, Any] | None):
     if current_market_service() is None or not isinstance(selection, dict):
-        return *(no_update,) * 8, poll
+        return *(no_update,) * 5, poll
     tick = _tick(selection, client)
     up = tick.update
     state = {"v": up.version, "known": up.known, "list": selection["id"], "strip": tick.strip_key}
     strip = no_update if tick.strip is None else index_strip_view(tick.strip)
     if up.empty:
-        return no_update, no_update, state if state != client else no_update, strip, *(no_update,) * 4, poll
-    chrome = (breadth_bar(tick.breadth), breadth_text(tick.breadth, short=True), movers_line(tick.movers),
-              snapshot_label(up.version))
+        return no_update, no_update, state if state != client else no_update, strip, no_update, poll
+    summary = board_summary(tick.breadth or {}, tick.movers or {}, up.version)
     if up.full:
-        return list(up.rows), no_update, state, strip, *chrome, poll
-    changes = {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove]}
-    return no_update, changes, state, strip, *chrome, poll
+        return list(up.rows), no_update, state, strip, summary, poll
+    changes = {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove], "async": False}
+    return no_update, changes, state, strip, summary, poll
 
 
 @callback(
@@ -352,30 +334,25 @@ def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] 
     # Only a symbol of this board or of its list reaches the history query.
     listed = clean_symbols(selection.get("symbols")) if isinstance(selection, dict) else []
     known = set(_market()[1].rows) | set(listed)
+    opened_now = ctx.triggered_id == ids.DETAIL
     if not isinstance(symbol, str) or symbol not in known:
-        return False, *(no_update,) * 6, poll
-    return True, *detail_parts(_detail(symbol)), poll
+        return (False if opened_now else no_update), *(no_update,) * 6, poll
+    title, *parts = detail_parts(_detail(symbol))
+    # A refresh leaves the drawer and its title alone: re-drawing them under the user's
+    # pointer could swallow a click on the close button.
+    if opened_now:
+        return True, title, *parts, poll
+    return no_update, no_update, *parts, poll
 
 
-# Polls are paced in the browser: a tick becomes a poll only when the previous answer landed.
+# Polls are paced in the browser: a tick becomes a poll only when the previous poll's answer
+# (its number echoed back) has landed, or after a few seconds without it.
 clientside_callback(ClientsideFunction(namespace="board", function_name="pace"),
-                    Output(ids.POLL, "data"), Input(ids.TICK, "n_intervals"))
-clientside_callback(ClientsideFunction(namespace="board", function_name="landed"),
-                    Output(ids.LANDED, "data"), Input(ids.ACK, "data"), prevent_initial_call=True)
+                    Output(ids.POLL, "data"), Input(ids.TICK, "n_intervals"),
+                    State(ids.POLL, "data"), State(ids.ACK, "data"))
 clientside_callback(ClientsideFunction(namespace="board", function_name="paceDetail"),
-                    Output(ids.DETAIL_POLL, "data"), Input(ids.DETAIL_TICK, "n_intervals"), prevent_initial_call=True)
-clientside_callback(ClientsideFunction(namespace="board", function_name="landedDetail"),
-                    Output(ids.LANDED, "data", allow_duplicate=True), Input(ids.DETAIL_ACK, "data"),
-                    prevent_initial_call=True)
-
-# A transaction passes through the browser on its way to the grid, which marks the
-# direction of every changed value (the flash colour) against the row on screen.
-clientside_callback(
-    ClientsideFunction(namespace="board", function_name="applyChanges"),
-    Output(ids.GRID, "rowTransaction"),
-    Input(ids.CHANGES, "data"),
-    prevent_initial_call=True,
-)
+                    Output(ids.DETAIL_POLL, "data"), Input(ids.DETAIL_TICK, "n_intervals"),
+                    State(ids.DETAIL_POLL, "data"), State(ids.DETAIL_ACK, "data"), prevent_initial_call=True)
 
 clientside_callback(
     ClientsideFunction(namespace="board", function_name="syncView"),

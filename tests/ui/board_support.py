@@ -165,3 +165,22 @@ def row_order(dash_duo) -> list[str]:
 def texts(dash_duo, css: str) -> list[str]:
     return dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", css)
+
+
+TONE_VARS = {"up": "--db-up", "down": "--db-down", "ref": "--db-ref", "ceiling": "--db-ceil", "floor": "--db-floor"}
+
+
+def tone_colours(dash_duo) -> dict[str, str]:
+    """The VN colours of the page's current scheme as the browser writes computed colours, 'rgb(r, g, b)'."""
+    raw = dash_duo.driver.execute_script(
+        "const s = getComputedStyle(document.documentElement); const out = {};"
+        "for (const [k, v] of Object.entries(arguments[0])) out[k] = s.getPropertyValue(v).trim(); return out;",
+        TONE_VARS)
+    return {k: "rgb({}, {}, {})".format(*(int(v[i:i + 2], 16) for i in (1, 3, 5))) for k, v in raw.items()}
+
+
+def colour(dash_duo, symbol: str, col: str) -> str:
+    """The computed text colour of a cell (the symbol cell lives in the pinned-left part)."""
+    return dash_duo.driver.execute_script(
+        "const c = document.querySelector(`#board-grid [row-id='${arguments[0]}'] [col-id='${arguments[1]}']`);"
+        "return c ? getComputedStyle(c).color : null;", symbol, col)

@@ -20,7 +20,18 @@ from backend.warehouse import Warehouse
 from components.board_status import source_badge
 from tests.backend.market_ui.feeds import foreign_message, quote_message
 from tests.ui import board_support
-from tests.ui.board_support import FUTURES, LIMITS, cell, cell_text, open_board, row_order, texts, wait_cell
+from tests.ui.board_support import (
+    FUTURES,
+    LIMITS,
+    cell,
+    cell_text,
+    colour,
+    open_board,
+    row_order,
+    texts,
+    tone_colours,
+    wait_cell,
+)
 
 
 @pytest.fixture
@@ -40,17 +51,13 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
     _seed(m, {"ACB": 26_200, "BID": 44_700, "FPT": 131_000, "HPG": 26_500, "VNM": 66_000})
     open_board(dash_duo, m)
     wait_cell(dash_duo, "FPT", "last", "131.00")
-    expected = {"ACB": "board-ceiling", "BID": "board-floor", "FPT": "board-up", "HPG": "board-down",
-                "VNM": "board-ref"}
-    for symbol, css in expected.items():
-        for col in ("last", "change_pct"):
-            classes = cell(dash_duo, symbol, col).get_attribute("class").split()
-            assert css in classes, (symbol, col, classes)
-        row = dash_duo.find_element(f"#board-grid .ag-pinned-left-cols-container [row-id='{symbol}']")
-        assert css.replace("board-", "board-row-") in row.get_attribute("class").split()
-        assert "board-ceiling" in cell(dash_duo, symbol, "ceiling").get_attribute("class")
-        assert "board-floor" in cell(dash_duo, symbol, "floor").get_attribute("class")
-        assert "board-ref" in cell(dash_duo, symbol, "ref").get_attribute("class")
+    tones = tone_colours(dash_duo)
+    expected = {"ACB": "ceiling", "BID": "floor", "FPT": "up", "HPG": "down", "VNM": "ref"}
+    for symbol, tone in expected.items():
+        for col in ("last", "change_pct", "symbol"):  # the price, its change and the symbol itself
+            until(lambda symbol=symbol, col=col, tone=tone: colour(dash_duo, symbol, col) == tones[tone], timeout=10)
+        for col in ("ref", "ceiling", "floor"):
+            assert colour(dash_duo, symbol, col) == tones[col]
     assert cell_text(dash_duo, "FPT", "change_pct") == "+0.77%"
     # Breadth of the list: one each at ceiling, up, reference, down and floor; movers by % change.
     until(lambda: dash_duo.driver.execute_script(
@@ -64,9 +71,8 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
     m.scripted.send(quote_message("FPT", [(128_900, 1_000), (128_800, 25_400)], [(129_000, 300)]))
     m.trade("FPT", 129_000, total=1_100)
     wait_cell(dash_duo, "FPT", "last", "129.00")
-    until(lambda: "board-down" in cell(dash_duo, "FPT", "last").get_attribute("class"), timeout=10)
-    pinned = "#board-grid .ag-pinned-left-cols-container [row-id='FPT']"
-    until(lambda: "board-row-down" in dash_duo.find_element(pinned).get_attribute("class"), timeout=10)
+    until(lambda: colour(dash_duo, "FPT", "last") == tones["down"], timeout=10)
+    until(lambda: colour(dash_duo, "FPT", "symbol") == tones["down"], timeout=10)
     wait_cell(dash_duo, "FPT", "bid1", "128.90")
     # Volumes: exact below 10,000, three figures above, the exact number as the tooltip.
     assert cell_text(dash_duo, "FPT", "bid1_vol") == "1,000"
@@ -88,10 +94,14 @@ new MutationObserver((changes) => changes.forEach((c) => {
   // A new flash: the class appears (a fading one is 'ag-cell-data-changed-animation', another class).
   if (!el.classList.contains('ag-cell-data-changed') || (c.oldValue || '').split(' ').includes('ag-cell-data-changed')) return;
   const row = el.closest('[row-id]');
-  const style = getComputedStyle(el);
-  window.__flashes.push({row: row && row.getAttribute('row-id'), col: el.getAttribute('col-id'),
-    up: el.classList.contains('board-dir-up'), down: el.classList.contains('board-dir-down'),
-    bg: style.backgroundColor, color: style.color});
+  // The grid draws the cell's style in its next render: look a moment later, as the eye does.
+  setTimeout(() => {
+    const style = getComputedStyle(el);
+    const flash = el.style.getPropertyValue('--db-flash');
+    window.__flashes.push({row: row && row.getAttribute('row-id'), col: el.getAttribute('col-id'),
+      up: flash.includes('flash-up'), down: flash.includes('flash-down'), still: el.classList.contains('ag-cell-data-changed'),
+      bg: style.backgroundColor, color: style.color, style: el.getAttribute('style')});
+  }, 60);
 })).observe(document.querySelector('#board-grid'),
   {subtree: true, attributes: true, attributeFilter: ['class'], attributeOldValue: true});
 """
@@ -142,16 +152,21 @@ def test_a_changed_cell_flashes_green_when_it_rose_and_red_when_it_fell_and_noth
     assert {"last", "change", "change_pct", "total_vol", "high", "avg"} <= set(want)
     assert not {"ref", "ceiling", "floor", "last_vol", "bid1"} & set(want)
     assert set(seen_up) == set(want), (seen_up, want)
-    assert all(seen_up[c]["up"] == (d > 0) and seen_up[c]["down"] == (d < 0) for c, d in want.items()), seen_up
+    assert all(seen_up[c]["up"] == (d > 0) and seen_up[c]["down"] == (d < 0) for c, d in want.items()), \
+        {c: (f["up"], f["down"], f["style"]) for c, f in seen_up.items()}
     # Down: price, change, %, low, average fall; the day volume still rises.
     seen_down, want = flashes_after(129_500, 1_200)
     assert want["last"] == want["low"] == want["avg"] == -1 and want["total_vol"] == 1
     assert set(seen_down) == set(want), (seen_down, want)
     assert all(seen_down[c]["up"] == (d > 0) and seen_down[c]["down"] == (d < 0) for c, d in want.items())
-    # Green and red tints (--db-flash-up / --db-flash-down); the text keeps its VN colour: up
-    # green, then red once below the reference (--db-up / --db-down).
-    assert seen_up["last"]["bg"] == "rgb(227, 246, 234)" and seen_down["last"]["bg"] == "rgb(252, 233, 232)"
-    assert seen_up["last"]["color"] == "rgb(6, 118, 71)" and seen_down["last"]["color"] == "rgb(200, 38, 26)"
+    # Green and red tints (--db-flash-up / --db-flash-down) while the cell flashes; the text keeps
+    # its VN colour: up green, then red once below the reference (--db-up / --db-down).
+    tones = tone_colours(dash_duo)
+    for seen, tint in ((seen_up, "rgb(227, 246, 234)"), (seen_down, "rgb(252, 233, 232)")):
+        flashing = [f for c, f in seen.items() if f["still"] and c != "total_vol"]
+        assert flashing, "every flash had ended before it was looked at"
+        assert all(f["bg"] == tint for f in flashing), flashing
+    assert seen_up["last"]["color"] == tones["up"] and seen_down["last"]["color"] == tones["down"]
     # No other row flashed.
     others = dash_duo.driver.execute_script("return window.__flashes.filter(f => f.row !== 'FPT')")
     assert others == []

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from backend.market.reference import VN30_SYMBOLS
 from backend.warehouse import Warehouse
 from tests.ui import board_support
-from tests.ui.board_support import FUTURES, cell_text, open_board, row_order
+from tests.ui.board_support import FUTURES, cell_text, open_board, row_order, tone_colours
 
 # A classic (non-overlay) vertical scrollbar, as on Windows; headless Chromium draws none.
 SCROLLBAR_PX = 17
@@ -75,14 +75,13 @@ def _contrast(dash_duo) -> dict[str, float]:
         return [255, 255, 255, 1];
       }
       const out = [];
-      for (const tone of ['up', 'down', 'ref', 'ceiling', 'floor']) {
-        document.querySelectorAll('#board-grid .ag-cell.board-' + tone).forEach(el => {
-          if (el.classList.contains('ag-cell-data-changed')) return;  // mid-flash: a tint, checked in base.css
-          out.push([tone, rgb(getComputedStyle(el).color), back(el)]);
-        });
-      }
+      document.querySelectorAll('#board-grid .ag-cell').forEach(el => {
+        if (el.classList.contains('ag-cell-data-changed')) return;  // mid-flash: a tint, checked in base.css
+        out.push([getComputedStyle(el).color, back(el)]);
+      });
       return out;""")
-
+    tones = {v: k for k, v in tone_colours(dash_duo).items()}
+    found = [(tones[fg], [int(x) for x in fg[4:-1].split(",")], bg) for fg, bg in found if fg in tones]
     def lum(c: list[float]) -> float:
         channels = [v / 255 for v in c[:3]]
         lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in channels]

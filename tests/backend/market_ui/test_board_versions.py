@@ -183,3 +183,16 @@ def test_parse_version_accepts_only_plain_non_negative_integers() -> None:
     assert parse_version(7) == 7
     assert parse_version("+3") is None
     assert parse_version(" 3") is None
+
+
+def test_a_snapshot_stays_as_it_was_while_the_board_moves_on() -> None:
+    clock = FakeClock()
+    board = BoardState(clock_ms=clock)
+    board.publish([{"symbol": "B", "last": 1}, {"symbol": "A", "last": 2}])
+    snap = board.snapshot()
+    clock.now += 5
+    board.publish([{"symbol": "A", "last": 3}, {"symbol": "C", "last": 4}])
+    assert [r["symbol"] for r in snap.ordered_rows()] == ["A", "B"] and snap.row("A")["last"] == 2
+    assert [r["symbol"] for r in snap.ordered_rows(["C", "B", "A", "Z"])] == ["A", "B"]
+    assert snap.changes_since(None).version == snap.version < board.version
+    assert board.snapshot().row("A")["last"] == 3 and board.changes_since(snap.version).rows[0]["symbol"] == "A"
