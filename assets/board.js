@@ -247,8 +247,9 @@
     return function (n, lastPoll, lastAnswer) {
       const now = Date.now();
       const waiting = lastPoll !== null && lastPoll !== undefined && lastPoll !== lastAnswer;
-      // n is 0 on a freshly drawn page: whatever an earlier page left in flight is not ours.
-      if (n && waiting && now - (view["sent_" + name] || 0) < GIVE_UP_MS) return noUpdate();
+      // A freshly drawn page starts with no poll of its own: whatever an earlier page left in
+      // flight is not ours.
+      if (waiting && now - (view["sent_" + name] || 0) < GIVE_UP_MS) return noUpdate();
       view["sent_" + name] = now;
       return n || 0;
     };

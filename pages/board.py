@@ -141,7 +141,7 @@ def _lists_menu(options: list[dict[str, str]], all_symbols: list[str]) -> dmc.Po
                 dmc.Text(id=ids.MESSAGE, size="xs", c="dimmed"),
             ], gap=6, w=280)),
         ],
-        position="bottom-start", withArrow=True, shadow="md", trapFocus=False, keepMounted=True,
+        position="bottom-start", withArrow=True, shadow="md", trapFocus=False,
     )
 
 
@@ -245,6 +245,7 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
     Input(ids.POLL, "data"),
     Input(ids.SYMBOLS, "data"),
     State(ids.CLIENT, "data"),
+    prevent_initial_call=True,  # the layout carries the rows of the current snapshot
 )
 def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: dict[str, Any] | None):
     if current_market_service() is None or not isinstance(selection, dict):
@@ -269,6 +270,7 @@ def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: di
     Output(ids.PHASE, "children"),
     Output(ids.SOURCE, "children"),
     Input(ids.SLOW_TICK, "n_intervals"),
+    prevent_initial_call=True,  # the layout has them: nothing to ask while the page draws
 )
 def refresh_status(_n: int | None):
     service, _snapshot, summary = _market()
@@ -347,9 +349,10 @@ def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] 
 
 # Polls are paced in the browser: a tick becomes a poll only when the previous poll's answer
 # (its number echoed back) has landed, or after a few seconds without it.
+# The first poll waits for the first tick: the layout already carries the current rows.
 clientside_callback(ClientsideFunction(namespace="board", function_name="pace"),
                     Output(ids.POLL, "data"), Input(ids.TICK, "n_intervals"),
-                    State(ids.POLL, "data"), State(ids.ACK, "data"))
+                    State(ids.POLL, "data"), State(ids.ACK, "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction(namespace="board", function_name="paceDetail"),
                     Output(ids.DETAIL_POLL, "data"), Input(ids.DETAIL_TICK, "n_intervals"),
                     State(ids.DETAIL_POLL, "data"), State(ids.DETAIL_ACK, "data"), prevent_initial_call=True)
