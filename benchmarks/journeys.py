@@ -173,9 +173,13 @@ def _breakdown(path: str, scenario: str, loads: Any) -> str:
              else f"{path} ({scenario}): no data shown", "  warm-up (first) load: "
              + (f"{loads.cold:,.0f} ms" if loads.cold is not None else "no data in 60 s"),
              f"  {'request (median of loads)':<58}{'start':>7}{'end':>7}{'server':>8}{'queued':>8}"]
+    wide = 58
     if loads.times:
         for name, start, end, server, queued in critical_path(loads):
-            lines.append(f"  {name[:58]:<58}{start:>7,.0f}{end:>7,.0f}{server:>8,.0f}{queued:>8,.0f}")
+            if len(name) > wide:  # long names (chunk lists, pattern ids) get a line of their own
+                lines.append(f"  {name[:200]}")
+                name = ""
+            lines.append(f"  {name:<{wide}}{start:>7,.0f}{end:>7,.0f}{server:>8,.0f}{queued:>8,.0f}")
         summary = load_summary(loads)
         lines.append(f"  before first data: main thread in long tasks {summary['long_ms']:,.0f} ms "
                      f"({summary['long_n']:.0f} tasks); no request in flight {summary['idle_ms']:,.0f} ms")

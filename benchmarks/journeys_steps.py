@@ -140,15 +140,20 @@ def _request_name(entry: dict[str, Any]) -> str:
 def critical_path(loads: Loads) -> list[tuple[str, float, float, float, float]]:
     """Median (start, end, server ms, queued ms) per request before first data, in start order.
 
-    Static files are folded into one line (first start, last end). The page document
-    itself is the first line; the last line is the render time after the last answer.
+    Static files are folded into two lines: those the page document asks for, and the
+    chunks the page's components ask for once its layout is drawn (charts, date pickers),
+    named. The page document itself is the first line; the last line is the time from
+    the last answer to the data drawn.
     """
     per: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     renders = []
+    late_names: set[str] = set()
     for shown, report in zip(loads.times, loads.reports, strict=True):
         nav = report["nav"]
         per["page document"].append((0.0, nav.get("responseEnd") or 0.0, nav.get("responseStart") or 0.0, 0.0))
-        static: list[tuple[float, float]] = []
+        layout_at = min((e["start"] for e in report["resources"] if e["url"].startswith("/_dash-layout")),
+                        default=shown)
+        static: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
         seen: dict[str, int] = defaultdict(int)
         last_end = nav.get("responseEnd") or 0.0
         for entry in report["resources"]:
@@ -157,20 +162,26 @@ def critical_path(loads: Loads) -> list[tuple[str, float, float, float, float]]:
             name = _request_name(entry)
             last_end = max(last_end, min(entry["end"], shown))
             if name == "static files":
-                static.append((entry["start"], entry["end"]))
+                late = entry["start"] > layout_at
+                static[late].append((entry["start"], entry["end"]))
+                if late:
+                    late_names.add(entry["url"].split("?")[0].rsplit("/", 1)[-1])
                 continue
             seen[name] += 1
             label = name if seen[name] == 1 else f"{name} (#{seen[name]})"
             server = entry["end"] - entry["requestStart"] if entry.get("requestStart") else 0.0
             queued = entry["requestStart"] - entry["start"] if entry.get("requestStart") else 0.0
             per[label].append((entry["start"], entry["end"], server, queued))
-        if static:
-            per[f"static files ({len(static)})"].append(
-                (min(s for s, _ in static), max(e for _, e in static), 0.0, 0.0))
+        for late, spans in static.items():
+            if spans:  # from the browser cache once warm: their time is reading and running them
+                per["static: components' chunks" if late else "static: scripts and styles"].append(
+                    (min(s for s, _ in spans), max(e for _, e in spans), 0.0, 0.0))
         renders.append(shown - last_end)
     half = max(1, len(loads.times) // 2)
     rows = [(name, *(statistics.median(v[i] for v in values) for i in range(4)))
             for name, values in per.items() if len(values) >= half]
+    rows = [(f"{r[0]} ({', '.join(sorted(late_names))})" if r[0] == "static: components' chunks" else r[0], *r[1:])
+            for r in rows]
     rows.sort(key=lambda r: r[1])
     if renders:
         rows.append(("drawing after the last answer", 0.0, statistics.median(renders), 0.0, 0.0))
