@@ -3,9 +3,10 @@
     from backend.pivot import PivotRequest, run_pivot
     result = run_pivot(wh, PivotRequest.model_validate(body))
 
-``DIMENSIONS`` and ``METRICS`` are the whitelists (name -> spec with ``label``);
-``build_where`` is the filter + exposure-view clause shared with drill-through
-and export.
+``DIMENSIONS`` and ``METRICS`` are the whitelists (name -> spec with ``label`` and
+``kind``: a flow adds up over a date range, a stock is read as of the range's last
+date with data, or averaged); ``build_where`` is the filter + exposure-view clause
+shared with drill-through and export.
 """
 
 from backend.pivot.catalog import DIMENSIONS, METRICS, DimensionSpec, MetricSpec

@@ -16,7 +16,13 @@ ints, strings, ``None`` for "no value", e.g. an average price over no quantity):
   metric values are under ``f"{metric}__c{i}"``.
 * ``meta``: ``source`` (table), ``exposure``, ``elapsed_ms``, ``data_version``,
   ``groups`` (rows returned by the query), ``leaf_rows``, ``subtotal_rows``,
-  ``columns_truncated``.
+  ``columns_truncated``, and how stocks were read over the date range:
+  ``stocks`` ("last" | "average"), ``as_of`` (ISO date every stock of the answer is
+  read at — the last trade date with data under the filters — or ``None`` when no
+  row matched), ``stock_days`` (dates with data: the average's denominator),
+  ``stock_metrics`` (the requested metrics that read a stock; ``pnl_pct_gross``'s
+  denominator is one) and ``stocks_by_date`` (``trade_date`` is a row or column key:
+  a group that fixes a date shows that day's value; everything else ``as_of``).
 
 ``tree_rows()`` interleaves subtotals and rows depth first (a group before its
 children) and adds ``_path``, ``_level``, ``_kind`` ('group' | 'leaf' | 'other')

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backend.pivot.catalog import MAX_COLUMN_COMBINATIONS, METRICS, base_of, is_stock_read
+from backend.pivot.catalog import MAX_COLUMN_COMBINATIONS, METRICS
 from backend.pivot.request import PivotRequest
 from backend.pivot.shape_values import SumReader, records
 
@@ -331,5 +331,3 @@ def shape(table: pa.Table, req: PivotRequest, sums: tuple[str, ...]) -> Shaped:
         stock_days=days,
     )
 
-
-__all__ = ["Shaped", "base_of", "is_stock_read", "shape"]

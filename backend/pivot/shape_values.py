@@ -9,7 +9,6 @@ date reads that day's own sum instead, so a by-date pivot shows each day's level
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +150,3 @@ def records(req: PivotRequest, tree: _Tree, levels: list[_Nodes], data: _Decoded
     totals = {name: col[0] for name, col in zip(names, cols, strict=True)}
     return Records(rows=rows, subtotals=subtotals, totals=totals)
 
-
-def missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -17,7 +17,7 @@ from backend.pivot import (
     latest_trade_date,
     run_pivot,
 )
-from backend.pivot.sql import RAW_TABLE, table_can_answer
+from backend.pivot.sql import RAW_TABLE, request_columns, table_can_answer
 from backend.warehouse import Warehouse
 from backend.warehouse.schema import ROLLUP_TABLES
 
@@ -28,7 +28,7 @@ ROLLUP_REQUESTS: list[dict[str, Any]] = [
     {"dimensions": ["trade_date", "region"], "metrics": ["net_exposure", "delta", "market_value"], "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-01-31"}, "sector": ["Information Technology", "Energy"]}},
     {"dimensions": ["sector"], "columns": ["exposure_type"], "metrics": ["realized_pnl", "unrealized_pnl"], "exposure": "look_through", "filters": {"exposure_type": ["Residual", "Constituent"]}},
     {"dimensions": ["book", "strategy"], "columns": ["region"], "metrics": ["net_exposure", "pnl", "avg_price"], "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-02-05"}}},
-    {"dimensions": ["counterparty", "book"], "metrics": ["gross_exposure", "pnl_pct_gross"], "exposure": "look_through", "stocks": "average", "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-02-05"}}},
+    {"dimensions": ["counterparty", "book"], "metrics": ["gross_exposure", "pnl_pct_gross"], "stocks": "average", "filters": {"trade_date": {"from": "2024-01-10", "to": "2024-02-05"}}},
     {"dimensions": ["desk", "trade_date"], "columns": ["exposure_type"], "metrics": ["long_exposure", "fees"], "filters": {"trade_date": {"from": "2024-02-10", "to": "2024-02-20"}, "book": ["no such book"]}},
 ]
 
@@ -52,8 +52,7 @@ def _same(x: dict, y: dict) -> None:
 def test_every_rollup_that_can_answer_equals_the_raw_table(loaded_warehouse: Warehouse, body: dict) -> None:
     req = PivotRequest.model_validate(body)
     raw = run_pivot(loaded_warehouse, req, table=RAW_TABLE)
-    names = [*req.dimensions, *req.columns, *req.active_filters()]
-    able = [r.name for r in ROLLUP_TABLES if table_can_answer(r.name, names)]
+    able = [r.name for r in ROLLUP_TABLES if table_can_answer(r.name, request_columns(req))]
     assert able and run_pivot(loaded_warehouse, req).meta["source"] == able[0]  # the smallest
     for table in able:
         fast = run_pivot(loaded_warehouse, req, table=table)
@@ -78,6 +77,18 @@ def test_the_smallest_table_that_holds_the_request_answers(
     # A filter on a column a rollup lacks moves the pivot to a table that has it.
     filtered = PivotRequest.model_validate({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {dimension: "x"}})
     assert run_pivot(loaded_warehouse, filtered).meta["source"] == source
+
+
+def test_the_counterparty_rollup_answers_as_held_only(loaded_warehouse: Warehouse) -> None:
+    body = {"dimensions": ["counterparty", "book"], "metrics": ["pnl"]}
+    held = run_pivot(loaded_warehouse, PivotRequest.model_validate(body))
+    through = run_pivot(loaded_warehouse, PivotRequest.model_validate({**body, "exposure": "look_through"}))
+    # Look-through scales each fund by its symbol, which that rollup does not keep.
+    assert held.meta["source"] == "trades_1d_counterparty_rollup" and through.meta["source"] == "trades_1d"
+    assert math.isclose(held.totals["pnl"], through.totals["pnl"], rel_tol=1e-9)
+    with pytest.raises(PivotRequestError, match="does not hold"):
+        run_pivot(loaded_warehouse, PivotRequest.model_validate({**body, "exposure": "look_through"}),
+                  table="trades_1d_counterparty_rollup")
 
 
 def test_a_rollup_cannot_be_forced_for_dimensions_it_lacks(loaded_warehouse: Warehouse) -> None:

@@ -87,7 +87,9 @@ def test_a_column_that_is_not_in_the_answer_leaves_the_key_order(loaded_warehous
     gone = run_pivot(loaded_warehouse, PivotRequest.model_validate(
         {**body, "sort": {"field": "pnl", "direction": "desc", "column": ["Hold' OR 1=1 --"]}}))
     assert [r["desk"] for r in gone.rows] == sorted(r["desk"] for r in plain.rows)
-    assert gone.totals == plain.totals
+    assert gone.totals.keys() == plain.totals.keys()
+    for name, value in plain.totals.items():  # sums over threads may differ in the last bits
+        assert math.isclose(gone.totals[name], value, rel_tol=1e-12), name
 
 
 def test_sorting_by_a_split_column_changes_nothing_but_the_order(loaded_warehouse: Warehouse) -> None:
@@ -104,5 +106,5 @@ def test_sorting_by_a_split_column_changes_nothing_but_the_order(loaded_warehous
     for key, row in a.items():
         for name, value in row.items():
             if isinstance(value, float):
-                assert math.isclose(value, b[key][name], rel_tol=1e-12), (key, name)
+                assert math.isclose(value, b[key][name], rel_tol=1e-12, abs_tol=1e-6), (key, name)
     assert [r["_id"] for r in plain.tree_rows()] != [r["_id"] for r in ranked.tree_rows()]
