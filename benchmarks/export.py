@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.export [--rows 1000000]
 
-Uses the generator folder that benchmarks.pivot_browser keeps under
-/tmp/deskboard-bench/<rows> (generated once), loads it into a throwaway chDB
+Uses the generator folder kept under /tmp/deskboard-bench/<rows> (generated once,
+shared with benchmarks.pivot_browser), loads it into a throwaway chDB
 folder, streams every trade of the data's date range through the same function
 the /api/v1/trades.csv route serves, and times DuckDB's COPY of the same Parquet
 to CSV in the same run. Target: 1 million rows in at most 10 s, no row cap.
@@ -16,10 +16,22 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _data(rows: int) -> Path:
+    """The generator folder for ``rows`` trades under /tmp/deskboard-bench (made once, shared)."""
+    from backend.datagen import generate_to_folder
+
+    folder = Path(tempfile.gettempdir()) / "deskboard-bench" / str(rows)
+    if not (folder / "instruments.parquet").exists():
+        print(f"generating {rows:,} trades into {folder} (once) ...", flush=True)
+        generate_to_folder(folder, rows=rows, start=date(2024, 1, 2), end=date(2024, 12, 31), seed=7)
+    return folder
 
 
 def main() -> int:
@@ -34,8 +46,6 @@ def main() -> int:
     from backend.pivot.export import stream_trades_csv
     from backend.warehouse import close_all, open_warehouse
     from backend.warehouse.loader import load_folder
-    from benchmarks.pivot_browser import _data
-
     folder = _data(args.rows)
     work = Path(tempfile.mkdtemp(prefix="deskboard-export-"))
     try:
@@ -58,7 +68,7 @@ def main() -> int:
         ours = time.perf_counter() - started
         rows = lines - 1
 
-        print(f"deskboard: {rows:,} rows in {ours:.2f} s", flush=True)
+        print(f"deskboard: {rows:,} rows in {ours:.2f} s (stocks as of {last}: the is_as_of_date rows)", flush=True)
         out = work / "reference.csv"
         con = duckdb.connect()
         started = time.perf_counter()
