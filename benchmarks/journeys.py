@@ -210,7 +210,8 @@ def run_dataset(browser: Any, rows: int, data_dir: Path, pages: list[str], args:
     run = Run(label)
     started = time.monotonic()
     load_before = os.getloadavg()[0]
-    prepare_data(rows, data_dir)
+    if args.data_dir is None:  # a folder given on the command line is served as it is
+        prepare_data(rows, data_dir)
     env = {"DESKBOARD_MARKET_START_TIME": args.session_start}
     print(f"[{label}] starting the app on {data_dir} ...", flush=True)
     with App(data_dir, demo_rows=DEMO_ROWS if rows == DEMO_ROWS else 0, extra_env=env) as app:
@@ -294,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-seconds", type=float, default=15.0, help="how long each live page is watched")
     parser.add_argument("--only", choices=sorted(PAGES), action="append", help="measure only this page (repeatable)")
     parser.add_argument("--no-screens", action="store_true", help="take no screenshots")
-    parser.add_argument("--data-dir", type=Path, help="data directory to serve (one --rows value only)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="serve this data directory as it is (one --rows value only, which labels it; "
+                             f"with {DEMO_ROWS:,} an empty folder gets the demo data)")
     parser.add_argument("--session-start", default="09:20", help="VN time the simulated session starts at")
     args = parser.parse_args(argv)
     if args.data_dir and len(args.rows) != 1:

@@ -257,13 +257,18 @@ class SummaryPoller(_Poller):
         self.events: dict[str, list[Event]] = defaultdict(list)
         self._seen = False
 
-    def probe(self) -> bool:
-        try:
-            status, body = self._get(self.PATH)
-        except (OSError, http.client.HTTPException):
-            status, body = 0, b""
-        self.available = status == 200 and bool(index_levels(_loads(body)))
-        return self.available
+    def probe(self, wait: float = 20.0) -> bool:
+        """Whether the server has the endpoint; waits up to ``wait`` s for the feed's first index levels."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                status, body = self._get(self.PATH)
+            except (OSError, http.client.HTTPException):
+                status, body = 0, b""
+            self.available = status == 200 and bool(index_levels(_loads(body)))
+            if self.available or status == 404 or time.monotonic() > deadline:
+                return self.available
+            time.sleep(0.5)
 
     def poll(self) -> None:
         status, body = self._get(self.PATH)
