@@ -145,18 +145,17 @@ def duckdb_query(con: duckdb.DuckDBPyConnection, folder: Path, body: dict[str, A
 def legacy_pivot(wh: Warehouse, req: PivotRequest) -> Callable[[], Any]:
     """The same pivot summing every day's stocks, as the engine did before the time rule.
 
-    The engine's own query with the as-of parts taken out (benchmark only): no span
-    subquery, ``sumIf(x, trade_date = as-of)`` back to ``sum(x)``; shaped the same way.
+    The engine's own query for the average mode (range sums) without the time
+    aggregates and with one "day", so each stock is its sum over the range; shaped
+    the same way (benchmark only).
     """
-    query = build_query(req, choose_table(req), None)
-    sql = query.sql
-    sql = "SELECT" + sql[sql.index(" SELECT ") + len(" SELECT"):]
-    sql = sql.replace(", trade_date = _asof)", ")").replace("sumIf(", "sum(")
-    sql = sql.replace("_asof AS _as_of, _ndays AS _stock_days",
-                      "toDate('1970-01-01') AS _as_of, toUInt64(0) AS _stock_days")
-    if "_asof" in sql or "_ndays" in sql:
-        raise ValueError("the legacy form covers as-held pivots that read stocks as of one date")
-    return lambda: shape(wh.query_arrow(sql, query.parameters), req, query.sums)
+    summed = req.model_copy(update={"stocks": "average"})
+    query = build_query(summed, choose_table(summed), None)
+    time_parts = "max(trade_date) AS _as_of, toUInt64(uniqExact(trade_date)) AS _stock_days"
+    if time_parts not in query.sql:
+        raise ValueError("the legacy form is the average-mode query without its time aggregates")
+    sql = query.sql.replace(time_parts, "toDate('1970-01-01') AS _as_of, toUInt64(1) AS _stock_days")
+    return lambda: shape(wh.query_arrow(sql, query.parameters), summed, query.sums, query.plan)
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> list[float]:

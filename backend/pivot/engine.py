@@ -40,7 +40,7 @@ def run_pivot(wh: Warehouse, req: PivotRequest, *, table: Table | None = None) -
     extra = (req.sort.field,) if req.sort and req.sort.field in METRICS else ()
     query = build_query(req, chosen, coverage, extra_metrics=extra)
     table_rows = wh.query_arrow(query.sql, query.parameters)
-    shaped = shape(table_rows, req, query.sums)
+    shaped = shape(table_rows, req, query.sums, query.plan)
     return PivotResult(
         dimensions=list(req.dimensions),
         columns=list(req.columns),

@@ -10,23 +10,28 @@ the dimension value), the first ``limit`` are kept and the rest are summed into 
 Other bucket per parent. Every metric of every row, subtotal, bucket and total is
 computed from the base sums of that row, so ratios are never averages of averages.
 
-Stocks (see ``catalog``): the query returns each stock's sum as of the answer's
-date (or its range sum, to be averaged over ``stock_days``). A group that fixes a
-trade date — ``trade_date`` is one of its keys — shows that day's value instead.
+Stocks (see ``catalog`` and ``sql``): the query returns each group's stock sums
+over its own last trade date and that date; the grand total's is the answer's
+as-of date, and a group whose last date is earlier holds 0 on it (or the query
+returns range sums, averaged over ``stock_days``). Zeroed per row before anything
+is added up, stocks then add up like flows. A group that fixes a trade date —
+``trade_date`` is one of its keys — shows that day's value instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backend.pivot.catalog import MAX_COLUMN_COMBINATIONS, METRICS
+from backend.pivot.catalog import MAX_COLUMN_COMBINATIONS, METRICS, base_of, is_stock_read
 from backend.pivot.request import PivotRequest
 from backend.pivot.shape_values import SumReader, records
+from backend.pivot.sql import StockPlan
 
 
 @dataclass
@@ -83,16 +88,22 @@ class _Level:
 class _Decoded:
     """The query result as arrays: codes per key, levels by grouping mask, sums."""
 
-    def __init__(self, table: pa.Table, k: int, m: int, names: tuple[str, ...]) -> None:
+    def __init__(self, table: pa.Table, k: int, m: int, names: tuple[str, ...], plan: StockPlan) -> None:
         self.k, self.m, self.n = k, m, table.num_rows
-        self.names = names
-        self.sums = (
-            np.column_stack([table.column(f"out_{s}").to_numpy().astype(np.float64) for s in names])
-            if names and self.n else np.zeros((self.n, len(names)), dtype=np.float64)
-        )
         grouping = table.column("_g").to_numpy().astype(np.uint64) if self.n else np.zeros(0, np.uint64)
         present = (m + k) - np.bitwise_count(grouping).astype(np.int64)
         self.present = present
+        self.names = list(names)
+        columns = [table.column(f"out_{s}").to_numpy().astype(np.float64) for s in names]
+        self.as_of: date | None = None
+        self.days = 0
+        if self.n:
+            total = int(np.flatnonzero(present == 0)[0])
+            self.as_of = table.column("_as_of")[total].as_py()
+            self.days = int(table.column("_stock_days")[total].as_py())
+            if plan == "at_last":
+                columns = self._at_as_of(columns, table.column("_as_of").to_numpy(), total)
+        self.sums = np.column_stack(columns) if columns and self.n else np.zeros((self.n, len(self.names)))
         self.dlevel = np.where(present >= m, present - m, -1) if m else present
         self.ccodes, self.cvalues = zip(*[_codes(table.column(f"c{i}")) for i in range(m)]) if m else ((), ())
         self.dcodes, self.dvalues = zip(*[_codes(table.column(f"d{i}")) for i in range(k)]) if k else ((), ())
@@ -115,6 +126,23 @@ class _Decoded:
             self.ids.append(ids)
             self.sizes.append(size)
             previous = ids
+
+    def _at_as_of(self, columns: list[np.ndarray], last: np.ndarray, total: int) -> list[np.ndarray]:
+        """Each stock at the answer's as-of date: a group whose last date is earlier holds 0.
+
+        A group that fixes a trade date shows its own day, so the sum over its last date
+        is kept as well, under the base sum's name (a flow of that name is the same sum).
+        """
+        on_as_of = last == last[total]
+        out = list(columns)
+        for i, name in enumerate(list(self.names)):
+            if not is_stock_read(name):
+                continue
+            if base_of(name) not in self.names:
+                self.names.append(base_of(name))
+                out.append(columns[i])
+            out[i] = np.where(on_as_of, columns[i], 0.0)
+        return out
 
     def combos(self) -> tuple[list[tuple[str, ...]], np.ndarray, bool]:
         """Column combinations (sorted, capped), the combination of every row, and if capped."""
@@ -171,11 +199,6 @@ class _Decoded:
         total = self.sums[total_rows[0]] if len(total_rows) else np.zeros(len(self.names), np.float64)
         split_rows = np.flatnonzero(self.present == self.m) if self.m else np.zeros(0, np.int64)
         return total, combo[split_rows], self.sums[split_rows]
-
-    def scalar(self, table: pa.Table, name: str) -> Any:
-        if self.n == 0 or name not in table.column_names:
-            return None
-        return table.column(name)[0].as_py()
 
 
 @dataclass
@@ -307,13 +330,12 @@ class _Tree:
         return _Nodes(depth, ranks, codes, sums, other, folded, split)
 
 
-def shape(table: pa.Table, req: PivotRequest, sums: tuple[str, ...]) -> Shaped:
+def shape(table: pa.Table, req: PivotRequest, sums: tuple[str, ...], plan: StockPlan) -> Shaped:
     """The tree of ``req`` from its query's rows (sum columns ``out_<name>`` for ``sums``)."""
     k, m = len(req.dimensions), len(req.columns)
-    data = _Decoded(table, k, m, sums)
-    days = int(data.scalar(table, "_stock_days") or 0)
-    as_of = data.scalar(table, "_as_of") if days else None
-    reader = SumReader(sums, req.stocks, days)
+    data = _Decoded(table, k, m, sums, plan)
+    days, as_of = data.days, data.as_of if data.days else None
+    reader = SumReader(tuple(data.names), req.stocks, days)
     tree = _Tree(req, data, reader)
     levels = tree.build()
     total, top_combo, top_sums = data.top(tree.combo)

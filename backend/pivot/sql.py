@@ -8,12 +8,15 @@ groups instead of scanning the data once per level, which is what keeps
 subtotals cheap; unsplit values under a column split are the sum over the
 column combinations, done after the query.
 
-Time: a scalar subquery under the same WHERE finds the answer's as-of date (the
-last trade date with data) and the number of dates with data. Flow sums are
-``sum(x)`` over the range; stock sums are ``sumIf(x, trade_date = as-of)``, so
-every level, Other bucket and total of the answer reads one date. When a request
-reads stocks only, the WHERE itself is narrowed to that date. The average mode
-reads range sums, divided by the number of dates after the query.
+Time: flow sums are ``sum(x)`` over the range. A stock sum is
+``sumArgMax(x, trade_date)`` — the sum over the group's own last trade date — beside
+``max(trade_date)``; the grand total's last date is the answer's as-of date (the
+last date with data under the filters), and a group whose last date is earlier
+holds nothing on it, so ``shape`` keeps its stock at zero. Every level, Other
+bucket and total of the answer thus reads one date, in the same scan as the flows.
+When a request reads stocks only, a scalar subquery under the same WHERE finds the
+as-of date first and the WHERE keeps that date alone. The average mode reads range
+sums and divides them by the number of dates with data (``uniqExact``).
 
 A rollup table is read when it holds every dimension, column and filter of the
 request (the smallest such table); its rows are pre-summed, so each base sum is a
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from backend.pivot.catalog import base_of, base_sums_for, is_stock_read, stock_read
 from backend.pivot.request import PivotRequest
@@ -32,6 +35,11 @@ from backend.pivot.where import FundCoverage, build_where, residual_factor_sql, 
 from backend.warehouse.schema import LOOK_THROUGH_COLUMNS, ROLLUP_TABLES
 
 Table = str
+# How a query reads stocks: "at_last" — each group's sum over its own last trade date
+# (sumArgMax), kept only where that date is the answer's as-of date (the grand total's
+# last date); "narrowed" — the answer reads stocks only, so the WHERE keeps the as-of
+# date alone (found by a scalar subquery); "average" — range sums, divided afterwards.
+StockPlan = Literal["at_last", "narrowed", "average"]
 RAW_TABLE: Final = "trades_1d"
 TABLES: Final[tuple[Table, ...]] = (RAW_TABLE, *(r.name for r in ROLLUP_TABLES))
 _HOLDS: Final[dict[str, frozenset[str]]] = {r.name: frozenset(r.dimensions) for r in ROLLUP_TABLES}
@@ -67,7 +75,6 @@ _ROLLUP_SCALED: Final[dict[str, str]] = {
     "sum_short_notional": "if(_f >= 0, sum_short_notional, sum_long_notional) * _f",
     "sum_trade_count": "sum_trade_count",
 }
-_AS_OF: Final = "trade_date = _asof"
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,9 @@ class PivotQuery:
     table: Table
     dimensions: tuple[str, ...]
     columns: tuple[str, ...]
-    sums: tuple[str, ...]  # result columns out_<name>: range sums sum_x, as-of sums st_sum_x
+    sums: tuple[str, ...]  # result columns out_<name>: range sums sum_x, stock sums st_sum_x
     reads: tuple[str, ...]  # what the metrics read (catalog names)
-    as_of_only: bool  # the WHERE is narrowed to the as-of date
+    plan: StockPlan
 
 
 def view_needs(exposure: str) -> tuple[str, ...]:
@@ -123,31 +130,35 @@ def _term(name: str, table: Table, look_through: bool) -> str:
     return _ROLLUP_SCALED.get(name, f"{name} * _f")
 
 
-def _aggregate(name: str, table: Table, look_through: bool, condition: str | None) -> str:
+def _aggregate(name: str, table: Table, look_through: bool, how: str) -> str:
+    """``how``: ``sum`` over the rows, or ``at_last``: the sum over the group's last trade date."""
     if name == "sum_trade_count" and table == RAW_TABLE:
-        return f"toFloat64(countIf({condition}))" if condition else "toFloat64(count())"
+        return "toFloat64(count())"  # a flow: never read as a stock
     term = _term(name, table, look_through)
-    return f"sumIf({term}, {condition})" if condition else f"sum({term})"
+    return f"sumArgMax({term}, trade_date)" if how == "at_last" else f"sum({term})"
 
 
 def _key_sql(expr: str, name: str) -> str:
     return f"toString({expr})" if name == "trade_date" else expr
 
 
-def _measures(req: PivotRequest, reads: tuple[str, ...]) -> tuple[list[tuple[str, str | None]], bool]:
-    """``(result column, condition)`` per sum, and whether the WHERE narrows to the as-of date."""
+def stock_plan(req: PivotRequest, reads: tuple[str, ...]) -> StockPlan:
+    """How the query reads the stocks of ``req`` (see ``StockPlan``)."""
+    if req.stocks == "average":
+        return "average"
+    by_date = "trade_date" in req.dimensions or "trade_date" in req.columns
+    only_stocks = all(is_stock_read(r) for r in reads)
+    return "narrowed" if only_stocks and not by_date else "at_last"
+
+
+def _measures(reads: tuple[str, ...], plan: StockPlan) -> list[tuple[str, str]]:
+    """``(result column, how)`` per sum: flows summed; stocks as ``plan`` says."""
     flows = [r for r in reads if not is_stock_read(r)]
     stocks = [base_of(r) for r in reads if is_stock_read(r)]
-    by_date = "trade_date" in req.dimensions or "trade_date" in req.columns
-    out: list[tuple[str, str | None]] = [(b, None) for b in flows]
-    if req.stocks == "average":
-        return out + [(b, None) for b in stocks if b not in flows], False
-    as_of_only = bool(stocks) and not flows and not by_date
-    out += [(stock_read(b), None if as_of_only else _AS_OF) for b in stocks]
-    if by_date:
-        # A group that fixes a trade date reads its own day's sum.
-        out += [(b, None) for b in stocks if b not in flows]
-    return out, as_of_only
+    out = [(b, "sum") for b in flows]
+    if plan == "average":
+        return out + [(b, "sum") for b in stocks if b not in flows]
+    return out + [(stock_read(b), "sum" if plan == "narrowed" else "at_last") for b in stocks]
 
 
 def build_query(
@@ -164,7 +175,8 @@ def build_query(
     where, params = build_where(filters, req.exposure, coverage)
     exprs = view_columns(req.exposure)
     reads = base_sums_for([*req.metrics, *extra_metrics])
-    measures, as_of_only = _measures(req, reads)
+    plan = stock_plan(req, reads)
+    measures = _measures(reads, plan)
 
     keys = [f"{_key_sql(exprs[d], d)} AS c{i}" for i, d in enumerate(req.columns)]
     keys += [f"{_key_sql(exprs[d], d)} AS d{i}" for i, d in enumerate(req.dimensions)]
@@ -172,27 +184,29 @@ def build_query(
     aliases += [f"d{i}" for i in range(len(req.dimensions))]
     # Output names differ from the rollup's columns: ClickHouse would otherwise read an
     # alias where another expression means the stored column.
-    selected = [f"{_aggregate(base_of(name) if is_stock_read(name) else name, table, look_through, cond)} AS out_{name}"
-                for name, cond in measures]
-    # The span is read from the smallest table that holds the filters: the same rows
-    # (every rollup is fed from trades_1d), whatever table the pivot itself reads.
-    span_table = smallest_table([*filters, *view_needs(req.exposure)])
-    span = f"SELECT tuple(max(trade_date), toUInt64(uniqExact(trade_date))) FROM {{db}}.{span_table} WHERE {where}"
-    with_parts = [
-        f"({span}) AS _span",
-        "_span.1 AS _asof",
-        "_span.2 AS _ndays",
-    ]
-    if look_through:
-        with_parts.append(f"{residual_factor_sql()} AS _f")
-        if coverage is None:
-            params |= FundCoverage().params()
-    narrowed = f"({where}) AND ({_AS_OF})" if as_of_only else where
+    selected = [f"{_aggregate(base_of(name), table, look_through, how)} AS out_{name}" for name, how in measures]
+    with_parts = [f"{residual_factor_sql()} AS _f"] if look_through else []
+    if look_through and coverage is None:
+        params |= FundCoverage().params()
+    if plan == "narrowed":
+        # The span comes from the smallest table that holds the filters: the same rows
+        # (every rollup is fed from trades_1d), whatever table the pivot itself reads.
+        span_table = smallest_table([*filters, *view_needs(req.exposure)])
+        with_parts.append(
+            f"(SELECT tuple(max(trade_date), toUInt64(uniqExact(trade_date))) FROM {{db}}.{span_table} "
+            f"WHERE {where}) AS _span"
+        )
+        span = "_span.1 AS _as_of, _span.2 AS _stock_days"
+        where = f"({where}) AND (trade_date = _span.1)"
+    else:
+        # Per group: its last date (the grand total's is the answer's as-of date) and the
+        # dates with data (the grand total's is the average's denominator).
+        span = "max(trade_date) AS _as_of, toUInt64(uniqExact(trade_date)) AS _stock_days"
     sql = (
-        f"WITH {', '.join(with_parts)} "
+        f"{'WITH ' + ', '.join(with_parts) + ' ' if with_parts else ''}"
         f"SELECT {', '.join(keys)}, grouping({', '.join(aliases)}) AS _g, "
-        f"{', '.join(selected)}, _asof AS _as_of, _ndays AS _stock_days "
-        f"FROM {{db}}.{table} WHERE {narrowed} "
+        f"{', '.join(selected)}, {span} "
+        f"FROM {{db}}.{table} WHERE {where} "
         f"GROUP BY ROLLUP({', '.join(aliases)})"
     )
     return PivotQuery(
@@ -203,5 +217,5 @@ def build_query(
         columns=tuple(req.columns),
         sums=tuple(name for name, _ in measures),
         reads=reads,
-        as_of_only=as_of_only,
+        plan=plan,
     )
