@@ -103,9 +103,11 @@ def _date_span(files: list[Path]) -> tuple[date, date] | None:
 # Big insert blocks leave a few large parts per month instead of many small ones:
 # measured at 20M rows, raw-table queries were then no slower than after an
 # OPTIMIZE ... FINAL, which would rewrite the whole table (about a minute).
+# Each rollup's view aggregates every block in one thread; fed side by side, the
+# three views of 20M rows took 46 s on 2 cores instead of 81 s one after another.
 _BULK_INSERT = (
     " SETTINGS max_insert_block_size = 4000000, min_insert_block_size_rows = 4000000,"
-    " min_insert_block_size_bytes = 0"
+    " min_insert_block_size_bytes = 0, parallel_view_processing = 1"
 )
 
 
