@@ -14,6 +14,7 @@ from backend.api import register_api
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
 from backend.meta import MetaError
+from backend.server_timing import install_server_timing
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     server.extensions[EXTENSION_KEY] = stores
     _ensure_demo_data(stores)
     register_api(server)
+    install_server_timing(server)
     if market:
         from backend.market.runtime import install_market_service
 
