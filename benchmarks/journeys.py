@@ -12,7 +12,8 @@ loaded there once) and drives Debian's headless Chromium through Playwright:
   loads with the browser cache warm), with what each page waited for;
 - pivot actions → the grid showing the new data (hierarchy, expand, sort, date range);
 - live pages: tick delay (server publish → cell or index level shown), blank or waiting
-  panels while the feed is live, and the server time, rate and size of their updates;
+  panels while the feed is live, and the server time (the app's own Server-Timing
+  header: wall time inside the server, and CPU), rate and size of their updates;
 - screenshots of every page at 1366 and 1920 px in light, dark and kiosk, in
   artifacts/journeys/ (git-ignored), with notes on what a picture can hide.
 
@@ -163,8 +164,10 @@ def _live(run: Run, label: str, path: str, live: Any) -> None:
     rate = len(up.server_ms) / max(up.seconds, 1e-9) / max(up.tabs, 1)
     size = sum(up.bytes) / len(up.bytes) / 1024 if up.bytes else 0.0
     queued = f"; queued in the browser p95 {pct(up.queued_ms, 0.95):,.0f} ms" if up.queued_ms else ""
+    cpu = f"; CPU p50/p95 {pct(up.cpu_ms, 0.5):,.1f}/{pct(up.cpu_ms, 0.95):,.1f} ms" if up.cpu_ms else ""
+    trip = f"; round trip in the browser p95 {pct(up.round_trip_ms, 0.95):,.0f} ms" if up.round_trip_ms else ""
     run.figures.append(Figure(f"server time per update {path}", label, up.server_ms, "p95", BUDGET_UPDATE,
-                              f"{up.tabs} tabs, {rate:.1f} updates/s per tab, {size:.1f} KiB each{queued}"))
+                              f"{up.tabs} tabs, {rate:.1f} updates/s per tab, {size:.1f} KiB each{cpu}{trip}{queued}"))
     run.details.append(_update_detail(path, label, live))
 
 

@@ -321,7 +321,9 @@ def callback_label(output: str | None) -> str:
 class Updates:
     """``_dash-update-component`` requests of live tabs during a window."""
 
-    server_ms: list[float] = field(default_factory=list)  # requestStart → responseEnd
+    server_ms: list[float] = field(default_factory=list)  # the server's own wall time (Server-Timing "app")
+    cpu_ms: list[float] = field(default_factory=list)  # CPU time of the request's thread (Server-Timing "cpu")
+    round_trip_ms: list[float] = field(default_factory=list)  # requestStart → responseEnd, seen by the browser
     queued_ms: list[float] = field(default_factory=list)  # fetch call → requestStart (browser's connection queue)
     bytes: list[int] = field(default_factory=list)
     by_callback: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -339,8 +341,14 @@ def collect_updates(reports: Iterable[tuple[str, Mapping[str, Any]]], page_path:
         for entry in report["resources"]:
             if "_dash-update-component" not in entry["url"] or not entry.get("requestStart"):
                 continue
-            server = entry["end"] - entry["requestStart"]
+            round_trip = entry["end"] - entry["requestStart"]
+            timing = entry.get("timing") or {}
+            # The server's own figure when it sends one; the browser's round trip otherwise.
+            server = float(timing["app"]) if "app" in timing else round_trip
             out.server_ms.append(server)
+            out.round_trip_ms.append(round_trip)
+            if "cpu" in timing:
+                out.cpu_ms.append(float(timing["cpu"]))
             out.queued_ms.append(entry["requestStart"] - entry["start"])
             out.bytes.append(int(entry.get("transfer") or entry.get("body") or 0))
             out.by_callback[callback_label(entry.get("output"))].append(server)

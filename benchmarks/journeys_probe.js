@@ -317,7 +317,9 @@
         }
         return { url: e.name.replace(location.origin, ""), output: output, start: e.startTime,
                  requestStart: e.requestStart, responseStart: e.responseStart, end: e.responseEnd,
-                 transfer: e.transferSize, body: e.encodedBodySize, status: e.responseStatus || null };
+                 transfer: e.transferSize, body: e.encodedBodySize, status: e.responseStatus || null,
+                 // The app's own Server-Timing header: wall ("app") and CPU time inside the server.
+                 timing: (e.serverTiming || []).reduce(function (o, t) { o[t.name] = t.duration; return o; }, {}) };
       }).filter(function (r) { return r.start >= (since || 0); });
   };
   jr.loadReport = function () {
