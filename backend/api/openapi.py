@@ -32,6 +32,9 @@ def _query(name: str, description: str, schema: dict[str, Any], required: bool =
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
+    from backend.api.market import openapi_paths as market_openapi
+
+    market_paths, market_schemas = market_openapi()
     request_schema = PivotRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = request_schema.pop("$defs", {})
     by = _query("by", "dimension to group by", {"type": "string", "enum": sorted(d for d in DIMENSIONS if d != "trade_date")})
@@ -84,6 +87,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Pivot, exposure and P&L over the desk's daily trades, with ETF/ETC look-through.",
         },
         "paths": {
+            **market_paths,
             "/health": {
                 "get": {
                     "summary": "Each store reachable, and the data version",
@@ -125,5 +129,5 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": {"PivotRequest": request_schema, **defs}},
+        "components": {"schemas": {"PivotRequest": request_schema, **defs, **market_schemas}},
     }

@@ -323,3 +323,12 @@ def test_the_summary_schema_is_ready_for_the_openapi_document() -> None:
                                                           "stance"}
     assert set(schemas["ForeignSummary"]["properties"]) == {"buy_val", "sell_val", "net_val", "speed_buy_val",
                                                             "speed_sell_val"}
+
+
+def test_the_served_openapi_document_describes_the_summary() -> None:
+    from backend.api.openapi import openapi_document
+
+    doc = openapi_document()
+    assert "get" in doc["paths"]["/api/v1/market/summary"]
+    assert "MarketSummary" in doc["components"]["schemas"]
+    assert "PivotRequest" in doc["components"]["schemas"]  # the market part adds to, never replaces
