@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from backend.api import errors
 from backend.api.health import health_bp
+from backend.api.jobs import jobs_api
 from backend.api.market import market_api
 from backend.api.trades import trades_api
 from backend.api.v1 import api_v1
@@ -26,6 +27,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(api_v1)
     server.register_blueprint(trades_api)
     server.register_blueprint(market_api)
+    server.register_blueprint(jobs_api)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api
     # an unknown path is a JSON 404, and routing errors (405, ...) are JSON too.

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names keep migrations portable between SQLite and
@@ -68,3 +80,48 @@ class SavedView(Base):
     # Bumped by every change; writers send the version they read, so a stale
     # rename or overwrite is refused instead of silently winning.
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+JOB_KIND_MAX = 40
+JOB_MESSAGE_MAX = 500
+JOB_STATES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+
+
+class Job(Base):
+    """One long piece of work and everything known about it; the truth about its state.
+
+    The web process, worker processes and Celery workers all read and write this row;
+    ``backend.jobs.store`` is the only code that changes ``state``, and only along
+    QUEUED → RUNNING → COMPLETED | FAILED | CANCELLED (QUEUED may also end directly).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in JOB_STATES)})", name="state"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(JOB_KIND_MAX))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    owner: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    # Who dispatches it ("embedded": the web process's runner; "celery": the broker) and
+    # where it runs ("worker": a worker process; "web": a thread of the web process).
+    runner: Mapped[str] = mapped_column(String(16))
+    placement: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(String(JOB_MESSAGE_MAX), default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,29 @@
+"""Long jobs: one runner, embedded (worker processes + web threads) or Celery on Redis.
+
+The job record in the records store is the truth about every job:
+QUEUED → RUNNING (progress 0..1, a message, heartbeats) → COMPLETED (a result,
+often a file under the data dir) | FAILED (error, traceback, log tail) | CANCELLED.
+This package never imports Dash: pages reach it through background callbacks,
+the REST API through ``current_jobs()``.
+"""
+
+from backend.jobs.kinds import KINDS, JobKind, Placement, get_kind
+from backend.jobs.runner import CELERY, EMBEDDED, JobRunner, ResultFile, open_runner
+from backend.jobs.settings import JobSettings
+from backend.jobs.states import (
+    IllegalTransitionError,
+    InvalidJobError,
+    JobCancelled,
+    JobError,
+    JobNotFoundError,
+    JobState,
+    QueueFullError,
+    ResultUnavailableError,
+)
+from backend.jobs.store import Job, JobStore
+
+__all__ = [
+    "CELERY", "EMBEDDED", "KINDS", "IllegalTransitionError", "InvalidJobError", "Job", "JobCancelled", "JobError",
+    "JobKind", "JobNotFoundError", "JobRunner", "JobSettings", "JobState", "JobStore", "Placement",
+    "QueueFullError", "ResultFile", "ResultUnavailableError", "get_kind", "open_runner",
+]

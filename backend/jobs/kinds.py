@@ -1,0 +1,78 @@
+"""The kinds of job there are: a whitelist, each with its parameters and where it may run.
+
+A kind that reads the warehouse (``needs_warehouse``) never runs in an embedded
+worker process: chDB belongs to the web process, so there it runs on one of the
+web process's threads; with a warehouse server it runs on the runner's workers
+like any other kind. The function that does the work is named by import path and
+imported only where it runs, so worker processes load only what they execute.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from backend.jobs.params import ProbeParams, TradesCsvParams
+from backend.jobs.states import InvalidJobError
+
+if TYPE_CHECKING:
+    from backend.jobs.context import JobContext
+
+
+class Placement(StrEnum):
+    WORKER = "worker"  # a worker process (embedded) or a Celery worker (server)
+    WEB = "web"  # a thread of the web process, which holds the embedded warehouse
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str
+    parameters: type[BaseModel]
+    target: str  # "module:function", called as function(context, parameters) -> result dict
+    needs_warehouse: bool
+
+    def validate(self, raw: object) -> BaseModel:
+        if not isinstance(raw, Mapping):
+            raise InvalidJobError("expected a JSON object", "parameters")
+        try:
+            return self.parameters.model_validate(dict(raw))
+        except ValidationError as exc:
+            raise InvalidJobError(describe(exc, "parameters")) from None
+
+    def function(self) -> Callable[[JobContext, Any], dict[str, Any]]:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+KINDS: Final[dict[str, JobKind]] = {
+    kind.name: kind
+    for kind in (
+        JobKind("trades_csv", "Raw trades CSV export", TradesCsvParams, "backend.jobs.export:run_trades_csv",
+                needs_warehouse=True),
+        JobKind("probe", "Job runner check", ProbeParams, "backend.jobs.probe:run_probe", needs_warehouse=False),
+    )
+}
+
+
+def get_kind(name: object) -> JobKind:
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise InvalidJobError(f"unknown job kind (choose one of {', '.join(sorted(KINDS))})", "kind")
+    return kind
+
+
+def describe(exc: ValidationError, prefix: str) -> str:
+    """One line per problem, each naming the field under ``prefix`` (caller text is never echoed)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) if isinstance(p, int) or str(p).isidentifier() and len(str(p)) <= 40 else "<unnamed>"
+                       for p in (prefix, *err["loc"]))
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts[:10])
