@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
+
+from backend.validation import describe_validation, safe_name
+
+__all__ = ["ApiError", "describe_validation", "error_response", "install", "json_body", "safe_name"]
 
 log = logging.getLogger(__name__)
 
@@ -18,33 +21,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
-
-
-def _safe_part(part: object) -> str:
-    # Unknown keys are the caller's text: echo them only when they look like a name.
-    if isinstance(part, int) or _SAFE_NAME.match(str(part)):
-        return str(part)
-    return "<unnamed>"
-
-
-def safe_name(name: object) -> str:
-    """A caller-supplied key as it may appear in an error: itself if name-like, else ``<unnamed>``."""
-    return _safe_part(name) if not isinstance(name, int) else "<unnamed>"
-
-
-def describe_validation(exc: ValidationError) -> str:
-    """One line per problem, each naming the field: ``filters.trade_date: ...``."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(_safe_part(p) for p in err["loc"] if p not in ("function-after", "function-before"))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts[:10])
 
 
 def error_response(message: str, status: int) -> tuple[Response, int]:
