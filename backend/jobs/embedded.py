@@ -2,11 +2,12 @@
 
 Worker processes are fresh interpreters (``backend.jobs.worker``) that never open
 the chDB folder; warehouse-bound kinds run on threads of the web process, which
-holds it. One dispatcher thread starts queued jobs in order while fewer than
-``concurrency`` run, finds jobs queued by other processes (Dash's background
-callbacks run in forks) by polling the records, fails the job of a worker process
-that dies (and starts a new worker), reaps jobs whose heartbeat stopped and
-deletes expired result files.
+holds it. Workers start when the first job needs one (a server that runs no job
+keeps no idle interpreters) and stay for the next. One dispatcher thread starts
+queued jobs in order while fewer than ``concurrency`` run, finds jobs queued by
+other processes by polling the records (a cheap read; the write lock is taken only
+to claim a job that is there), fails the job of a worker process that dies, reaps
+jobs whose heartbeat stopped and deletes expired result files.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from backend.meta.models import utc_now
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS: Final = 0.25
+POLL_SECONDS: Final = 0.5
+# A worker that exits before it is ready this many times in a row cannot start:
+# the jobs waiting for one fail with its log instead of waiting forever.
+START_FAILURES_MAX: Final = 3
 LOG_FOLDER: Final = "job-logs"
 LOG_MAX_BYTES: Final = 5_000_000
 _ROOT = Path(__file__).resolve().parents[2]
@@ -141,11 +145,10 @@ class LocalExecutor:
         self._threads: dict[int, threading.Thread] = {}
         self._thread: threading.Thread | None = None
         self._web_name = worker_name(f"web-{os.getpid()}")
+        self._start_failures = 0
 
     # -- life cycle ----------------------------------------------------------------
     def start(self) -> None:
-        for slot in range(self._processes):
-            self._spawn(slot)
         self._thread = threading.Thread(target=self._loop, name="jobs-dispatcher", daemon=True)
         self._thread.start()
 
@@ -177,10 +180,14 @@ class LocalExecutor:
             return [w.pid for w in self._workers.values()]
 
     # -- workers --------------------------------------------------------------------
-    def _spawn(self, slot: int) -> None:
-        worker = _Worker(slot, self.runner, self._worker_exited, self.wake)
-        with self._lock:
-            self._workers[slot] = worker
+    def _spawn_locked(self) -> None:
+        """Start one more worker process in the first free slot (the caller holds the lock)."""
+        slot = next(i for i in range(self._processes) if i not in self._workers)
+        self._workers[slot] = _Worker(slot, self.runner, self._worker_exited, self._worker_ready)
+
+    def _worker_ready(self) -> None:
+        self._start_failures = 0
+        self.wake()
 
     def _worker_exited(self, worker: _Worker) -> None:
         with self._lock:
@@ -192,10 +199,18 @@ class LocalExecutor:
             error = f"the worker process (pid {worker.pid}) running this job stopped: {_exit_text(code)}"
             if self.runner.store.try_transition(job_id, JobState.FAILED, error=error, log_tail=_tail(worker.log_path)):
                 log.warning("job %s failed: %s", job_id, error)
-        if not self._stopping.is_set():
-            log.warning("job worker %s (pid %s) %s; starting another", worker.slot, worker.pid, _exit_text(code))
-            self._spawn(worker.slot)
-        self.wake()
+        if self._stopping.is_set():
+            return
+        log.warning("job worker %s (pid %s) %s", worker.slot, worker.pid, _exit_text(code))
+        if not worker.ready.is_set():
+            self._start_failures += 1
+            if self._start_failures >= START_FAILURES_MAX:
+                self._start_failures = 0
+                error = f"job worker processes cannot start ({_exit_text(code)}); see {worker.log_path}"
+                for failed in self.runner.store.fail_queued(EMBEDDED, Placement.WORKER.value, error,
+                                                            _tail(worker.log_path)):
+                    log.error("job %s failed: %s", failed, error)
+        self.wake()  # the dispatcher starts a new worker if a job waits for one
 
     # -- dispatching -----------------------------------------------------------------
     def _loop(self) -> None:
@@ -220,7 +235,14 @@ class LocalExecutor:
                 busy = len(self._threads) + sum(w.job_id is not None for w in self._workers.values())
                 if busy >= self.limit:
                     return
+                waiting = self.runner.store.queued_placements(EMBEDDED)
+                if not waiting & {p.value for p in self.placements}:
+                    return
                 idle = next((w for w in self._workers.values() if w.idle()), None)
+                if Placement.WORKER in self.placements and Placement.WORKER.value in waiting and idle is None:
+                    starting = sum(not w.ready.is_set() for w in self._workers.values())
+                    if not starting and len(self._workers) < self._processes:
+                        self._spawn_locked()  # it says "ready" and wakes this loop
                 if Placement.WORKER in self.placements and idle is not None:
                     identities[Placement.WORKER.value] = (idle.name, idle.pid)
                 if Placement.WEB in self.placements:

@@ -152,6 +152,13 @@ class JobStore:
         with self.meta.read() as conn:
             return [_job(row) for row in conn.execute(query.order_by(JOBS.c.id)).all()]
 
+    def queued_placements(self, runner: str) -> set[str]:
+        """The placements that have jobs waiting in ``runner``'s queue (a read: no write lock)."""
+        query = (select(JOBS.c.placement).distinct()
+                 .where(JOBS.c.state == JobState.QUEUED.value, JOBS.c.runner == runner))
+        with self.meta.read() as conn:
+            return {row.placement for row in conn.execute(query).all()}
+
     # -- creating ----------------------------------------------------------------
     def create(self, *, kind: str, parameters: Mapping[str, Any], owner: str, runner: str, placement: str,
                max_queued_per_owner: int | None = None) -> Job:
@@ -293,6 +300,15 @@ class JobStore:
                               extra=[JOBS.c.heartbeat_at < cutoff]):
                     reaped.append(job_id)
         return reaped
+
+    def fail_queued(self, runner: str, placement: str, error: str, log_tail: str | None = None) -> list[int]:
+        """Fail every job waiting for ``placement`` in ``runner``'s queue (nothing there can run it)."""
+        values = _clean_values(JobState.FAILED, {"error": error, "log_tail": log_tail})
+        with self.meta.write() as conn:
+            ids = conn.execute(select(JOBS.c.id).where(
+                JOBS.c.state == JobState.QUEUED.value, JOBS.c.runner == runner, JOBS.c.placement == placement)
+            ).scalars().all()
+            return [job_id for job_id in ids if self._move(conn, job_id, JobState.FAILED, values)]
 
     def finish_times(self, job_ids: Sequence[int]) -> dict[int, datetime | None]:
         """When each of these jobs finished (None: not finished); unknown ids are left out."""
