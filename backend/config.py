@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Cache and background-callback broker; embedded file cache when unset.
     redis_url: str | None = None
     cache_ttl_seconds: int = Field(300, ge=0, le=86_400)
+    # The live market feed: "embedded" (a thread of this process), "process" (a separate
+    # ``python -m backend.market.feed_process`` publishes the board to Redis; web workers read it), "off".
+    feed: Literal["embedded", "process", "off"] = "embedded"
 
     # Demo data created on first start when the warehouse is empty.
     demo_rows: int = Field(200_000, ge=0, le=50_000_000)
