@@ -8,12 +8,14 @@ from pathlib import Path
 
 import diskcache
 import pandas  # noqa: F401  (see below)
-from dash import Dash, DiskcacheManager
+from dash import Dash, DiskcacheManager, set_props
 
 from backend.api import register_api
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
 from backend.meta import MetaError
+from backend.observability.install import install_observability
+from backend.server_mode import install_market, install_warehouse_errors, open_stores, warehouse_reachable
 from backend.server_timing import install_server_timing
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
@@ -48,22 +50,24 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     )
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key
+    # First, so every later request hook and start-up line logs with the request id / as JSON.
+    install_observability(app, notify=set_props)
     cache = init_cache(server, settings)
-    stores = Stores.open(settings, cache)
+    # A warehouse server that is down does not stop the start: pages and /health say so.
+    stores = open_stores(settings, cache)
     server.extensions[EXTENSION_KEY] = stores
     _ensure_demo_data(stores)
     register_api(server)
     install_server_timing(server)
+    install_warehouse_errors(server)
     if market:
-        from backend.market.runtime import install_market_service
-
-        install_market_service(server, stores)
+        install_market(server, stores)  # as DESKBOARD_FEED says: embedded thread, feed process, or off
     app.layout = shell_layout
     return app
 
 
 def _ensure_demo_data(stores: Stores) -> None:
-    if stores.settings.demo_rows <= 0:
+    if stores.settings.demo_rows <= 0 or not warehouse_reachable(stores.warehouse):
         return
     from backend.datagen import ensure_demo_data
 

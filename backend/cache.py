@@ -17,6 +17,7 @@ from flask import Flask
 from flask_caching import Cache
 
 from backend.config import Settings
+from backend.observability.metrics import observe_cache
 
 KEY_PREFIX = "deskboard:"
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def cached_call(
         except Exception as exc:  # noqa: BLE001 - a broken cache must not break answers
             log.warning("cache read failed: %s", type(exc).__name__)
             hit = None
+        observe_cache(key, hit=hit is not None)
         if hit is not None:
             return hit, True
     value = compute()

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from backend.cache import cached_call, request_key
+from backend.observability.metrics import observe_pivot
 from backend.pivot.engine import run_pivot
 from backend.pivot.request import PivotRequest
 from backend.stores import Stores
@@ -29,4 +30,5 @@ def pivot_answer(stores: Stores, body: dict[str, Any] | PivotRequest) -> dict[st
     meta["cached"] = cached
     meta["truncated"] = bool(payload.get("truncated"))
     meta["response_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    observe_pivot(meta["response_ms"] / 1000, cached=cached)
     return {**payload, "meta": meta}
