@@ -1,12 +1,14 @@
-"""REST API: a Flask blueprint mounted on the Dash server.
+"""REST API: blueprints mounted on the Dash server, validated and documented by spectree.
 
-    GET  /health
-    POST /api/v1/pivot
-    GET  /api/v1/instruments
-    GET  /api/v1/constituents?parent=SYMBOL
-    GET  /api/v1/exposure?trade_date=D&by=DIMENSION
-    GET  /api/v1/pnl?trade_date=D&by=DIMENSION
-    GET  /api/v1/openapi.json
+    GET  /health                       each store reachable, data version
+    /api/v1/...                        pivot, exposure, P&L, instruments, constituents (v1.py),
+                                       trades drill-through and CSV (trades.py), jobs (jobs.py),
+                                       live market (market.py)
+    GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
+    GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
+
+Requests are checked by the models each route declares (``backend.api.spec``); every
+refusal is a 4xx with the body ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from backend.api import errors
 from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
 from backend.api.market import market_api
+from backend.api.spec import register_spec
 from backend.api.trades import trades_api
 from backend.api.v1 import api_v1
 
@@ -28,6 +31,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(trades_api)
     server.register_blueprint(market_api)
     server.register_blueprint(jobs_api)
+    register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api
     # an unknown path is a JSON 404, and routing errors (405, ...) are JSON too.

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, jsonify
+from pydantic import BaseModel, ConfigDict
+from spectree import Response
 
 from backend.api import errors
+from backend.api.spec import ErrorBody, Query, spec
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
 errors.install(health_bp)
+
+
+class StoreCheck(BaseModel):
+    """One store: reachable or not, how long the probe took, and which backend answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+    ms: float
+    backend: str | None = None
+    error: str | None = None  # the exception's type name only
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    stores: dict[str, StoreCheck]  # warehouse, meta, cache
+    data_version: str | None
+
+
+class HealthQuery(Query):
+    """No query parameters."""
 
 
 def _check(probe) -> dict[str, Any]:
@@ -25,7 +49,10 @@ def _check(probe) -> dict[str, Any]:
 
 
 @health_bp.get("/health")
-def health():
+@spec.validate(resp=Response(HTTP_200=(Health, "every store answered"), HTTP_503=(Health, "a store is down"),
+                             HTTP_400=ErrorBody), tags=["health"])
+def health(query: HealthQuery):
+    """Each store reachable (warehouse, metadata, cache), its backend, and the data version."""
     stores = current_stores()
     wh = stores.warehouse
 

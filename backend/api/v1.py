@@ -1,27 +1,67 @@
-"""Versioned REST endpoints under ``/api/v1``."""
+"""Versioned REST endpoints under ``/api/v1``: pivot, exposure, P&L, instruments, constituents."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from spectree import Response
 
 from backend.api import errors
-from backend.api.errors import ApiError, json_body, safe_name
-from backend.api.openapi import openapi_document
-from backend.pivot import DIMENSIONS, PivotRequestError, latest_trade_date, service
+from backend.api.errors import ApiError
+from backend.api.spec import ErrorBody, Query, spec
+from backend.api.types import IsoDate
+from backend.pivot import DIMENSIONS, PivotRequest, PivotRequestError, latest_trade_date, service
 from backend.pivot.catalog import STOCK_MODES
 from backend.stores import current_stores
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 errors.install(api_v1)
 
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+TAG = "pivot"
+# trade_date is the range itself, not a grouping of a summary.
+BY_CHOICES = tuple(d for d in DIMENSIONS if d != "trade_date")
 
 
-def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
+class PivotMeta(BaseModel):
+    """How the answer was made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: str | None = Field(None, description="table that answered (trades_1d or a rollup)")
+    as_of: date | None = Field(None, description="the one date every stock of the answer is read at (null: no rows)")
+    stocks: Literal[STOCK_MODES] | None = None  # type: ignore[valid-type]
+    stock_days: int | None = Field(None, description="dates with data under the filters")
+    stock_metrics: list[str] | None = Field(
+        None, description="requested metrics that read a stock (P&L % of gross: its denominator)")
+    stocks_by_date: bool | None = Field(
+        None, description="trade_date is a row or column key: a dated group shows its own day")
+    data_version: str | None = None
+    cached: bool = Field(description="answered from the result cache")
+    truncated: bool = Field(description="a level kept only its first `limit` children")
+    response_ms: float | None = None
+
+
+class PivotAnswer(BaseModel):
+    """Rows at full depth, subtotals of every level above, totals and the split columns' values."""
+
+    dimensions: list[str]
+    columns: list[str]
+    metrics: list[str]
+    rows: list[dict[str, Any]]
+    subtotals: list[dict[str, Any]]
+    totals: dict[str, Any]
+    column_values: list[list[str | None]]
+    truncated: bool
+    meta: PivotMeta
+
+
+ANSWER = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_413=ErrorBody, HTTP_500=ErrorBody)
+
+
+def pivot_answer(body: dict[str, Any] | PivotRequest) -> dict[str, Any]:
     """The pivot service's answer; a request the engine refuses is a 400 naming the field."""
     try:
         return service.pivot_answer(current_stores(), body)
@@ -30,108 +70,136 @@ def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_v1.post("/pivot")
-def pivot():
-    return jsonify(pivot_answer(json_body()))
+@spec.validate(resp=ANSWER, tags=[TAG])
+def pivot(json: PivotRequest):
+    """Pivot the trades: rows at full depth, subtotals, totals.
+
+    The body names the row dimensions, column dimensions, metrics, filters, sort and
+    limit; at most 1,000,000 bytes. The answer is cached per request and data version
+    unless ``"cache": false``.
+    """
+    return jsonify(pivot_answer(json))
 
 
-def _query_args(allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.args) - allowed)
-    if unknown:
-        # The caller's text: named back only when it looks like a parameter name.
-        raise ApiError(f"{safe_name(unknown[0])}: unknown query parameter (use {', '.join(sorted(allowed))})")
-    for name in request.args:
-        if len(request.args.getlist(name)) > 1:
-            raise ApiError(f"{name}: give the parameter once")
-    return {k: v for k, v in request.args.items()}
+class SummaryQuery(Query):
+    trade_date: IsoDate | None = Field(None, description="one date (default: the latest in the data); not with from/to")
+    start: IsoDate | None = Field(None, alias="from", description="first date of a range")
+    end: IsoDate | None = Field(None, alias="to", description="last date of a range")
+    by: Literal[BY_CHOICES] = Field("portfolio_manager_id", description="dimension to group by")  # type: ignore[valid-type]
+    exposure: Literal["as_held", "look_through"] = Field("as_held", description="exposure view")
+    stocks: Literal[STOCK_MODES] = Field(  # type: ignore[valid-type]
+        "last",
+        description="over a range, stocks (exposure, market value, unrealised P&L, delta) as of the last date with "
+        "data under the filters, or their daily average over the dates with data; flows (P&L, fees, notional) "
+        "are summed",
+    )
+    cache: Literal["true", "false"] = Field("true", description="false to bypass the result cache")
+
+    @model_validator(mode="after")
+    def _one_date_or_a_range(self) -> SummaryQuery:
+        if self.trade_date is not None and (self.start is not None or self.end is not None):
+            raise ValueError("trade_date: give one date, or a range with from and to, not both")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"to: {self.end} is before from {self.start}")
+        return self
 
 
-def _date_arg(args: dict[str, str], name: str) -> date | None:
-    raw = args.get(name)
-    if raw is None or raw == "":
-        return None
-    if len(raw) != 10:
-        raise ApiError(f"{name}: expected a date as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(f"{name}: expected a date as YYYY-MM-DD") from None
-
-
-def _trade_dates(args: dict[str, str]) -> str | dict[str, str]:
-    """One date (``trade_date``, default the latest) or a range (``from`` and/or ``to``)."""
-    day, start, end = _date_arg(args, "trade_date"), _date_arg(args, "from"), _date_arg(args, "to")
-    if day is not None and (start is not None or end is not None):
-        raise ApiError("trade_date: give one date, or a range with from and to, not both")
-    if start is not None and end is not None and end < start:
-        raise ApiError(f"to: {end} is before from {start}")
-    if start is not None or end is not None:
-        return {k: v.isoformat() for k, v in (("from", start), ("to", end)) if v is not None}
-    if day is None:
-        day = latest_trade_date(current_stores().warehouse)
+def _summary(query: SummaryQuery, metrics: list[str], sort: str) -> dict[str, Any]:
+    """The pivot body behind /exposure and /pnl: stocks over a range follow the pivot's rule."""
+    if query.start is not None or query.end is not None:
+        dates: str | dict[str, str] = {k: v.isoformat() for k, v in (("from", query.start), ("to", query.end))
+                                       if v is not None}
+    else:
+        day = query.trade_date or latest_trade_date(current_stores().warehouse)
         if day is None:
             raise ApiError("trade_date: there is no data in the warehouse yet", 404)
-    return day.isoformat()
-
-
-def _by(args: dict[str, str]) -> str:
-    by = args.get("by", "portfolio_manager_id")
-    if by not in DIMENSIONS or by == "trade_date":
-        raise ApiError(f"by: unknown dimension (choose one of {', '.join(sorted(DIMENSIONS))})")
-    return by
-
-
-def _choice(args: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = args.get(name, choices[0])
-    if value not in choices:
-        raise ApiError(f"{name}: expected {' or '.join(choices)}")
-    return value
-
-
-_SUMMARY_ARGS = {"trade_date", "from", "to", "by", "exposure", "stocks", "cache"}
-
-
-def _summary(args: dict[str, str], metrics: list[str], sort: str) -> dict[str, Any]:
-    """The pivot body behind /exposure and /pnl: stocks over a range follow the pivot's rule."""
+        dates = day.isoformat()
     return {
-        "dimensions": [_by(args)],
+        "dimensions": [query.by],
         "metrics": metrics,
-        "filters": {"trade_date": _trade_dates(args)},
-        "exposure": _choice(args, "exposure", ("as_held", "look_through")),
-        "stocks": _choice(args, "stocks", STOCK_MODES),
+        "filters": {"trade_date": dates},
+        "exposure": query.exposure,
+        "stocks": query.stocks,
         "sort": {"field": sort, "direction": "desc"},
-        "cache": _choice(args, "cache", ("true", "false")) == "true",
+        "cache": query.cache == "true",
     }
 
 
+SUMMARY = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_404=(ErrorBody, "no data in the warehouse yet"),
+                   HTTP_500=ErrorBody)
+
+
 @api_v1.get("/exposure")
-def exposure():
-    args = _query_args(_SUMMARY_ARGS)
+@spec.validate(resp=SUMMARY, tags=[TAG])
+def exposure(query: SummaryQuery):
+    """Gross, net, long and short exposure by a dimension, as of a date.
+
+    Over a range the exposure is that of the range's last date with data (or the daily
+    average with ``stocks=average``).
+    """
     metrics = ["gross_exposure", "net_exposure", "long_exposure", "short_exposure"]
-    return jsonify(pivot_answer(_summary(args, metrics, "gross_exposure")))
+    return jsonify(pivot_answer(_summary(query, metrics, "gross_exposure")))
 
 
 @api_v1.get("/pnl")
-def pnl():
-    args = _query_args(_SUMMARY_ARGS)
+@spec.validate(resp=SUMMARY, tags=[TAG])
+def pnl(query: SummaryQuery):
+    """P&L by a dimension over a date or a range.
+
+    Realised P&L is summed over the range; unrealised P&L is read as of its last date with data.
+    """
     metrics = ["pnl", "realized_pnl", "unrealized_pnl", "pnl_pct_gross"]
-    return jsonify(pivot_answer(_summary(args, metrics, "pnl")))
+    return jsonify(pivot_answer(_summary(query, metrics, "pnl")))
+
+
+class Instrument(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    symbol: str
+
+
+class Instruments(BaseModel):
+    instruments: list[Instrument]
+
+
+class NoQuery(Query):
+    """No query parameters."""
 
 
 @api_v1.get("/instruments")
-def instruments():
-    _query_args(set())
+@spec.validate(resp=Response(HTTP_200=Instruments, HTTP_400=ErrorBody), tags=[TAG])
+def instruments(query: NoQuery):
+    """All instruments, by symbol."""
     df = current_stores().warehouse.query_df("SELECT * FROM {db}.instruments FINAL ORDER BY symbol")
     return jsonify({"instruments": df.to_dict(orient="records")})
 
 
+class ConstituentsQuery(Query):
+    parent: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+                        description="the ETF or ETC symbol, e.g. SPY")
+
+
+class Constituent(BaseModel):
+    symbol: str
+    weight: float
+    as_of: str
+    name: str | None
+    asset_class: str | None
+
+
+class Constituents(BaseModel):
+    parent: str
+    as_of: str
+    coverage: float = Field(description="sum of the weights: the share of the fund its constituents explain")
+    constituents: list[Constituent]
+
+
 @api_v1.get("/constituents")
-def constituents():
-    args = _query_args({"parent"})
-    parent = args.get("parent", "")
-    if not parent:
-        raise ApiError("parent: give the ETF/ETC symbol, e.g. ?parent=SPY")
-    if not _SYMBOL.match(parent):
-        raise ApiError("parent: not a valid symbol")
+@spec.validate(resp=Response(HTTP_200=Constituents, HTTP_400=ErrorBody,
+                             HTTP_404=(ErrorBody, "not an ETF or ETC with constituents")), tags=[TAG])
+def constituents(query: ConstituentsQuery):
+    """Constituents of an ETF or ETC with their weights, as of the latest holdings date."""
+    parent = query.parent
     wh = current_stores().warehouse
     rows = wh.query_rows(
         "SELECT c.constituent_symbol, c.weight, toString(c.as_of), i.name, i.asset_class "
@@ -150,8 +218,3 @@ def constituents():
     ]
     coverage = sum(item["weight"] for item in items)
     return jsonify({"parent": parent, "as_of": items[0]["as_of"], "coverage": coverage, "constituents": items})
-
-
-@api_v1.get("/openapi.json")
-def openapi():
-    return jsonify(openapi_document())

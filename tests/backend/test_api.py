@@ -370,8 +370,15 @@ def test_openapi_document_describes_ranges_and_stock_modes(client) -> None:
     assert schema["stocks"]["enum"] == ["last", "average"] and schema["stocks"]["default"] == "last"
     sort = doc["components"]["schemas"]["PivotSort"]["properties"]
     assert "column" in sort
-    meta = doc["paths"]["/api/v1/pivot"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert {"as_of", "stocks", "stock_days"} <= set(meta["properties"]["meta"]["properties"])
+    answer = _resolve(doc, doc["paths"]["/api/v1/pivot"]["post"]["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"as_of", "stocks", "stock_days"} <= set(_resolve(doc, answer["properties"]["meta"])["properties"])
+
+
+def _resolve(doc: dict, schema: dict) -> dict:
+    """A schema with its ``$ref`` (into the document's components) followed."""
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
 
 
 def test_raw_trades_csv_names_its_as_of_date_and_marks_its_rows(client, duck) -> None:
