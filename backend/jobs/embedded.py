@@ -166,9 +166,13 @@ class LocalExecutor:
             except subprocess.TimeoutExpired:
                 worker.proc.kill()
                 worker.proc.wait()
-        for job_id in list(self._threads):
-            self.runner.store.try_transition(job_id, JobState.FAILED,
-                                             error="the server stopped while the job ran")
+        # Recorded here rather than left to the readers: when stop returns, no job is RUNNING
+        # on this server (a job that finished meanwhile is left as it ended).
+        running = [w.job_id for w in workers if w.job_id is not None] + list(self._threads)
+        for job_id in running:
+            if job_id is not None:
+                self.runner.store.try_transition(job_id, JobState.FAILED,
+                                                 error="the server stopped while the job ran")
         if self._thread is not None:
             self._thread.join(timeout=2)
 
@@ -240,9 +244,9 @@ class LocalExecutor:
                     return
                 idle = next((w for w in self._workers.values() if w.idle()), None)
                 if Placement.WORKER in self.placements and Placement.WORKER.value in waiting and idle is None:
-                    starting = sum(not w.ready.is_set() for w in self._workers.values())
-                    if not starting and len(self._workers) < self._processes:
-                        self._spawn_locked()  # it says "ready" and wakes this loop
+                    # The whole pool starts on first need: jobs queued together start together.
+                    while len(self._workers) < self._processes:
+                        self._spawn_locked()  # each says "ready" and wakes this loop
                 if Placement.WORKER in self.placements and idle is not None:
                     identities[Placement.WORKER.value] = (idle.name, idle.pid)
                 if Placement.WEB in self.placements:

@@ -12,8 +12,8 @@ from backend.config import Settings, load_settings
 from backend.jobs import EMBEDDED, Job, JobRunner, JobSettings, JobState, open_runner
 from backend.jobs.store import JobStore, records
 
-# Short heartbeats so that a dead worker is noticed within a second in tests.
-HEARTBEAT_SECONDS = 0.2
+# Short heartbeats so that a dead worker is noticed within two seconds in tests.
+HEARTBEAT_SECONDS = 0.5
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
