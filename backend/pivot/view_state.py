@@ -1,4 +1,4 @@
-"""The pivot page's view, kept in the URL query string.
+"""The pivot page's view, read back from the URL query string.
 
 Everything an analyst sets on the pivot page round-trips through the query
 string, so a copied link restores the view exactly and back/forward work::
@@ -21,34 +21,47 @@ string, so a copied link restores the view exactly and back/forward work::
 
 Parsing never raises: anything unknown, malformed, oversized or hostile is
 dropped, the rest of the view is kept, and a short notice says what was ignored.
+The view itself (``ViewState``) and its writer (``to_query``) are in
+``backend.pivot.view_model``; this module re-exports them, so pages import one module.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, Final, Literal
-from urllib.parse import parse_qsl, urlencode
+from typing import Any, Final
+from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from backend.pivot.catalog import (
-    DEFAULT_LIMIT,
     DIMENSIONS,
-    FUND_TYPES,
     MAX_COLUMN_DIMENSIONS,
     MAX_DIMENSIONS,
     MAX_LIMIT,
     MAX_VALUE_CHARS,
     METRICS,
     STOCK_MODES,
-    VIEW_TYPES,
-    StockMode,
 )
 from backend.pivot.tree_view import MAX_EXPANDED_IDS, Expansion, grid_rows, group_levels, visible_rows
+from backend.pivot.view_model import (
+    DEFAULT_CHART_BY,
+    DEFAULT_METRICS,
+    DEFAULT_ROWS,
+    DEFAULT_TOP,
+    EXPOSURE_TYPES,
+    FILTERABLE,
+    ExposureMode,
+    ViewState,
+    exposure_conflict,
+    to_query,
+    types_for,
+)
 
-__all__ = ["MAX_EXPANDED_IDS", "Expansion", "ViewState", "grid_rows", "group_levels", "parse_view", "to_query",
+__all__ = ["DEFAULT_CHART_BY", "DEFAULT_METRICS", "DEFAULT_ROWS", "DEFAULT_TOP", "EXPOSURE_TYPES", "FILTERABLE",
+           "MAX_EXPANDED_IDS", "Expansion", "ExposureMode", "ParsedView", "ViewState", "exposure_conflict",
+           "grid_rows", "group_levels", "narrowed", "parse_view", "revise", "to_query", "types_for",
            "visible_rows"]
 
 MAX_QUERY_CHARS: Final = 32_768
@@ -57,15 +70,6 @@ MAX_ID_CHARS: Final = 600
 MAX_NOTICES: Final = 8
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
-DEFAULT_ROWS: Final = ("portfolio_manager_id", "asset_class", "symbol")
-DEFAULT_METRICS: Final = ("notional", "pnl", "quantity")
-DEFAULT_CHART_BY: Final = "asset_class"
-DEFAULT_TOP: Final = 10
-EXPOSURE_TYPES: Final = ("Direct", "ETF", "ETC", "Constituent", "Residual")
-# Dimensions with their own controls (date picker, exposure toggle), not generic filters.
-FILTERABLE: Final = tuple(d for d in DIMENSIONS if d not in ("trade_date", "exposure_type"))
-
-ExposureMode = Literal["as_held", "look_through", "custom"]
 _SINGLE_KEYS: Final = frozenset(
     {"rows", "cols", "m", "date", "exposure", "types", "sort", "depth", "view", "by", "top", "limit",
      "embed", "kiosk", "stocks"}
@@ -74,97 +78,10 @@ _LIST_KEYS: Final = frozenset({"open", "closed", "sortcol"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ViewState(BaseModel):
-    """One pivot view: what is asked of the engine plus how it is shown."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rows: tuple[str, ...] = DEFAULT_ROWS
-    cols: tuple[str, ...] = ()
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    filters: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    date_from: date | None = None
-    date_to: date | None = None
-    exposure: ExposureMode = "as_held"
-    types: tuple[str, ...] = ()
-    sort_field: str | None = "pnl"
-    sort_desc: bool = True
-    # With a column split: the values of the split column that ``sort_field`` is read in.
-    sort_column: tuple[str, ...] = ()
-    stocks: StockMode = "last"
-    expansion: Expansion = Expansion()
-    view: Literal["table", "chart"] = "table"
-    chart_by: str = DEFAULT_CHART_BY
-    top: int = DEFAULT_TOP
-    limit: int = DEFAULT_LIMIT
-    embed: bool = False
-    kiosk: bool = False
-
-    def engine_exposure(self) -> Literal["as_held", "look_through"]:
-        if self.exposure == "custom":
-            return "as_held" if set(self.types) <= set(VIEW_TYPES["as_held"]) else "look_through"
-        return self.exposure
-
-    def engine_filters(self) -> dict[str, Any]:
-        """The request's ``filters``: the date, the chosen values and custom exposure types."""
-        out: dict[str, Any] = {}
-        if self.date_from is not None and self.date_to is not None and self.date_from != self.date_to:
-            out["trade_date"] = {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
-        elif self.date_from is not None:
-            out["trade_date"] = self.date_from.isoformat()
-        for dim, values in self.filters.items():
-            if values:
-                out[dim] = list(values)
-        if self.exposure == "custom" and self.types:
-            out["exposure_type"] = list(self.types)
-        return out
-
-    def to_request(self, **overrides: Any) -> dict[str, Any]:
-        """The JSON body for ``PivotRequest.model_validate`` / ``POST /api/v1/pivot``."""
-        body: dict[str, Any] = {
-            "dimensions": list(self.rows),
-            "columns": list(self.cols),
-            "metrics": list(self.metrics),
-            "filters": self.engine_filters(),
-            "limit": self.limit,
-            "exposure": self.engine_exposure(),
-        }
-        if self.sort_field:
-            body["sort"] = {"field": self.sort_field, "direction": "desc" if self.sort_desc else "asc"}
-            if self.sort_column:
-                body["sort"]["column"] = list(self.sort_column)
-        body["stocks"] = self.stocks
-        body.update(overrides)
-        return body
-
-
 class ParsedView(BaseModel):
     state: ViewState
     notices: list[str]
 
-
-# -- exposure ----------------------------------------------------------------------
-def exposure_conflict(types: Iterable[str]) -> str | None:
-    """Why a set of exposure types cannot be shown together, or None when it can."""
-    chosen = [t for t in EXPOSURE_TYPES if t in set(types)]
-    funds = [t for t in chosen if t in FUND_TYPES]
-    if not chosen:
-        return "Choose at least one exposure type."
-    if funds and ("Constituent" in chosen or "Residual" in chosen):
-        inner = "Constituent" if "Constituent" in chosen else "Residual"
-        return (
-            f"{' and '.join(funds)} with {inner} would count the same funds twice — once as held "
-            "and again through their constituents. Use Direct/ETF/ETC (as held) or "
-            "Direct/Constituent/Residual (look-through)."
-        )
-    return None
-
-
-def types_for(state: ViewState) -> tuple[str, ...]:
-    """The exposure types a view shows, for the exposure toggle."""
-    if state.exposure == "custom":
-        return state.types
-    return VIEW_TYPES[state.exposure]
 
 
 # -- parsing -----------------------------------------------------------------------
@@ -433,51 +350,6 @@ def _sort_column(
             notes.add(f"The sorted split column {_shown(value)} is not a valid value; {fallback} instead.")
             return ()
     return tuple(raw)
-
-
-# -- serialising -------------------------------------------------------------------
-def _items(state: ViewState) -> Iterator[tuple[str, str]]:
-    yield "rows", ",".join(state.rows)
-    if state.cols:
-        yield "cols", ",".join(state.cols)
-    yield "m", ",".join(state.metrics)
-    for dim in sorted(state.filters):
-        for value in state.filters[dim]:
-            yield f"f.{dim}", value
-    if state.date_from is not None:
-        to = state.date_to or state.date_from
-        yield "date", state.date_from.isoformat() if to == state.date_from else f"{state.date_from}..{to}"
-    yield "exposure", state.exposure
-    if state.exposure == "custom":
-        yield "types", ",".join(state.types)
-    yield "sort", "" if state.sort_field is None else ("-" if state.sort_desc else "") + state.sort_field
-    for value in state.sort_column:
-        yield "sortcol", value
-    if state.stocks != "last":
-        yield "stocks", state.stocks
-    if state.expansion.depth:
-        yield "depth", str(state.expansion.depth)
-    for group_id in state.expansion.open:
-        yield "open", group_id
-    for group_id in state.expansion.closed:
-        yield "closed", group_id
-    if state.view != "table":
-        yield "view", state.view
-    if state.chart_by != DEFAULT_CHART_BY:
-        yield "by", state.chart_by
-    if state.top != DEFAULT_TOP:
-        yield "top", str(state.top)
-    if state.limit != DEFAULT_LIMIT:
-        yield "limit", str(state.limit)
-    if state.embed:
-        yield "embed", "1"
-    if state.kiosk:
-        yield "kiosk", "1"
-
-
-def to_query(state: ViewState) -> str:
-    """The query string (with its leading '?') that ``parse_view`` turns back into ``state``."""
-    return "?" + urlencode(list(_items(state)), safe=",.-")
 
 
 def narrowed(state: ViewState, cells: Sequence[tuple[str, Any]]) -> ViewState | str:
