@@ -121,6 +121,8 @@ def test_save_open_rename_delete_and_copy_link(dash_duo, probe_app, stored: Save
 
     # Open navigates to the saved URL.
     _choose(dash_duo, "Tech")
+    # The link box fills from the choice (a round trip): wait for it rather than read it at once.
+    until(lambda: _fresh(lambda: dash_duo.find_element(_sel("link")).get_attribute("value")), timeout=20)
     link = dash_duo.find_element(_sel("link")).get_attribute("value")
     assert link.startswith(dash_duo.server_url + PROBE_PATH + "?")
     assert _query(link) == _query(TECH)
