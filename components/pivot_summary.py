@@ -1,4 +1,4 @@
-"""What the pivot page says about its view in words: freshness line, kiosk title, drill columns.
+"""What the pivot page says about its view in words: freshness line, kiosk title, errors, drill columns.
 
 Stock measures (exposure, market value, …) are positions: over a date range they
 are taken as of the last date with data, or averaged, never summed. Whenever a
@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from backend.pivot.catalog import DIMENSIONS, METRICS
 from backend.pivot.drill import DRILL_COLUMNS, DRILL_FORMATS, DRILL_LABELS, LOOK_THROUGH_FACTOR
+from backend.pivot.request import PivotRequestError
 from backend.pivot.view_state import ViewState
+from backend.validation import describe_validation
 from components.pivot_grid import is_stock
 
 EXPOSURE_WORDS = {"as_held": "As held", "look_through": "Look-through", "custom": "Chosen exposure types"}
@@ -61,6 +65,15 @@ def freshness(state: ViewState, meta: Mapping[str, Any]) -> str:
     if stocks:
         parts.append(stocks[0].upper() + stocks[1:])
     return " · ".join(parts)
+
+
+def error_text(exc: Exception) -> str:
+    """A failed answer in words: the engine's refusal as it is, anything else without internals."""
+    if isinstance(exc, PivotRequestError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return describe_validation(exc)
+    return "The query failed on the server; your selections are kept. Try again or change the view."
 
 
 def view_title(state: ViewState, meta: Mapping[str, Any]) -> list[str]:

@@ -6,6 +6,12 @@ infinite row model: a window ``[offset, offset + limit)`` in a stable order
 (the chosen column, then the table's own key), so paging through millions of
 rows never repeats or skips one. Column names come only from ``DRILL_COLUMNS``;
 every value is a bound parameter.
+
+Over several dates a stock measure (exposure, market value, …) is a level read
+as of the answer's last date with data (``meta["as_of"]``), so the trades that
+made a stock cell are that date's only: ``stock_as_of`` says when a cell is read
+so, and ``drill_scope(..., as_of=day)`` narrows the scope to it. Flows keep every
+date of the request.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from backend.pivot.catalog import DIMENSIONS, METRICS
-from backend.pivot.request import PivotRequest, PivotRequestError
+from backend.pivot.formula import neutralise_sql
+from backend.pivot.request import DateRange, PivotRequest, PivotRequestError
 from backend.pivot.where import build_where, load_fund_coverage, residual_factor_sql, view_columns
 from backend.warehouse import Warehouse
 from backend.warehouse.schema import TRADES_COLUMN_NAMES, TRADES_COLUMNS
@@ -75,14 +82,20 @@ class DrillScope:
         coverage = load_fund_coverage(wh) if self.exposure == "look_through" else None
         return build_where(self.filters, self.exposure, coverage)
 
-    def select_list(self, names: Sequence[str] = DRILL_COLUMNS) -> str:
-        """Trade columns as the view defines them (look-through relabels fund rows)."""
+    def select_list(self, names: Sequence[str] = DRILL_COLUMNS, *, for_csv: bool = False) -> str:
+        """Trade columns as the view defines them (look-through relabels fund rows).
+
+        ``for_csv`` writes text columns so a spreadsheet never runs them (``neutralise_sql``).
+        """
         columns = view_columns(self.exposure)
-        parts = [
-            f"{columns[name]} AS `{name}`" if name in DIMENSIONS and columns[name] != f"`{name}`" else f"`{name}`"
-            for name in names
-            if name in TRADES_COLUMN_NAMES
-        ]
+        parts = []
+        for name in names:
+            if name not in TRADES_COLUMN_NAMES:
+                continue
+            expr = columns[name] if name in DIMENSIONS else f"`{name}`"
+            if for_csv and "String" in _TYPES[name]:
+                expr = neutralise_sql(expr)
+            parts.append(expr if expr == f"`{name}`" else f"{expr} AS `{name}`")
         if self.exposure == "look_through":
             # In look-through a fund row stands for its unexplained remainder only.
             parts.append(f"{residual_factor_sql()} AS `{LOOK_THROUGH_FACTOR}`")
@@ -110,16 +123,78 @@ def _path_value(dim: str, value: Any) -> Any:
     return str(value)
 
 
+def _request(body: Mapping[str, Any]) -> PivotRequest:
+    try:
+        return PivotRequest.model_validate(dict(body))
+    except ValidationError as exc:
+        raise DrillError(PivotRequestError.from_validation(exc)) from None
+
+
+def _as_of_day(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise DrillError("the as-of date is not a date")
+
+
+def _fixes_date(req: PivotRequest, path: Sequence[Any], column_path: Sequence[Any]) -> bool:
+    """Whether the cell's own row or column names its trade date (it then shows that day's value)."""
+    return "trade_date" in (*req.dimensions[: len(path)], *req.columns[: len(column_path)])
+
+
+def _in_dates(day: date, dates: date | DateRange | None) -> bool:
+    if dates is None:
+        return True
+    if isinstance(dates, date):
+        return day == dates
+    return (dates.start is None or dates.start <= day) and (dates.end is None or day <= dates.end)
+
+
+def stock_as_of(
+    body: Mapping[str, Any],
+    metric: str,
+    path: Sequence[Any],
+    column_path: Sequence[Any],
+    as_of: Any,
+) -> date | None:
+    """The one date whose trades made a cell of ``metric``, or None when every date of the request did.
+
+    That is ``as_of`` (the answer's ``meta["as_of"]``) for a stock read as of the
+    last date (the default) over a request of several dates, in a cell whose row
+    and column do not name a trade date of their own. A flow, an averaged stock,
+    one date, or a blank ``as_of`` (no data) keep the request's dates.
+    """
+    spec = METRICS.get(metric)
+    if spec is None or spec.kind != "stock" or as_of is None:
+        return None
+    req = _request(body)
+    dates = req.filters.trade_date
+    one_day = isinstance(dates, date) or (isinstance(dates, DateRange) and dates.start == dates.end is not None)
+    if req.stocks != "last" or one_day or _fixes_date(req, path, column_path):
+        return None
+    day = _as_of_day(as_of)
+    if not _in_dates(day, dates):
+        raise DrillError(f"the as-of date {day} is not a date of this pivot")
+    return day
+
+
 def drill_scope(
     body: Mapping[str, Any],
     path: Sequence[Any],
     column_path: Sequence[Any] = (),
+    *,
+    as_of: Any = None,
 ) -> DrillScope:
-    """The scope of the row at ``path`` (and split column at ``column_path``) of request ``body``."""
-    try:
-        req = PivotRequest.model_validate(dict(body))
-    except ValidationError as exc:
-        raise DrillError(PivotRequestError.from_validation(exc)) from None
+    """The scope of the row at ``path`` (and split column at ``column_path``) of request ``body``.
+
+    ``as_of`` (a date or ``YYYY-MM-DD``, from ``stock_as_of``) narrows the scope to
+    that one trade date of the request: the trades behind a stock cell.
+    """
+    req = _request(body)
     if len(path) > len(req.dimensions) or len(column_path) > len(req.columns):
         raise DrillError("the row does not belong to this pivot")
     filters: dict[str, Any] = {
@@ -132,6 +207,11 @@ def drill_scope(
         if isinstance(allowed, (list, tuple)) and narrowed not in allowed:
             raise DrillError(f"{DIMENSIONS[dim].label} {narrowed!r} is outside the current filter")
         filters[dim] = narrowed
+    if as_of is not None:
+        day = _as_of_day(as_of)
+        if _fixes_date(req, path, column_path) or not _in_dates(day, req.filters.trade_date):
+            raise DrillError(f"the as-of date {day} is not a date of this cell")
+        filters["trade_date"] = day
     return DrillScope(filters=filters, exposure=req.exposure)
 
 

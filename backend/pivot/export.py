@@ -2,7 +2,8 @@
 
 ``screen_csv`` writes the rows the grid shows under the current expansion —
 groups (subtotals), leaves, "Other" buckets and the grand total — as plain
-numbers without separators or colours. Given the answer's ``meta``, the header
+numbers without separators or colours; text that a spreadsheet would run as a formula
+gets a leading ``'`` (``backend.pivot.formula``), in both exports. Given the answer's ``meta``, the header
 of every stock column says which date it is as of (``stock_note``). ``stream_trades_csv``
 writes every trade of a drill scope with no row cap. It runs as a series of bounded
 queries (whole trade days, or hash buckets of one large day) so the embedded engine,
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 from backend.pivot.catalog import DIMENSIONS, METRICS
 from backend.pivot.drill import DrillScope
+from backend.pivot.formula import neutralise
 from backend.pivot.view_state import Expansion, visible_rows
 from backend.warehouse import Warehouse
 from backend.warehouse.schema import TRADES_COLUMN_NAMES
@@ -59,7 +61,7 @@ def _plain(value: Any) -> Any:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return value
+    return neutralise(value)
 
 
 def screen_csv(
@@ -75,13 +77,15 @@ def screen_csv(
     ``meta`` (the answer's) adds to each stock column's header the date it is as of.
     """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF line ends (RFC 4180): the writer then quotes any text holding a bare CR or LF,
+    # which with "\n" alone it would leave unquoted and break the line.
+    writer = csv.writer(out, lineterminator="\r\n")
     note = stock_note(meta)
     headers = [_header(f, h, note) for f, h in fields]
     writer.writerow(["Row type", *(DIMENSIONS[d].label for d in dimensions), *headers])
     for row in visible_rows(tree, expansion):
         path = list(row.get("_path") or [])
-        labels = [str(path[i]) if i < len(path) else "" for i in range(len(dimensions))]
+        labels = [neutralise(str(path[i])) if i < len(path) else "" for i in range(len(dimensions))]
         kind = ROW_TYPE.get(str(row.get("_kind")), "Detail")
         writer.writerow([kind, *labels, *(_plain(row.get(f)) for f, _ in fields)])
     if totals is not None:
@@ -134,7 +138,7 @@ def stream_trades_csv(wh: Warehouse, scope: DrillScope, chunk_rows: int = CHUNK_
     yield (",".join(names) + "\n").encode()
     cond, params = scope.where(wh)
     sql = (
-        f"SELECT {scope.select_list(TRADES_COLUMN_NAMES)}, toUInt8(trade_date = {{x_as_of:Date}}) "
+        f"SELECT {scope.select_list(TRADES_COLUMN_NAMES, for_csv=True)}, toUInt8(trade_date = {{x_as_of:Date}}) "
         f"FROM {{db}}.trades_1d WHERE {cond} "
         "AND trade_date BETWEEN {x_lo:Date} AND {x_hi:Date} "
         "AND cityHash64(trade_id, symbol, exposure_type) % {x_k:UInt32} = {x_i:UInt32} "

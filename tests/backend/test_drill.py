@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from backend.pivot import PivotRequest
 from backend.pivot.drill import (
     DRILL_COLUMNS,
     DRILL_LABELS,
@@ -16,8 +17,9 @@ from backend.pivot.drill import (
     count_trades,
     drill_scope,
     fetch_page,
+    stock_as_of,
 )
-from backend.pivot.engine import latest_trade_date
+from backend.pivot.engine import latest_trade_date, run_pivot
 from backend.warehouse import Warehouse
 
 
@@ -129,3 +131,72 @@ def test_drill_columns_lead_with_the_trade_and_carry_labels() -> None:
     assert {DRILL_LABELS[c] for c in DRILL_COLUMNS[:4]} == {"Side", "Quantity", "Price", "P&L"}
     assert DRILL_LABELS["trade_time"] == "Time" and DRILL_LABELS["portfolio_manager_id"] == "Portfolio manager"
     assert all(DRILL_LABELS[c] != c for c in DRILL_COLUMNS)  # never a raw field name
+
+
+# -- stock cells over a range: the trades of the as-of date only ----------------------
+HELD = ["Direct", "ETF", "ETC"]
+
+
+def _range_body(trades: pd.DataFrame, **extra: object) -> dict:
+    days = sorted(trades.trade_date.unique())
+    # The range ends past the data: the as-of date is the last date with trades, not the range's end.
+    return {"dimensions": ["desk", "symbol"], "metrics": ["pnl", "gross_exposure"],
+            "filters": {"trade_date": {"from": days[-6].isoformat(), "to": "2099-12-31"}}, **extra}
+
+
+def test_a_stock_cell_over_a_range_drills_to_the_as_of_date_and_a_flow_to_every_date(
+        loaded_warehouse: Warehouse, trades: pd.DataFrame) -> None:
+    body = _range_body(trades)
+    answer = run_pivot(loaded_warehouse, PivotRequest.model_validate(body)).to_dict()
+    start = pd.Timestamp(body["filters"]["trade_date"]["from"]).date()
+    held = trades[(trades.trade_date >= start) & trades.exposure_type.isin(HELD)]
+    last = max(held.trade_date)  # computed here, not read from the answer
+    assert str(answer["meta"]["as_of"])[:10] == last.isoformat()
+    desk = held[held.trade_date == last].desk.iloc[0]
+
+    as_of = stock_as_of(body, "gross_exposure", [desk], [], answer["meta"]["as_of"])
+    assert as_of == last
+    stock_scope = drill_scope(body, [desk], as_of=as_of)
+    on_day = held[(held.desk == desk) & (held.trade_date == last)]
+    assert count_trades(loaded_warehouse, stock_scope) == len(on_day)
+    page = fetch_page(loaded_warehouse, stock_scope, offset=0, limit=MAX_PAGE)
+    # The drilled trades add up to the cell: gross exposure is the sum of |notional| on the as-of date.
+    assert sum(abs(r["notional"]) for r in page.rows) == pytest.approx(on_day.notional.abs().sum(), rel=1e-9)
+    cell = next(r for r in answer["subtotals"] + answer["rows"] if r.get("desk") == desk and r.get("symbol") is None)
+    assert cell["gross_exposure"] == pytest.approx(on_day.notional.abs().sum(), rel=1e-9)
+
+    # P&L is a flow: the same row's P&L cell opens every date of the range.
+    assert stock_as_of(body, "pnl", [desk], [], answer["meta"]["as_of"]) is None
+    assert count_trades(loaded_warehouse, drill_scope(body, [desk])) == int((held.desk == desk).sum())
+
+
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"stocks": "average"}, ["Equities"]),  # an average is made of every date
+        ({"dimensions": ["trade_date", "desk"]}, ["2024-01-02"]),  # the row names its own day
+        ({"columns": ["trade_date"]}, ["Equities"]),  # a dated split column is that day's level
+    ],
+)
+def test_stock_cells_that_show_every_date_or_their_own_day_keep_the_request_dates(
+        trades: pd.DataFrame, extra: dict, path: list) -> None:
+    body = _range_body(trades, **extra)
+    column_path = ["2024-01-02"] if extra.get("columns") else []
+    assert stock_as_of(body, "gross_exposure", path, column_path, "2024-01-02") is None
+
+
+def test_one_day_and_an_empty_answer_keep_the_request_dates(trades: pd.DataFrame) -> None:
+    assert stock_as_of(_body("2024-01-02"), "gross_exposure", ["PM01"], [], "2024-01-02") is None
+    assert stock_as_of(_range_body(trades), "gross_exposure", ["Equities"], [], None) is None
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [("1999-01-01", "not a date of this pivot"), ("2024-13-45", "not a date"), ("'; DROP TABLE x; --", "not a date"),
+     ({"x": 1}, "not a date"), ("9" * 10_000, "not a date")],
+)
+def test_bad_as_of_dates_are_refused(trades: pd.DataFrame, as_of: object, message: str) -> None:
+    with pytest.raises(DrillError, match=message):
+        stock_as_of(_range_body(trades), "gross_exposure", ["Equities"], [], as_of)
+    with pytest.raises(DrillError, match="not a date"):
+        drill_scope(_range_body(trades), ["Equities"], as_of=as_of)

