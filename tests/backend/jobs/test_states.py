@@ -90,7 +90,8 @@ def test_racing_finishers_leave_exactly_one_winner(store: JobStore) -> None:
         wins: list[JobState] = []
         barrier = threading.Barrier(len(targets))
 
-        def finish(target: JobState, job_id: int = job_id) -> None:
+        def finish(target: JobState, job_id: int = job_id, barrier: threading.Barrier = barrier,
+                   wins: list[JobState] = wins) -> None:
             barrier.wait()
             if store.try_transition(job_id, target):
                 wins.append(target)
