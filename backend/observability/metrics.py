@@ -28,6 +28,16 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 JOB_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0)
 
+
+def multiprocess_dir() -> Path | None:
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+# The first metric writes its file there at once: a folder named but not yet made is made.
+if (_folder := multiprocess_dir()) is not None:
+    _folder.mkdir(parents=True, exist_ok=True)
+
 HTTP_REQUESTS = Counter(
     "deskboard_http_requests", "HTTP requests served, by URL rule, method and status code.",
     ["route", "method", "status"],
@@ -60,11 +70,6 @@ PROCESS_RSS = Gauge(
 # Kinds of cached answer are names in code ("pivot", "overview", ...); anything else is folded
 # into one label value so a malformed key can never create series.
 _KIND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def multiprocess_dir() -> Path | None:
-    value = os.environ.get(MULTIPROC_ENV)
-    return Path(value) if value else None
 
 
 def observe_pivot(seconds: float, *, cached: bool) -> None:
