@@ -89,7 +89,7 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
         if now - last_memory[0] >= _MEMORY_EVERY_SECONDS:
             last_memory[0] = now
             metrics.update_process_gauges()
-        log.info("request", method=method, route=route, status=response.status_code,
+        log.info("request", method=method, route=route, path=request.path[:200], status=response.status_code,
                  ms=round(seconds * 1000, 1))
         return response
 
