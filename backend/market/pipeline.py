@@ -66,6 +66,12 @@ class FeedPipeline:
         feed = self.feed
         return feed is not None and (bool(getattr(feed, "simulated", False)) or feed.source != "ssi")
 
+    @property
+    def catching_up(self) -> bool:
+        """True while the feed replays the session so far faster than real time (the simulator at start)."""
+        feed = self.feed
+        return feed is not None and feed.catching_up
+
     # -- reader ------------------------------------------------------------------
     def run(self, service: MarketService, stop: threading.Event) -> None:
         done = threading.Event()
@@ -73,6 +79,10 @@ class FeedPipeline:
         ticker.start()
         try:
             self.feed = self.feed_factory()
+            if service.store is not None:
+                # Each day this session writes is claimed first: a restarted simulator replaces
+                # its earlier run's day instead of writing a second path beside it.
+                service.store.begin_session(self.feed.source, simulated=self.simulated)
             for raw in self.feed.messages():
                 if stop.is_set():
                     break

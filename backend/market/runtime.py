@@ -16,6 +16,7 @@ from flask import Flask
 from backend.market.board import BoardState
 from backend.market.core import MarketCore
 from backend.market.feed.base import MarketFeed
+from backend.market.history_sources import HistorySources
 from backend.market.pipeline import BOARD_FIELDS, FeedPipeline
 from backend.market.service import EXTENSION_KEY, MarketService, ServiceSettings
 from backend.market.store import MarketStore
@@ -40,8 +41,11 @@ def install_market_service(
     if not settings.enabled:
         log.info("live market service disabled (DESKBOARD_MARKET_ENABLED=false)")
         return None
+    # Which feed wrote each day's history outlives the process, so a simulator started after an
+    # exchange session never replaces that session's day.
     store = MarketStore(stores.warehouse, retention_days=settings.retention_days,
-                        flush_seconds=settings.flush_seconds)
+                        flush_seconds=settings.flush_seconds,
+                        sources=HistorySources(stores.settings.data_dir / "market_history.sqlite3"))
     userdata = UserData(stores.settings.data_dir / "market.sqlite3")
     service = MarketService(settings=settings, board=BoardState(fields=BOARD_FIELDS), store=store,
                             userdata=userdata)

@@ -149,7 +149,8 @@ class MarketService:
     def status(self) -> dict[str, Any]:
         """What the banner and ``/health`` need: state, message age, counts, the feed's clock and source.
 
-        ``simulated`` is true whenever prices are not live from the exchange (the simulator, a replay).
+        ``simulated`` is true whenever prices are not live from the exchange (the simulator, a replay);
+        ``catching_up`` while the feed still replays the session so far faster than real time.
         """
         c = self._counters
         age = None if c.last_message_at is None else round(self._monotonic() - c.last_message_at, 3)
@@ -165,6 +166,7 @@ class MarketService:
             "error": c.error,
             "source": source,
             "simulated": simulated,
+            "catching_up": bool(getattr(self.runner, "catching_up", False)),
         }
 
     # -- alerts ------------------------------------------------------------------

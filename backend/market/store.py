@@ -9,17 +9,23 @@ an outage cannot exhaust memory.
 Rows expire after ``retention_days`` (30 by default) through the tables' TTL.
 An embedded warehouse runs no background merges, so ``purge_expired`` applies
 the TTL explicitly; the service calls it once a day.
+
+A day holds the history of one feed: a session (``begin_session``) claims each day
+before its first write of it, and a simulated session replaces the day's simulated
+history instead of writing a second one beside it (see ``history_sources``).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from backend.market.history_sources import DayOwner, HistorySources, decide
 from backend.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ TABLES: Final[dict[str, HistoryTable]] = {
 KINDS: Final[tuple[str, ...]] = tuple(TABLES)
 DEFAULT_RETENTION_DAYS: Final[int] = 30
 MAX_HISTORY_ROWS: Final[int] = 50_000
+MAX_RECENT_ROWS: Final[int] = 5_000
 # Rows kept per table while the warehouse refuses writes; beyond it the oldest go.
 DEFAULT_BUFFER_CAP: Final[int] = 500_000
 
@@ -85,6 +92,7 @@ class MarketStore:
         retention_days: int = DEFAULT_RETENTION_DAYS,
         flush_seconds: float = 1.0,
         buffer_cap: int = DEFAULT_BUFFER_CAP,
+        sources: HistorySources | None = None,
     ) -> None:
         if not 1 <= retention_days <= 3650:
             raise ValueError(f"retention_days must be between 1 and 3650, got {retention_days!r}")
@@ -102,6 +110,11 @@ class MarketStore:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.sources = sources or HistorySources()
+        self._session: DayOwner | None = None
+        self._claimed: dict[date, bool] = {}  # days this session has claimed → whether it writes them
+        self._unsessioned: set[date] = set()  # days written before the first session began
+        self.refused_rows = 0  # rows of a day another (exchange) feed's history holds
         if retention_days != DEFAULT_RETENTION_DAYS:
             self._set_retention(retention_days)
 
@@ -148,6 +161,67 @@ class MarketStore:
         defaults = {"rule_id": "", "acked_by": "", "revision": 0, "side": 0}
         return tuple(values.get(c, defaults.get(c)) for c in spec.columns)
 
+    # -- sessions ----------------------------------------------------------------
+    def begin_session(self, source: str, *, simulated: bool) -> None:
+        """A feed session starts: each day it writes is claimed before its first write (see module doc)."""
+        with self._flush_lock:
+            first = self._session is None
+            session = self._session = DayOwner(source=str(source)[:40], simulated=simulated,
+                                               session=secrets.token_hex(8))
+            self._claimed = {}
+            if first:
+                # Rows this store wrote before its first session (alerts recorded while the feed
+                # was still opening) belong to that session: claiming their day must not delete them.
+                for day in sorted(self._unsessioned):
+                    owner = self.sources.owner(day)
+                    self._claimed[day] = not (simulated and owner is not None and not owner.simulated)
+                    if self._claimed[day]:
+                        self.sources.record(day, session)
+            self._unsessioned.clear()
+
+    def _claim(self, day: date) -> bool:
+        """Whether this session writes ``day``; replaces the day's rows first when it should."""
+        claimed = self._claimed.get(day)
+        if claimed is not None:
+            return claimed
+        session = self._session
+        assert session is not None
+        action = decide(self.sources.owner(day), session, self._has_rows(day))
+        if action == "replace":
+            for spec in TABLES.values():
+                self.warehouse.command(f"DELETE FROM {{db}}.{spec.table} WHERE day = {{day:Date}}", {"day": day})
+            log.info("market history of %s replaced by this %s session", day, session.source)
+        elif action == "refuse":
+            log.warning("market history of %s comes from an exchange feed; this %s session does not write it",
+                        day, session.source)
+        if action != "refuse":
+            self.sources.record(day, session)
+        self._claimed[day] = action != "refuse"
+        return self._claimed[day]
+
+    def _has_rows(self, day: date) -> bool:
+        return any(
+            self.warehouse.query_rows(f"SELECT 1 FROM {{db}}.{spec.table} WHERE day = {{day:Date}} LIMIT 1",
+                                      {"day": day})
+            for spec in TABLES.values()
+        )
+
+    def _claimed_rows(self, batches: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+        """The batches without rows of days this session may not write (their count is kept)."""
+        if self._session is None:
+            for kind, rows in batches.items():
+                at = TABLES[kind].columns.index("day")
+                self._unsessioned.update(row[at] for row in rows)
+            return batches
+        out = {}
+        for kind, rows in batches.items():
+            at = TABLES[kind].columns.index("day")
+            kept = [row for row in rows if self._claim(row[at])]
+            self.refused_rows += len(rows) - len(kept)
+            if kept:
+                out[kind] = kept
+        return out
+
     def pending(self) -> dict[str, int]:
         with self._lock:
             return {kind: len(rows) for kind, rows in self._buffers.items()}
@@ -159,6 +233,15 @@ class MarketStore:
                 batches = {k: rows for k, rows in self._buffers.items() if rows}
                 for kind in batches:
                     self._buffers[kind] = []
+            try:
+                batches = self._claimed_rows(batches)
+            except Exception as exc:  # noqa: BLE001 - a day not yet claimed is written next second
+                self.last_error = f"claiming a day: {type(exc).__name__}"
+                log.warning("market history: %s; keeping the rows", self.last_error)
+                with self._lock:
+                    for kind, rows in batches.items():
+                        self._buffers[kind] = rows + self._buffers[kind]
+                return {}
             written: dict[str, int] = {}
             for kind, rows in batches.items():
                 spec = TABLES[kind]
@@ -235,6 +318,54 @@ class MarketStore:
             params,
         )
         return [dict(zip(wanted, row, strict=True)) for row in rows]
+
+    def recent(self, kind: str, day: date, symbol: str, n: int = 20) -> list[dict[str, Any]]:
+        """The latest ``n`` rows of one kind for ``symbol`` on ``day``, newest first.
+
+        Trades stamped in the same millisecond are told apart by the day's running volume,
+        which grows with every trade.
+        """
+        spec = self._spec(kind, day)
+        if not isinstance(symbol, str) or not symbol:
+            raise StoreError("symbol must be a non-empty text")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RECENT_ROWS:
+            raise StoreError(f"n must be between 1 and {MAX_RECENT_ROWS:,}")
+        select = ", ".join(f"`{c}`" for c in spec.columns)
+        final = " FINAL" if kind == "alerts" else ""
+        order = "ts DESC, total_volume DESC" if kind == "trades" else "ts DESC"
+        rows = self.warehouse.query_rows(
+            f"SELECT {select} FROM {{db}}.{spec.table}{final} WHERE day = {{day:Date}} AND symbol = {{symbol:String}} "
+            f"ORDER BY {order} LIMIT {{n:UInt32}}",
+            {"day": day, "symbol": symbol, "n": n},
+        )
+        return [dict(zip(spec.columns, row, strict=True)) for row in rows]
+
+    def minute_bars(self, day: date, symbol: str) -> list[tuple[float, float, float, float, float, int, int]]:
+        """The day's trades of ``symbol`` as one-minute bars, oldest first, aggregated in the warehouse:
+        (minute start in epoch seconds, open, high, low, close, volume, trades).
+
+        Open and close are the first and last trade of the minute by time, ties broken by the
+        day's running volume.
+        """
+        spec = self._spec("trades", day)
+        if not isinstance(symbol, str) or not symbol:
+            raise StoreError("symbol must be a non-empty text")
+        rows = self.warehouse.query_rows(
+            "SELECT toUnixTimestamp(toStartOfMinute(ts)) AS m, argMin(price, (ts, total_volume)), max(price), "
+            "min(price), argMax(price, (ts, total_volume)), sum(volume), count() "
+            f"FROM {{db}}.{spec.table} WHERE day = {{day:Date}} AND symbol = {{symbol:String}} GROUP BY m ORDER BY m",
+            {"day": day, "symbol": symbol},
+        )
+        return [(float(m), float(o), float(h), float(lo), float(c), int(v), int(k)) for m, o, h, lo, c, v, k in rows]
+
+    @staticmethod
+    def _spec(kind: str, day: date) -> HistoryTable:
+        spec = TABLES.get(kind)
+        if spec is None:
+            raise StoreError(f"unknown history kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if not isinstance(day, date):
+            raise StoreError("day must be a date")
+        return spec
 
     def days(self, kind: str = "trades") -> list[date]:
         """Trading days that have history of ``kind``, newest first."""

@@ -1,9 +1,9 @@
 """One symbol's detail for the board: intraday minute bars, the book, recent trades, foreign flow.
 
 The book and foreign flow come from the symbol's board row (the live state); the
-intraday bars and recent trades come from the market history store's trades of
-the day, aggregated in the warehouse so a busy symbol costs one small answer, not
-a day of rows. Bars are minutes on the VN clock; the chart series puts a gap
+intraday bars and recent trades come from the market history store (``minute_bars``,
+``recent``): aggregated or cut in the warehouse, so a busy symbol costs one small
+answer, not a day of rows. Bars are minutes on the VN clock; the chart series puts a gap
 where trading paused (the lunch break) instead of drawing a line across it.
 """
 
@@ -15,13 +15,12 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from backend.market.reference import LUNCH_END, LUNCH_START, VN_TZ, vn_seconds_of_day
-from backend.market.store import TABLES, MarketStore
+from backend.market.store import MarketStore
 
 Row = Mapping[str, Any]
 
 RECENT_TRADES: Final[int] = 20
 MAX_RECENT_TRADES: Final[int] = 500
-_TRADES: Final[str] = TABLES["trades"].table  # identifier from the store's whitelist
 
 
 @dataclass(frozen=True)
@@ -76,31 +75,16 @@ class SymbolDetail:
 
 
 def minute_bars(store: MarketStore, day: date, symbol: str) -> list[MinuteBar]:
-    """The day's trades of ``symbol`` as one-minute OHLCV bars, oldest first.
-
-    Open and close are the first and last trade of the minute by time, ties broken by the
-    day's running volume (which grows with every trade).
-    """
-    rows = store.warehouse.query_rows(
-        "SELECT toUnixTimestamp(toStartOfMinute(ts)) AS m, argMin(price, (ts, total_volume)), max(price), "
-        "min(price), argMax(price, (ts, total_volume)), sum(volume), count() "
-        f"FROM {{db}}.{_TRADES} WHERE day = {{day:Date}} AND symbol = {{symbol:String}} GROUP BY m ORDER BY m",
-        {"day": day, "symbol": symbol},
-    )
-    return [MinuteBar(float(m), float(o), float(h), float(lo), float(c), int(v), int(n))
-            for m, o, h, lo, c, v, n in rows]
+    """The day's trades of ``symbol`` as one-minute OHLCV bars, oldest first (from the store)."""
+    return [MinuteBar(*bar) for bar in store.minute_bars(day, symbol)]
 
 
 def recent_trades(store: MarketStore, day: date, symbol: str, limit: int = RECENT_TRADES) -> list[TradePrint]:
     """The latest ``limit`` trades of ``symbol`` on ``day``, newest first."""
     if not 1 <= limit <= MAX_RECENT_TRADES:
         raise ValueError(f"limit must be between 1 and {MAX_RECENT_TRADES}, got {limit!r}")
-    rows = store.warehouse.query_rows(
-        f"SELECT ts, price, volume, side FROM {{db}}.{_TRADES} WHERE day = {{day:Date}} AND symbol = {{symbol:String}} "
-        "ORDER BY ts DESC, total_volume DESC LIMIT {limit:UInt32}",
-        {"day": day, "symbol": symbol, "limit": limit},
-    )
-    return [TradePrint(_epoch(ts), float(p), int(v), int(s)) for ts, p, v, s in rows]
+    return [TradePrint(_epoch(r["ts"]), float(r["price"]), int(r["volume"]), int(r["side"]))
+            for r in store.recent("trades", day, symbol, limit)]
 
 
 def _epoch(ts: datetime | float) -> float:

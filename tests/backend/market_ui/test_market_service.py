@@ -309,15 +309,19 @@ def test_status_names_the_source_and_says_when_prices_are_not_the_live_exchange(
 def test_the_pipeline_builds_the_view_every_screen_reads(running) -> None:
     service, feed = running
     before = service.view
+    # Two foreign totals: during trading hours the first one a session joins is a baseline, not
+    # flow, and only the second draws a point; before the open both are flow.
     feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 131_000, 100, 100),
-              index_message("VN30", 1_301.5, 1_300.0), foreign_message("FPT", 300, 100, 39e6, 13e6, 10**6, 999_800))
-    _wait(lambda: len(service.view.series["vn30"]) == 1 and len(service.view.series["foreign"]) == 1)
+              index_message("VN30", 1_301.5, 1_300.0), foreign_message("FPT", 300, 100, 39e6, 13e6, 10**6, 999_800),
+              foreign_message("FPT", 400, 100, 52e6, 13e6, 10**6, 999_700))
+    _wait(lambda: len(service.view.series["vn30"]) == 1 and len(service.view.series["foreign"]) >= 1
+          and service.view.summary["foreign"]["buy_val"] == 52e6)
     view = service.view
     assert view.version > before.version
     assert view.series["vn30"].cols["value"] == (1_301.5,)
     assert view.summary["indices"]["VN30"]["value"] == 1_301.5
     assert view.parts["movers"]["up"] == [{"symbol": "FPT", "change_pct": pytest.approx(100 * 1_000 / 130_000)}]
-    assert view.summary["foreign"]["buy_val"] == 39e6
+    assert view.summary["foreign"]["buy_val"] == 52e6
 
 
 def test_malformed_messages_are_counted_and_do_not_touch_the_board(running) -> None:
@@ -337,3 +341,87 @@ def test_a_feed_that_ends_shows_as_disconnected(running) -> None:
     feed.close()
     _wait(lambda: service.state() is FeedState.DISCONNECTED)
     assert service.status()["error"]  # says why: the feed closed or ended
+
+
+def _service_on(warehouse: Warehouse, feed: ScriptedFeed, tmp_path: Path) -> MarketService:
+    service = MarketService(
+        settings=ServiceSettings(stale_seconds=1.0, tick_seconds=0.05, flush_seconds=0.2),
+        board=BoardState(fields=BOARD_FIELDS), store=MarketStore(warehouse, flush_seconds=0.2),
+        userdata=UserData(tmp_path / "market.sqlite3"),
+    )
+    core = MarketCore()
+    service.attach_core(core)
+    service.start(FeedPipeline(service, core, lambda: feed))
+    return service
+
+
+def _stored_prices(service: MarketService) -> list[float]:
+    return [r["price"] for r in service.store.history("trades", _vn_today(), "FPT")]
+
+
+def test_a_restarted_simulated_feed_replaces_the_day_it_wrote(fresh_warehouse: Warehouse, tmp_path: Path) -> None:
+    feed = ScriptedFeed()  # not the exchange: simulated
+    first = _service_on(fresh_warehouse, feed, tmp_path)
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 131_000, 100, 100),
+              trade_message("FPT", *FPT, 131_100, 50, 150))
+    _wait(lambda: len(_stored_prices(first)) == 2)
+    sources = first.store.sources  # which feed wrote which day, shared by both runs
+    first.stop()
+    # The simulator restarts and replays the day along another path: its rows replace the first run's.
+    feed = ScriptedFeed()
+    second = MarketService(
+        settings=ServiceSettings(stale_seconds=1.0, tick_seconds=0.05, flush_seconds=0.2),
+        board=BoardState(fields=BOARD_FIELDS), store=MarketStore(fresh_warehouse, flush_seconds=0.2, sources=sources),
+    )
+    core = MarketCore()
+    second.start(FeedPipeline(second, core, lambda: feed))
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 125_000, 300, 300))
+    _wait(lambda: _stored_prices(second) == [125_000.0])
+    time.sleep(0.5)  # two more flushes: nothing of the first run comes back
+    assert _stored_prices(second) == [125_000.0]
+    second.stop()
+
+
+def test_a_simulator_never_writes_over_a_day_an_exchange_feed_recorded(fresh_warehouse: Warehouse,
+                                                                      tmp_path: Path) -> None:
+    exchange = ScriptedFeed()
+    exchange.source = "ssi"
+    live = _service_on(fresh_warehouse, exchange, tmp_path)
+    exchange.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 131_000, 100, 100))
+    _wait(lambda: _stored_prices(live) == [131_000.0])
+    sources = live.store.sources
+    live.stop()
+    feed = ScriptedFeed()
+    sim = MarketService(
+        settings=ServiceSettings(stale_seconds=1.0, tick_seconds=0.05, flush_seconds=0.2),
+        board=BoardState(fields=BOARD_FIELDS), store=MarketStore(fresh_warehouse, flush_seconds=0.2, sources=sources),
+    )
+    sim.start(FeedPipeline(sim, MarketCore(), lambda: feed))
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 125_000, 300, 300))
+    _wait(lambda: sim.store.refused_rows >= 1)
+    assert sim.board.row("FPT")["last"] == 125_000  # the board shows the simulator's prices ...
+    assert _stored_prices(sim) == [131_000.0]  # ... the history keeps the exchange's day
+    sim.stop()
+
+
+class CatchingUpFeed(ScriptedFeed):
+    """A feed that replays the session so far before the test lets it go live."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_state(self.status.state, catching_up=True)
+
+    def go_live(self) -> None:
+        self._set_state(self.status.state, catching_up=False)
+
+
+def test_status_says_while_the_feed_is_catching_up(fresh_warehouse: Warehouse, tmp_path: Path) -> None:
+    feed = CatchingUpFeed()
+    service = _service_on(fresh_warehouse, feed, tmp_path)
+    feed.send(status_message("FPT", *FPT))
+    _wait(lambda: service.status()["source"] == "scripted")
+    assert service.status()["catching_up"] is True
+    feed.go_live()
+    assert service.status()["catching_up"] is False
+    assert MarketService().status()["catching_up"] is False  # no feed yet
+    service.stop()
