@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from backend.validation import describe_validation, safe_name
-
-__all__ = ["ApiError", "describe_validation", "error_response", "install", "json_body", "safe_name"]
+from backend.validation import describe_validation
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +22,6 @@ class ApiError(Exception):
 
 def error_response(message: str, status: int) -> tuple[Response, int]:
     return jsonify({"error": message}), status
-
-
-def json_body(max_bytes: int = 1_000_000) -> dict[str, Any]:
-    """The request's JSON object, or an ApiError saying what is wrong with it."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(f"request body is larger than {max_bytes:,} bytes", 413)
-    raw = request.get_data(cache=False, as_text=False)
-    if len(raw) > max_bytes:
-        raise ApiError(f"request body is larger than {max_bytes:,} bytes", 413)
-    if not raw.strip():
-        raise ApiError("request body is empty: send a JSON object")
-    import orjson
-
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(f"request body is not valid JSON ({exc.args[0].split(':')[0]})") from None
-    if not isinstance(body, dict):
-        raise ApiError("request body must be a JSON object")
-    return body
 
 
 def install(bp: Blueprint) -> None:

@@ -36,7 +36,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 import orjson
-from flask import Flask, Response, current_app, make_response, request
+from flask import Flask, Response, make_response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from spectree import SpecTree
 from spectree.plugins.base import Context
@@ -188,12 +188,26 @@ spec = SpecTree(
 )
 
 
+def _with_server_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    # Any route can fail on the server; the body is still the error body (details only in the log).
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            operation["responses"].setdefault("500", {
+                "description": "the request failed on the server; the error has been logged",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            })
+    return doc
+
+
+@lru_cache(maxsize=1)
+def _document_bytes() -> bytes:
+    # spectree builds the document once per process (it lifts nested schemas out as it goes),
+    # from the app serving the first request: every app registers the same routes (register_api).
+    return orjson.dumps(_with_server_errors(spec.spec))
+
+
 def _document() -> Response:
-    doc = current_app.extensions.get("deskboard.openapi")
-    if doc is None:
-        # One document per app: built on first request from the app's routes, then kept.
-        doc = current_app.extensions["deskboard.openapi"] = orjson.dumps(spec._generate_spec())
-    return Response(doc, mimetype="application/json")
+    return Response(_document_bytes(), mimetype="application/json")
 
 
 @lru_cache(maxsize=1)

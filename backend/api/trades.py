@@ -6,18 +6,32 @@
                                                    "column_path": [...], "offset": 0, "limit": 100,
                                                    "sort": [{"colId": "pnl", "sort": "desc"}]}
 
-The CSV route reads the same query string as the pivot page, so the page's
+The CSV route reads the same query string as the pivot page, with the page's own
+lenient parser (what it ignores is counted in ``X-Deskboard-Notices``), so the page's
 export link is its own URL pointed here.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from spectree import Response as Responses
 
-from backend.api.errors import ApiError, install, json_body, safe_name
-from backend.pivot.drill import DrillError, drill_scope, fetch_page
+from backend.api.errors import ApiError, install
+from backend.api.spec import Body, ErrorBody, ViewQuery, spec
+from backend.pivot.catalog import MAX_COLUMN_DIMENSIONS, MAX_DIMENSIONS, MAX_VALUE_CHARS
+from backend.pivot.drill import (
+    DRILL_COLUMNS,
+    LOOK_THROUGH_FACTOR,
+    MAX_OFFSET,
+    MAX_PAGE,
+    DrillError,
+    drill_scope,
+    fetch_page,
+)
 from backend.pivot.engine import latest_trade_date
 from backend.pivot.export import export_as_of, stream_trades_csv
 from backend.pivot.view_state import parse_view
@@ -26,9 +40,34 @@ from backend.stores import current_stores
 trades_api = Blueprint("trades_api", __name__, url_prefix="/api/v1")
 install(trades_api)
 
+TAG = "trades"
+CSV_ANSWER = ("text/csv: every trade under the view's filters, streamed; header X-Deskboard-As-Of names the "
+              "as-of date, X-Deskboard-Notices counts the view's parameters that were ignored")
+
+
+class TradesCsvQuery(ViewQuery):
+    """The pivot page's own query string; the main parameters are listed, see the page for all."""
+
+    rows: str | None = Field(None, description="row dimensions, comma-separated (they do not narrow the export)")
+    m: str | None = Field(None, description="metrics, comma-separated")
+    date: str | None = Field(None, description="one day YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD "
+                                               "(default: the latest date with data)")
+    exposure: str | None = Field(None, description="as_held, look_through or custom (with types=Direct,ETF,...)")
+    types: str | None = Field(None, description="exposure types for exposure=custom, comma-separated")
+    stocks: str | None = Field(None, description="last or average")
+
 
 @trades_api.get("/trades.csv")
-def trades_csv() -> Response:
+@spec.validate(resp=Responses(HTTP_200=(None, CSV_ANSWER),
+                              HTTP_400=ErrorBody, HTTP_404=(ErrorBody, "no data in the warehouse yet"),
+                              HTTP_414=(ErrorBody, "the query string is too long")),
+               tags=[TAG])
+def trades_csv(query: TradesCsvQuery) -> Response:
+    """Every trade of a pivot view's filters and dates as CSV (filters are the f.<dimension>=value parameters).
+
+    Over a range, stocks (exposure, market value, unrealised P&L, delta) are those of the
+    range's last date with data: the ``is_as_of_date`` column marks those rows.
+    """
     wh = current_stores().warehouse
     parsed = parse_view(request.query_string.decode("utf-8", "replace"), latest_date=latest_trade_date(wh))
     if parsed.state.date_from is None:
@@ -50,22 +89,42 @@ def trades_csv() -> Response:
     return Response(stream_with_context(stream_trades_csv(wh, scope)), mimetype="text/csv", headers=headers)
 
 
+PathValue = Annotated[StrictStr, Field(max_length=MAX_VALUE_CHARS)] | StrictInt | StrictFloat | StrictBool | None
+SortColumn = Literal[(*DRILL_COLUMNS, LOOK_THROUGH_FACTOR)]  # type: ignore[valid-type]
+
+
+class TradeSort(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    colId: SortColumn  # the grid's own name
+    sort: Literal["asc", "desc"] = "asc"
+
+
+class TradesPageBody(Body):
+    request: dict[str, Any] = Field(description="the pivot request, as sent to POST /api/v1/pivot")
+    path: list[PathValue] = Field(
+        default_factory=list, max_length=MAX_DIMENSIONS, description="the row's values, one per row dimension")
+    column_path: list[PathValue] = Field(
+        default_factory=list, max_length=MAX_COLUMN_DIMENSIONS,
+        description="the split column's values, one per column dimension")
+    offset: StrictInt = Field(0, ge=0, le=MAX_OFFSET)
+    limit: StrictInt = Field(100, ge=1, le=MAX_PAGE)
+    sort: list[TradeSort] = Field(default_factory=list, max_length=3)
+
+
+class TradesPage(BaseModel):
+    rows: list[dict[str, Any]]
+    total: int = Field(description="trades in the scope")
+
+
 @trades_api.post("/trades/page")
-def trades_page() -> Response:
-    body = json_body()
-    unknown = sorted(set(body) - {"request", "path", "column_path", "offset", "limit", "sort"})
-    if unknown:
-        raise ApiError(f"{safe_name(unknown[0])}: unknown field")
-    req, path, column_path = body.get("request"), body.get("path", []), body.get("column_path", [])
-    sort = body.get("sort", [])
-    if not isinstance(req, dict) or not isinstance(path, list) or not isinstance(column_path, list):
-        raise ApiError("request must be an object; path and column_path lists")
-    if not isinstance(sort, list) or not all(isinstance(s, dict) for s in sort):
-        raise ApiError("sort must be a list of {colId, sort}")
+@spec.validate(resp=Responses(HTTP_200=TradesPage, HTTP_400=ErrorBody, HTTP_413=ErrorBody), tags=[TAG])
+def trades_page(json: TradesPageBody) -> Response:
+    """One page of the trades behind a pivot cell (row ``path``, split column ``column_path``)."""
     try:
-        scope = drill_scope(req, path, column_path)
-        page = fetch_page(current_stores().warehouse, scope, offset=body.get("offset", 0),
-                          limit=body.get("limit", 100), sort=sort)
+        scope = drill_scope(json.request, json.path, json.column_path)
+        page = fetch_page(current_stores().warehouse, scope, offset=json.offset, limit=json.limit,
+                          sort=[s.model_dump() for s in json.sort])
     except DrillError as exc:
         raise ApiError(str(exc)) from None
     return jsonify({"rows": page.rows, "total": page.total})

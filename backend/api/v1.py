@@ -58,7 +58,7 @@ class PivotAnswer(BaseModel):
     meta: PivotMeta
 
 
-ANSWER = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_413=ErrorBody, HTTP_500=ErrorBody)
+ANSWER = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_413=ErrorBody)
 
 
 def pivot_answer(body: dict[str, Any] | PivotRequest) -> dict[str, Any]:
@@ -125,8 +125,7 @@ def _summary(query: SummaryQuery, metrics: list[str], sort: str) -> dict[str, An
     }
 
 
-SUMMARY = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_404=(ErrorBody, "no data in the warehouse yet"),
-                   HTTP_500=ErrorBody)
+SUMMARY = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_404=(ErrorBody, "no data in the warehouse yet"))
 
 
 @api_v1.get("/exposure")
