@@ -1,9 +1,10 @@
-"""User watchlists and price-alert rules, kept in a small SQLite file in the data dir.
+"""User watchlists and price-alert rules, kept in the records store (``backend.meta``).
 
 The built-in VN30 watchlist always exists and cannot be changed; users add their
-own lists of symbols. Price rules are stored here so they survive a restart; the
+own lists of symbols. Price rules are stored so they survive a restart; the
 market service loads them into the alert engine at start and on every change.
-SQLite (WAL) is safe across the server's threads and processes.
+The records store is SQLite (WAL) by default and PostgreSQL when configured, so
+every web worker and job process sees the same lists and rules.
 
 A rule's price must be one the symbol can trade at today: inside its day band
 (floor..ceiling) and on the tick grid (HOSE: 10 / 50 / 100 VND by price level;
@@ -15,14 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
+
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from backend.market.reference import (
     VN30_SYMBOLS,
@@ -34,6 +34,8 @@ from backend.market.reference import (
     round_to_tick,
     tick_size,
 )
+from backend.meta import MetaStore, open_meta
+from backend.meta.models import PriceRuleRecord, WatchlistRecord, utc_now
 
 SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
 WATCHLIST_ID: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -46,19 +48,6 @@ _BOARD_PRICE: Final = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
 # Board units: thousands of VND for stocks, index points for futures; beyond these is a typo.
 MAX_STOCK_SHOWN: Final[float] = 100_000.0
 MAX_FUTURES_SHOWN: Final[float] = 100_000.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS watchlists (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, symbols TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS price_rules (
-    id TEXT PRIMARY KEY, symbol TEXT NOT NULL, op TEXT NOT NULL CHECK (op IN ('above', 'below')),
-    price REAL NOT NULL CHECK (price > 0), note TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
-"""
-
 
 class UserDataError(ValueError):
     """A watchlist or rule the store refuses, with the reason."""
@@ -83,6 +72,8 @@ class StoredRule:
 
 def clean_symbols(symbols: Iterable[str]) -> tuple[str, ...]:
     """Upper-case, de-duplicated symbols in the given order; refuses invalid ones."""
+    if isinstance(symbols, str | bytes):  # one text is not a list of its letters
+        raise UserDataError("symbols must be a list of symbols")
     out: list[str] = []
     for raw in symbols:
         if not isinstance(raw, str):
@@ -108,39 +99,58 @@ def _clean_name(name: str) -> str:
     return name
 
 
+_WATCHLISTS = WatchlistRecord.__table__
+_RULES = PriceRuleRecord.__table__
+# Names one "watchlist or rule count" lock among PostgreSQL advisory locks (SQLite writers
+# already queue on BEGIN IMMEDIATE).
+_PG_LIMIT_LOCK = 0x77617463  # "watc"
+_NOTE_MAX = 200
+_RECORD_ID_MAX = 64
+
+
+def _record_id(value: object) -> str | None:
+    """An id as the records store keeps it, or None for text that cannot be one (never found)."""
+    if not isinstance(value, str) or not 0 < len(value) <= _RECORD_ID_MAX or not value.isprintable():
+        return None
+    return value
+
+
+def _watchlist(row: object) -> Watchlist:
+    return Watchlist(row.id, row.name, tuple(row.symbols))  # type: ignore[attr-defined]
+
+
 class UserData:
-    """Watchlists and price rules in one SQLite file."""
+    """Watchlists and price rules in the records store.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+    Give it the process's ``MetaStore``; a path opens a records database of its own in
+    that SQLite file (tools and tests).
+    """
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+    def __init__(self, store: MetaStore | str | Path) -> None:
+        if isinstance(store, MetaStore):
+            self.store = store
+            return
+        from backend.meta.legacy_market import IMPORTED_SUFFIX, is_legacy_market_file
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        path = Path(store).expanduser().resolve()
+        # The old market file is never a records database: its lists now live in the app's store.
+        if is_legacy_market_file(path) or path.with_name(path.name + IMPORTED_SUFFIX).exists():
+            raise UserDataError(f"{path} is the old watchlist file, imported into the records store "
+                                "at start: open UserData on the app's records store (stores.meta)")
+        self.store = open_meta(f"sqlite:///{path}")
+
+    def _lock_counts(self, conn: Connection) -> None:
+        # Two writers must not both see 199 lists and both add one.
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LIMIT_LOCK})
 
     # -- watchlists --------------------------------------------------------------
     def watchlists(self) -> list[Watchlist]:
-        rows = self._conn().execute("SELECT id, name, symbols FROM watchlists ORDER BY name, id").fetchall()
+        with self.store.read() as conn:
+            rows = conn.execute(select(_WATCHLISTS.c.id, _WATCHLISTS.c.name, _WATCHLISTS.c.symbols)).all()
         vn30 = Watchlist(VN30_ID, "VN30", tuple(sorted(VN30_SYMBOLS)), builtin=True)
-        return [vn30, *(Watchlist(i, n, tuple(s.split(","))) for i, n, s in rows)]
+        # Sorted here, not in SQL: SQLite and PostgreSQL collate text differently.
+        return [vn30, *sorted((_watchlist(r) for r in rows), key=lambda w: (w.name, w.id))]
 
     def watchlist(self, watchlist_id: str | None) -> Watchlist | None:
         """The list with this id; None when it does not exist."""
@@ -148,42 +158,52 @@ class UserData:
             return self.watchlists()[0]
         if not isinstance(watchlist_id, str) or not WATCHLIST_ID.match(watchlist_id):
             return None
-        row = self._conn().execute(
-            "SELECT id, name, symbols FROM watchlists WHERE id = ?", (watchlist_id,)
-        ).fetchone()
-        return Watchlist(row[0], row[1], tuple(row[2].split(","))) if row else None
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(_WATCHLISTS.c.id, _WATCHLISTS.c.name, _WATCHLISTS.c.symbols)
+                .where(_WATCHLISTS.c.id == watchlist_id)
+            ).first()
+        return _watchlist(row) if row else None
 
     def save_watchlist(self, name: str, symbols: Iterable[str], watchlist_id: str | None = None) -> Watchlist:
         """Create a list (or replace one of the user's lists) and return it."""
         name, cleaned = _clean_name(name), clean_symbols(symbols)
         if watchlist_id == VN30_ID:
             raise UserDataError("the VN30 list is built in and cannot be changed")
-        if watchlist_id is not None and not WATCHLIST_ID.match(str(watchlist_id)):
+        if watchlist_id is not None and (not isinstance(watchlist_id, str) or not WATCHLIST_ID.match(watchlist_id)):
             raise UserDataError("not a valid watchlist id")
         new_id = watchlist_id or f"w-{uuid.uuid4().hex[:10]}"
-        with self._tx() as db:
-            count = db.execute("SELECT count(*) FROM watchlists").fetchone()[0]
-            if watchlist_id is None and count >= MAX_WATCHLISTS:
-                raise UserDataError(f"at most {MAX_WATCHLISTS} watchlists")
-            db.execute(
-                "INSERT INTO watchlists (id, name, symbols) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET name = excluded.name, symbols = excluded.symbols",
-                (new_id, name, ",".join(cleaned)),
-            )
+        now = utc_now()
+        with self.store.write() as conn:
+            self._lock_counts(conn)
+            changed = conn.execute(
+                update(_WATCHLISTS).where(_WATCHLISTS.c.id == new_id)
+                .values(name=name, symbols=list(cleaned), updated_at=now)
+            ).rowcount
+            if not changed:
+                count = conn.execute(select(func.count()).select_from(_WATCHLISTS)).scalar_one()
+                if count >= MAX_WATCHLISTS:
+                    raise UserDataError(f"at most {MAX_WATCHLISTS} watchlists")
+                conn.execute(insert(_WATCHLISTS).values(id=new_id, name=name, symbols=list(cleaned),
+                                                        created_at=now, updated_at=now))
         return Watchlist(new_id, name, cleaned)
 
     def delete_watchlist(self, watchlist_id: str) -> bool:
         if watchlist_id == VN30_ID:
             raise UserDataError("the VN30 list is built in and cannot be deleted")
-        with self._tx() as db:
-            return db.execute("DELETE FROM watchlists WHERE id = ?", (str(watchlist_id),)).rowcount > 0
+        key = _record_id(watchlist_id)
+        if key is None:
+            return False
+        with self.store.write() as conn:
+            return conn.execute(delete(_WATCHLISTS).where(_WATCHLISTS.c.id == key)).rowcount > 0
 
     # -- price rules -------------------------------------------------------------
     def rules(self) -> list[StoredRule]:
-        rows = self._conn().execute(
-            "SELECT id, symbol, op, price, note FROM price_rules ORDER BY symbol, price, id"
-        ).fetchall()
-        return [StoredRule(*row) for row in rows]
+        cols = (_RULES.c.id, _RULES.c.symbol, _RULES.c.op, _RULES.c.price, _RULES.c.note)
+        with self.store.read() as conn:
+            rows = conn.execute(select(*cols)).all()
+        rules = [StoredRule(r.id, r.symbol, r.op, float(r.price), r.note) for r in rows]
+        return sorted(rules, key=lambda r: (r.symbol, r.price, r.id))
 
     def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
         (symbol,) = clean_symbols([symbol])
@@ -191,21 +211,25 @@ class UserData:
             raise UserDataError("op must be 'above' or 'below'")
         if isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
             raise UserDataError("price must be a positive number")
-        if not isinstance(note, str) or len(note) > 200:
-            raise UserDataError("note is at most 200 characters")
+        if not isinstance(note, str) or len(note) > _NOTE_MAX:
+            raise UserDataError(f"note is at most {_NOTE_MAX} characters")
+        if not note.isprintable():
+            raise UserDataError("note: control characters and line breaks are not allowed")
         rule = StoredRule(f"p-{uuid.uuid4().hex[:12]}", symbol, op, float(price), note)  # type: ignore[arg-type]
-        with self._tx() as db:
-            if db.execute("SELECT count(*) FROM price_rules").fetchone()[0] >= MAX_RULES:
+        with self.store.write() as conn:
+            self._lock_counts(conn)
+            if conn.execute(select(func.count()).select_from(_RULES)).scalar_one() >= MAX_RULES:
                 raise UserDataError(f"at most {MAX_RULES} price rules")
-            db.execute(
-                "INSERT INTO price_rules (id, symbol, op, price, note) VALUES (?, ?, ?, ?, ?)",
-                (rule.id, rule.symbol, rule.op, rule.price, rule.note),
-            )
+            conn.execute(insert(_RULES).values(id=rule.id, symbol=rule.symbol, op=rule.op, price=rule.price,
+                                               note=rule.note, created_at=utc_now()))
         return rule
 
     def delete_rule(self, rule_id: str) -> bool:
-        with self._tx() as db:
-            return db.execute("DELETE FROM price_rules WHERE id = ?", (str(rule_id),)).rowcount > 0
+        key = _record_id(rule_id)
+        if key is None:
+            return False
+        with self.store.write() as conn:
+            return conn.execute(delete(_RULES).where(_RULES.c.id == key)).rowcount > 0
 
 
 # -- price rules against the day's band and the tick grid -----------------------------------

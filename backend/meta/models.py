@@ -125,3 +125,42 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- the live market's watchlists and price-alert rules ---------------------------------
+# Text columns are roomier than what the market service accepts today (names of at most 60
+# characters, notes of at most 200): records written under older, looser rules must fit.
+MARKET_ID_MAX = 64
+WATCHLIST_NAME_MAX = 200
+MARKET_SYMBOL_MAX = 20
+PRICE_RULE_OPS = ("above", "below")
+
+
+class WatchlistRecord(Base):
+    """A named list of board symbols. Shared by everyone on the server, like the board itself."""
+
+    __tablename__ = "watchlists"
+
+    id: Mapped[str] = mapped_column(String(MARKET_ID_MAX), primary_key=True)
+    name: Mapped[str] = mapped_column(String(WATCHLIST_NAME_MAX))
+    # The symbols in the user's order (order is what the board shows).
+    symbols: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class PriceRuleRecord(Base):
+    """Alert when ``symbol`` trades above or below ``price`` (feed units: VND, or points for futures)."""
+
+    __tablename__ = "price_rules"
+    __table_args__ = (
+        CheckConstraint(f"op IN ({', '.join(repr(o) for o in PRICE_RULE_OPS)})", name="op"),
+        CheckConstraint("price > 0", name="price"),
+    )
+
+    id: Mapped[str] = mapped_column(String(MARKET_ID_MAX), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(MARKET_SYMBOL_MAX), index=True)
+    op: Mapped[str] = mapped_column(String(8))
+    price: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -1,16 +1,21 @@
-"""Watchlists and price rules in their SQLite file."""
+"""Watchlists and price rules in the records store (SQLite and PostgreSQL), and rule prices."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.watchlists import (
+    MAX_RULES,
     MAX_SYMBOLS,
+    MAX_WATCHLISTS,
     VN30_ID,
     PriceBand,
     UserData,
@@ -18,19 +23,73 @@ from backend.market.watchlists import (
     check_rule_price,
     price_from_board_units,
 )
+from backend.meta import close_meta, open_meta
 
 
-def test_vn30_is_the_default_list_and_user_lists_survive_a_reopen(tmp_path: Path) -> None:
-    data = UserData(tmp_path / "user.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty records database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta.sqlite3'}"
+        yield url
+        close_meta(url)
+        return
+    server_url = request.getfixturevalue("postgres_url")
+    name = f"wl_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        close_meta(url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def data(meta_url: str) -> UserData:
+    return UserData(open_meta(meta_url))
+
+
+def _count(data: UserData, table: str) -> int:
+    with data.store.read() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # table: a test constant
+
+
+def test_vn30_is_the_default_list_and_user_lists_survive_a_reopen(meta_url: str) -> None:
+    data = UserData(open_meta(meta_url))
     assert data.watchlist(None).symbols == tuple(sorted(VN30_SYMBOLS))
     saved = data.save_watchlist("  My   banks ", ["vcb", "BID", "VCB", " ctg "])
     assert saved.name == "My banks" and saved.symbols == ("VCB", "BID", "CTG")
-    again = UserData(tmp_path / "user.sqlite3")
+    close_meta(meta_url)
+    again = UserData(open_meta(meta_url))
     assert again.watchlist(saved.id) == saved
     assert [w.id for w in again.watchlists()] == [VN30_ID, saved.id]
     again.save_watchlist("My banks", ["ACB"], watchlist_id=saved.id)
     assert again.watchlist(saved.id).symbols == ("ACB",)
     assert again.delete_watchlist(saved.id) and again.watchlist(saved.id) is None
+
+
+def test_a_path_opens_a_records_database_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "tool.sqlite3"
+    try:
+        saved = UserData(path).save_watchlist("Tech", ["FPT", "CMG"])
+        assert UserData(path).watchlist(saved.id) == saved
+    finally:
+        close_meta(f"sqlite:///{path}")
+
+
+def test_lists_and_rules_come_back_in_the_same_order_on_every_backend(data: UserData) -> None:
+    for name in ("b", "B", "a", "Ä", "_x", "a"):
+        data.save_watchlist(name, ["FPT"])
+    names = [w.name for w in data.watchlists()[1:]]
+    assert names == sorted(names)  # code-point order, whatever the database's collation
+    for symbol, price in (("VNM", 70_000), ("FPT", 131_000), ("FPT", 120_000)):
+        data.add_rule(symbol, "above", price)
+    assert [(r.symbol, r.price) for r in data.rules()] == [("FPT", 120_000), ("FPT", 131_000), ("VNM", 70_000)]
 
 
 @pytest.mark.parametrize(
@@ -39,57 +98,106 @@ def test_vn30_is_the_default_list_and_user_lists_survive_a_reopen(tmp_path: Path
         ("", ["FPT"]),
         ("x" * 61, ["FPT"]),
         ("bad\x00name", ["FPT"]),
+        ("del\x7fchar", ["FPT"]),
+        ("lone \ud800 surrogate", ["FPT"]),
         ("ok", []),
         ("ok", ["FPT'; DROP TABLE watchlists; --"]),
         ("ok", ["<script>"]),
+        ("ok", ["FPT\x00"]),
+        ("ok", ["X" * 10_000]),
         ("ok", [f"S{i}" for i in range(MAX_SYMBOLS + 1)]),
         ("ok", [1]),
+        ("ok", "FPT"),
     ],
 )
-def test_bad_watchlists_are_refused_and_nothing_is_written(tmp_path: Path, name, symbols) -> None:
-    data = UserData(tmp_path / "user.sqlite3")
+def test_bad_watchlists_are_refused_and_nothing_is_written(data: UserData, name, symbols) -> None:
     with pytest.raises(UserDataError):
         data.save_watchlist(name, symbols)
     assert len(data.watchlists()) == 1
-    rows = sqlite3.connect(tmp_path / "user.sqlite3").execute("SELECT count(*) FROM watchlists").fetchone()
-    assert rows == (0,)
+    assert _count(data, "watchlists") == 0
 
 
-def test_the_vn30_list_cannot_be_changed_and_bad_ids_are_not_found(tmp_path: Path) -> None:
-    data = UserData(tmp_path / "user.sqlite3")
+def test_hostile_but_valid_names_are_kept_exactly(data: UserData) -> None:
+    names = ["Robert'); DROP TABLE watchlists;--", "ngân hàng 🏦 \"quoted\"", "%_\\ like", "x" * 60]
+    saved = [data.save_watchlist(n, ["FPT"]) for n in names]
+    assert sorted(w.name for w in data.watchlists()[1:]) == sorted(names)
+    assert all(data.watchlist(s.id) == s for s in saved)
+
+
+def test_the_vn30_list_cannot_be_changed_and_bad_ids_are_not_found(data: UserData) -> None:
     with pytest.raises(UserDataError):
         data.save_watchlist("VN30", ["FPT"], watchlist_id=VN30_ID)
     with pytest.raises(UserDataError):
         data.delete_watchlist(VN30_ID)
-    assert data.watchlist("../../etc/passwd") is None
-    assert data.watchlist("w-' OR 1=1") is None
+    for bad in ("../../etc/passwd", "w-' OR 1=1", "w-\x00", "w" * 10_000):
+        assert data.watchlist(bad) is None
+        assert data.delete_watchlist(bad) is False
+    for bad_id in ("Upper", "w-\x00", 7):
+        with pytest.raises(UserDataError):
+            data.save_watchlist("ok", ["FPT"], watchlist_id=bad_id)
 
 
-def test_price_rules_are_kept_and_validated(tmp_path: Path) -> None:
-    data = UserData(tmp_path / "user.sqlite3")
+def test_price_rules_are_kept_and_validated(data: UserData) -> None:
     rule = data.add_rule("fpt", "above", 131_000, "breakout")
     assert data.rules() == [rule] and rule.symbol == "FPT"
     for bad in (("FPT", "near", 1.0), ("FPT", "above", 0), ("FPT", "above", float("nan")),
-                ("FPT", "above", True), ("F P T", "above", 1.0), ("FPT", "above", "100")):
+                ("FPT", "above", float("inf")), ("FPT", "above", True), ("F P T", "above", 1.0),
+                ("FPT", "above", "100"), ("FPT", "above", 1.0, "n" * 201), ("FPT", "above", 1.0, "nul\x00"),
+                ("FPT", "above", 1.0, "two\nlines"), ("FPT", "above", 1.0, 5), ("FPT\x00", "above", 1.0)):
         with pytest.raises(UserDataError):
             data.add_rule(*bad)
+    assert data.rules() == [rule]
     assert data.delete_rule(rule.id) and data.rules() == []
     assert not data.delete_rule(rule.id)
+    assert not data.delete_rule("p-\x00") and not data.delete_rule("p" * 10_000)
 
 
-def test_concurrent_writers_do_not_lose_lists(tmp_path: Path) -> None:
-    data = UserData(tmp_path / "user.sqlite3")
+def test_a_note_of_the_longest_allowed_length_is_kept_exactly(data: UserData) -> None:
+    note = ("ghi chú 📈 '\"; --" * 20)[:200]
+    rule = data.add_rule("FPT", "below", 120_000, note)
+    assert data.rules()[0].note == note == rule.note
+
+
+def test_concurrent_writers_do_not_lose_lists_or_rules(data: UserData) -> None:
+    errors: list[BaseException] = []
 
     def write(n: int) -> None:
-        for i in range(10):
-            data.save_watchlist(f"list {n}-{i}", ["FPT"])
+        try:
+            for i in range(10):
+                data.save_watchlist(f"list {n}-{i}", ["FPT"])
+                data.add_rule("FPT", "above", 100_000 + n * 100 + i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(data.watchlists()) == 41
+    assert errors == []
+    assert len(data.watchlists()) == 41 and len(data.rules()) == 40
+
+
+def test_concurrent_writers_never_pass_the_limits(data: UserData) -> None:
+    for i in range(MAX_WATCHLISTS - 5):
+        data.save_watchlist(f"pre {i}", ["FPT"])
+    refused: list[str] = []
+
+    def write(n: int) -> None:
+        for i in range(5):
+            try:
+                data.save_watchlist(f"race {n}-{i}", ["FPT"])
+            except UserDataError as exc:
+                refused.append(str(exc))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _count(data, "watchlists") == MAX_WATCHLISTS
+    assert len(refused) == 15 and all("at most" in r for r in refused)
+    assert MAX_RULES == 1_000  # the same count-under-lock guards the rules
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,258 @@
+"""Bring the live market's old watchlist file into the records store, once.
+
+Before the records store kept them, watchlists and price rules lived in a SQLite
+file of their own in the data directory (``market.sqlite3``, tables ``watchlists``
+and ``price_rules``). At start ``import_market_file`` copies every row of that file
+into the records store, keeping ids, names, symbols in their order, prices, notes
+and creation times, then marks the file as imported so it is never read again:
+
+- a file that holds nothing else is renamed ``market.sqlite3.migrated``;
+- a file that other features also keep tables in stays where it is, and only the two
+  imported tables are renamed (``watchlists_migrated``, ``price_rules_migrated``).
+
+The copy is one records-store transaction that skips ids already present, so an import
+interrupted after it committed (before the file was marked) is simply repeated. A file
+that cannot be read (corrupt, locked by a process of an older version, rows the records
+store cannot hold) raises ``LegacyImportError`` naming the file: the caller logs it and
+starts anyway; neither the file nor the records store is changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.meta.models import (
+    MARKET_ID_MAX,
+    MARKET_SYMBOL_MAX,
+    PRICE_RULE_OPS,
+    WATCHLIST_NAME_MAX,
+    PriceRuleRecord,
+    WatchlistRecord,
+    utc_now,
+)
+from backend.meta.store import MetaStore
+
+log = logging.getLogger(__name__)
+
+LEGACY_FILE_NAME: Final = "market.sqlite3"
+IMPORTED_SUFFIX: Final = ".migrated"
+_TABLES: Final = ("watchlists", "price_rules")
+# How long to wait for a process of an older version that is writing the file.
+_LOCK_TIMEOUT_SECONDS: Final = 2.0
+
+
+class LegacyImportError(RuntimeError):
+    """The old market file could not be imported; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    path: Path
+    watchlists: int  # rows in the file
+    rules: int
+    added: int  # rows the records store did not hold yet
+    moved_to: Path | None  # where the file went (None: it stays, with its imported tables renamed)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def is_legacy_market_file(path: Path) -> bool:
+    """Whether ``path`` is an old-format market file (and not a records store)."""
+    if not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=_LOCK_TIMEOUT_SECONDS)) as conn:
+            tables = _tables(conn)
+    except sqlite3.Error:
+        return False
+    return "alembic_version" not in tables and bool(tables & set(_TABLES))
+
+
+@contextmanager
+def _import_lock(path: Path) -> Iterator[None]:
+    # Web workers start together; one imports while the others wait, then find nothing to do.
+    with open(path.with_name(path.name + ".import-lock"), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _created_at(value: Any) -> datetime:
+    """The file's ``CURRENT_TIMESTAMP`` text (UTC) as an aware datetime; now when unreadable."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return utc_now()
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utc_now()
+
+
+def _text(value: Any, what: str, limit: int, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise ValueError(f"{what} is not text")
+    if len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+    if "\x00" in value:
+        raise ValueError(f"{what} holds a NUL character")
+    return value
+
+
+def _watchlist_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    out = []
+    for row_id, name, symbols, created in conn.execute(
+        "SELECT id, name, symbols, created_at FROM watchlists ORDER BY rowid"
+    ):
+        try:
+            key = _text(row_id, "id", MARKET_ID_MAX)
+            names = [s for s in _text(symbols, "symbols", 1_000_000, allow_empty=True).split(",") if s]
+            if any(len(s) > MARKET_SYMBOL_MAX or "\x00" in s for s in names):
+                raise ValueError(f"a symbol is longer than {MARKET_SYMBOL_MAX} characters")
+            when = _created_at(created)
+            out.append({"id": key, "name": _text(name, "name", WATCHLIST_NAME_MAX, allow_empty=True),
+                        "symbols": names, "created_at": when, "updated_at": when})
+        except ValueError as exc:
+            raise ValueError(f"watchlist {str(row_id)[:40]!r}: {exc}") from None
+    return out
+
+
+def _rule_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    out = []
+    for row_id, symbol, op, price, note, created in conn.execute(
+        "SELECT id, symbol, op, price, note, created_at FROM price_rules ORDER BY rowid"
+    ):
+        try:
+            if op not in PRICE_RULE_OPS:
+                raise ValueError(f"op {str(op)[:20]!r} is neither above nor below")
+            if isinstance(price, bool) or not isinstance(price, int | float) or not (
+                math.isfinite(price) and price > 0
+            ):
+                raise ValueError(f"price {str(price)[:20]!r} is not a positive number")
+            out.append({"id": _text(row_id, "id", MARKET_ID_MAX), "symbol": _text(symbol, "symbol", MARKET_SYMBOL_MAX),
+                        "op": op, "price": float(price), "note": _text(note, "note", 1_000_000, allow_empty=True),
+                        "created_at": _created_at(created)})
+        except ValueError as exc:
+            raise ValueError(f"price rule {str(row_id)[:40]!r}: {exc}") from None
+    return out
+
+
+def _copy(conn: Connection, watchlists: list[dict[str, Any]], rules: list[dict[str, Any]]) -> int:
+    """Insert the rows whose id the records store does not hold; how many were added."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    added = 0
+    for table, rows in ((WatchlistRecord.__table__, watchlists), (PriceRuleRecord.__table__, rules)):
+        if not rows:
+            continue
+        before = set(conn.execute(select(table.c.id)).scalars())
+        conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c.id]), rows)
+        held = set(conn.execute(select(table.c.id)).scalars())
+        missing = {r["id"] for r in rows} - held
+        if missing:  # never expected; refuse to mark the file as imported if it happens
+            raise ValueError(f"{len(missing)} rows of {table.name} did not arrive in the records store")
+        added += len(held - before)
+    return added
+
+
+def _mark_imported(conn: sqlite3.Connection, path: Path, others: set[str]) -> Path | None:
+    """Make sure the file is never imported again (see the module's docstring)."""
+    if others:
+        present = _tables(conn)
+        for table in _TABLES:
+            if table in present:
+                target, n = f"{table}_migrated", 2
+                while target in present:
+                    target, n = f"{table}_migrated_{n}", n + 1
+                conn.execute(f'ALTER TABLE "{table}" RENAME TO "{target}"')  # names from _TABLES only
+        conn.execute("COMMIT")
+        return None
+    conn.execute("ROLLBACK")  # nothing in the file changed
+    conn.close()
+    target, n = path.with_name(path.name + IMPORTED_SUFFIX), 2
+    while target.exists():
+        target, n = path.with_name(f"{path.name}{IMPORTED_SUFFIX}-{n}"), n + 1
+    path.rename(target)
+    return target
+
+
+def import_market_file(store: MetaStore, path: Path) -> ImportReport | None:
+    """Copy the watchlists and price rules of the old file at ``path`` into ``store``, once.
+
+    None when there is nothing to import (no file, a file already imported, a records
+    store rather than an old file). Raises ``LegacyImportError`` when the file cannot be
+    imported; nothing is changed then.
+    """
+    if not path.is_file():
+        return None
+    with _import_lock(path):
+        if not path.is_file():  # another process imported it while we waited
+            return None
+        try:
+            return _import_locked(store, path)
+        except sqlite3.DatabaseError as exc:
+            reason = str(exc)
+            if "locked" in reason or "another process" in reason:
+                reason += " (stop every process of an older Deskboard version using it, then restart)"
+            raise LegacyImportError(f"cannot import watchlists and price rules from {path}: {reason}") from None
+        except (ValueError, OSError) as exc:
+            raise LegacyImportError(f"cannot import watchlists and price rules from {path}: {exc}") from None
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise LegacyImportError(
+                f"cannot import watchlists and price rules from {path} into the records store: {reason}"
+            ) from None
+
+
+def _import_locked(store: MetaStore, path: Path) -> ImportReport | None:
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=_LOCK_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise sqlite3.DatabaseError("the file is damaged: " + "; ".join(str(r[0]) for r in check[:3]))
+        tables = _tables(conn)
+        if "alembic_version" in tables or not tables & set(_TABLES):
+            return None
+        if not tables - set(_TABLES):
+            # The whole file will be renamed: fold its write-ahead log into it first, which also
+            # fails at once (before anything is copied) when another process has the file open.
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+            if str(mode).lower() != "delete":
+                raise sqlite3.OperationalError("the file is open in another process")
+        # Hold the file's write lock from the read to the mark: no write of an older process
+        # can slip in between and be left behind.
+        conn.execute("BEGIN IMMEDIATE")
+        watchlists = _watchlist_rows(conn) if "watchlists" in tables else []
+        rules = _rule_rows(conn) if "price_rules" in tables else []
+        with store.write() as target:
+            added = _copy(target, watchlists, rules)
+        moved_to = _mark_imported(conn, path, tables - set(_TABLES))
+    except BaseException:
+        with suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    report = ImportReport(path, len(watchlists), len(rules), added, moved_to)
+    log.info("imported %d watchlists and %d price rules from %s into the records store (%d new)%s",
+             report.watchlists, report.rules, path, added, f"; the file is now {moved_to}" if moved_to else "")
+    return report
+
