@@ -1,0 +1,462 @@
+"""One ``BoardState`` interface for the live board, in-process or shared through Redis.
+
+Embedded (``DESKBOARD_FEED=embedded``, the default) the feed thread runs in the web
+server and readers use the in-process board of :mod:`backend.market.board`.
+
+In server mode (``DESKBOARD_FEED=process``) one feed process owns the feed and a
+:class:`BoardPublisher` writes, once per tick, what changed to versioned Redis keys:
+the board snapshot, the market view, the core summary, today's alert rows and a
+heartbeat carrying the feed status and the version of each part. Every web worker
+runs a :class:`RemoteMarketService`: a refresher thread polls the heartbeat, fetches
+the parts whose version moved and swaps in rebuilt immutable objects. Requests only
+ever read those local objects, so a request never waits on Redis; when the feed
+process (or Redis) goes quiet, the status turns *stale* after ``stale_seconds`` and
+the last board stays on screen.
+
+Acknowledgements travel the other way: a worker pushes a command to a Redis list and
+waits (bounded) for the feed process's reply. Price rules live in the shared user-data
+file; a worker that changes them tells the feed process to re-read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+import redis
+from werkzeug.exceptions import ServiceUnavailable
+
+from backend.market.board import BoardChanges, BoardSnapshot, Row
+from backend.market.market_view import ChartSeries, MarketView, empty_view
+from backend.market.service import MarketService, ServiceSettings
+from backend.market.watchlists import StoredRule
+from backend.warehouse import WarehouseError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "deskboard:market:"
+KEYS = {part: f"{PREFIX}{part}" for part in ("heartbeat", "board", "view", "summary", "alerts")}
+COMMANDS = f"{PREFIX}commands"
+# Redis calls of readers and the publisher give up after this long: a slow Redis makes the
+# board stale, never a request slow.
+REDIS_TIMEOUT_SECONDS = 1.0
+REPLY_TIMEOUT_SECONDS = 3.0
+MAX_COMMAND_BYTES = 10_000
+
+
+@runtime_checkable
+class BoardState(Protocol):
+    """What pages and the API read from the live board (``backend.market.board.BoardState``
+    is the in-process implementation and the feed side's writer)."""
+
+    @property
+    def version(self) -> int: ...
+
+    def snapshot(self) -> BoardSnapshot: ...
+
+    def rows(self) -> list[Row]: ...
+
+    def row(self, symbol: str) -> Row | None: ...
+
+    def changes_since(self, since: object) -> BoardChanges: ...
+
+
+def redis_client(url: str, *, blocking_seconds: float = 0.0) -> redis.Redis:
+    """A client whose every call is bounded in time (connect and read); ``blocking_seconds`` is the
+    longest blocking pop it will be asked for, which its read timeout must outlast."""
+    return redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS + blocking_seconds,
+                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=10)
+
+
+# -- encoding ------------------------------------------------------------------------------------
+def encode_board(snap: BoardSnapshot) -> bytes:
+    return orjson.dumps({"version": snap.version, "floor": snap.floor, "rows": snap.rows,
+                         "row_versions": snap.row_versions, "tombstones": snap.tombstones})
+
+
+def decode_board(raw: bytes) -> BoardSnapshot:
+    data = orjson.loads(raw)
+    return BoardSnapshot(version=int(data["version"]), floor=int(data["floor"]), rows=data["rows"],
+                         row_versions=data["row_versions"], tombstones=data["tombstones"])
+
+
+def encode_view(view: MarketView) -> bytes:
+    return orjson.dumps({
+        "version": view.version, "run": view.run, "day": view.day,
+        "series": {k: {"x": s.x, "cols": s.cols} for k, s in view.series.items()},
+        "series_versions": view.series_versions, "parts": view.parts, "part_versions": view.part_versions,
+        "summary": view.summary, "session": view.session, "recent_versions": view.recent_versions,
+    })
+
+
+def decode_view(raw: bytes) -> MarketView:
+    data = orjson.loads(raw)
+    series = {k: ChartSeries(tuple(s["x"]), {c: tuple(v) for c, v in s["cols"].items()})
+              for k, s in data["series"].items()}
+    session = data["session"]
+    return MarketView(version=int(data["version"]), run=data["run"], day=int(data["day"]), series=series,
+                      series_versions=data["series_versions"], parts=data["parts"],
+                      part_versions=data["part_versions"], summary=data["summary"],
+                      session=tuple(session) if session else None,
+                      recent_versions=tuple(data["recent_versions"]))
+
+
+# -- feed side -----------------------------------------------------------------------------------
+class BoardPublisher:
+    """Publishes a market service's board, view, summary, alerts and status to Redis every tick."""
+
+    def __init__(self, service: MarketService, client: redis.Redis, *, interval: float | None = None) -> None:
+        self.service = service
+        self.client = client
+        self.interval = interval or service.settings.tick_seconds
+        self.run = secrets.token_hex(6)  # a restarted feed process is a new run
+        self.seq = 0
+        self.published: dict[str, object] = {}
+        self.failures = 0
+        self.last_error: str | None = None
+        self._summary_seq = 0
+        self._summary_obj: object = None
+        self._lock = threading.Lock()
+
+    def publish(self) -> bool:
+        """Write the parts that changed since the last publish, then the heartbeat; False if Redis failed."""
+        with self._lock:
+            service = self.service
+            snap, view, summary = service.board.snapshot(), service.view, service.summary
+            if summary is not self._summary_obj:
+                self._summary_obj, self._summary_seq = summary, self._summary_seq + 1
+            versions = {"board": snap.version, "view": view.version, "summary": self._summary_seq,
+                        "alerts": service.alerts_revision}
+            blobs: dict[str, bytes] = {}
+            if self.published.get("board") != versions["board"]:
+                blobs["board"] = encode_board(snap)
+            if self.published.get("view") != versions["view"]:
+                blobs["view"] = encode_view(view)
+            if self.published.get("summary") != versions["summary"]:
+                blobs["summary"] = orjson.dumps(summary, option=orjson.OPT_NON_STR_KEYS)
+            if self.published.get("alerts") != versions["alerts"]:
+                items = service.alerts(limit=service.settings.recent_alerts)
+                blobs["alerts"] = orjson.dumps({"revision": versions["alerts"], "items": items})
+            self.seq += 1
+            heartbeat = {"run": self.run, "seq": self.seq, "published": time.time(), "versions": versions,
+                         "status": service.status(), "history": _history_counts(service)}
+            try:
+                pipe = self.client.pipeline(transaction=True)
+                for part, blob in blobs.items():
+                    pipe.set(KEYS[part], blob)
+                pipe.set(KEYS["heartbeat"], orjson.dumps(heartbeat))
+                pipe.execute()
+            except redis.RedisError as exc:
+                self.failures += 1
+                self.last_error = type(exc).__name__
+                # Everything is re-sent once Redis answers again (it may have lost its keys).
+                self.published = {}
+                return False
+            self.published = dict(versions)
+            self.last_error = None
+            return True
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if not self.publish() and self.failures % 40 == 1:
+                    log.warning("cannot publish the board to Redis (%s); retrying", self.last_error)
+            except Exception:  # a bad tick must not end publishing; the next one retries
+                log.exception("board publish failed")
+            stop.wait(self.interval)
+
+
+def _history_counts(service: MarketService) -> dict[str, Any] | None:
+    """How the market history writer is doing: rows waiting, dropped at the buffer cap, last error."""
+    store = service.store
+    if store is None:
+        return None
+    return {"pending": sum(store.pending().values()), "dropped": store.dropped_rows, "flushes": store.flushes,
+            "error": store.last_error}
+
+
+class CommandHandler:
+    """Runs the workers' commands (acknowledge, re-read rules) in the feed process."""
+
+    def __init__(self, service: MarketService, client: redis.Redis, publisher: BoardPublisher) -> None:
+        self.service = service
+        self.client = client
+        self.publisher = publisher
+        self._rules = {r.id for r in service.rules()}
+
+    def handle(self, raw: bytes) -> None:
+        try:
+            command = orjson.loads(raw) if len(raw) <= MAX_COMMAND_BYTES else None
+        except orjson.JSONDecodeError:
+            command = None
+        if not isinstance(command, dict):
+            log.warning("ignored a malformed market command (%d bytes)", len(raw))
+            return
+        op, reply = command.get("op"), command.get("reply")
+        result: object = None
+        error: str | None = None
+        try:
+            if op == "ack" and isinstance(command.get("id"), str) and isinstance(command.get("by"), str):
+                result = self._acknowledge(command)
+            elif op == "rules":
+                self.sync_rules()
+                result = True
+            else:
+                error = "unknown command"
+                log.warning("ignored an unknown market command %r", str(op)[:40])
+        except Exception as exc:  # the worker gets an answer, not a timeout; the log has the trace
+            log.exception("market command %r failed", str(op)[:40])
+            error = f"the feed process could not do it ({type(exc).__name__})"
+        self.publisher.publish()  # the acknowledging worker reads the new alert list at once
+        if isinstance(reply, str) and reply.startswith(f"{PREFIX}reply:") and len(reply) < 100:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.rpush(reply, orjson.dumps({"result": result, "error": error}))
+            pipe.expire(reply, 30)
+            pipe.execute()
+
+    def _acknowledge(self, command: dict[str, Any]) -> bool:
+        upto = command.get("upto")
+        try:
+            return self.service.acknowledge(command["id"][:100], by=command["by"][:64],
+                                            upto=upto[:100] if isinstance(upto, str) else None)
+        except WarehouseError as exc:
+            # The live list is acknowledged before history is written: the user's action stands.
+            log.warning("alert %s acknowledged; its history row is not updated: %s", command["id"][:100], exc)
+            return True
+
+    def sync_rules(self) -> None:
+        """Make the alert engine watch exactly the stored rules."""
+        from backend.market.service import _engine_rule
+
+        core = self.service.core
+        stored = {r.id: r for r in self.service.rules()}
+        if core is not None:
+            for rule_id in self._rules - set(stored):
+                core.remove_price_rule(rule_id)
+            for rule_id in set(stored) - self._rules:
+                core.add_price_rule(_engine_rule(stored[rule_id]))
+        self._rules = set(stored)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                item = self.client.blpop([COMMANDS], timeout=0.5)
+            except redis.RedisError:
+                stop.wait(1.0)
+                continue
+            if item is not None:
+                try:
+                    self.handle(item[1])
+                except Exception:  # one bad command must not stop the others
+                    log.exception("market command failed")
+
+
+# -- web worker side -----------------------------------------------------------------------------
+class RedisBoard:
+    """The board as the feed process last published it; every read is local."""
+
+    def __init__(self) -> None:
+        start = time.time_ns() // 1_000_000
+        self._snap = BoardSnapshot(version=start, floor=start, rows={}, row_versions={}, tombstones={})
+
+    @property
+    def version(self) -> int:
+        return self._snap.version
+
+    def snapshot(self) -> BoardSnapshot:
+        return self._snap
+
+    def rows(self) -> list[Row]:
+        return self._snap.ordered_rows()
+
+    def row(self, symbol: str) -> Row | None:
+        return self._snap.rows.get(symbol)
+
+    def changes_since(self, since: object) -> BoardChanges:
+        return self._snap.changes_since(since)
+
+    def replace(self, snap: BoardSnapshot) -> None:
+        self._snap = snap
+
+
+class FeedUnavailableError(ServiceUnavailable):
+    """The feed process did not answer a command in time (the API answers 503 with the reason)."""
+
+
+class RemoteMarketService(MarketService):
+    """A web worker's market service in server mode: reads what the feed process publishes."""
+
+    def __init__(self, client: redis.Redis, *, commands: redis.Redis | None = None,
+                 settings: ServiceSettings | None = None, store: Any = None, userdata: Any = None,
+                 monotonic: Callable[[], float] = time.monotonic, poll_seconds: float | None = None) -> None:
+        """``commands``: a client for acknowledgements, whose read timeout outlasts the reply wait."""
+        super().__init__(settings=settings, board=None, store=store, userdata=userdata, monotonic=monotonic)
+        self.board: RedisBoard = RedisBoard()  # type: ignore[assignment]
+        self.client = client
+        self.commands = commands or client
+        self.poll_seconds = poll_seconds or self.settings.tick_seconds
+        self.view = empty_view()
+        self.history: dict[str, Any] | None = None
+        self._heartbeat: dict[str, Any] | None = None
+        self._heard_at: float | None = None
+        self._heard: tuple[str, int] | None = None
+        self._versions: dict[str, object] = {}
+        self._redis_error: str | None = None
+        self._created = monotonic()
+        self._refresh_lock = threading.Lock()
+        self._remote_alerts: list[dict[str, Any]] = []
+
+    # -- reading what the feed process published -------------------------------------------------
+    def refresh(self) -> bool:
+        """Fetch the heartbeat and the parts whose version moved; False when Redis did not answer."""
+        with self._refresh_lock:
+            try:
+                raw = self.client.get(KEYS["heartbeat"])
+                if raw is None:
+                    self._redis_error = None
+                    return True
+                beat = orjson.loads(raw)
+                wanted = [p for p in ("board", "view", "summary", "alerts")
+                          if beat["versions"].get(p) != self._versions.get(p) or beat["run"] != self._run()]
+                blobs = dict(zip(wanted, self.client.mget([KEYS[p] for p in wanted]), strict=True)) if wanted else {}
+            except (redis.RedisError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                self._redis_error = type(exc).__name__
+                return False
+            self._redis_error = None
+            self._apply(beat, blobs)
+            return True
+
+    def _run(self) -> str | None:
+        return None if self._heartbeat is None else self._heartbeat.get("run")
+
+    def _apply(self, beat: dict[str, Any], blobs: Mapping[str, bytes | None]) -> None:
+        if blobs.get("board"):
+            self.board.replace(decode_board(blobs["board"]))
+        if blobs.get("view"):
+            self.view = decode_view(blobs["view"])
+        if blobs.get("summary"):
+            self.summary = orjson.loads(blobs["summary"])
+        if blobs.get("alerts"):
+            alerts = orjson.loads(blobs["alerts"])
+            self._remote_alerts = alerts["items"]
+            self.alerts_revision = int(alerts["revision"])
+        self._versions = {p: beat["versions"].get(p) for p in blobs if blobs[p]} | {
+            p: v for p, v in self._versions.items() if not blobs.get(p)}
+        self.history = beat.get("history")
+        heard = (beat["run"], int(beat["seq"]))
+        if heard != self._heard:
+            self._heard, self._heard_at = heard, self._monotonic()
+        self._heartbeat = beat
+
+    def start(self, runner: Any = None) -> None:  # type: ignore[override]
+        """Start the refresher thread (there is no feed in this process)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._started = True
+        self._thread = threading.Thread(target=self._refresh_loop, name="market-refresh", daemon=True)
+        self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # a malformed publish must not stop refreshing
+                log.exception("board refresh failed")
+            self._stop.wait(self.poll_seconds)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+        self._started = False
+
+    # -- status ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The feed process's status as last heard; stale once it has been silent ``stale_seconds``."""
+        stale_after = self.settings.stale_seconds
+        beat, heard_at = self._heartbeat, self._heard_at
+        now = self._monotonic()
+        if beat is None or heard_at is None:
+            waited = now - self._created
+            error = (f"Redis did not answer ({self._redis_error})" if self._redis_error
+                     else "no feed process has published the board")
+            return {"state": "starting" if waited <= stale_after else "disconnected", "age_seconds": None,
+                    "stale_after_seconds": stale_after, "messages": 0, "rejected": 0, "market_ts": None,
+                    "error": error, "source": None, "simulated": False, "catching_up": False}
+        status = dict(beat["status"])
+        silent = now - heard_at
+        if status.get("age_seconds") is not None:
+            status["age_seconds"] = round(status["age_seconds"] + silent, 3)
+        if silent > stale_after and status.get("state") in ("live", "starting", "stale"):
+            status["state"] = "stale"
+            status["age_seconds"] = max(status.get("age_seconds") or 0.0, round(silent, 3))
+            status["error"] = (f"Redis did not answer ({self._redis_error})" if self._redis_error
+                               else f"the feed process has not published for {silent:.0f} s")
+        return status
+
+    def state(self) -> Any:
+        from backend.market.service import FeedState
+
+        return FeedState(self.status()["state"])
+
+    # -- alerts --------------------------------------------------------------------------------------
+    def alerts(self, *, day: date | None = None, symbol: str | None = None, unacked: bool = False,
+               limit: int = 200) -> list[dict[str, Any]]:
+        if day is not None:
+            return super().alerts(day=day, symbol=symbol, unacked=unacked, limit=limit)
+        items = [dict(a) for a in self._remote_alerts]
+        if symbol:
+            items = [a for a in items if a.get("symbol") == symbol]
+        if unacked:
+            items = [a for a in items if not a.get("acked_at")]
+        items.sort(key=lambda a: (a["ts"], a["id"]), reverse=True)
+        return items[:limit]
+
+    def record_alert(self, alert: dict[str, Any]) -> None:
+        raise RuntimeError("alerts are recorded by the feed process")
+
+    def acknowledge(self, alert_id: str, *, by: str, upto: str | None = None) -> bool:
+        """Ask the feed process to acknowledge; raises FeedUnavailableError when it does not answer in time."""
+        answer = self._command({"op": "ack", "id": alert_id, "by": by, "upto": upto}, wait=True)
+        self.refresh()  # show the acknowledgement on this worker's next read already
+        return bool(answer)
+
+    # -- price rules -----------------------------------------------------------------------------------
+    def add_rule(self, symbol: str, op: str, price: object, note: str = "", *,
+                 board_units: bool = False) -> StoredRule:
+        rule = super().add_rule(symbol, op, price, note, board_units=board_units)
+        self._command({"op": "rules"}, wait=False)
+        return rule
+
+    def delete_rule(self, rule_id: str) -> bool:
+        removed = super().delete_rule(rule_id)
+        if removed:
+            self._command({"op": "rules"}, wait=False)
+        return removed
+
+    def _command(self, command: dict[str, Any], *, wait: bool) -> object:
+        reply = f"{PREFIX}reply:{secrets.token_hex(8)}" if wait else None
+        try:
+            self.commands.rpush(COMMANDS, orjson.dumps(command | {"reply": reply}))
+            if reply is None:
+                return None
+            item = self.commands.blpop([reply], timeout=REPLY_TIMEOUT_SECONDS)
+        except redis.RedisError as exc:
+            raise FeedUnavailableError(f"the live market cannot be reached: Redis did not answer "
+                                       f"({type(exc).__name__}); try again") from None
+        if item is None:
+            raise FeedUnavailableError("the live market feed process did not answer in time; try again")
+        answer = orjson.loads(item[1])
+        if answer.get("error"):
+            raise FeedUnavailableError(f"{answer['error']}; try again")
+        return answer.get("result")
+
+

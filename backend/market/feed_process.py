@@ -1,0 +1,138 @@
+"""The feed process of server mode: ``python -m backend.market.feed_process``.
+
+It owns the live feed (simulator, replay or SSI, as ``DESKBOARD_MARKET_SOURCE`` says),
+runs the processing core and the alert engine, writes market history to the warehouse
+and publishes the board, the market view and today's alerts to Redis once per tick
+(see :mod:`backend.market.board_state`). Web workers started with
+``DESKBOARD_FEED=process`` serve what it publishes. Run exactly one.
+
+A warehouse that does not answer never stops the feed: history rows wait in the
+store's buffer (up to its cap, then the oldest are dropped and counted) and the
+counts travel with every heartbeat and into the log. Stop with SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from backend.config import Settings, SettingsError, load_settings
+from backend.market.board_state import BoardPublisher, CommandHandler, redis_client
+from backend.market.service import MarketService
+from backend.server_mode import ReconnectingWarehouse, open_server_warehouse
+from backend.warehouse import Warehouse, WarehouseError
+
+log = logging.getLogger("deskboard.feed")
+
+REPORT_SECONDS = 30.0
+
+
+@dataclass
+class _StoresView:
+    """The two things the market runtime takes from the stores."""
+
+    settings: Settings
+    warehouse: Warehouse
+
+
+def history_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the history is written to; never one the web server holds."""
+    if settings.embedded_warehouse:
+        # chDB lets one process open its folder and that process is the web server: history
+        # needs a ClickHouse server. Rows are kept (and beyond the cap counted as dropped).
+        return ReconnectingWarehouse(settings.warehouse_url, settings.warehouse_database, never=True,
+                                     reason="the embedded warehouse belongs to the web server; point "
+                                            "DESKBOARD_WAREHOUSE_DSN at a ClickHouse server to keep history")
+    return open_server_warehouse(settings)
+
+
+def build_service(settings: Settings) -> MarketService:
+    """The market service with its feed pipeline, built as the embedded runtime builds it, not started."""
+    from backend.market.runtime import install_market_service
+
+    holder = Flask("deskboard-feed")  # the runtime registers the service on an app; this one serves nothing
+    service = install_market_service(holder, _StoresView(settings, history_warehouse(settings)),  # type: ignore[arg-type]
+                                     start=False)
+    if service is None:
+        raise SettingsError("the live market is disabled (DESKBOARD_MARKET_ENABLED=false); nothing to run")
+    return service
+
+
+class FeedProcess:
+    """The service, its publisher and its command handler, started and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.redis_url:
+            raise SettingsError("the feed process needs DESKBOARD_REDIS_URL: it publishes the board there")
+        self.settings = settings
+        self.service = build_service(settings)
+        self.publisher = BoardPublisher(self.service, redis_client(settings.redis_url))
+        self.commands = CommandHandler(self.service, redis_client(settings.redis_url, blocking_seconds=0.5),
+                                       self.publisher)
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.service.start(self.service.pipeline)
+        for name, target in (("board-publisher", self.publisher.run_forever),
+                             ("market-commands", self.commands.run_forever)):
+            thread = threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def report(self) -> dict[str, Any]:
+        """One line's worth of how the feed, the history writer and the publisher are doing."""
+        status = self.service.status()
+        store = self.service.store
+        return {
+            "state": status["state"], "messages": status["messages"], "board": self.service.board.version,
+            "published": self.publisher.seq, "redis_error": self.publisher.last_error,
+            "history_pending": sum(store.pending().values()) if store else None,
+            "history_dropped": store.dropped_rows if store else None,
+            "history_error": store.last_error if store else None,
+        }
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT; log a status line every ``REPORT_SECONDS``."""
+        self.start()
+        log.info("feed process started: publishing to Redis every %.2f s", self.publisher.interval)
+        while not self.stop_event.wait(REPORT_SECONDS):
+            log.info("feed %s", self.report())
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.service.stop()
+        self.publisher.publish()  # the last state, so readers show "disconnected" rather than a guess
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        process = FeedProcess(load_settings())
+    except (SettingsError, WarehouseError) as exc:
+        print(f"Deskboard feed process cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("feed process stopping (signal %d)", signum)
+        process.stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        process.run()
+    finally:
+        process.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
