@@ -69,6 +69,8 @@ def _restore(args: argparse.Namespace) -> int:
     records = sum(report.records_rows.values())
     print(f"restored into {report.data_dir}: {rows:,} warehouse rows in {len(report.warehouse_rows)} tables, "
           f"{records:,} records, {report.files} files")
+    for note in report.notes:
+        print(f"note: {note}")
     if report.replaced is not None:
         print(f"the previous contents were moved to {report.replaced}; delete it once you no longer need it")
     return 0

@@ -58,6 +58,7 @@ class RestoreReport:
     records_rows: dict[str, int] = field(default_factory=dict)
     files: int = 0
     replaced: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def restore_backup(source: Path, settings: Settings, *, force: bool = False,
         _stage_embedded(source, manifest, settings, targets, staging, report, progress)
         if not settings.embedded_warehouse:
             created_server_db = (settings.warehouse_url, settings.warehouse_database)
-            report.warehouse_rows = _restore_server_warehouse(source, manifest, settings, progress)
+            report.warehouse_rows = _restore_server_warehouse(source, manifest, settings, progress, report.notes)
         if targets.meta_file is None and manifest.records is not None:
             store = MetaStore(create_meta_engine(settings.meta_database_url))
             try:
@@ -192,7 +193,7 @@ def _stage_embedded(source: Path, manifest: Manifest, settings: Settings, target
             wh = open_warehouse(f"chdb://{folder}", settings.warehouse_database, migrate=False)
             report.warehouse_rows = restore_warehouse(
                 wh, source, manifest.warehouse, created_at=manifest.created_at.isoformat(),
-                progress=lambda f, m: progress(0.4 + 0.5 * f, m))
+                progress=lambda f, m: progress(0.4 + 0.5 * f, m), notes=report.notes)
         except WarehouseError as exc:
             raise BackupError(f"the restored warehouse could not be built: {exc}") from None
         finally:
@@ -226,10 +227,11 @@ def _check_servers(settings: Settings, manifest: Manifest, force: bool) -> None:
             store.dispose()
 
 
-def _restore_server_warehouse(source: Path, manifest: Manifest, settings: Settings, progress: Progress) -> dict:
+def _restore_server_warehouse(source: Path, manifest: Manifest, settings: Settings, progress: Progress,
+                              notes: list[str]) -> dict[str, int]:
     wh = open_warehouse(settings.warehouse_url, settings.warehouse_database, migrate=False)
     return restore_warehouse(wh, source, manifest.warehouse, created_at=manifest.created_at.isoformat(),
-                             progress=lambda f, m: progress(0.4 + 0.5 * f, m))
+                             progress=lambda f, m: progress(0.4 + 0.5 * f, m), notes=notes)
 
 
 def _drop_server_database(url: str, database: str) -> None:

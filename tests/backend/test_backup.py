@@ -1,0 +1,511 @@
+"""Backups: a full round trip checked table by table, and every way a restore must refuse.
+
+chDB lets one process open one warehouse folder, and this pytest process may hold the
+session's. So the source data directory is built, backed up, restored and read back in
+child processes (the CLI as a user runs it); this process compares what they wrote with
+DuckDB and sqlite3, which share no code with the backup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from backend.backup.common import BackupRefused
+from backend.backup.create import prepare_destination
+from backend.backup.manifest import MANIFEST_NAME, read_manifest, verify_files
+from backend.backup.restore import open_backup, restore_backup
+from backend.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_TABLES = ("constituents", "data_loads", "instruments", "market_alerts", "market_basis", "market_foreign",
+               "market_index", "market_trades", "trades_1d")
+ROLLUPS = ("trades_1d_rollup", "trades_1d_book_rollup", "trades_1d_counterparty_rollup")
+CLI_TIMEOUT = 300
+
+# Builds a source data directory the way the app fills one: generated trades loaded by the
+# loader, market history rows with awkward values, saved views and jobs, a side database,
+# measurement files and a completed job's result file.
+BUILD = textwrap.dedent("""
+    import sqlite3, sys
+    from datetime import date
+    from pathlib import Path
+    from backend.datagen import generate_to_folder
+    from backend.jobs.store import JobStore
+    from backend.jobs.states import JobState
+    from backend.meta import open_meta
+    from backend.meta.views import SavedViews
+    from backend.warehouse import close_all, open_warehouse
+    from backend.warehouse.loader import load_folder
+
+    src = Path(sys.argv[1])
+    generate_to_folder(src.parent / "generated", rows=4000, start=date(2024, 1, 2), end=date(2024, 2, 9), seed=5)
+    wh = open_warehouse(f"chdb://{src}/warehouse")
+    load_folder(wh, src.parent / "generated")
+    wh.command("INSERT INTO {db}.market_foreign VALUES (now64(3), today(), 'FPT', 1, 2, 3.5, inf, NULL, -5), "
+               "(now64(3) - INTERVAL 1 DAY, today() - 1, 'VNM', 0, 18446744073709551615, nan, -0.0, 7, NULL)")
+    wh.command("INSERT INTO {db}.market_alerts VALUES ('a1', now64(3), today(), 'VN30F1M', 'basis', 'warn', "
+               "'tiếng Việt \\\\n \\"quoted\\" ''single''', 1.25, 1, 'r1', NULL, '', 1)")
+    # Its acknowledgement, inserted apart: two rows until a merge replaces the first.
+    wh.command("INSERT INTO {db}.market_alerts VALUES "
+               "('a1', now64(3), today(), 'VN30F1M', 'basis', 'warn', 'acked', 1.25, 1, 'r1', now64(3), 'ana', 2)")
+    wh.command("INSERT INTO {db}.market_trades SELECT now64(3) + number, today(), 'HPG', 27000 + number, 100, 1, "
+               "100 * number, 2.7e6 * number FROM numbers(500)")
+    close_all()
+    meta = open_meta(f"sqlite:///{src}/meta.sqlite3")
+    views = SavedViews(meta)
+    views.create("local", "Desk ✓ view", "/pivot", {"dims": ["desk", "book"], "q": "a&b=c"})
+    views.create("ana", "Ana's", "/market", {"symbol": "VNM"})
+    jobs = JobStore(meta)
+    done = jobs.create(kind="probe", parameters={"steps": 1}, owner="local", runner="embedded", placement="worker")
+    jobs.claim(done.id, "w", 1)
+    jobs.transition(done.id, JobState.COMPLETED, result={"file": "probe.txt", "summary": "ok"}, message="ok")
+    running = jobs.create(kind="probe", parameters={}, owner="ana", runner="embedded", placement="worker")
+    jobs.claim(running.id, "w", 2)
+    for job_id, text in ((done.id, "completed result"), (running.id, "half-written")):
+        (src / "job-results" / str(job_id)).mkdir(parents=True)
+        (src / "job-results" / str(job_id) / "probe.txt").write_text(text)
+    (src / "measurements" / "vn30_1").mkdir(parents=True)
+    import pyarrow as pa, pyarrow.parquet as pq
+    pq.write_table(pa.table({"ts": list(range(100)), "close": [1.5 * i for i in range(100)]}),
+                   src / "measurements" / "vn30_1" / "part-0.parquet")
+    (src / "measurements" / "README").write_text("measurements")
+    side = sqlite3.connect(src / "market.sqlite3")
+    side.execute("CREATE TABLE watch (id TEXT PRIMARY KEY, symbols TEXT)")
+    side.executemany("INSERT INTO watch VALUES (?, ?)", [("w1", "VNM,FPT"), ("w2", "HPG")])
+    side.commit()
+    side.close()
+    print(done.id, running.id)
+""")
+
+# Writes every warehouse table (rollups included) to Parquet through clickhouse-connect's Arrow
+# reader: a path independent of the engine's Parquet writer that the backup uses.
+DUMP = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import pyarrow.parquet as pq
+    from backend.warehouse import open_warehouse
+    url, database, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    out.mkdir(parents=True, exist_ok=True)
+    wh = open_warehouse(url, database, migrate=False)
+    for (name,) in wh.query_rows("SELECT name FROM system.tables WHERE database = {d:String} "
+                                 "AND engine NOT IN ('View', 'MaterializedView')", {"d": database}):
+        pq.write_table(wh.query_arrow(f"SELECT * FROM {{db}}.`{name}`"), out / f"{name}.parquet")
+""")
+
+# Holds the warehouse folder open, as the running app does, until its standard input closes.
+HOLD = textwrap.dedent("""
+    import sys
+    from backend.warehouse import open_warehouse
+    wh = open_warehouse(sys.argv[1])
+    wh.query_rows("SELECT 1")
+    print("ready", flush=True)
+    sys.stdin.read()
+""")
+
+
+def _env(data_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOARD_")}
+    if data_dir is not None:
+        env["DESKBOARD_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _python(script: str, *args: object) -> str:
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], check=False, cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def cli(*args: object, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "backend.backup", *map(str, args), "--quiet"], check=False,
+                          cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Source data dir → CLI backup → CLI restore into an empty dir; both warehouses dumped for comparison."""
+    root = tmp_path_factory.mktemp("backup")
+    paths = {"root": root, "src": root / "src", "backup": root / "backup", "dst": root / "dst",
+             "check_src": root / "check-src", "check_dst": root / "check-dst"}
+    job_ids = _python(BUILD, paths["src"]).split()
+    paths["completed_job"], paths["running_job"] = Path(job_ids[0]), Path(job_ids[1])
+    _python(DUMP, f"chdb://{paths['src']}/warehouse", "deskboard", paths["check_src"])
+    made = cli("create", paths["backup"], data_dir=paths["src"])
+    assert made.returncode == 0, made.stderr
+    assert "backup written to" in made.stdout
+    restored = cli("restore", paths["backup"], data_dir=paths["dst"])
+    assert restored.returncode == 0, restored.stderr
+    _python(DUMP, f"chdb://{paths['dst']}/warehouse", "deskboard", paths["check_dst"])
+    return paths
+
+
+def _count(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    return con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+
+
+def _missing(con: duckdb.DuckDBPyConnection, a: str, b: str) -> int:
+    """Rows of ``a`` that ``b`` lacks, counting duplicates (multiset difference)."""
+    return con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0]
+
+
+def test_round_trip_restores_every_base_table_row_for_row(work: dict[str, Path]) -> None:
+    con = duckdb.connect()
+    manifest = json.loads((work["backup"] / MANIFEST_NAME).read_text())
+    assert sorted(manifest["warehouse"]["tables"]) == sorted(BASE_TABLES)
+    for table in BASE_TABLES:
+        src, dst = work["check_src"] / f"{table}.parquet", work["check_dst"] / f"{table}.parquet"
+        stored = work["backup"] / "warehouse" / f"{table}.parquet"
+        source_rows = _count(con, src)
+        assert _count(con, stored) == source_rows == manifest["warehouse"]["tables"][table]["rows"], table
+        a, b = f"SELECT * FROM read_parquet('{src}')", f"SELECT * FROM read_parquet('{dst}')"
+        if table == "data_loads":
+            # The restore records itself as a load, so caches keyed on the data version start afresh.
+            assert _count(con, dst) == source_rows + 1
+            assert con.execute(f"SELECT count(*) FROM ({b}) WHERE source LIKE 'restore of the backup made at %'"
+                               ).fetchone()[0] == 1
+            b += " WHERE source NOT LIKE 'restore of the backup made at %'"
+        else:
+            assert _count(con, dst) == source_rows, table
+        assert _missing(con, a, b) == 0 and _missing(con, b, a) == 0, f"{table} differs after the round trip"
+    assert _count(con, work["check_src"] / "trades_1d.parquet") > 3000  # the generated trades, exploded
+    # Values that break naive encodings came back as they were.
+    dst = work["check_dst"]
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{dst}/market_foreign.parquet') "
+                       "WHERE isinf(sell_val) OR isnan(buy_val) OR total_room IS NULL").fetchone()[0] == 2
+    assert con.execute(f"SELECT max(sell_vol) FROM read_parquet('{dst}/market_foreign.parquet')"
+                       ).fetchone()[0] == 18446744073709551615
+    messages = sorted(r[0] for r in con.execute(f"SELECT message FROM read_parquet('{dst}/market_alerts.parquet')"
+                                                 ).fetchall())
+    assert messages == ["acked", 'tiếng Việt \n "quoted" \'single\'']  # a real line break
+
+
+def test_rollups_are_rebuilt_once_from_the_restored_trades(work: dict[str, Path]) -> None:
+    con = duckdb.connect()
+    trades = work["backup"] / "warehouse" / "trades_1d.parquet"
+    total = _count(con, trades)
+    dims = "trade_date, exposure_type, portfolio_manager_id, desk, asset_class, region, currency, sector, symbol, " \
+           "parent_symbol"
+    expected = con.execute(
+        f"SELECT {dims}, sum(notional) AS n, sum(pnl) AS p, count(*) AS c FROM read_parquet('{trades}') "
+        f"GROUP BY {dims}").fetchdf()
+    restored = con.execute(
+        f"SELECT {dims}, sum(sum_notional) AS n, sum(sum_pnl) AS p, sum(sum_trade_count) AS c "
+        f"FROM read_parquet('{work['check_dst']}/trades_1d_rollup.parquet') GROUP BY {dims}").fetchdf()
+    assert len(restored) == len(expected)
+    merged = expected.merge(restored, on=dims.split(", "), suffixes=("_e", "_r"), how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    assert (merged["c_e"] == merged["c_r"]).all()
+    assert ((merged["n_e"] - merged["n_r"]).abs() <= 1e-6 * (1 + merged["n_e"].abs())).all()
+    assert ((merged["p_e"] - merged["p_r"]).abs() <= 1e-6 * (1 + merged["p_e"].abs())).all()
+    for rollup in ROLLUPS:
+        counted = con.execute(
+            f"SELECT sum(sum_trade_count) FROM read_parquet('{work['check_dst']}/{rollup}.parquet')").fetchone()[0]
+        assert counted == total, f"{rollup} counts {counted} trades, the backup holds {total}"
+    assert not any((work["backup"] / "warehouse" / f"{r}.parquet").exists() for r in ROLLUPS)
+
+
+def _sqlite_rows(path: Path) -> dict[str, list[tuple]]:
+    con = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: sorted(con.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
+    finally:
+        con.close()
+
+
+def test_records_side_databases_and_files_come_back_unchanged(work: dict[str, Path]) -> None:
+    source, restored = _sqlite_rows(work["src"] / "meta.sqlite3"), _sqlite_rows(work["dst"] / "meta.sqlite3")
+    assert source.keys() == restored.keys()
+    assert source == restored
+    assert len(restored["saved_views"]) == 2 and len(restored["jobs"]) == 2
+    assert _sqlite_rows(work["dst"] / "market.sqlite3") == _sqlite_rows(work["src"] / "market.sqlite3")
+    for rel in ("measurements/vn30_1/part-0.parquet", "measurements/README"):
+        assert (work["dst"] / rel).read_bytes() == (work["src"] / rel).read_bytes()
+    # A completed job's result is kept; a running job's half-written one is not.
+    done, running = work["completed_job"].name, work["running_job"].name
+    assert (work["dst"] / "job-results" / done / "probe.txt").read_text() == "completed result"
+    assert not (work["dst"] / "job-results" / running).exists()
+    assert sorted(p.name for p in work["dst"].iterdir()) == [
+        "job-results", "market.sqlite3", "measurements", "meta.sqlite3", "warehouse"]
+
+
+def test_manifest_lists_versions_counts_and_checksums(work: dict[str, Path]) -> None:
+    from backend.meta import head_revision
+    from backend.warehouse.schema import MIGRATIONS
+
+    manifest = json.loads((work["backup"] / MANIFEST_NAME).read_text())
+    assert manifest["warehouse"]["schema_version"] == max(v for v, _, _ in MIGRATIONS)
+    assert manifest["records"]["revision"] == head_revision()
+    assert manifest["created_at"] and manifest["mode"] == "offline"
+    assert manifest["measurements"] == {"present": True, "files": 2, "bytes": manifest["measurements"]["bytes"],
+                                        "note": ""}
+    assert set(manifest["warehouse"]["rebuilt"]) == set(ROLLUPS)
+    on_disk = {p.relative_to(work["backup"]).as_posix() for p in work["backup"].rglob("*") if p.is_file()}
+    assert on_disk - {MANIFEST_NAME} == set(manifest["files"])
+    for name, entry in manifest["files"].items():
+        data = (work["backup"] / name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["bytes"], entry["sha256"]), name
+    con = sqlite3.connect(work["src"] / "meta.sqlite3")
+    for table, entry in manifest["records"]["tables"].items():
+        assert entry["rows"] == con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        assert len((work["backup"] / entry["file"]).read_bytes().splitlines()) == entry["rows"]
+
+
+def test_restore_refuses_a_non_empty_data_dir_and_force_moves_it_aside(work: dict[str, Path], tmp_path: Path) -> None:
+    before = sorted(p.name for p in work["dst"].iterdir())
+    again = cli("restore", work["backup"], data_dir=work["dst"])
+    assert again.returncode == 2
+    assert "is not empty" in again.stderr and "--force" in again.stderr
+    assert sorted(p.name for p in work["dst"].iterdir()) == before
+
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    forced = cli("restore", work["backup"], "--force", data_dir=target)
+    assert forced.returncode == 0, forced.stderr
+    aside = [p for p in target.iterdir() if p.name.startswith(".replaced-")]
+    assert len(aside) == 1 and (aside[0] / "notes.txt").read_text() == "keep me"
+    assert "moved to" in forced.stdout
+    assert (target / "warehouse").is_dir() and (target / "meta.sqlite3").is_file()
+    assert not [p for p in target.iterdir() if p.name.startswith(".restore-")]
+
+
+def _copy(work: dict[str, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(work["backup"], copy)
+    return copy
+
+
+def _edit_manifest(folder: Path, change) -> None:
+    path = folder / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _refused(folder: Path, tmp_path: Path, needle: str) -> None:
+    """Restoring ``folder`` is refused naming ``needle``, and the target data dir is never created."""
+    target = tmp_path / "target"
+    with pytest.raises(BackupRefused) as refused:
+        restore_backup(folder, load_settings(data_dir=target))
+    assert needle in str(refused.value)
+    assert not target.exists()
+
+
+def test_restore_refuses_a_changed_file_of_the_same_size(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    path = copy / "records" / "saved_views.jsonl"
+    data = bytearray(path.read_bytes())
+    data[5] ^= 1
+    path.write_bytes(bytes(data))
+    _refused(copy, tmp_path, "does not match its checksum")
+
+
+def test_restore_refuses_a_truncated_file(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    path = copy / "warehouse" / "trades_1d.parquet"
+    path.write_bytes(path.read_bytes()[:-100])
+    _refused(copy, tmp_path, "truncated")
+
+
+def test_restore_refuses_a_missing_file(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    (copy / "measurements" / "README").unlink()
+    _refused(copy, tmp_path, "measurements/README is missing")
+
+
+def test_restore_refuses_a_linked_file(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    path = copy / "measurements" / "README"
+    outside = tmp_path / "outside"
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(outside)
+    _refused(copy, tmp_path, "link")
+
+
+def test_restore_refuses_a_backup_from_a_newer_schema(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    _edit_manifest(copy, lambda m: m["warehouse"].update(schema_version=999))
+    _refused(copy, tmp_path, "newer than this Deskboard knows")
+    copy2 = tmp_path / "copy2"
+    shutil.copytree(work["backup"], copy2)
+    _edit_manifest(copy2, lambda m: m["records"].update(revision="9999_future"))
+    _refused(copy2, tmp_path, "newer than this Deskboard knows")
+    copy3 = tmp_path / "copy3"
+    shutil.copytree(work["backup"], copy3)
+    _edit_manifest(copy3, lambda m: m.update(format_version=2))
+    _refused(copy3, tmp_path, "newer Deskboard")
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "warehouse/../../x", "warehouse//x",
+                                  "warehouse\\..\\x", "warehouse/x\x00y", "elsewhere/x", "warehouse"])
+def test_restore_refuses_file_names_outside_the_backup(work: dict[str, Path], tmp_path: Path, name: str) -> None:
+    copy = _copy(work, tmp_path)
+    _edit_manifest(copy, lambda m: m["files"].update({name: {"bytes": 1, "sha256": "0" * 64}}))
+    with pytest.raises(BackupRefused, match="the manifest names a file"):
+        read_manifest(copy)
+
+
+def test_restore_refuses_table_names_that_are_not_identifiers(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+
+    def rename(m: dict) -> None:
+        m["warehouse"]["tables"]["x`; DROP TABLE trades_1d; --"] = m["warehouse"]["tables"].pop("instruments")
+
+    _edit_manifest(copy, rename)
+    _refused(copy, tmp_path, "invalid warehouse table")
+
+
+def test_restore_refuses_damaged_and_oversized_manifests(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    manifest = copy / MANIFEST_NAME
+    manifest.write_text(manifest.read_text()[:200])
+    _refused(copy, tmp_path, "not valid JSON")
+    manifest.write_text("[1, 2, 3]")
+    _refused(copy, tmp_path, "not a Deskboard backup manifest")
+    with open(manifest, "wb") as handle:  # a sparse file: large on paper, cheap on disk
+        handle.truncate(65 * 1024 * 1024)
+    _refused(copy, tmp_path, "more than any Deskboard manifest")
+    manifest.unlink()
+    _refused(copy, tmp_path, "holds no manifest.json")
+    _edit_rows = _copy(work, tmp_path / "rows")
+    _edit_manifest(_edit_rows, lambda m: m["warehouse"]["tables"]["trades_1d"].update(rows=-1))
+    _refused(_edit_rows, tmp_path, "not a valid manifest")
+
+
+def test_restore_names_a_file_given_as_the_backup(tmp_path: Path) -> None:
+    file = tmp_path / "backup.tar"
+    file.write_text("not a folder")
+    _refused(file, tmp_path, "is a file, not a backup folder")
+    _refused(tmp_path / "nowhere", tmp_path, "does not exist")
+
+
+def test_cli_refuses_a_tampered_backup_with_a_clear_message(work: dict[str, Path], tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    path = copy / "warehouse" / "instruments.parquet"
+    path.write_bytes(path.read_bytes()[:-1] + b"X")
+    target = tmp_path / "target"
+    done = cli("restore", copy, data_dir=target)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: the backup is damaged: warehouse/instruments.parquet")
+    assert "Traceback" not in done.stderr
+    assert not target.exists()
+    assert cli("verify", copy).returncode == 2
+    ok = cli("verify", work["backup"])
+    assert ok.returncode == 0 and "is complete" in ok.stdout
+
+
+def test_create_refuses_hostile_destinations(work: dict[str, Path], tmp_path: Path) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    with pytest.raises(BackupRefused, match="is a file, not a folder"):
+        prepare_destination(file)
+    with pytest.raises(BackupRefused, match="is not empty"):
+        prepare_destination(work["backup"])
+    with pytest.raises(BackupRefused, match="does not exist: create it first"):
+        prepare_destination(tmp_path / "missing" / "backup")
+    with pytest.raises(BackupRefused, match="cannot write in /sys"):
+        prepare_destination(Path("/sys/deskboard-backup"))
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+    done = cli("create", file, data_dir=work["src"])
+    assert done.returncode == 2 and "is a file, not a folder" in done.stderr
+    inside = cli("create", work["src"] / "measurements" / "b", data_dir=work["src"])
+    assert inside.returncode == 2 and "which the backup copies" in inside.stderr
+    nothing = cli("create", tmp_path / "b", data_dir=tmp_path / "no-data")
+    assert nothing.returncode == 2 and "there is nothing to back up" in nothing.stderr
+
+
+def test_create_and_restore_say_so_when_the_app_holds_the_data_dir(work: dict[str, Path], tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, f"chdb://{work['dst']}/warehouse"], cwd=ROOT,
+                              env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        made = cli("create", tmp_path / "b", data_dir=work["dst"])
+        assert made.returncode == 3
+        assert "in use by a running Deskboard" in made.stderr and "admin page" in made.stderr
+        assert not (tmp_path / "b").exists() and not list(tmp_path.iterdir())
+        forced = cli("restore", work["backup"], "--force", data_dir=work["dst"])
+        assert forced.returncode == 3 and "stop the app" in forced.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_restore_into_a_file_data_dir_is_refused(work: dict[str, Path], tmp_path: Path) -> None:
+    file = tmp_path / "data"
+    file.write_text("x")
+    with pytest.raises(BackupRefused, match="is a file, not a folder"):
+        restore_backup(work["backup"], load_settings(data_dir=file), force=True)
+    assert file.read_text() == "x"
+
+
+def test_verify_reports_progress_over_every_file(work: dict[str, Path]) -> None:
+    manifest = open_backup(work["backup"])
+    seen: list[float] = []
+    verify_files(work["backup"], manifest, lambda fraction, _message: seen.append(fraction))
+    assert len(seen) == len(manifest.files) and seen[-1] == pytest.approx(1.0)
+    assert seen == sorted(seen)
+
+
+def _replace_file(folder: Path, name: str, data: bytes, rows: int) -> None:
+    """Put ``data`` in the backup as ``name`` with a manifest that vouches for it (a backup made so)."""
+    (folder / name).write_bytes(data)
+
+    def vouch(m: dict) -> None:
+        m["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        m["warehouse"]["tables"][Path(name).stem]["rows"] = rows
+
+    _edit_manifest(folder, vouch)
+
+
+def test_rows_past_retention_in_an_older_backup_are_reported_not_failed(work: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    copy = _copy(work, tmp_path)
+    name = "warehouse/market_basis.parquet"
+    schema = pq.read_schema(copy / name)
+    now = datetime.now(UTC)
+    rows = {"ts": [now - timedelta(days=40), now], "day": [(now - timedelta(days=40)).date(), now.date()],
+            "symbol": ["VN30F1M", "VN30F1M"], "index_symbol": ["VN30", "VN30"], "futures_price": [1300.5, 1310.0],
+            "index_value": [1301.0, 1309.0], "basis": [-0.5, 1.0]}
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(rows, schema=schema), buffer)
+    _replace_file(copy, name, buffer.getvalue(), 2)
+    target = tmp_path / "target"
+    done = cli("restore", copy, data_dir=target)
+    assert done.returncode == 0, done.stderr
+    assert "note: 1 rows of market_basis were past the table's retention" in done.stdout
+    _python(DUMP, f"chdb://{target}/warehouse", "deskboard", tmp_path / "check")
+    restored = duckdb.sql(f"SELECT basis FROM read_parquet('{tmp_path}/check/market_basis.parquet')").fetchall()
+    assert restored == [(1.0,)]
+
+
+def test_restore_refuses_a_parquet_file_whose_rows_differ_from_the_manifest(work: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    copy = _copy(work, tmp_path)
+    name = "warehouse/instruments.parquet"
+    _replace_file(copy, name, (copy / name).read_bytes(), 1)
+    target = tmp_path / "target"
+    done = cli("restore", copy, data_dir=target)
+    assert done.returncode == 2 and "different number of rows than the manifest says" in done.stderr
+    assert not target.exists() or not any(target.iterdir())
