@@ -31,6 +31,7 @@ What this module adds to spectree's Flask plugin:
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -65,8 +66,8 @@ class Query(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    # Market routes name an unknown parameter back (quoted, cut to 40 characters); the rest
-    # name it only when it looks like a parameter name.
+    # Market routes name an unknown parameter back (its plain characters, cut to 40); the
+    # rest name it only when it looks like a parameter name.
     echo_unknown: ClassVar[bool] = False
 
 
@@ -119,7 +120,9 @@ def _query_items(model: type[BaseModel]) -> dict[str, Any]:
     if unknown:
         allowed = f"use {', '.join(sorted(fields))}" if fields else "this endpoint takes no query parameters"
         if getattr(model, "echo_unknown", False):
-            raise ApiError(f"unknown query parameter {unknown[0][:40]!r}; {allowed}")
+            # Only the name's letters, digits and . _ - are named back: never markup or quotes.
+            shown = re.sub(r"[^A-Za-z0-9_.-]", "", unknown[0])[:40] or "<unnamed>"
+            raise ApiError(f"unknown query parameter '{shown}'; {allowed}")
         raise ApiError(f"{safe_name(unknown[0])}: unknown query parameter ({allowed})")
     items: dict[str, Any] = {}
     for key in args:
@@ -149,6 +152,10 @@ class DeskboardFlaskPlugin(FlaskPlugin):
 
     def request_validation(self, request, query, json, form, headers, cookies) -> None:
         has_body = request.method not in ("GET", "HEAD", "DELETE")
+        if query is None and request.args:
+            # A route without a query model takes no query parameters.
+            name = next(iter(request.args))
+            raise ApiError(f"{safe_name(name)}: unknown query parameter (this endpoint takes none)")
         q = _validated(query, _query_items(query)) if query is not None else None
         if q is not None and isinstance(q, ViewQuery):
             q = None
