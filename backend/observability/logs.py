@@ -99,7 +99,8 @@ class _DropAccessLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.msg
-        return not (isinstance(msg, str) and " - - [" in msg and msg.endswith('"%s" %s %s\n'))
+        # werkzeug strips the line end before logging: match the access line's format either way.
+        return not (isinstance(msg, str) and " - - [" in msg and msg.rstrip().endswith('"%s" %s %s'))
 
 
 def bind_request(request_id: str, **values: Any) -> None:

@@ -1,0 +1,129 @@
+"""/admin/system: is the system healthy? Latency per route and callback, errors, feed lag, memory.
+
+Every figure comes from the metrics ``/metrics`` exports (``backend.observability.summary``),
+counted since the server started; the page redraws them every few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_mantine_components as dmc
+from dash import Input, Output, callback, dcc, html
+
+from backend.observability.summary import Latency, SystemSummary, system_summary
+
+dash.register_page(__name__, path="/admin/system", title="System", name="System", order=9)
+
+REFRESH_MS = 5_000
+
+
+class ids:
+    TICK = "system-tick"
+    STATS = "system-stats"
+    ROUTES = "system-routes"
+    CALLBACKS = "system-callbacks"
+    UPDATED = "system-updated"
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.2f} %"
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f} ms"
+
+
+def _stat(key: str, label: str, value: str, detail: str = "", color: str | None = None) -> dmc.Paper:
+    shade = {"c": color} if color else {}  # a null colour prop would hide the figure
+    return dmc.Paper(
+        [dmc.Text(label, size="xs", c="dimmed"),
+         dmc.Text(value, size="xl", fw=700, id={"type": "system-stat", "name": key}, **shade),
+         dmc.Text(detail, size="xs", c="dimmed", id={"type": "system-detail", "name": key})],
+        withBorder=True, p="sm", radius="sm", miw=170,
+    )
+
+
+_FEED_COLORS = {"live": "green", "stale": "orange", "disconnected": "red", "starting": "gray", "stopped": "gray"}
+
+
+def stats(summary: SystemSummary) -> list[dmc.Paper]:
+    errors = summary.server_errors + summary.callback_errors
+    rate = summary.error_rate
+    feed = summary.feed
+    if feed is None:
+        feed_value, feed_detail, feed_color = "no feed", "this server runs no market service", "gray"
+    else:
+        lag = feed.get("lag_seconds")
+        feed_value = "–" if lag is None else f"{lag:,.1f} s"
+        feed_detail = f"{feed.get('state', '?')} · {int(feed.get('messages', 0)):,} messages"
+        feed_color = _FEED_COLORS.get(str(feed.get("state")))
+    memory = summary.memory_bytes
+    processes = len(summary.memory)
+    pivot = summary.pivot
+    jobs = summary.jobs
+    return [
+        _stat("requests", "Requests", f"{summary.requests:,}", "since the server started"),
+        _stat("error-rate", "Error rate", _percent(rate),
+              f"{errors:,} failed: {summary.server_errors:,} HTTP 5xx, {summary.callback_errors:,} callbacks",
+              "red" if rate else None),
+        _stat("feed-lag", "Feed lag", feed_value, feed_detail, feed_color),
+        _stat("memory", "Memory (RSS)", "–" if memory is None else f"{memory / 2**20:,.0f} MiB",
+              f"{processes} process{'' if processes == 1 else 'es'}"),
+        _stat("pivot", "Pivot p50 / p95",
+              "–" if pivot is None else f"{_ms(pivot.p50_ms)} / {_ms(pivot.p95_ms)}",
+              f"cache hit rate {_percent(summary.cache_hit_rate)}"),
+        _stat("jobs", "Jobs running", f"{jobs.get('RUNNING', 0):,}",
+              f"{jobs.get('QUEUED', 0):,} queued · {jobs.get('FAILED', 0):,} failed"),
+    ]
+
+
+def rows(latencies: list[Latency]) -> list[dict[str, Any]]:
+    return [
+        {"name": x.name, "requests": x.requests, "p50": x.p50_ms, "p95": x.p95_ms, "errors": x.errors,
+         "error_rate": None if x.error_rate is None else round(x.error_rate * 100, 2)}
+        for x in latencies
+    ]
+
+
+def _grid(grid_id: str, first: str, data: list[dict[str, Any]]) -> dag.AgGrid:
+    number = {"type": "rightAligned", "width": 110}
+    columns = [
+        {"field": "name", "headerName": first, "flex": 1, "minWidth": 260, "tooltipField": "name"},
+        {"field": "requests", "headerName": "Requests", **number},
+        {"field": "p50", "headerName": "p50 ms", **number},
+        {"field": "p95", "headerName": "p95 ms", **number},
+        {"field": "errors", "headerName": "Errors", **number},
+        {"field": "error_rate", "headerName": "Error %", **number},
+    ]
+    return dag.AgGrid(
+        id=grid_id, rowData=data, columnDefs=columns, getRowId="params.data.name",
+        defaultColDef={"sortable": True, "resizable": True, "suppressHeaderMenuButton": True},
+        dashGridOptions={"domLayout": "autoHeight", "animateRows": False, "rowHeight": 30,
+                         "localeText": {"noRowsToShow": "Nothing counted yet."}},
+        className="system-grid",
+    )
+
+
+def layout(**_query: Any) -> html.Div:
+    summary = system_summary(dash.get_app().server)
+    return html.Div([
+        dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
+        dmc.Group([dmc.Title("System", order=2),
+                   dmc.Text("Figures since the server started; they refresh every 5 s.", size="sm", c="dimmed",
+                            id=ids.UPDATED)], justify="space-between", align="baseline"),
+        dmc.Group(stats(summary), id=ids.STATS, gap="sm", mt="sm", mb="md", align="stretch"),
+        dmc.Title("Routes", order=4, mb="xs"),
+        _grid(ids.ROUTES, "Route", rows(summary.routes)),
+        dmc.Title("Callbacks", order=4, mt="md", mb="xs"),
+        _grid(ids.CALLBACKS, "Callback (outputs)", rows(summary.callbacks)),
+    ], className="system-page")
+
+
+@callback(Output(ids.STATS, "children"), Output(ids.ROUTES, "rowData"), Output(ids.CALLBACKS, "rowData"),
+          Input(ids.TICK, "n_intervals"), prevent_initial_call=True)
+def refresh(_n: int | None) -> tuple[list[dmc.Paper], list[dict[str, Any]], list[dict[str, Any]]]:
+    summary = system_summary(dash.get_app().server)
+    return stats(summary), rows(summary.routes), rows(summary.callbacks)
