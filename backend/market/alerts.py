@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from backend.market.events import Alert, AlertKind, Severity
 from backend.market.processors.derivatives import BasisState
-from backend.market.processors.foreign import WINDOW_SECONDS, FlowWindow
+from backend.market.processors.foreign import WINDOW_SECONDS, FlowWindow, is_auction_flow
 from backend.market.processors.index import Breadth
 from backend.market.reference import FUTURES_TICK, is_vn30_future, tick_size
 
@@ -147,7 +147,8 @@ class AlertEngine:
 
     def on_foreign(self, key: str, window: FlowWindow, ts: float) -> list[Alert]:
         cfg = self.config
-        if window.first_ts is None or ts - window.first_ts < WINDOW_SECONDS:
+        # Auction flow is no acceleration: nothing fires on it, and the speeds compared leave it out.
+        if is_auction_flow(ts) or window.continuous_first_ts is None or ts - window.continuous_first_ts < WINDOW_SECONDS:
             return []
         normal = window.normal_rates(ts, cfg.foreign_baseline_minutes)
         if normal is None:
@@ -155,8 +156,8 @@ class AlertEngine:
         floor = cfg.foreign_min_speed_val if key == "MARKET" else cfg.foreign_symbol_min_speed_val
         out = []
         for kind, speed, avg, verb in (
-            (AlertKind.FOREIGN_BUY_ACCELERATION, window.speed_buy_val, normal[0], "buying"),
-            (AlertKind.FOREIGN_SELL_ACCELERATION, window.speed_sell_val, normal[1], "selling"),
+            (AlertKind.FOREIGN_BUY_ACCELERATION, window.continuous_speed_buy_val, normal[0], "buying"),
+            (AlertKind.FOREIGN_SELL_ACCELERATION, window.continuous_speed_sell_val, normal[1], "selling"),
         ):
             on = avg > 0 and speed >= floor and speed > cfg.foreign_ratio * avg
             off = speed < cfg.foreign_rearm_ratio * avg

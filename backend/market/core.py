@@ -40,6 +40,7 @@ from backend.market.processors import (
 )
 from backend.market.reference import (
     ATO_START,
+    FUTURES_MULTIPLIER,
     VN30_SYMBOLS,
     is_vn30_future,
     phase_at,
@@ -67,6 +68,20 @@ def _new_row(symbol: str) -> dict[str, Any]:
     row["kind"] = "future" if is_vn30_future(symbol) else "stock"
     row["vn30"] = symbol in VN30_SYMBOLS
     return row
+
+
+def _day_value(previous: float | None, previous_volume: int | None, trade: Trade) -> float | None:
+    """The day's traded value after ``trade``: the feed's figure, or — when it sent none (NaN,
+    null, 0.0) — the previous figure plus what this trade added at its price, so the board's
+    average price stays right. Unknown (None) until the feed has sent a value once, unless
+    this is the day's first match (its volume is the whole day's)."""
+    if trade.total_value:
+        return trade.total_value
+    unit = FUTURES_MULTIPLIER if is_vn30_future(trade.symbol) else 1  # a futures point is worth 100,000 VND
+    if previous is None:
+        first = not previous_volume and trade.total_volume == trade.volume
+        return trade.price * unit * trade.volume if first else None
+    return previous + trade.price * unit * max(trade.total_volume - (previous_volume or 0), 0)
 
 
 class MarketCore:
@@ -217,8 +232,8 @@ class MarketCore:
         row["low"] = trade.low or min(row["low"] or price, price)
         row["last"] = price
         row["last_vol"] = trade.volume
+        row["total_val"] = _day_value(row["total_val"], row["total_vol"], trade)
         row["total_vol"] = trade.total_volume
-        row["total_val"] = trade.total_value
         ref = row["ref"]
         if ref:
             row["change"] = price - ref
@@ -249,7 +264,8 @@ class MarketCore:
         return traded or quoted
 
     def _on_foreign(self, event: ForeignFlow) -> bool:
-        state = self.foreign.apply(event)
+        known = self.rows.get(event.symbol)
+        state = self.foreign.apply(event, known["session"] if known is not None else None)
         if type(state) is Drop:
             self._drop(state)
             return False

@@ -238,6 +238,15 @@ def _symbol(d: dict[str, Any], names: tuple[str, ...] = F_SYMBOL) -> str:
     return value.upper()
 
 
+def _index_value(d: dict[str, Any]) -> float | None:
+    """The index's traded value: AllValue, else TotalValue only when AllValue is absent.
+
+    An AllValue of 0.0 (nothing traded yet) is a value, not a missing one.
+    """
+    value = _num(d, F_IDXVAL)
+    return _num(d, F_TOTALVAL) if value is None else value
+
+
 class Normalizer:
     """Turns raw provider messages into events. Keeps only parse caches (no market state).
 
@@ -452,7 +461,7 @@ class Normalizer:
             advances=_count(d, F_ADV), declines=_count(d, F_DEC), unchanged=_count(d, F_UNCH),
             ceilings=_count(d, F_CEILS if _get(d, F_CEILS) is not None else F_CEIL),
             floors=_count(d, F_FLOORS if _get(d, F_FLOORS) is not None else F_FLOOR),
-            total_volume=_num(d, F_IDXVOL), total_value=_num(d, F_IDXVAL) or _num(d, F_TOTALVAL),
+            total_volume=_num(d, F_IDXVOL), total_value=_index_value(d),
             session=_text(d, F_SESSION),
         )  # fmt: skip
 

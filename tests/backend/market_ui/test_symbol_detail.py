@@ -141,3 +141,42 @@ def test_symbol_detail_puts_it_together_and_works_without_history(store: MarketS
     bare = symbol_detail("FPT", row, None, day)
     assert not bare.history and bare.bars == [] and bare.trades == [] and len(bare.book) == 3
     assert detail_day(None, {"clock": vn_epoch(OTHER_DAY, time(10))}, now=0.0) == OTHER_DAY
+
+
+def test_a_busy_symbol_shows_its_latest_trades_beyond_the_history_page(fresh_warehouse: Warehouse) -> None:
+    """More trades than one history page (oldest first, 50,000 rows): the detail still shows the
+    day's latest trades and bars over every trade."""
+    store = MarketStore(fresh_warehouse)
+    start = vn_epoch(DAY, time(9, 15))
+    n = 50_600
+    rows, total = [], 0
+    for i in range(n):
+        price = 130_000 + 100 * (i % 7)
+        total += 100
+        rows.append({"ts": start + i * 0.25, "day": DAY.toordinal(), "symbol": "VIC", "price": price,
+                     "volume": 100, "side": 1, "total_volume": total, "total_value": float(price) * total})
+    store.add("trades", rows)
+    store.flush()
+    page = store.history("trades", DAY, "VIC", limit=50_000)
+    trades = recent_trades(store, DAY, "VIC", limit=20)
+    want = sorted(rows, key=lambda r: (r["ts"], r["total_volume"]), reverse=True)[:20]
+    assert [round(t.ts, 3) for t in trades] == [round(r["ts"], 3) for r in want]
+    assert [t.price for t in trades] == [r["price"] for r in want]
+    assert trades[-1].ts > page[-1]["ts"].timestamp()  # none of them is on the oldest-first page
+    bars = minute_bars(store, DAY, "VIC")
+    assert sum(b.trades for b in bars) == n and bars[-1].close == rows[-1]["price"]
+
+
+@pytest.mark.parametrize(("kind", "symbol", "n", "match"), [
+    ("nope", "FPT", 20, "kind"), ("trades", "", 20, "symbol"), ("trades", None, 20, "symbol"),
+    ("trades", "FPT", 0, "n must"), ("trades", "FPT", 5_001, "n must"), ("trades", "FPT", True, "n must"),
+    ("trades", "FPT", "20", "n must"),
+])
+def test_recent_rows_refuse_bad_arguments(store: MarketStore, kind: str, symbol: object, n: object,
+                                          match: str) -> None:
+    from backend.market.store import StoreError
+
+    with pytest.raises(StoreError, match=match):
+        store.recent(kind, DAY, symbol, n)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="day"):
+        store.recent("trades", "2024-03-04", "FPT")  # type: ignore[arg-type]
