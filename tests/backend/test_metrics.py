@@ -382,3 +382,62 @@ def test_gunicorn_workers_add_up_and_an_exited_worker_leaves_no_memory_gauge(tmp
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+# -- percentiles of the system page ------------------------------------------------------------------
+
+
+def test_histogram_quantile_follows_prometheus_rules() -> None:
+    from backend.observability.summary import histogram_quantile
+
+    inf = float("inf")
+    buckets = [(1.0, 10.0), (2.0, 20.0), (inf, 20.0)]
+    assert histogram_quantile(0.5, buckets) == 1.0
+    assert histogram_quantile(0.75, buckets) == 1.5
+    assert histogram_quantile(0.25, buckets) == 0.5  # linear from 0 inside the first bucket
+    assert histogram_quantile(0.99, [(1.0, 1.0), (inf, 100.0)]) == 1.0  # rank in +Inf: the highest finite bound
+    assert histogram_quantile(0.5, [(1.0, 0.0), (inf, 0.0)]) is None
+    assert histogram_quantile(0.5, []) is None
+    with pytest.raises(ValueError, match="0..1"):
+        histogram_quantile(1.5, buckets)
+
+
+def test_page_percentiles_fall_in_the_bucket_of_the_true_percentile() -> None:
+    import numpy as np
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from backend.observability.summary import summarize
+
+    rng = np.random.default_rng(5)
+    observed = rng.lognormal(mean=-3.0, sigma=1.2, size=5_000)
+    registry = CollectorRegistry()
+    hist = Histogram("deskboard_http_request_duration_seconds", "t", ["route", "method"],
+                     buckets=metrics.LATENCY_BUCKETS, registry=registry)
+    for seconds in observed:
+        hist.labels(route="/x", method="GET").observe(float(seconds))
+    summary = summarize(registry.collect())
+    (route,) = summary.routes
+    assert route.name == "GET /x" and route.requests == len(observed)
+    bounds = (0.0, *metrics.LATENCY_BUCKETS)
+    for q, got_ms in ((0.5, route.p50_ms), (0.95, route.p95_ms)):
+        truth = float(np.quantile(observed, q))
+        upper = next(b for b in bounds if b >= truth)
+        lower = bounds[bounds.index(upper) - 1]
+        assert lower * 1000 - 0.05 <= got_ms <= upper * 1000 + 0.05, (q, truth, got_ms)
+
+
+def test_error_rate_counts_server_errors_and_failed_callbacks() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from backend.observability.summary import summarize
+
+    registry = CollectorRegistry()
+    requests = Counter("deskboard_http_requests", "r", ["route", "method", "status"], registry=registry)
+    failed = Counter("deskboard_dash_callback_errors", "e", ["callback"], registry=registry)
+    requests.labels(route="/a", method="GET", status="200").inc(90)
+    requests.labels(route="/a", method="GET", status="503").inc(4)
+    requests.labels(route="/b", method="POST", status="404").inc(6)
+    failed.labels(callback="x.children").inc(2)
+    summary = summarize(registry.collect())
+    assert summary.requests == 100 and summary.server_errors == 4 and summary.callback_errors == 2
+    assert summary.error_rate == pytest.approx(0.06)
