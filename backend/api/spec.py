@@ -195,22 +195,42 @@ spec = SpecTree(
 )
 
 
-def _with_server_errors(doc: dict[str, Any]) -> dict[str, Any]:
-    # Any route can fail on the server; the body is still the error body (details only in the log).
+def _finished(doc: dict[str, Any]) -> dict[str, Any]:
+    """The generated document with what every route shares spelled out."""
     for operations in doc["paths"].values():
         for operation in operations.values():
+            # Any route can fail on the server; the body is still the error body (details only in the log).
             operation["responses"].setdefault("500", {
                 "description": "the request failed on the server; the error has been logged",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
             })
+            operation["description"] = operation.get("description", "").replace("``", "`")
+            operation["summary"] = operation.get("summary", "").replace("``", "`")
+            for param in operation.get("parameters", []):
+                _not_null(param)
     return doc
+
+
+def _not_null(param: dict[str, Any]) -> None:
+    # An optional query parameter is left out, never null: show the type it takes when given.
+    schema = param["schema"]
+    options = schema.get("anyOf")
+    if param["in"] != "query" or not options:
+        return
+    given = [o for o in options if o != {"type": "null"}]
+    if len(given) == 1 and len(given) < len(options):
+        del schema["anyOf"]
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        param["schema"] = {**given[0], **schema}
+    param["description"] = param.get("description") or param["schema"].get("description", "")
 
 
 @lru_cache(maxsize=1)
 def _document_bytes() -> bytes:
     # spectree builds the document once per process (it lifts nested schemas out as it goes),
     # from the app serving the first request: every app registers the same routes (register_api).
-    return orjson.dumps(_with_server_errors(spec.spec))
+    return orjson.dumps(_finished(spec.spec))
 
 
 def _document() -> Response:

@@ -40,7 +40,9 @@ def whole_number(low: int, high: int, description: str) -> Any:
             raise ValueError(message)
         return value
 
-    return Annotated[int, BeforeValidator(check), Field(ge=low, le=high, description=description)]
+    # The bounds are checked above; the schema states them for the document.
+    bounds = {"minimum": low, "maximum": high}
+    return Annotated[int, BeforeValidator(check), Field(description=description, json_schema_extra=bounds)]
 
 
 def flag(description: str) -> Any:
