@@ -25,6 +25,7 @@ from flask import Flask
 from backend.config import Settings, SettingsError, load_settings
 from backend.market.board_state import BoardPublisher, CommandHandler, redis_client
 from backend.market.service import MarketService
+from backend.meta import MetaError, MetaStore, open_meta
 from backend.server_mode import ReconnectingWarehouse, open_server_warehouse
 from backend.warehouse import Warehouse, WarehouseError
 
@@ -35,10 +36,11 @@ REPORT_SECONDS = 30.0
 
 @dataclass
 class _StoresView:
-    """The two things the market runtime takes from the stores."""
+    """What the market runtime takes from the stores (no cache: the feed process serves nothing)."""
 
     settings: Settings
     warehouse: Warehouse
+    meta: MetaStore
 
 
 def history_warehouse(settings: Settings) -> Warehouse:
@@ -57,8 +59,8 @@ def build_service(settings: Settings) -> MarketService:
     from backend.market.runtime import install_market_service
 
     holder = Flask("deskboard-feed")  # the runtime registers the service on an app; this one serves nothing
-    service = install_market_service(holder, _StoresView(settings, history_warehouse(settings)),  # type: ignore[arg-type]
-                                     start=False)
+    stores = _StoresView(settings, history_warehouse(settings), open_meta(settings.meta_database_url))
+    service = install_market_service(holder, stores, start=False)  # type: ignore[arg-type]
     if service is None:
         raise SettingsError("the live market is disabled (DESKBOARD_MARKET_ENABLED=false); nothing to run")
     return service
@@ -117,7 +119,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         process = FeedProcess(load_settings())
-    except (SettingsError, WarehouseError) as exc:
+    except (SettingsError, WarehouseError, MetaError) as exc:
         print(f"Deskboard feed process cannot start: {exc}", file=sys.stderr)
         return 2
 
