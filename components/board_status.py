@@ -35,11 +35,27 @@ def feed_banner(status: dict[str, Any] | None) -> tuple[Any, bool]:
 
 
 def source_badge(status: dict[str, Any] | None) -> dmc.Badge | None:
-    """A visible "Simulated market" badge when the prices come from the simulator; nothing for real feeds."""
+    """A visible "Simulated market" badge when the prices come from the simulator; nothing for real feeds.
+
+    While the simulator replays the session so far (faster than real time, before it goes live)
+    the badge says so: the prices move fast and are not yet the simulated market's "now".
+    """
     if not status or not status.get("simulated"):
         return None
+    title = "Prices on this server come from the market simulator, not an exchange feed"
+    if status.get("catching_up"):
+        return dmc.Badge("Simulated market · catching up", color="orange", variant="filled", radius="sm",
+                         className="board-source board-source-catching-up",
+                         attributes={"title": title + "; it is replaying the session so far before it goes live"})
     return dmc.Badge("Simulated market", color="orange", variant="filled", radius="sm", className="board-source",
-                     attributes={"title": "Prices on this server come from the market simulator, not an exchange feed"})
+                     attributes={"title": title})
+
+
+def status_key(status: dict[str, Any] | None) -> str | None:
+    """What a screen remembers of the feed status to know when its banner and badge must be redrawn."""
+    if not status:
+        return None
+    return f"{status.get('state')}:catching_up" if status.get("catching_up") else status.get("state")
 
 
 def _alert(color: str, text: str, class_name: str = "") -> dmc.Alert:

@@ -23,7 +23,15 @@ from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import current_market_service
 from backend.market.watchlists import UserDataError, shown_price
 from components import market_charts as charts
-from components.board_status import breadth_bar, breadth_text, feed_banner, movers_line, phase_badge, source_badge
+from components.board_status import (
+    breadth_bar,
+    breadth_text,
+    feed_banner,
+    movers_line,
+    phase_badge,
+    source_badge,
+    status_key,
+)
 from components.market_alerts import RULE_DELETE, alerts_table, rules_list
 
 dash.register_page(__name__, path="/market", title="Market", name="Market", order=3)
@@ -158,7 +166,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
         dcc.Store(id=ids.REQUEST, data={"seq": 0, "cursor": None, "sent": 0}),
         dcc.Store(id=ids.ANSWER, data=None),
         dcc.Store(id=ids.CURSOR, data={"ack": 0, "cursor": view.cursor() if view else None,
-                                       "status": (status or {}).get("state")}),
+                                       "status": status_key(status)}),
         dcc.Store(id=ids.ALERTS_SEEN, data=None),
         dcc.Store(id=ids.ACK_REQUEST, data=None),
         dcc.Store(id=ids.ACK_DONE, data=None),
@@ -199,15 +207,15 @@ def answer(request: dict[str, Any] | None):
     changes = service.view.changes(request.get("cursor"))
     status = service.status()
     parts = changes["parts"]
-    shown = request.get("status")
-    banner = feed_banner(status) if status["state"] != shown or status["state"] == "stale" else (no_update,) * 2
+    shown, key = request.get("status"), status_key(status)
+    banner = feed_banner(status) if key != shown or status["state"] == "stale" else (no_update,) * 2
     clock = parts.get("clock")
     titles = [x for _, key in TITLES for x in (
         (charts.chart_title(parts[key]), charts.title_class(parts[key])) if key in parts else (no_update,) * 2)]
     seq = request.get("seq")
     return (
         {**changes, "ack": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**53 else None,
-         "status": status["state"]},
+         "status": key},
         *titles,
         _breadth(parts["vn30"]) if "vn30" in parts else no_update,
         _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
@@ -215,7 +223,7 @@ def answer(request: dict[str, Any] | None):
         f"{clock['vn_time'] or '--:--:--'} VN" if clock else no_update,
         phase_badge(clock["phase"]) if clock else no_update,
         *banner,
-        source_badge(status) if status["state"] != shown else no_update,
+        source_badge(status) if key != shown else no_update,
     )
 
 

@@ -420,6 +420,7 @@ def _find(component, component_id: str):
 
 @pytest.mark.parametrize(("status", "shown"), [
     ({"state": "live", "simulated": True, "source": "simulator"}, True),
+    ({"state": "live", "simulated": True, "source": "simulator", "catching_up": True}, True),
     ({"state": "live", "simulated": False, "source": "ssi"}, False),
     ({"state": "live"}, False), (None, False),
 ])
@@ -427,7 +428,8 @@ def test_the_source_badge_names_a_simulated_market_only(status, shown) -> None:
     badge = source_badge(status)
     assert (badge is not None) == shown
     if shown:
-        assert badge.children == "Simulated market"
+        want = "Simulated market · catching up" if status.get("catching_up") else "Simulated market"
+        assert badge.children == want
 
 
 def test_the_detail_search_box_keeps_the_keyboard(dash_duo, scripted_market) -> None:

@@ -102,7 +102,8 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     # The first render already carries today's data: every chart has points, nothing says "waiting".
     until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
     assert "waiting" not in dash_duo.find_element(".market-page").text
-    assert _text(dash_duo, "#market-source") == "Simulated market"  # prices are not the live exchange
+    # Prices are not the live exchange (once the morning so far is replayed the badge stops saying so).
+    until(lambda: _text(dash_duo, "#market-source") == "Simulated market", timeout=30)
     # Navigating to the page from the board (in this tab): time until the numbers are drawn.
     dash_duo.find_element("a.shell-nav-link[href='/board']").click()
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#board-grid .ag-row"), timeout=30)
@@ -212,6 +213,26 @@ def test_a_refused_rule_says_why_and_a_valid_one_alerts_within_five_seconds(dash
     assert service.alerts(unacked=True) == []
     dash_duo.find_element("#market-rules button").click()
     until(lambda: service.rules() == [], timeout=5)
+    assert dash_duo.get_logs() == []
+
+
+def test_the_badge_says_while_the_simulated_market_catches_up_on_both_pages(dash_duo, scripted_app) -> None:
+    app, service, feed = scripted_app
+    feed._set_state(feed.status.state, catching_up=True)  # replaying the session so far, as the simulator does
+    feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 130_500, 100, 100))
+    _start(dash_duo, app, service)
+    until(lambda: service.board.row("FPT") is not None, timeout=10)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    _with_board_in_another_tab(dash_duo)
+    driver = dash_duo.driver
+    market_tab, board_tab = driver.window_handles[0], driver.window_handles[-1]
+    dash_duo.wait_for_text_to_equal("#market-source", "Simulated market · catching up", timeout=10)
+    driver.switch_to.window(board_tab)
+    dash_duo.wait_for_text_to_equal("#board-source", "Simulated market · catching up", timeout=10)
+    feed._set_state(feed.status.state, catching_up=False)  # live from here on
+    dash_duo.wait_for_text_to_equal("#board-source", "Simulated market", timeout=10)
+    driver.switch_to.window(market_tab)
+    dash_duo.wait_for_text_to_equal("#market-source", "Simulated market", timeout=10)
     assert dash_duo.get_logs() == []
 
 
