@@ -441,3 +441,50 @@ def test_error_rate_counts_server_errors_and_failed_callbacks() -> None:
     summary = summarize(registry.collect())
     assert summary.requests == 100 and summary.server_errors == 4 and summary.callback_errors == 2
     assert summary.error_rate == pytest.approx(0.06)
+
+
+# -- /health and /metrics of the feed process and job workers ---------------------------------------
+
+
+def test_process_server_answers_health_and_metrics_and_nothing_else() -> None:
+    import urllib.error
+    import urllib.request
+
+    from backend.observability.process_server import start_process_server
+
+    state = {"ok": True}
+
+    def health() -> tuple[bool, dict]:
+        if state.get("raise"):
+            raise ConnectionError("redis down")
+        return state["ok"], {"state": "live" if state["ok"] else "disconnected"}
+
+    service = _Service({"state": "live", "age_seconds": 0.4, "stale_after_seconds": 10.0, "messages": 12,
+                        "rejected": 0})
+    server = start_process_server(0, health=health, collectors=[MarketCollector(service)], host="127.0.0.1")
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        status, body = get("/health")
+        assert status == 200 and json.loads(body) == {"status": "ok", "state": "live"}
+        state["ok"] = False
+        status, body = get("/health")
+        assert status == 503 and json.loads(body)["state"] == "disconnected"
+        state["raise"] = True
+        status, body = get("/health")
+        assert status == 503 and json.loads(body)["error"] == "ConnectionError"
+        status, body = get("/metrics")
+        samples = parse(body)
+        assert status == 200 and value(samples, "deskboard_feed_messages_total") == 12
+        assert value(samples, "deskboard_feed_lag_seconds") == 0.4
+        assert get("/metrics/../etc/passwd")[0] == 404 and get("/")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
