@@ -53,6 +53,7 @@ DOCS_URL = "/api/v1/docs"
 DOC_ENDPOINTS = ("openapi_document", "openapi_docs_page")
 MAX_PARAM_CHARS = 4_000
 MAX_QUERY_CHARS = 32_768
+DEFAULT_BODY_BYTES = 1_000_000
 
 
 class ErrorBody(BaseModel):
@@ -83,17 +84,21 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_body_bytes: ClassVar[int] = 1_000_000
+    max_body_bytes: ClassVar[int] = DEFAULT_BODY_BYTES
     # True: an empty body is the same as ``{}``.
     body_optional: ClassVar[bool] = False
+
+
+def body_limit(model: type[BaseModel]) -> int:
+    """The largest body a route with this body model reads (models from elsewhere: 1,000,000)."""
+    return getattr(model, "max_body_bytes", DEFAULT_BODY_BYTES)
 
 
 def read_json_object(max_bytes: int, optional: bool = False) -> dict[str, Any]:
     """The request's JSON object, or an ApiError saying what is wrong with it."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(f"request body is larger than {max_bytes:,} bytes", 413)
-    # Read one byte past the limit: a body without Content-Length cannot make us hold more.
-    raw = request.stream.read(max_bytes + 1) if request.content_length is None else request.get_data(cache=False)
+    raw = _read_at_most(max_bytes + 1) if request.content_length is None else request.get_data(cache=False)
     if len(raw) > max_bytes:
         raise ApiError(f"request body is larger than {max_bytes:,} bytes", 413)
     if not raw.strip():
@@ -107,6 +112,19 @@ def read_json_object(max_bytes: int, optional: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError("request body must be a JSON object")
     return body
+
+
+def _read_at_most(limit: int) -> bytes:
+    # A body without Content-Length (chunked) is read only up to one byte past the limit,
+    # so it cannot make the server hold more; a read may return less than asked: loop.
+    chunks, size = [], 0
+    while size < limit:
+        chunk = request.stream.read(min(65_536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _query_items(model: type[BaseModel]) -> dict[str, Any]:
@@ -161,8 +179,7 @@ class DeskboardFlaskPlugin(FlaskPlugin):
             q = None
         j = None
         if json is not None and has_body:
-            data = read_json_object(getattr(json, "max_body_bytes", 1_000_000),
-                                    optional=getattr(json, "body_optional", False))
+            data = read_json_object(body_limit(json), optional=getattr(json, "body_optional", False))
             j = _validated(json, data)
         request.context = Context(q, j, None, None, None)
 

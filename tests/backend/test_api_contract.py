@@ -10,6 +10,7 @@ document's schemas with jsonschema).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import typing
@@ -23,7 +24,7 @@ import pytest
 from flask import Flask
 from werkzeug.routing import Rule
 
-from backend.api.spec import DOC_ENDPOINTS, DOCS_URL, SPEC_URL, ViewQuery
+from backend.api.spec import DOC_ENDPOINTS, DOCS_URL, SPEC_URL, ViewQuery, body_limit
 from backend.config import load_settings
 from backend.warehouse import Warehouse, open_warehouse
 
@@ -256,7 +257,7 @@ def test_bad_bodies_are_refused_with_the_error_body_on_every_route(server: Flask
             continue
         path, call = _doc_path(rule), getattr(client, method.lower())
         for what, raw, allowed in _bodies(doc, path, method.lower()):
-            for content_type in ("application/json", "text/plain"):
+            for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
                 resp = call(_url(rule, "1"), data=raw, content_type=content_type)
                 if resp.status_code < 300:
                     # An optional field may take a wrong-looking value that is still valid (``by`` = "x")
@@ -268,6 +269,34 @@ def test_bad_bodies_are_refused_with_the_error_body_on_every_route(server: Flask
                 assert "<script>" not in message and "DROP" not in message and "xxxxxxxx" not in message, what
                 checked += 1
     assert checked > 200
+
+
+def test_bodies_without_a_length_are_read_only_up_to_the_limit(server: Flask, client) -> None:
+    for rule, method in _operations(server):
+        if "json" not in _hints(server, rule):
+            continue
+        limit = body_limit(_hints(server, rule)["json"])
+        big = b'{"x": "' + b"a" * (limit + 10) + b'"}'
+        resp = getattr(client, method.lower())(_url(rule), input_stream=io.BytesIO(big),
+                                               headers={"Transfer-Encoding": "chunked"},
+                                               environ_overrides={"wsgi.input_terminated": True})
+        assert f"larger than {limit:,} bytes" in _assert_error(resp, allowed=(413,))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"symbol": ["A"] * 150_000}},
+        {"dimensions": ["desk"] * 5_000, "metrics": ["pnl"]},
+        {"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"desk": "x" * 300_000}},
+        {"dimensions": ["desk"], "metrics": ["pnl"], "sort": {"field": "pnl", "column": ["x"] * 100_000}},
+        {"dimensions": ["desk"], "metrics": ["pnl"], "filters": {"trade_date": {"from": "2024-01-01", "x": 1}}},
+    ],
+)
+def test_oversized_lists_and_strings_inside_a_pivot_request_are_refused(client, body: dict) -> None:
+    for url, payload in [("/api/v1/pivot", body), ("/api/v1/trades/page", {"request": body})]:
+        message = _assert_error(client.post(url, json=payload))
+        assert "xxxxxxxx" not in message and "AAAA" not in message
 
 
 def test_hostile_path_values_are_refused_on_every_route_with_a_path_parameter(server: Flask, client) -> None:
