@@ -211,6 +211,10 @@ def _load_tables(conn: Connection, backup: Path, section: Records, progress: Pro
         entry = section.tables[table.name]
         if entry.columns != [c.name for c in table.columns]:
             raise BackupRefused(f"records table {table.name}: the backup's columns differ from its schema revision")
+        for column in table.columns:
+            if isinstance(column.type, satypes.JSON):
+                # None goes back as SQL NULL, as the app writes an absent value (not the JSON text null).
+                column.type = satypes.JSON(none_as_null=True)
         decoders = [_decoder(c.type) for c in table.columns]
         batch: list[dict[str, Any]] = []
         rows = 0

@@ -143,6 +143,10 @@ def restore_backup(source: Path, settings: Settings, *, force: bool = False,
     except OSError as exc:
         raise BackupRefused(f"cannot write in {data_dir}: {(exc.strerror or str(exc)).lower()}") from None
     report = RestoreReport(data_dir=data_dir)
+    # What the backup itself says it left out, repeated where the person restoring will read it.
+    report.notes.extend(f"{what}: {section.note}" for what, section in
+                        (("measurements", manifest.measurements), ("job results", manifest.job_results))
+                        if section.note)
     created_server_db: tuple[str, str] | None = None
     try:
         _stage_embedded(source, manifest, settings, targets, staging, report, progress)
