@@ -46,7 +46,7 @@ def install_market_service(
     store = MarketStore(stores.warehouse, retention_days=settings.retention_days,
                         flush_seconds=settings.flush_seconds,
                         sources=HistorySources(stores.settings.data_dir / "market_history.sqlite3"))
-    userdata = UserData(stores.settings.data_dir / "market.sqlite3")
+    userdata = UserData(stores.meta)  # watchlists and price rules live in the records store
     service = MarketService(settings=settings, board=BoardState(fields=BOARD_FIELDS), store=store,
                             userdata=userdata)
     core = MarketCore()
