@@ -22,13 +22,11 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from backend.market.alerts import fold_alerts
 from backend.market.board import BoardState
 from backend.market.market_view import MarketView, empty_view
-from backend.market.store import DEFAULT_RETENTION_DAYS, MarketStore
+from backend.market.settings import ServiceSettings
+from backend.market.store import MarketStore
 from backend.market.watchlists import (
     PriceBand,
     StoredRule,
@@ -48,21 +46,6 @@ class Runner(Protocol):
     def run(self, service: MarketService, stop: threading.Event) -> None: ...
 
     def close(self) -> None: ...
-
-
-class ServiceSettings(BaseSettings):
-    """How the service runs (environment prefix ``DESKBOARD_MARKET_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="DESKBOARD_MARKET_", extra="ignore", frozen=True)
-
-    enabled: bool = True
-    stale_seconds: float = Field(10.0, gt=0, le=3600)
-    tick_seconds: float = Field(0.25, ge=0.02, le=10)
-    flush_seconds: float = Field(1.0, ge=0.05, le=60)
-    retention_days: int = Field(DEFAULT_RETENTION_DAYS, ge=1, le=3650)
-    recent_alerts: int = Field(500, ge=10, le=100_000)
-    # Repeats of one alert condition (kind, symbol, rule) this close in market time fold into one row.
-    alert_fold_seconds: float = Field(900.0, ge=0, le=86_400)
 
 
 class FeedState(StrEnum):
