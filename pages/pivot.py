@@ -29,6 +29,7 @@ from components import pivot_actions as actions
 from components import pivot_charts as charts
 from components import pivot_drill as drill
 from components import pivot_summary as summary
+from components.job_progress import job_progress
 from components.pivot_controls import controls_panel
 from components.pivot_controls import ids as cids
 from components.pivot_grid import EMPTY_TEXT, column_defs, pivot_grid, total_row
@@ -198,6 +199,7 @@ def layout(**kwargs: Any) -> html.Div:
                     html.Div(drawn.get("title"), id=ids.KIOSK_TITLE, className="pivot-kiosk-title"),
                     toolbar,
                     html.Div(saved_views("pivot"), id=ids.SAVED_SLOT, className="db-embed-hide"),
+                    job_progress("pivot-trades", kind="trades_csv", label="Export all trades (job)"),
                     html.Div(out["notices"], id=ids.NOTICES, className="db-embed-hide"),
                     html.Div(error, id=ids.ERROR, role="alert"),
                     html.Div(drawn.get("truncated"), id=ids.TRUNCATED),

@@ -5,13 +5,16 @@ The rows come from the same bounded queries as the streamed download
 a large day), so the warehouse is never held for the whole export and memory
 stays bounded by one chunk. The file is written under a temporary name and
 renamed when complete: a half-written export is never offered for download.
-Progress is rows written of the total the same filters select.
+Progress is rows written of the total the same filters select. Chunks are sized so
+that an export reports about ``PROGRESS_STEPS`` times whatever its size (never more
+rows per query than asked, never fewer than ``MIN_CHUNK_ROWS``).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 from backend.jobs.context import JobContext
 from backend.jobs.params import TradesCsvParams
@@ -21,6 +24,9 @@ from backend.pivot.engine import latest_trade_date
 from backend.pivot.export import export_chunks, stream_trades_csv
 from backend.pivot.view_state import parse_view
 from backend.warehouse import Warehouse
+
+PROGRESS_STEPS: Final = 40
+MIN_CHUNK_ROWS: Final = 5_000
 
 
 def _scope(wh: Warehouse, params: TradesCsvParams) -> tuple[DrillScope, list[str]]:
@@ -60,12 +66,18 @@ def _file_name(days: list[tuple[date, int]]) -> str:
     return f"trades-{first.isoformat()}.csv" if first == last else f"trades-{first.isoformat()}-to-{last.isoformat()}.csv"
 
 
+def chunk_size(total: int, asked: int) -> int:
+    """Rows per query: about ``PROGRESS_STEPS`` progress reports, at most ``asked`` rows a query."""
+    return min(asked, max(MIN_CHUNK_ROWS, math.ceil(total / PROGRESS_STEPS)))
+
+
 def run_trades_csv(ctx: JobContext, params: TradesCsvParams) -> dict[str, Any]:
     wh = ctx.warehouse()
     scope, notices = _scope(wh, params)
     days = _day_counts(wh, scope)
     total = sum(count for _, count in days)
-    sizes = _chunk_rows(export_chunks(wh, scope, params.chunk_rows), days)
+    chunk_rows = chunk_size(total, params.chunk_rows)
+    sizes = _chunk_rows(export_chunks(wh, scope, chunk_rows), days)
     ctx.log(f"{total:,} rows over {len(days)} trade dates in {len(sizes)} chunks")
     ctx.progress(0.0, f"0 of {total:,} rows", force=True)
     name = _file_name(days)
@@ -73,7 +85,7 @@ def run_trades_csv(ctx: JobContext, params: TradesCsvParams) -> dict[str, Any]:
     partial = folder / (name + ".part")
     done = 0.0
     with partial.open("wb") as out:
-        pieces = stream_trades_csv(wh, scope, chunk_rows=params.chunk_rows)
+        pieces = stream_trades_csv(wh, scope, chunk_rows=chunk_rows)
         out.write(next(pieces))  # the header line
         for index, piece in enumerate(pieces):
             out.write(piece)

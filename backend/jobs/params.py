@@ -28,7 +28,7 @@ class TradesCsvParams(BaseModel):
     request: dict[str, Any] | None = None
     path: list[Any] = Field(default_factory=list, max_length=10)
     column_path: list[Any] = Field(default_factory=list, max_length=10)
-    # Rows per bounded warehouse query; the engine is never held for the whole export.
+    # At most this many rows per bounded warehouse query; the engine is never held for the whole export.
     chunk_rows: int = Field(250_000, ge=1_000, le=2_000_000)
 
     @field_validator("view")

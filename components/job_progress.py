@@ -1,0 +1,180 @@
+"""A job control for any page: start a job, watch its progress and place in the queue, cancel it, fetch its result.
+
+A page embeds it with one call in its layout::
+
+    from components.job_progress import job_progress
+
+    job_progress("pivot-trades", kind="trades_csv", label="Export all trades (job)")
+
+The button submits a job of ``kind`` to the job runner with the page's current
+query string as the ``view`` parameter (read at the moment of the click: pages
+rewrite their address with history.pushState as the view changes). The control
+then watches the job by polling its record — the record is the truth, so the
+same job looks the same here, in the API and in another tab, and a reload finds
+it again (the job id is kept in the tab's session storage). Cancel asks the
+runner to stop the job; a queued job never starts.
+
+Why polling rather than a Dash background callback: a background callback would
+be a second process (or, under Celery, a task holding a worker slot the job itself
+needs) that only relays what the record already says, and Dash's own cancel stops
+that relay, not the job. Polling is one indexed read per tick on the web server.
+
+The callbacks are Dash hooks (as in ``components.saved_views``): the app imports
+this module before it builds its ``Dash`` instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import dash_mantine_components as dmc
+from dash import MATCH, Input, Output, State, dcc, hooks, html, no_update
+
+from backend.jobs import JobError, JobNotFoundError
+from backend.jobs.runtime import current_jobs
+from backend.jobs.view import IDLE, JobView, job_view
+from backend.meta.views import LOCAL_OWNER
+
+POLL_MS: Final = 750
+
+
+class ids:
+    @staticmethod
+    def _id(part: str, aio_id: str | Any) -> dict[str, Any]:
+        return {"component": "job-progress", "part": part, "aio_id": aio_id}
+
+    start = staticmethod(lambda aio_id: ids._id("start", aio_id))
+    cancel = staticmethod(lambda aio_id: ids._id("cancel", aio_id))
+    bar = staticmethod(lambda aio_id: ids._id("bar", aio_id))
+    text = staticmethod(lambda aio_id: ids._id("text", aio_id))
+    link = staticmethod(lambda aio_id: ids._id("link", aio_id))
+    log = staticmethod(lambda aio_id: ids._id("log", aio_id))
+    log_text = staticmethod(lambda aio_id: ids._id("log-text", aio_id))
+    error = staticmethod(lambda aio_id: ids._id("error", aio_id))
+    config = staticmethod(lambda aio_id: ids._id("config", aio_id))
+    request = staticmethod(lambda aio_id: ids._id("request", aio_id))
+    job = staticmethod(lambda aio_id: ids._id("job", aio_id))
+    tick = staticmethod(lambda aio_id: ids._id("tick", aio_id))
+
+
+def job_progress(aio_id: str, *, kind: str, label: str) -> html.Div:
+    """The control; ``aio_id`` must be unique on the page, ``kind`` is a job kind of ``backend.jobs``."""
+    return html.Div(
+        className="job-progress db-kiosk-hide",
+        children=[
+            dmc.Group(
+                gap="xs",
+                align="center",
+                children=[
+                    dmc.Button(label, id=ids.start(aio_id), variant="light", size="compact-sm"),
+                    dmc.Button("Cancel", id=ids.cancel(aio_id), variant="subtle", color="red", size="compact-sm",
+                               disabled=True),
+                    dmc.Progress(id=ids.bar(aio_id), value=0, size="lg", w=160, color="gray",
+                                 attributes={"aria-label": f"{label}: progress"}),
+                    dmc.Text(id=ids.text(aio_id), size="xs", **{"aria-live": "polite"}),
+                    html.A(id=ids.link(aio_id), href=None, children="", style={"display": "none"},
+                           className="job-progress-result"),
+                ],
+            ),
+            dmc.Text(id=ids.error(aio_id), size="xs", c="red", attributes={"role": "alert"}),
+            html.Details([html.Summary("Log of the failed job"), html.Pre(id=ids.log_text(aio_id))],
+                         id=ids.log(aio_id), style={"display": "none"}),
+            dcc.Store(id=ids.config(aio_id), data={"kind": kind}),
+            dcc.Store(id=ids.request(aio_id)),
+            dcc.Store(id=ids.job(aio_id), storage_type="session"),
+            dcc.Interval(id=ids.tick(aio_id), interval=POLL_MS, disabled=True),
+        ],
+    )
+
+
+def _owner() -> str:
+    # Sign-in will supply the user here; until then every job belongs to "local".
+    return LOCAL_OWNER
+
+
+def _job_id(data: Any) -> int | None:
+    # The store is the browser's: anything but a positive whole number is no job.
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+# The query string is read in the browser at the moment of the click (see the module docstring).
+hooks.clientside_callback(
+    """function (n, config) {
+        if (!n || !config) { return window.dash_clientside.no_update; }
+        return {kind: config.kind, parameters: {view: window.location.search}, n: n};
+    }""",
+    Output(ids.request(MATCH), "data"),
+    Input(ids.start(MATCH), "n_clicks"),
+    State(ids.config(MATCH), "data"),
+    prevent_initial_call=True,
+)
+
+
+@hooks.callback(
+    Output(ids.job(MATCH), "data"),
+    Output(ids.error(MATCH), "children"),
+    Input(ids.request(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _submit(asked: Any):
+    if not isinstance(asked, dict):
+        return no_update, ""
+    try:
+        job = current_jobs().submit(asked.get("kind"), asked.get("parameters"), _owner())
+    except JobError as exc:
+        return no_update, str(exc)
+    return {"id": job.id}, ""
+
+
+@hooks.callback(
+    Output(ids.job(MATCH), "data", allow_duplicate=True),
+    Output(ids.error(MATCH), "children", allow_duplicate=True),
+    Input(ids.cancel(MATCH), "n_clicks"),
+    State(ids.job(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _cancel(clicks: Any, watched: Any):
+    job_id = _job_id(watched)
+    if job_id is None:
+        return no_update, ""
+    try:
+        current_jobs().cancel(job_id, _owner())
+    except JobError as exc:
+        return no_update, str(exc)
+    return {"id": job_id, "asked": clicks}, ""  # a new value: the record is drawn again at once
+
+
+@hooks.callback(
+    Output(ids.bar(MATCH), "value"),
+    Output(ids.bar(MATCH), "color"),
+    Output(ids.bar(MATCH), "animated"),
+    Output(ids.bar(MATCH), "striped"),
+    Output(ids.text(MATCH), "children"),
+    Output(ids.text(MATCH), "c"),
+    Output(ids.start(MATCH), "disabled"),
+    Output(ids.cancel(MATCH), "disabled"),
+    Output(ids.link(MATCH), "href"),
+    Output(ids.link(MATCH), "children"),
+    Output(ids.link(MATCH), "style"),
+    Output(ids.log(MATCH), "style"),
+    Output(ids.log_text(MATCH), "children"),
+    Output(ids.tick(MATCH), "disabled"),
+    Input(ids.job(MATCH), "data"),
+    Input(ids.tick(MATCH), "n_intervals"),
+)
+def _show(watched: Any, _tick: Any):
+    job_id = _job_id(watched)
+    view: JobView = IDLE
+    if job_id is not None:
+        try:
+            view = job_view(current_jobs().get(job_id, _owner()))
+        except JobNotFoundError:
+            view = IDLE  # a job of another session or a cleared records store: nothing to watch
+    running = view.state == "RUNNING"
+    shown = {"display": "inline"} if view.result_href else {"display": "none"}
+    return (
+        view.percent, view.color, running, running, view.text, "red" if view.state == "FAILED" else "dimmed",
+        view.active, not view.active, view.result_href, f"Download {view.result_name}" if view.result_name else "",
+        shown, {"display": "block"} if view.log else {"display": "none"}, view.log or "", not view.active,
+    )
