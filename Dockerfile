@@ -1,3 +1,8 @@
+# Deskboard image. The default command serves the app with gunicorn (gthread workers,
+# deploy/gunicorn.conf.py); the live feed runs in its own container from the same image
+# (`python -m backend.market.feed_process`, see docker-compose.yml). Several workers need a
+# ClickHouse server (DESKBOARD_WAREHOUSE_DSN) and Redis (DESKBOARD_REDIS_URL); for one
+# self-contained process on the embedded stores, run `python app.py` instead.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DESKBOARD_HOST=0.0.0.0 DESKBOARD_PORT=8050 DESKBOARD_DATA_DIR=/data
@@ -9,4 +14,4 @@ RUN useradd --system --home /app deskboard && mkdir -p /data && chown deskboard 
 USER deskboard
 VOLUME ["/data"]
 EXPOSE 8050
-CMD ["python", "app.py"]
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]

@@ -17,6 +17,10 @@ import logging
 import os
 
 os.environ.setdefault("DESKBOARD_FEED", "process")
+# Prometheus multi-process mode: every worker writes its samples under this folder, and /metrics
+# adds them up. It must be set before prometheus_client is first imported, so here.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                      os.path.join(os.path.abspath(os.environ.get("DESKBOARD_DATA_DIR", "./data")), "prometheus"))
 
 wsgi_app = "wsgi:server"
 bind = [f"{os.environ.get('DESKBOARD_HOST', '127.0.0.1')}:{os.environ.get('DESKBOARD_PORT', '8050')}"]
@@ -37,9 +41,11 @@ def on_starting(server) -> None:  # gunicorn's Arbiter
     """Check the settings and prepare the stores once, before any worker starts."""
     from backend.config import load_settings
     from backend.meta import close_meta, open_meta
+    from backend.observability import reset_multiprocess_dir
     from backend.warehouse import WarehouseError, close_all, open_warehouse
 
     log = logging.getLogger("deskboard")
+    reset_multiprocess_dir()
     settings = load_settings()
     if settings.embedded_warehouse and server.cfg.workers > 1:
         raise SystemExit("Deskboard: several gunicorn workers cannot share the embedded warehouse (chDB lets one "
@@ -62,3 +68,9 @@ def on_starting(server) -> None:  # gunicorn's Arbiter
             log.warning("warehouse not ready at start (%s); workers will keep trying", exc)
         finally:
             close_all()
+
+
+def child_exit(server, worker) -> None:  # a worker left: its live gauges leave with it
+    from backend.observability import child_exit as metrics_child_exit
+
+    metrics_child_exit(server, worker)

@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.exceptions import ServiceUnavailable
 
 from backend.market.board import BoardChanges, BoardSnapshot, Row
@@ -70,8 +72,11 @@ class BoardState(Protocol):
 def redis_client(url: str, *, blocking_seconds: float = 0.0) -> redis.Redis:
     """A client whose every call is bounded in time (connect and read); ``blocking_seconds`` is the
     longest blocking pop it will be asked for, which its read timeout must outlast."""
+    # One retry at most: the refresher polls again within a tick anyway, and a command's caller
+    # should hear "Redis did not answer" in about a second, not after a backoff series.
     return redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS + blocking_seconds,
-                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=10)
+                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=10,
+                                retry=Retry(NoBackoff(), 1))
 
 
 # -- encoding ------------------------------------------------------------------------------------
