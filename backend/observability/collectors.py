@@ -3,7 +3,8 @@
 These values already live somewhere authoritative (the market service's status
 record, the jobs table that every web process, worker and Celery worker writes),
 so a scrape reads them there instead of every process keeping its own copy:
-counts stay right however many processes there are.
+counts stay right however many processes there are. Every web pod therefore reports
+the same figures; queries combine pods with ``max`` (one copy), never ``sum``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Kubernetes probes them and Prometheus scrapes them like the web server::
 
-    start_process_server(port, health=lambda: (ok, {"state": ...}), collectors=[MarketCollector(service)])
+    start_from_env(health=lambda: (ok, {"state": ...}), collectors=[MarketCollector(service)])
+
+serves on ``DESKBOARD_PROCESS_HTTP_PORT`` (set in the Kubernetes config; unset: no server).
 
 The server runs on a daemon thread and answers nothing else (404). ``health`` is called
 on every probe; anything it raises is an unhealthy answer, not a crash.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,3 +72,13 @@ def start_process_server(port: int, *, health: Health, collectors: Sequence[Coll
     threading.Thread(target=server.serve_forever, name="process-http", daemon=True).start()
     log.info("health and metrics on port %d", server.server_address[1])
     return server
+
+
+def start_from_env(*, health: Health, collectors: Sequence[Collector] = ()) -> ThreadingHTTPServer | None:
+    """``start_process_server`` on the port ``DESKBOARD_PROCESS_HTTP_PORT`` names; None when it is unset."""
+    raw = os.environ.get(PORT_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ValueError(f"{PORT_ENV} must be a port number (1-65535), not {raw[:20]!r}")
+    return start_process_server(int(raw), health=health, collectors=collectors)

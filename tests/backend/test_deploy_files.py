@@ -194,9 +194,16 @@ def exported(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str) -> di
     return found
 
 
+# Figures every web pod reads from one shared source (the feed's status, the job records): summing
+# them over pods would count each once per pod.
+SUMMED_SHARED = re.compile(r"\bsum\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(\s*(?:(?:rate|irate|increase)\s*\(\s*)?"
+                           r"deskboard_(?:feed_|jobs\b|job_)")
+
+
 def check_promql(expr: str, exported: dict[str, set[str]]) -> set[str]:
     """The metric names an expression uses; fails on a word that is neither PromQL nor an exported metric,
-    a label the metric does not carry, a malformed selector or unbalanced brackets."""
+    a label the metric does not carry, a malformed selector, unbalanced brackets or a shared figure summed."""
+    assert not SUMMED_SHARED.search(expr), f"a figure every pod reports alike is summed over pods: {expr!r}"
     assert expr.count("(") == expr.count(")") and expr.count("[") == expr.count("]"), expr
     assert expr.count("{") == expr.count("}"), expr
     used: set[str] = set()
@@ -240,6 +247,8 @@ def test_the_promql_check_catches_mistakes(exported) -> None:
         "rates(deskboard_http_requests_total[5m])",  # unknown function
         "sum(rate(deskboard_http_requests_total[5m])",  # unbalanced
         "deskboard_jobs{state=FAILED}",  # unquoted value
+        "sum(rate(deskboard_feed_messages_total[1m]))",  # each web pod reports the feed's one count
+        'sum by (state) (deskboard_jobs{state="QUEUED"})',
     ):
         with pytest.raises(AssertionError):
             check_promql(wrong, exported)

@@ -488,3 +488,19 @@ def test_process_server_answers_health_and_metrics_and_nothing_else() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("raw", ["http", "0", "70000", "-1", "80 80", "9" * 30])
+def test_process_server_port_from_the_environment_is_checked(monkeypatch, raw: str) -> None:
+    from backend.observability.process_server import PORT_ENV, start_from_env
+
+    monkeypatch.setenv(PORT_ENV, raw)
+    with pytest.raises(ValueError, match=PORT_ENV):
+        start_from_env(health=lambda: (True, {}))
+
+
+def test_no_process_server_without_a_port(monkeypatch) -> None:
+    from backend.observability.process_server import PORT_ENV, start_from_env
+
+    monkeypatch.delenv(PORT_ENV, raising=False)
+    assert start_from_env(health=lambda: (True, {})) is None
