@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -243,11 +244,16 @@ def _not_null(param: dict[str, Any]) -> None:
     param["description"] = param.get("description") or param["schema"].get("description", "")
 
 
+_document_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _document_bytes() -> bytes:
-    # spectree builds the document once per process (it lifts nested schemas out as it goes),
-    # from the app serving the first request: every app registers the same routes (register_api).
-    return orjson.dumps(_finished(spec.spec))
+    # spectree builds the document once per process, from the app serving the first request
+    # (every app registers the same routes, through register_api). Building it moves nested
+    # schemas out of the models: two first requests at once must not both build it.
+    with _document_lock:
+        return orjson.dumps(_finished(spec.spec))
 
 
 def _document() -> Response:
