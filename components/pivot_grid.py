@@ -20,6 +20,9 @@ from backend.pivot.catalog import DIMENSIONS, METRICS
 
 HEAT_METRICS = ("pnl", "realized_pnl", "unrealized_pnl", "pnl_pct_gross")
 EMPTY_TEXT = "No trades match this view."
+# Width of a header label at the grid's header font (px per character, generous) and the header's padding
+# and sort icon: the hierarchy column is never narrower than its longest dimension label.
+LABEL_PX, HEADER_PAD_PX = 8, 48
 
 
 def is_stock(metric: str) -> bool:
@@ -99,13 +102,19 @@ def column_defs(
     sort_dir = "desc" if sort_desc else "asc"
     sorted_split = next((i for i, v in enumerate(column_values) if sort_column and list(v) == list(sort_column)),
                         None)
+    labels = [DIMENSIONS[d].label for d in dimensions]
     tree_col = {
         "colId": "_tree",
-        "headerName": " › ".join(DIMENSIONS[d].label for d in dimensions),
+        "headerName": " › ".join(labels),
+        "headerTooltip": " › ".join(labels),
+        # A deep hierarchy's name is longer than the column on a laptop: it wraps onto more
+        # header lines rather than being cut, and the column is never narrower than one label.
+        "wrapHeaderText": True,
+        "autoHeaderHeight": True,
         "valueGetter": {"function": "pivotLabel(params)"},
         "cellRenderer": "PivotTreeCell",
         "pinned": "left",
-        "minWidth": tree_width,
+        "minWidth": max(tree_width, LABEL_PX * max((len(t) for t in labels), default=0) + HEADER_PAD_PX),
         "flex": 2,
         "sortable": False,
     }

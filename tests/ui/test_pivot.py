@@ -6,16 +6,11 @@ not against the app's own answers.
 
 from __future__ import annotations
 
-import csv
-import html
 import inspect
-import io
 import json
-import re
 import sys
-import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import duckdb
 import pytest
@@ -24,8 +19,9 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from tests.ui.pivot_support import HELD, api, cell_texts, latest, number, open_pivot, rows, total_text, view_state
+
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-HELD = "exposure_type IN ('Direct', 'ETF', 'ETC')"
 EMPTY_TEXT = "No trades match this view"
 # Records whether the grid ever says "no trades", from before the page's first script runs.
 WATCH_EMPTY = """
@@ -49,64 +45,6 @@ def duck(trades_folder: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _latest(duck: duckdb.DuckDBPyConnection) -> str:
-    return str(duck.execute("SELECT max(trade_date) FROM trades").fetchone()[0])
-
-
-def rows(dash_duo) -> list[dict]:
-    """Grid rows in display order: id, label, kind (read by row-index, AG Grid keeps DOM order)."""
-    script = """
-      const out = [];
-      document.querySelectorAll('#pivot-grid .ag-pinned-left-cols-container .ag-row').forEach(r => {
-        out.push({i: +r.getAttribute('row-index'), id: r.getAttribute('row-id'),
-                  label: r.innerText.trim(), cls: r.className});
-      });
-      return out.sort((a, b) => a.i - b.i);
-    """
-    found = dash_duo.driver.execute_script(script)
-    # AG Grid escapes the row id it writes into the row-id attribute.
-    for row in found:
-        row["id"] = html.unescape(row["id"] or "")
-    return found
-
-
-def cell_texts(dash_duo, col_id: str) -> list[str]:
-    return dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll(\"#pivot-grid .ag-center-cols-container .ag-row\"))"
-        ".sort((a, b) => a.getAttribute('row-index') - b.getAttribute('row-index'))"
-        f".map(r => (r.querySelector(\"[col-id='{col_id}']\") || {{}}).innerText || '')")
-
-
-def total_text(dash_duo, col_id: str) -> str:
-    return dash_duo.driver.execute_script(
-        f"const c = document.querySelector(\"#pivot-grid .ag-floating-bottom [col-id='{col_id}']\");"
-        "return c ? c.innerText : null;")
-
-
-def number(text: str) -> float:
-    return float(text.replace(",", "").replace("%", ""))
-
-
-def open_pivot(dash_duo, app, query: str = "", *, started: bool = False) -> None:
-    if not started:
-        dash_duo.start_server(app)
-    dash_duo.driver.get(dash_duo.server_url + "/pivot" + query)
-    until(lambda: len(rows(dash_duo)) > 0, timeout=90)
-
-
-def _state(dash_duo):
-    from backend.pivot.view_state import parse_view
-
-    return parse_view(urlsplit(dash_duo.driver.current_url).query).state
-
-
-def _api(app, body: dict) -> dict:
-    with app.server.test_client() as client:
-        reply = client.post("/api/v1/pivot", json=body)
-    assert reply.status_code == 200, reply.json
-    return reply.json
-
-
 def _spy_on_answers(monkeypatch) -> list[str]:
     """Names of the page functions that ask the pivot service, in call order."""
     page = sys.modules["pages.pivot"]
@@ -124,7 +62,7 @@ def _spy_on_answers(monkeypatch) -> list[str]:
 def test_first_render_carries_the_rows_and_the_total(dash_duo, pivot_app, duck, monkeypatch) -> None:
     calls = _spy_on_answers(monkeypatch)
     open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl,notional")
-    day = _latest(duck)
+    day = latest(duck)
     want = dict(duck.execute(f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{day}' AND {HELD} "
                              "GROUP BY desk").fetchall())
     labels = [r["label"] for r in rows(dash_duo)]
@@ -183,7 +121,7 @@ def test_sort_by_pnl_asks_the_engine_and_keeps_the_hierarchy(dash_duo, pivot_app
     open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl,notional&sort=-notional")
     dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl'] .ag-header-cell-label").click()
     until(lambda: "sort=-pnl" in dash_duo.driver.current_url, timeout=30)
-    expected = _api(pivot_app, _state(dash_duo).to_request())
+    expected = api(pivot_app, view_state(dash_duo).to_request())
     want = [r["desk"] for r in expected["rows"]]
     until(lambda: [r["label"] for r in rows(dash_duo)] == want, timeout=30)
     pnl = [r["pnl"] for r in expected["rows"]]
@@ -200,11 +138,11 @@ def test_sorting_by_a_split_column_sorts_by_that_column_and_keeps_it_in_the_url(
     header = dash_duo.find_element("#pivot-grid .ag-header-cell[col-id='pnl__c1'] .ag-header-cell-label")
     header.click()
     until(lambda: "sortcol=" in dash_duo.driver.current_url, timeout=30)
-    state = _state(dash_duo)
+    state = view_state(dash_duo)
     assert state.sort_field == "pnl" and state.sort_desc and len(state.sort_column) == 1
     split = state.sort_column[0]
     by_desk = dict(duck.execute(
-        f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{_latest(duck)}' AND {HELD} "
+        f"SELECT desk, sum(pnl) FROM trades WHERE trade_date = '{latest(duck)}' AND {HELD} "
         f"AND exposure_type = ? GROUP BY desk", [split]).fetchall())
     want = sorted(by_desk, key=lambda d: -by_desk[d])
     until(lambda: [r["label"] for r in rows(dash_duo)][: len(want)] == want, timeout=30)
@@ -235,7 +173,7 @@ def test_sorting_by_a_split_column_sorts_by_that_column_and_keeps_it_in_the_url(
 def test_bad_sort_and_stock_values_in_a_link_are_named_and_fall_back(dash_duo, pivot_app, query, needle) -> None:
     open_pivot(dash_duo, pivot_app, query)
     dash_duo.wait_for_contains_text("#pivot-notices", needle, timeout=30)
-    state = _state(dash_duo)
+    state = view_state(dash_duo)
     assert state.sort_column == () and state.stocks == "last"
     assert dash_duo.get_logs() == []
 
@@ -246,7 +184,7 @@ def test_bad_url_parameters_load_a_default_view_with_a_notice(dash_duo, pivot_ap
     dash_duo.wait_for_contains_text("#pivot-notices", "Unknown dimension 'not_a_dim'", timeout=30)
     text = dash_duo.find_element("#pivot-notices").text
     assert "is not a date" in text and "unknown dimension" in text
-    assert _state(dash_duo).rows == ("desk",)
+    assert view_state(dash_duo).rows == ("desk",)
     assert dash_duo.get_logs() == []
 
 
@@ -257,8 +195,8 @@ def test_look_through_changes_totals_and_double_counting_is_refused(dash_duo, pi
     until(lambda: "exposure=look_through" in dash_duo.driver.current_url, timeout=30)
     until(lambda: "Constituent" in {r["label"] for r in rows(dash_duo)}, timeout=30)
     assert not {"ETF", "ETC"} & {r["label"] for r in rows(dash_duo)}
-    held = _api(pivot_app, {**_state(dash_duo).to_request(), "exposure": "as_held"})
-    looked = _api(pivot_app, _state(dash_duo).to_request())
+    held = api(pivot_app, {**view_state(dash_duo).to_request(), "exposure": "as_held"})
+    looked = api(pivot_app, view_state(dash_duo).to_request())
     # Look-through re-labels fund money, it does not create or lose any P&L.
     assert looked["totals"]["pnl"] == pytest.approx(held["totals"]["pnl"], rel=1e-9, abs=1e-6)
     url = dash_duo.driver.current_url
@@ -270,7 +208,7 @@ def test_look_through_changes_totals_and_double_counting_is_refused(dash_duo, pi
 
 # -- time: stocks over a range ----------------------------------------------------
 def test_a_range_shows_stock_columns_as_of_the_last_date_with_data(dash_duo, pivot_app, duck) -> None:
-    last = _latest(duck)
+    last = latest(duck)
     start = str(duck.execute("SELECT min(trade_date) FROM trades WHERE trade_date >= DATE '2024-02-01'").fetchone()[0])
     # The range runs past the data: stocks are taken on the last day that has trades.
     open_pivot(dash_duo, pivot_app, f"?rows=desk&m=pnl,gross_exposure&date={start}..2024-03-31")
@@ -302,9 +240,9 @@ def test_a_range_shows_stock_columns_as_of_the_last_date_with_data(dash_duo, piv
 def test_picking_a_day_in_the_date_picker_shows_that_day(dash_duo, pivot_app, duck) -> None:
     from datetime import date
 
-    latest = date.fromisoformat(_latest(duck))
+    last = date.fromisoformat(latest(duck))
     day = str(duck.execute("SELECT max(trade_date) FROM trades WHERE trade_date < ? AND month(trade_date) = ?",
-                           [latest, latest.month]).fetchone()[0])
+                           [last, last.month]).fetchone()[0])
     open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl")
     label = f"{date.fromisoformat(day).day} {date.fromisoformat(day):%B %Y}"
     dash_duo.find_element("#pivot-dates").click()
@@ -344,95 +282,6 @@ def test_help_opens_from_the_button_and_the_key_and_shortcuts_work(dash_duo, piv
     assert dash_duo.get_logs() == []
 
 
-# -- drill-through ---------------------------------------------------------------
-DRILL_READ = """
-const grid = document.querySelector('.pivot-drill-grid');
-if (!grid) return null;
-const heads = Array.from(grid.querySelectorAll('.ag-header-cell')).map(h => [h.getAttribute('col-id'), h.innerText.trim()]);
-const rows = Array.from(grid.querySelectorAll('.ag-center-cols-container .ag-row'))
-  .sort((a, b) => a.getAttribute('row-index') - b.getAttribute('row-index'))
-  .map(r => Object.fromEntries(Array.from(r.querySelectorAll('.ag-cell')).map(c => [c.getAttribute('col-id'), c.innerText])));
-return {heads: heads, rows: rows};
-"""
-
-
-def _drill(dash_duo, selector: str) -> dict:
-    cell = dash_duo.driver.find_element(By.CSS_SELECTOR, selector)
-    ActionChains(dash_duo.driver).double_click(cell).perform()
-    dash_duo.wait_for_element(".pivot-drill-count", timeout=30)
-    # The infinite row model draws empty stub rows until the page of trades arrives.
-    until(lambda: ((dash_duo.driver.execute_script(DRILL_READ) or {}).get("rows") or [{}])[0].get("side"),
-          timeout=30)
-    return dash_duo.driver.execute_script(DRILL_READ)
-
-
-def _csv_of(dash_duo, href: str) -> list[dict]:
-    with urllib.request.urlopen(dash_duo.server_url + urlsplit(href)._replace(scheme="", netloc="").geturl()) as r:
-        return list(csv.DictReader(io.StringIO(r.read().decode())))
-
-
-def test_drill_through_reads_like_a_blotter_with_a_count_and_an_export(dash_duo, pivot_app, duck) -> None:
-    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl")
-    desk = json.loads(rows(dash_duo)[0]["id"])[0]
-    seen = _drill(dash_duo, "#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl']")
-    day = _latest(duck)
-    expected = duck.execute(f"SELECT trade_id, exposure_type FROM trades WHERE trade_date = '{day}' AND {HELD} "
-                            "AND desk = ?", [desk]).fetchall()
-    count = dash_duo.find_element(".pivot-drill-count").text
-    assert count == f"{len(expected):,} trades"
-    assert [h for _, h in seen["heads"][:4]] == ["Side", "Quantity", "Price", "P&L"]
-    assert all(not re.fullmatch(r"[a-z_]+", h) for _, h in seen["heads"])  # labels, not field names
-    first = seen["rows"][0]
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", first["trade_time"]), first["trade_time"]
-    assert first["trade_date"] == day
-    assert first["side"] in ("Buy", "Sell") and re.fullmatch(r"-?[\d,]+", first["quantity"])
-    # The export link holds exactly the drilled trades.
-    href = dash_duo.find_element(".pivot-drill-export").get_attribute("href")
-    got = _csv_of(dash_duo, href)
-    assert sorted((int(r["trade_id"]), r["exposure_type"]) for r in got) == sorted(expected)
-    assert dash_duo.get_logs() == []
-
-
-def test_drill_through_of_a_split_cell_counts_and_exports_that_cell(dash_duo, pivot_app, duck) -> None:
-    open_pivot(dash_duo, pivot_app, "?rows=desk&cols=exposure_type&m=pnl")
-    colvals = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#pivot-grid .ag-header-group-cell'))"
-        ".map(e => e.innerText.trim()).filter(t => t && t !== 'Total')")
-    index = colvals.index("Direct")
-    desk = rows(dash_duo)[0]["label"]
-    _drill(dash_duo, f"#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl__c{index}']")
-    expected = duck.execute(f"SELECT trade_id, exposure_type FROM trades WHERE trade_date = '{_latest(duck)}' "
-                            "AND desk = ? AND exposure_type = 'Direct'", [desk]).fetchall()
-    assert dash_duo.find_element(".pivot-drill-count").text == f"{len(expected):,} trades"
-    href = dash_duo.find_element(".pivot-drill-export").get_attribute("href")
-    assert parse_qs(urlsplit(href).query)["types"] == ["Direct"]
-    got = _csv_of(dash_duo, href)
-    assert sorted((int(r["trade_id"]), r["exposure_type"]) for r in got) == sorted(expected)
-    assert dash_duo.get_logs() == []
-
-
-# -- exports, charts ---------------------------------------------------------------
-def test_export_csv_matches_the_api_answer(dash_duo, pivot_app, tmp_path: Path) -> None:
-    from backend.pivot.export import screen_csv
-    from backend.pivot.result import tree_rows
-    from components.pivot_grid import metric_fields
-
-    dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    open_pivot(dash_duo, pivot_app, "?rows=desk,asset_class&m=pnl,notional")
-    dash_duo.find_element("#pivot-export").click()
-    until(lambda: list(tmp_path.glob("*.csv")), timeout=30)
-    got = list(csv.reader(io.StringIO(next(tmp_path.glob("*.csv")).read_text())))
-    state = _state(dash_duo)
-    answer = _api(pivot_app, state.to_request())
-    fields = metric_fields(answer["metrics"], answer["columns"], answer["column_values"])
-    want = list(csv.reader(io.StringIO(
-        screen_csv(tree_rows(answer), answer["totals"], state.expansion, answer["dimensions"], fields))))
-    assert got == want
-    assert len(got) == 2 + len({r["desk"] for r in answer["rows"]})
-    assert float(got[-1][-2]) == pytest.approx(answer["totals"]["pnl"])
-    assert dash_duo.get_logs() == []
-
-
 def test_pnl_chart_shows_the_biggest_winners_and_losers(dash_duo, pivot_app, duck) -> None:
     dash_duo.start_server(pivot_app)
     dash_duo.driver.get(dash_duo.server_url + "/pivot?rows=symbol&m=pnl&view=chart&top=3")
@@ -440,7 +289,7 @@ def test_pnl_chart_shows_the_biggest_winners_and_losers(dash_duo, pivot_app, duc
     bars = dash_duo.driver.execute_script(
         "const d = document.querySelector('#pivot-pnl-chart .js-plotly-plot').data[0];"
         "return {x: Array.from(d.x), y: Array.from(d.y)};")
-    pnl = dict(duck.execute(f"SELECT symbol, sum(pnl) FROM trades WHERE trade_date = '{_latest(duck)}' AND {HELD} "
+    pnl = dict(duck.execute(f"SELECT symbol, sum(pnl) FROM trades WHERE trade_date = '{latest(duck)}' AND {HELD} "
                             "GROUP BY symbol").fetchall())
     ranked = sorted(pnl, key=lambda s: -pnl[s])
     assert len(ranked) > 6
@@ -460,7 +309,7 @@ def test_charts_follow_the_view_and_a_bar_click_drills_in(dash_duo, pivot_app) -
     # Plotly's drag layer turns a mouse click where the bar is into plotly_click.
     ActionChains(dash_duo.driver).move_to_element(bar).click().perform()
     until(lambda: "f.desk=" in dash_duo.driver.current_url, timeout=30)
-    assert _state(dash_duo).rows == ("symbol",)
+    assert view_state(dash_duo).rows == ("symbol",)
     assert dash_duo.get_logs() == []
 
 
@@ -470,7 +319,7 @@ def test_kiosk_names_the_view_in_large_type(dash_duo, pivot_app, duck) -> None:
     title = dash_duo.find_element("#pivot-kiosk-title")
     until(lambda: title.is_displayed(), timeout=10)
     assert "P&L, Gross exposure by Desk" in title.text
-    assert _latest(duck) in title.text and "As held" in title.text
+    assert latest(duck) in title.text and "As held" in title.text
     size = dash_duo.driver.execute_script(
         "return parseFloat(getComputedStyle(document.querySelector('.pivot-kiosk-heading')).fontSize)")
     assert size >= 28
@@ -546,3 +395,36 @@ def _state_of(url: str):
     from backend.pivot.view_state import parse_view
 
     return parse_view(urlsplit(url).query).state
+
+
+# -- laptop widths ----------------------------------------------------------------
+HEADER_FIT = """
+const cell = document.querySelector("#pivot-grid .ag-header-cell[col-id='_tree']");
+const text = cell && cell.querySelector('.ag-header-cell-text');
+if (!text) return null;
+const c = cell.getBoundingClientRect(), t = text.getBoundingClientRect();
+return {text: text.innerText, sw: text.scrollWidth, cw: text.clientWidth, sh: text.scrollHeight, ch: text.clientHeight,
+        inside: t.left >= c.left - 1 && t.right <= c.right + 1 && t.top >= c.top - 1 && t.bottom <= c.bottom + 1,
+        width: innerWidth};
+"""
+
+
+@pytest.mark.parametrize("query", ["?rows=portfolio_manager_id,asset_class,symbol&m=notional,pnl,quantity",
+                                   "?rows=portfolio_manager_id,desk,asset_class,sector,symbol&cols=exposure_type"
+                                   "&m=notional,pnl,quantity,gross_exposure"])
+def test_the_hierarchy_header_is_whole_at_1366_pixels(dash_duo, pivot_app, query: str) -> None:
+    dash_duo.start_server(pivot_app)
+    dash_duo.driver.set_window_size(1366, 768)
+    open_pivot(dash_duo, pivot_app, query, started=True)
+    want = " › ".join(view_state(dash_duo).rows)
+    until(lambda: (dash_duo.driver.execute_script(HEADER_FIT) or {}).get("text"), timeout=20)
+    fit = dash_duo.driver.execute_script(HEADER_FIT)
+    assert fit["width"] >= 1300
+    from backend.pivot.catalog import DIMENSIONS
+
+    assert fit["text"].replace("\n", " ") == " › ".join(DIMENSIONS[d].label for d in want.split(" › "))
+    # Nothing cut: the text needs no more room than it has, and stays inside its header cell.
+    assert fit["sw"] <= fit["cw"] + 1 and fit["sh"] <= fit["ch"] + 1 and fit["inside"], fit
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SHOTS / f"pivot-1366-{len(want.split(' › '))}-levels.png"))
+    assert dash_duo.get_logs() == []
