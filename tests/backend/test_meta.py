@@ -182,3 +182,29 @@ def test_unreachable_postgres_is_a_clear_error_without_the_password() -> None:
         assert "hunter2" not in str(info.value)
     finally:
         close_meta(url)
+
+
+def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(meta_url: str) -> None:
+    from backend.meta.migrate import downgrade_store, upgrade_store
+
+    store = open_meta(meta_url, migrate=False)
+    upgrade_store(store, "0002")
+    assert not {"watchlists", "price_rules"} & _tables(meta_url)
+    with store.write() as conn:
+        conn.execute(text("INSERT INTO users (id, display_name, created_at) VALUES ('ana', 'Ana', CURRENT_TIMESTAMP)"))
+    upgrade_store(store)
+    assert {"watchlists", "price_rules", "jobs"} <= _tables(meta_url)
+    assert store.ping()["schema_version"] == head_revision() == "0003"
+    with store.write() as conn:
+        conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
+                          "VALUES ('p-1', 'FPT', 'above', 131000, '', CURRENT_TIMESTAMP)"))
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
+                              "VALUES ('p-2', 'FPT', 'near', 131000, '', CURRENT_TIMESTAMP)"))
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
+                              "VALUES ('p-3', 'FPT', 'above', 0, '', CURRENT_TIMESTAMP)"))
+    downgrade_store(store, "0002")
+    assert not {"watchlists", "price_rules"} & _tables(meta_url) and "jobs" in _tables(meta_url)
+    with store.read() as conn:
+        assert conn.execute(text("SELECT id FROM users")).scalars().all() == ["ana"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +248,29 @@ def test_a_band_comes_from_the_row_or_its_reference_and_none_without_either() ->
 def test_prices_typed_as_the_board_shows_them_become_feed_units(raw, feed: float) -> None:
     assert price_from_board_units("FPT", raw) == feed
     assert price_from_board_units("VN30F2412", "1301.2") == 1301.2
+
+
+def test_processes_writing_at_once_lose_nothing(meta_url: str, tmp_path: Path) -> None:
+    # Web workers and the feed process write the same records; each waits for a start signal.
+    open_meta(meta_url)
+    go = tmp_path / "go"
+    code = (
+        "import os, sys, time\n"
+        "from backend.market.watchlists import UserData\n"
+        "from backend.meta import open_meta\n"
+        "data = UserData(open_meta(sys.argv[1]))\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+        "for i in range(10):\n"
+        "    data.save_watchlist(f'p{sys.argv[3]}-{i}', ['FPT'])\n"
+        "    data.add_rule('FPT', 'above', 100000 + int(sys.argv[3]) * 1000 + i * 10)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    procs = [subprocess.Popen([sys.executable, "-c", code, meta_url, str(go), str(n)], cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(3)]
+    time.sleep(2.0)
+    go.touch()
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-600:] for _, err in results]
+    data = UserData(open_meta(meta_url))
+    assert len(data.watchlists()) == 31 and len(data.rules()) == 30
+    assert len({r.id for r in data.rules()}) == 30
