@@ -51,6 +51,9 @@ def on_starting(server) -> None:  # gunicorn's Arbiter
         raise SystemExit("Deskboard: several gunicorn workers cannot share the embedded warehouse (chDB lets one "
                          "process open its folder): set DESKBOARD_WAREHOUSE_DSN to a ClickHouse server, or run one "
                          "worker (DESKBOARD_WORKERS=1)")
+    if settings.feed == "embedded" and server.cfg.workers > 1:
+        raise SystemExit("Deskboard: DESKBOARD_FEED=embedded would run one live feed per worker (each writing the "
+                         "same history): run the feed process (DESKBOARD_FEED=process) or one worker")
     if settings.feed == "process" and not settings.redis_url:
         raise SystemExit("Deskboard: DESKBOARD_FEED=process needs DESKBOARD_REDIS_URL (the feed process publishes "
                          "the board there)")

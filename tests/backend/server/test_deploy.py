@@ -77,12 +77,15 @@ def test_gunicorn_runs_gthread_workers_that_each_build_their_own_app(monkeypatch
 @pytest.mark.parametrize(("env", "message"), [
     ({"DESKBOARD_REDIS_URL": "redis://127.0.0.1:1/0"}, "cannot share the embedded warehouse"),
     ({"DESKBOARD_WAREHOUSE_DSN": "http://127.0.0.1:1/"}, "DESKBOARD_REDIS_URL"),
+    ({"DESKBOARD_WAREHOUSE_DSN": "http://127.0.0.1:1/", "DESKBOARD_FEED": "embedded"}, "one live feed per worker"),
 ])
 def test_gunicorn_refuses_a_setup_that_cannot_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                    env: dict[str, str], message: str) -> None:
     monkeypatch.delenv("DESKBOARD_WAREHOUSE_DSN", raising=False)
     monkeypatch.delenv("DESKBOARD_REDIS_URL", raising=False)
-    config = _gunicorn_config(monkeypatch, DESKBOARD_DATA_DIR=str(tmp_path), **env)
+    config = _gunicorn_config(monkeypatch, DESKBOARD_DATA_DIR=str(tmp_path))
+    for key, value in env.items():  # after the config's own defaults, as an operator's environment would be
+        monkeypatch.setenv(key, value)
     with pytest.raises((SystemExit, Exception), match=message):
         config["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=2)))
 
