@@ -49,7 +49,8 @@ def run_backup(ctx: JobContext, params: BackupParams) -> dict[str, Any]:
     ctx.log(f"backing up into {dest}")
     try:
         manifest = online_backup(dest, settings=ctx.settings, warehouse=warehouse, meta=meta,
-                                 progress=lambda fraction, message: ctx.progress(min(fraction, 1.0), message))
+                                 progress=lambda fraction, message: ctx.progress(
+                                     min(fraction, 1.0), message, force=fraction >= 1.0))
     except BackupError as exc:
         raise JobError(str(exc)) from None
     size = sum(entry.bytes for entry in manifest.files.values())

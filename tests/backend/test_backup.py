@@ -161,6 +161,22 @@ def _missing(con: duckdb.DuckDBPyConnection, a: str, b: str) -> int:
     return con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0]
 
 
+def _select(con: duckdb.DuckDBPyConnection, path: Path, like: Path) -> str:
+    """All columns of ``path``, a DateTime read as seconds (the Arrow reader's form) made a timestamp like ``like``'s."""
+    mine = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    theirs = dict(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{like}')").fetchall()[i][:2]
+                  for i in range(len(mine)))
+    columns = [f'to_timestamp("{name}") AS "{name}"' if kind == "UINTEGER" and theirs.get(name, "").startswith(
+        "TIMESTAMP") else f'"{name}"' for name, kind, *_ in mine]
+    return f"SELECT {', '.join(columns)} FROM read_parquet('{path}')"
+
+
+def _same_rows(con: duckdb.DuckDBPyConnection, a: Path, b: Path) -> bool:
+    """Whether two Parquet files hold the same multiset of rows (DuckDB, after aligning DateTime columns)."""
+    left, right = _select(con, a, b), _select(con, b, a)
+    return _missing(con, left, right) == 0 and _missing(con, right, left) == 0
+
+
 def test_round_trip_restores_every_base_table_row_for_row(work: dict[str, Path]) -> None:
     con = duckdb.connect()
     manifest = json.loads((work["backup"] / MANIFEST_NAME).read_text())
@@ -180,6 +196,7 @@ def test_round_trip_restores_every_base_table_row_for_row(work: dict[str, Path])
         else:
             assert _count(con, dst) == source_rows, table
         assert _missing(con, a, b) == 0 and _missing(con, b, a) == 0, f"{table} differs after the round trip"
+        assert _same_rows(con, src, stored), f"the backup's {table} differs from the source table"
     assert _count(con, work["check_src"] / "trades_1d.parquet") > 3000  # the generated trades, exploded
     # Values that break naive encodings came back as they were.
     dst = work["check_dst"]
@@ -513,3 +530,104 @@ def test_restore_refuses_a_parquet_file_whose_rows_differ_from_the_manifest(work
     done = cli("restore", copy, data_dir=target)
     assert done.returncode == 2 and "different number of rows than the manifest says" in done.stderr
     assert not target.exists() or not any(target.iterdir())
+
+
+# -- the running app's backup: through its own open warehouse, as a job ------------------------------
+
+@pytest.fixture
+def online_app(fresh_warehouse, warehouse_url: str, tmp_path: Path):
+    """A data dir whose warehouse is the session's open chDB (as the app holds it), with trades and records."""
+    from datetime import date
+
+    from backend.datagen import generate_to_folder
+    from backend.meta import open_meta
+    from backend.meta.views import SavedViews
+    from backend.warehouse.loader import load_folder
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    generate_to_folder(tmp_path / "gen", rows=1500, start=date(2024, 3, 1), end=date(2024, 3, 15), seed=9)
+    load_folder(fresh_warehouse, tmp_path / "gen")
+    settings = load_settings(data_dir=data_dir, warehouse_dsn=warehouse_url,
+                             warehouse_database=fresh_warehouse.database)
+    meta = open_meta(settings.meta_database_url)
+    SavedViews(meta).create("local", "Morning", "/pivot", {"dims": ["desk"]})
+    return settings, fresh_warehouse, meta
+
+
+def _running_job(meta, name: str):
+    from backend.jobs.store import JobStore
+
+    store = JobStore(meta)
+    job = store.create(kind="backup", parameters={"name": name}, owner="local", runner="embedded", placement="web")
+    assert store.claim(job.id, "test", os.getpid())
+    return store, store.get(job.id)
+
+
+def test_backup_job_reads_the_running_apps_warehouse_and_restores(online_app, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from backend.backup import list_backups
+    from backend.backup.job import BackupParams, run_backup
+    from backend.jobs.context import JobContext
+
+    settings, wh, meta = online_app
+    store, job = _running_job(meta, "nightly")
+    ctx = JobContext(store, job, settings, warehouse=lambda: wh)
+    result = run_backup(ctx, BackupParams(name="nightly"))
+    folder = settings.data_dir / "backups" / "nightly"
+    assert result["folder"] == str(folder) and (folder / MANIFEST_NAME).is_file()
+    assert (store.get(job.id).progress, store.get(job.id).message) == (1.0, "backup complete")
+    manifest = read_manifest(folder)
+    assert manifest.mode == "online" and manifest.warehouse.database == wh.database
+
+    # The stored trades are the warehouse's own rows (multiset equality, computed by DuckDB).
+    pq.write_table(wh.query_arrow("SELECT * FROM {db}.trades_1d"), tmp_path / "live.parquet")
+    con = duckdb.connect()
+    assert _count(con, tmp_path / "live.parquet") == manifest.warehouse.tables["trades_1d"].rows > 1000
+    assert _same_rows(con, tmp_path / "live.parquet", folder / "warehouse" / "trades_1d.parquet")
+    # The job's own record was read while it ran: it is in the backup as RUNNING.
+    jobs = (folder / "records" / "jobs.jsonl").read_text().splitlines()
+    assert len(jobs) == 1 and '"RUNNING"' in jobs[0]
+
+    listed = list_backups(settings.data_dir)
+    assert [b.name for b in listed] == ["nightly"] and listed[0].problem is None
+    assert listed[0].warehouse_rows == sum(t.rows for t in manifest.warehouse.tables.values())
+
+    target = tmp_path / "restored"
+    done = cli("restore", folder, data_dir=target)
+    assert done.returncode == 0, done.stderr
+    _python(DUMP, f"chdb://{target}/warehouse", "deskboard", tmp_path / "check")
+    assert _same_rows(con, tmp_path / "live.parquet", tmp_path / "check" / "trades_1d.parquet")
+
+
+def test_a_cancelled_backup_job_leaves_no_folder(online_app) -> None:
+    from backend.backup import list_backups
+    from backend.backup.job import BackupParams, run_backup
+    from backend.jobs.context import JobContext
+    from backend.jobs.states import JobCancelled
+
+    settings, wh, meta = online_app
+    store, job = _running_job(meta, "stopped")
+    store.cancel(job.id)
+    ctx = JobContext(store, job, settings, warehouse=lambda: wh)
+    with pytest.raises(JobCancelled):
+        run_backup(ctx, BackupParams(name="stopped"))
+    backups = settings.data_dir / "backups"
+    assert list(backups.iterdir()) == []
+    (backups / "junk").mkdir()
+    (backups / "junk" / MANIFEST_NAME).write_text("{")
+    listed = list_backups(settings.data_dir)
+    assert [b.name for b in listed] == ["junk"] and "not valid JSON" in (listed[0].problem or "")
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "x" * 81, "", "nightly\n", "back up"])
+def test_backup_job_names_are_plain_folder_names(name: str) -> None:
+    from pydantic import ValidationError
+
+    from backend.backup.job import BackupParams
+
+    with pytest.raises(ValidationError):
+        BackupParams(name=name)
+    with pytest.raises(ValidationError):
+        BackupParams.model_validate({"name": "ok", "folder": "/tmp"})
