@@ -61,8 +61,10 @@ class CeleryRunner(JobRunner):
                 self.executor.wake()
             return
         try:
+            # No Celery result is kept (the record is the result): without ignore_result the
+            # client would also wait on the result store, so a dead Redis took 20 s to say so.
             self.celery.send_task(TASK_NAME, args=[job.id], task_id=f"deskboard-job-{job.id}",
-                                  queue=self.job_settings.celery_queue)
+                                  queue=self.job_settings.celery_queue, ignore_result=True)
         except Exception as exc:
             log.warning("could not queue job %s: %s", job.id, exc, exc_info=True)
             self.store.try_transition(job.id, JobState.FAILED,
