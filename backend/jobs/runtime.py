@@ -28,12 +28,18 @@ _install_lock = threading.Lock()
 
 
 def install_jobs(server: Flask, stores: Stores, job_settings: JobSettings | None = None, *,
-                 start: bool = True) -> JobRunner:
-    """Open this server's job runner and (by default) start running jobs in this process."""
+                 start: bool = True, replace: bool = False) -> JobRunner:
+    """Open this server's job runner and (by default) start running jobs in this process.
+
+    A server has one runner: a second call returns it, unless ``replace`` stops it
+    and installs one with the settings given (tools and tests that need other limits).
+    """
     with _install_lock:
         existing = server.extensions.get(EXTENSION_KEY)
-        if existing is not None:
+        if existing is not None and not replace:
             return existing
+        if existing is not None:
+            existing.stop(3.0)
         runner = open_runner(stores.settings, job_settings, meta=stores.meta)
         if start:
             runner.start()

@@ -59,8 +59,9 @@ def _enabled(dash_duo, part: str) -> bool:
 @pytest.fixture
 def jobs_app(deskboard_app) -> Iterator[tuple[object, JobRunner]]:
     server = deskboard_app.server
+    # One job at a time, in place of whatever runner the app started with.
     runner = install_jobs(server, server.extensions[EXTENSION_KEY],
-                          JobSettings(runner="embedded", concurrency=1, heartbeat_seconds=0.5))
+                          JobSettings(runner="embedded", concurrency=1, heartbeat_seconds=0.5), replace=True)
     yield deskboard_app, runner
     runner.stop(5.0)
 

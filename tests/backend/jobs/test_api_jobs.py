@@ -30,7 +30,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_
     app = create_app(settings, market=False)
     runner = install_jobs(app.server, app.server.extensions[EXTENSION_KEY],
                           JobSettings(runner="embedded", concurrency=1, heartbeat_seconds=HEARTBEAT_SECONDS,
-                                      max_queued_per_owner=5))
+                                      max_queued_per_owner=5), replace=True)
     yield app.server.test_client()
     runner.stop(5.0)
 

@@ -88,7 +88,7 @@ def app_client(server_env: dict[str, str], warehouse_url: str, loaded_warehouse)
     app = create_app(settings, market=False)
     runner = install_jobs(app.server, app.server.extensions[EXTENSION_KEY], JobSettings(
         runner="celery", concurrency=2, heartbeat_seconds=HEARTBEAT_SECONDS,
-        celery_queue=server_env["DESKBOARD_JOBS_CELERY_QUEUE"]))
+        celery_queue=server_env["DESKBOARD_JOBS_CELERY_QUEUE"]), replace=True)
     assert runner.name == "celery"
     yield app.server.test_client()
     runner.stop(5.0)

@@ -1,0 +1,29 @@
+"""One runner per server: installed once, replaced only when asked, and the replaced one stopped."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from flask import Flask
+
+from backend.config import Settings
+from backend.jobs import JobSettings, JobState
+from backend.jobs.runtime import EXTENSION_KEY, install_jobs, jobs_of
+from tests.backend.jobs.conftest import wait_state
+
+
+def test_a_server_keeps_one_runner_until_it_is_replaced(job_app_settings: Settings) -> None:
+    server = Flask(__name__)
+    stores = SimpleNamespace(settings=job_app_settings, meta=None)
+    first = install_jobs(server, stores, JobSettings(runner="embedded", concurrency=1))  # type: ignore[arg-type]
+    try:
+        assert install_jobs(server, stores, JobSettings(runner="embedded", concurrency=3)) is first  # type: ignore[arg-type]
+        assert jobs_of(server) is first and first.job_settings.concurrency == 1
+        second = install_jobs(server, stores, JobSettings(runner="embedded", concurrency=3),  # type: ignore[arg-type]
+                              replace=True)
+        assert second is not first and server.extensions[EXTENSION_KEY] is second
+        assert first.executor is None  # the replaced runner no longer dispatches
+        job = second.submit("probe", {"steps": 1, "step_seconds": 0}, "local")
+        assert wait_state(second, job.id, JobState.COMPLETED, JobState.FAILED).state == JobState.COMPLETED
+    finally:
+        jobs_of(server).stop(5.0)
