@@ -11,19 +11,28 @@ can carry one). The panel reads the page's URL from the shell's ``dcc.Location``
 (id ``"url"``): "Save" stores the current path and query string under a name,
 "Open" navigates by setting that Location's ``href``. The views belong to the
 signed-in user ("local" until sign-in exists) and live in the records store.
+
+The panel never opens a store itself: whoever builds the app (or the page that
+embeds it) hands it the saved-views service once, as a function returning the
+service for the request being served::
+
+    from components import saved_views
+    saved_views.use_service(lambda: SavedViews(current_stores().meta))
+
+Its callbacks are process-wide Dash hooks, so the function is too; it must read
+the request's own stores (``current_stores()`` does), never hold a user's state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, ctx, dcc, hooks, html, no_update, set_props
 
-from backend.meta import open_meta
 from backend.meta import view_panel as panel
 from backend.meta.views import LOCAL_OWNER, SavedViews
-from backend.stores import current_stores
 
 URL = "url"  # the shell's dcc.Location
 LOADING = "Loading saved views…"
@@ -97,10 +106,18 @@ def saved_views(aio_id: str) -> html.Div:
     )
 
 
-def _service() -> SavedViews:
-    stores = current_stores()
-    meta = getattr(stores, "meta", None) or open_meta(stores.settings.meta_database_url)
-    return SavedViews(meta)
+ServiceSource = Callable[[], SavedViews]
+_source: list[ServiceSource] = []  # the one function handed in (a list: set once, read by every request)
+UNAVAILABLE = "Saved views are not available on this server."
+
+
+def use_service(source: ServiceSource) -> None:
+    """Hand the panel its saved-views service: ``source()`` gives the service of the current request."""
+    _source[:] = [source]
+
+
+def _service() -> SavedViews | None:
+    return _source[0]() if _source else None
 
 
 def _owner() -> str:
@@ -142,6 +159,8 @@ hooks.clientside_callback(
 )
 def _act(here, _rename, _delete, name, selected, views, pathname):
     service, owner, page = _service(), _owner(), pathname or "/"
+    if service is None:
+        return [], [], None, UNAVAILABLE, UNAVAILABLE, "red", False
     part = ctx.triggered_id["part"] if isinstance(ctx.triggered_id, dict) else None
     chosen = panel.parse_selected(selected)
     if part == "here" and isinstance(here, dict):
@@ -179,7 +198,10 @@ def _show_selected(selected, views, href):
     prevent_initial_call=True,
 )
 def _open(_clicks, selected):
-    href, problem = panel.open_href(_service(), _owner(), panel.parse_selected(selected))
+    service = _service()
+    if service is None:
+        return UNAVAILABLE, "red"
+    href, problem = panel.open_href(service, _owner(), panel.parse_selected(selected))
     if href is None:
         return problem, "red"
     set_props(URL, {"href": href})

@@ -19,6 +19,7 @@ from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_c
 from dash.dependencies import ClientsideFunction
 
 from backend.cache import cached_call, request_key
+from backend.meta.views import SavedViews
 from backend.pivot.catalog import DIMENSIONS
 from backend.pivot.engine import distinct_values, latest_trade_date
 from backend.pivot.result import tree_rows
@@ -33,9 +34,11 @@ from components.job_progress import job_progress
 from components.pivot_controls import controls_panel
 from components.pivot_controls import ids as cids
 from components.pivot_grid import EMPTY_TEXT, column_defs, pivot_grid, total_row
-from components.saved_views import saved_views
+from components.saved_views import saved_views, use_service
 
 dash.register_page(__name__, path="/pivot", title="Pivot", name="Pivot", order=1)
+# The saved-views panel is handed its service (a component never opens a store).
+use_service(lambda: SavedViews(current_stores().meta))
 
 
 class ids:
