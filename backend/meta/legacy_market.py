@@ -23,6 +23,7 @@ import fcntl
 import logging
 import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ IMPORTED_SUFFIX: Final = ".migrated"
 _TABLES: Final = ("watchlists", "price_rules")
 # How long to wait for a process of an older version that is writing the file.
 _LOCK_TIMEOUT_SECONDS: Final = 2.0
+# How long a starting worker waits for another one that is importing the file.
+_IMPORT_WAIT_SECONDS: Final = 60.0
 
 
 class LegacyImportError(RuntimeError):
@@ -89,7 +92,16 @@ def is_legacy_market_file(path: Path) -> bool:
 def _import_lock(path: Path) -> Iterator[None]:
     # Web workers start together; one imports while the others wait, then find nothing to do.
     with open(path.with_name(path.name + ".import-lock"), "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + _IMPORT_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LegacyImportError(f"cannot import watchlists and price rules from {path}: another "
+                                            f"process has been importing it for {_IMPORT_WAIT_SECONDS:.0f} s") from None
+                time.sleep(0.05)
         try:
             yield
         finally:

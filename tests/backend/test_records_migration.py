@@ -339,3 +339,19 @@ def test_concurrent_writers_during_an_import_lose_nothing(meta_url: str, old_fil
     rules = data.rules()
     assert len(rules) == len(RULES) + 15
     assert [r for r in rules if r.symbol != "MWG"] == [r for r in expected_rules() if r.symbol != "MWG"]
+
+
+def test_a_worker_stuck_importing_does_not_hold_up_the_start_for_ever(
+    meta_url: str, old_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from backend.meta import legacy_market
+
+    monkeypatch.setattr(legacy_market, "_IMPORT_WAIT_SECONDS", 0.5)
+    with open(old_file.with_name("market.sqlite3.import-lock"), "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(LegacyImportError, match=rf"{old_file}.*another process"):
+            import_market_file(open_meta(meta_url), old_file)
+    assert old_file.exists()
+    assert import_market_file(open_meta(meta_url), old_file).added == 8
