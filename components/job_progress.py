@@ -19,16 +19,19 @@ be a second process (or, under Celery, a task holding a worker slot the job itse
 needs) that only relays what the record already says, and Dash's own cancel stops
 that relay, not the job. Polling is one indexed read per tick on the web server.
 
-The callbacks are Dash hooks (as in ``components.saved_views``): the app imports
-this module before it builds its ``Dash`` instance.
+The callbacks are Dash hooks (as in ``components.saved_views``), so every app built
+after this module is imported has them; an app whose pages import it first (after
+that app read its hooks) is given them directly, so the control never sits dead.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+import dash
 import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, dcc, hooks, html, no_update
+from dash.exceptions import AppNotFoundError
 
 from backend.jobs import JobError, JobNotFoundError
 from backend.jobs.runtime import current_jobs
@@ -98,8 +101,19 @@ def _job_id(data: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+_CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Any]] = []
+
+
+def _callback(*args: Any, **kwargs: Any) -> Any:
+    def keep(func: Any) -> Any:
+        _CALLBACKS.append((args, kwargs, func))
+        return func
+
+    return keep
+
+
 # The query string is read in the browser at the moment of the click (see the module docstring).
-hooks.clientside_callback(
+_START = (
     """function (n, config) {
         if (!n || !config) { return window.dash_clientside.no_update; }
         return {kind: config.kind, parameters: {view: window.location.search}, n: n};
@@ -107,11 +121,10 @@ hooks.clientside_callback(
     Output(ids.request(MATCH), "data"),
     Input(ids.start(MATCH), "n_clicks"),
     State(ids.config(MATCH), "data"),
-    prevent_initial_call=True,
 )
 
 
-@hooks.callback(
+@_callback(
     Output(ids.job(MATCH), "data"),
     Output(ids.error(MATCH), "children"),
     Input(ids.request(MATCH), "data"),
@@ -127,7 +140,7 @@ def _submit(asked: Any):
     return {"id": job.id}, ""
 
 
-@hooks.callback(
+@_callback(
     Output(ids.job(MATCH), "data", allow_duplicate=True),
     Output(ids.error(MATCH), "children", allow_duplicate=True),
     Input(ids.cancel(MATCH), "n_clicks"),
@@ -145,7 +158,7 @@ def _cancel(clicks: Any, watched: Any):
     return {"id": job_id, "asked": clicks}, ""  # a new value: the record is drawn again at once
 
 
-@hooks.callback(
+@_callback(
     Output(ids.bar(MATCH), "value"),
     Output(ids.bar(MATCH), "color"),
     Output(ids.bar(MATCH), "animated"),
@@ -178,3 +191,16 @@ def _show(watched: Any, _tick: Any):
         view.active, not view.active, view.result_href, f"Download {view.result_name}" if view.result_name else "",
         shown, {"display": "block"} if view.log else {"display": "none"}, view.log or "", not view.active,
     )
+
+
+def _register(target: Any) -> None:
+    target.clientside_callback(*_START, prevent_initial_call=True)
+    for args, kwargs, func in _CALLBACKS:
+        target.callback(*args, **kwargs)(func)
+
+
+_register(hooks)
+try:
+    _register(dash.get_app())  # an app already built, whose pages import this module now
+except AppNotFoundError:
+    pass  # no app yet: each app takes the hooks when it is built
