@@ -174,21 +174,21 @@ def install_market(server: Flask, stores: Stores) -> Any:
 def install_remote_market(server: Flask, stores: Stores) -> Any:
     """Serve the board the feed process publishes to Redis (``DESKBOARD_FEED=process``)."""
     from backend.market.board_state import REPLY_TIMEOUT_SECONDS, RemoteMarketService, redis_client
-    from backend.market.service import EXTENSION_KEY, ServiceSettings
+    from backend.market.service import EXTENSION_KEY
     from backend.market.store import DEFAULT_RETENTION_DAYS, MarketStore
     from backend.market.watchlists import UserData
 
     url = stores.settings.redis_url
     if not url:
         raise SettingsError("DESKBOARD_FEED=process needs DESKBOARD_REDIS_URL: the feed process publishes there")
-    settings = ServiceSettings()
+    settings = stores.settings.market
     if not settings.enabled:
         return None
     # A reader of history only: the feed process writes it.
     store = MarketStore(stores.warehouse, retention_days=DEFAULT_RETENTION_DAYS, flush_seconds=settings.flush_seconds)
     service = RemoteMarketService(redis_client(url), commands=redis_client(url, blocking_seconds=REPLY_TIMEOUT_SECONDS),
                                   settings=settings, store=store,
-                                  userdata=UserData(stores.settings.data_dir / "market.sqlite3"))
+                                  userdata=UserData(stores.meta))  # shared with the feed process
     service.start()
     server.extensions[EXTENSION_KEY] = service
     return service

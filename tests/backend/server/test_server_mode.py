@@ -132,10 +132,11 @@ def _add_price_rule(st: Stack) -> str:
     from backend.market.board_state import RemoteMarketService, redis_client
     from backend.market.service import ServiceSettings
     from backend.market.watchlists import UserData
+    from backend.meta import open_meta
 
     service = RemoteMarketService(redis_client(st.env["DESKBOARD_REDIS_URL"]),
                                   settings=ServiceSettings(stale_seconds=STALE_SECONDS),
-                                  userdata=UserData(Path(st.env["DESKBOARD_DATA_DIR"]) / "market.sqlite3"))
+                                  userdata=UserData(open_meta(st.env["DESKBOARD_META_URL"])))
 
     def traded() -> list[dict[str, Any]]:
         assert service.refresh()
