@@ -40,9 +40,20 @@ def accept_request_id(incoming: str | None) -> str:
     return new_request_id()
 
 
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def _add_pid(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # Which gunicorn worker wrote the line; read once per process (a system call per line is not free).
+    event_dict.setdefault("pid", _pid[0])
+    return event_dict
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
+        _add_pid,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -74,11 +85,17 @@ def configure_logging(*, stream: TextIO | None = None, level: str | None = None,
         level = "INFO"
     fmt = (fmt or os.environ.get("DESKBOARD_LOG_FORMAT", "json")).lower()
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Level first: a line below the level costs one check, not the whole chain.
+        processors=[structlog.stdlib.filter_by_level, *_shared_processors(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    # Records would look up the process and its multiprocessing name on every line; the pid is added
+    # above from a value read once per process instead.
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False) or type(handler) is logging.StreamHandler:

@@ -23,6 +23,7 @@ UNKNOWN_CALLBACK = "<unknown>"
 _LABEL_MAX = 200
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _MEMORY_EVERY_SECONDS = 5.0
+_STATIC_ROUTES = ("/assets/", "/_dash-component-suites/", "/_favicon")
 
 log = logs.get_logger("deskboard.access")
 
@@ -89,8 +90,10 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
         if now - last_memory[0] >= _MEMORY_EVERY_SECONDS:
             last_memory[0] = now
             metrics.update_process_gauges()
-        log.info("request", method=method, route=route, path=request.path[:200], status=response.status_code,
-                 ms=round(seconds * 1000, 1))
+        # Static files and component bundles are logged at debug: a page load asks for dozens.
+        write = log.debug if route.startswith(_STATIC_ROUTES) and response.status_code < 400 else log.info
+        write("request", method=method, route=route, path=request.path[:200], status=response.status_code,
+              ms=round(seconds * 1000, 1))
         return response
 
     @server.teardown_request

@@ -232,3 +232,18 @@ def test_the_notice_goes_to_the_shells_notification_container() -> None:
 
     walk(shell_layout())
     assert found == ["NotificationContainer"]
+
+
+def test_static_files_are_logged_at_debug_and_their_failures_at_info(log_stream) -> None:
+    app = _flask_app()
+
+    @app.get("/assets/<path:filename>")
+    def asset(filename: str):
+        return ("", 404) if filename == "missing.css" else "body{}"
+
+    client = app.test_client()
+    client.get("/assets/base.css")
+    client.get("/assets/missing.css")
+    client.get("/work")
+    access = [line for line in lines(log_stream) if line["event"] == "request"]
+    assert [(line["path"], line["status"]) for line in access] == [("/assets/missing.css", 404), ("/work", 200)]
