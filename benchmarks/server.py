@@ -54,6 +54,7 @@ async def _client(port: int, until: float, mode: str, out: dict[str, Any]) -> No
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                out["connections"] += 1
             writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n".encode())
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
             length = _LENGTH.search(head)
@@ -79,7 +80,7 @@ async def _client(port: int, until: float, mode: str, out: dict[str, Any]) -> No
 
 
 async def _load(port: int, clients: int, seconds: float, mode: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"latencies": [], "errors": 0, "workers": Counter()}
+    out: dict[str, Any] = {"latencies": [], "errors": 0, "workers": Counter(), "connections": 0}
     until = time.monotonic() + seconds
     started = time.monotonic()
     await asyncio.gather(*(_client(port, until, mode, out) for _ in range(clients)))
@@ -87,7 +88,7 @@ async def _load(port: int, clients: int, seconds: float, mode: str) -> dict[str,
     lat = sorted(out["latencies"])
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
     return {"rate": len(lat) / elapsed, "p50": q[49], "p95": q[94], "errors": out["errors"],
-            "workers": dict(out["workers"])}
+            "workers": dict(out["workers"]), "connections": out["connections"]}
 
 
 def measure(port: int, clients: int, seconds: float, mode: str) -> dict[str, Any]:
@@ -205,15 +206,16 @@ def main() -> None:
     print(f"NOTE: the load generator (one asyncio process), the feed process, Redis and the web workers all share "
           f"this machine's {cores} cores; figures compare the servers on it, they are not capacity figures.")
     ref = results["python app.py (1 process)"]
-    print(f"{'server':28} {'answer':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6} {'vs app.py':>9}  "
-          f"requests per worker pid")
+    print(f"{'server':28} {'answer':6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6} {'conns':>6} "
+          f"{'vs app.py':>9}  requests per worker pid")
     for name, runs in results.items():
         for mode, r in runs.items():
             ratio = r["rate"] / ref[mode]["rate"] if ref[mode]["rate"] else float("nan")
             spread = ", ".join(f"{pid}: {n}" for pid, n in sorted(r["workers"].items()))
             print(f"{name:28} {mode:6} {r['rate']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['errors']:6d} "
-                  f"{ratio:8.2f}×  {spread}")
-    print("full = the whole board each time (no since); diff = since=<the client's last version>, as screens poll.")
+                  f"{r['connections']:6d} {ratio:8.2f}×  {spread}")
+    print("full = the whole board each time (no since); diff = since=<the client's last version>, as screens poll; "
+          "conns = TCP connections the clients opened (keep-alive reuses them).")
 
 
 if __name__ == "__main__":
