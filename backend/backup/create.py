@@ -26,7 +26,15 @@ from backend.backup.common import (
     no_progress,
 )
 from backend.backup.files import completed_jobs, copy_tree
-from backend.backup.manifest import FORMAT, FORMAT_VERSION, FileEntry, Manifest, SqliteFile, write_manifest
+from backend.backup.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    FileEntry,
+    Manifest,
+    SqliteFile,
+    WarehouseSection,
+    write_manifest,
+)
 from backend.backup.records import copy_sqlite_snapshot, dump_records
 from backend.backup.warehouse import dump_warehouse
 from backend.meta import MetaStore
@@ -63,7 +71,8 @@ def _refuse_inside_copied(dest: Path, data_dir: Path) -> None:
 
 
 def create_backup(dest: Path, *, data_dir: Path, warehouse: Warehouse | None, meta: MetaStore | None,
-                  mode: str = "offline", progress: Progress = no_progress) -> Manifest:
+                  mode: str = "offline", warehouse_database: str = "deskboard",
+                  progress: Progress = no_progress) -> Manifest:
     """Back up the records, the side databases, the warehouse and the data folders into ``dest``.
 
     ``warehouse`` or ``meta`` is None when that store does not exist yet (nothing to keep).
@@ -73,7 +82,8 @@ def create_backup(dest: Path, *, data_dir: Path, warehouse: Warehouse | None, me
     _refuse_inside_copied(dest, data_dir)
     staging = prepare_destination(dest)
     try:
-        manifest = _write(staging, data_dir=data_dir, warehouse=warehouse, meta=meta, mode=mode, progress=progress)
+        manifest = _write(staging, data_dir=data_dir, warehouse=warehouse, meta=meta, mode=mode,
+                          database=warehouse.database if warehouse else warehouse_database, progress=progress)
         final = Path(os.path.abspath(dest))
         if final.is_dir():
             final.rmdir()  # checked empty above
@@ -87,7 +97,7 @@ def create_backup(dest: Path, *, data_dir: Path, warehouse: Warehouse | None, me
 
 
 def _write(staging: Path, *, data_dir: Path, warehouse: Warehouse | None, meta: MetaStore | None, mode: str,
-           progress: Progress) -> Manifest:
+           database: str, progress: Progress) -> Manifest:
     created_at = datetime.now(UTC)
 
     def step(start: float, span: float) -> Progress:
@@ -105,9 +115,7 @@ def _write(staging: Path, *, data_dir: Path, warehouse: Warehouse | None, meta: 
     if warehouse is not None:
         section = dump_warehouse(warehouse, staging / "warehouse", "warehouse", step(0.12, 0.7))
     else:
-        from backend.backup.manifest import WarehouseSection
-
-        section = WarehouseSection(present=False, database="deskboard", schema_version=0, tables={}, rebuilt={})
+        section = WarehouseSection(present=False, database=database, schema_version=0, tables={}, rebuilt={})
     progress(0.85, "copying measurements")
     measurements = copy_tree(data_dir / MEASUREMENTS, staging / MEASUREMENTS, MEASUREMENTS)
     jobs = (completed_jobs(staging / records.tables["jobs"].file, records.tables["jobs"].columns)

@@ -22,9 +22,10 @@ from backend.backup.common import BackupRefused, Progress, check_identifier, fil
 FORMAT: Final = "deskboard-backup"
 FORMAT_VERSION: Final = 1
 MANIFEST_NAME: Final = "manifest.json"
-# A manifest lists one entry per file; a million measurement files would still fit.
-MANIFEST_MAX_BYTES: Final = 64 * 1024 * 1024
-MAX_FILES: Final = 1_000_000
+# A manifest lists one entry per file (about 130 bytes each): 32 MiB hold some 250,000 files,
+# and parsing that much stays within a few hundred MB of memory.
+MANIFEST_MAX_BYTES: Final = 32 * 1024 * 1024
+MAX_FILES: Final = 250_000
 MAX_PATH_DEPTH: Final = 12
 # The top-level folders a backup writes; a manifest naming anything else is refused.
 SECTIONS: Final = ("records", "warehouse", "sqlite", "measurements", "job-results")

@@ -38,7 +38,7 @@ def offline_backup(dest: Path, settings: Settings, *, progress: Progress = no_pr
     try:
         meta = _open_meta(settings)
         return create_backup(dest, data_dir=data_dir, warehouse=warehouse, meta=meta, mode="offline",
-                             progress=progress)
+                             warehouse_database=settings.warehouse_database, progress=progress)
     finally:
         close_all()
 

@@ -114,7 +114,8 @@ def _tables(conn: Connection) -> list[Table]:
 
 def _read_rows(conn: Connection, table: Table) -> Iterator[bytes]:
     keys = list(table.primary_key.columns) or list(table.columns)
-    result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(select(table).order_by(*keys))
+    # Options on the statement, not the connection: they would stay on it (and inserts cannot stream).
+    result = conn.execute(select(table).order_by(*keys).execution_options(stream_results=True, yield_per=_BATCH))
     for row in result:
         yield canonical_row(_encode(v) for v in row)
 

@@ -113,6 +113,10 @@ def _check_target(targets: _Targets, force: bool) -> list[Path]:
             "stop the app before restoring into it"
         )
     entries = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
+    for leftover in [p for p in entries if p.name.startswith(STAGING_PREFIX) and p.is_dir()]:
+        # A restore that was killed before its swap left this; the app never reads it.
+        shutil.rmtree(leftover, ignore_errors=True)
+        entries.remove(leftover)
     if entries and not force:
         shown = ", ".join(p.name for p in entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise BackupRefused(

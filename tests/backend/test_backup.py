@@ -16,6 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -23,9 +25,10 @@ import pytest
 
 from backend.backup.common import BackupRefused
 from backend.backup.create import prepare_destination
-from backend.backup.manifest import MANIFEST_NAME, read_manifest, verify_files
+from backend.backup.manifest import MANIFEST_MAX_BYTES, MANIFEST_NAME, read_manifest, verify_files
 from backend.backup.restore import open_backup, restore_backup
 from backend.config import load_settings
+from backend.warehouse.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_TABLES = ("constituents", "data_loads", "instruments", "market_alerts", "market_basis", "market_foreign",
@@ -81,6 +84,7 @@ BUILD = textwrap.dedent("""
                    src / "measurements" / "vn30_1" / "part-0.parquet")
     (src / "measurements" / "README").write_text("measurements")
     side = sqlite3.connect(src / "market.sqlite3")
+    side.execute("PRAGMA journal_mode=WAL")  # as the market service keeps it
     side.execute("CREATE TABLE watch (id TEXT PRIMARY KEY, symbols TEXT)")
     side.executemany("INSERT INTO watch VALUES (?, ?)", [("w1", "VNM,FPT"), ("w2", "HPG")])
     side.commit()
@@ -114,10 +118,11 @@ HOLD = textwrap.dedent("""
 """)
 
 
-def _env(data_dir: Path | None = None) -> dict[str, str]:
+def _env(data_dir: Path | None = None, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOARD_")}
     if data_dir is not None:
         env["DESKBOARD_DATA_DIR"] = str(data_dir)
+    env.update({f"DESKBOARD_{name.upper()}": value for name, value in settings.items()})
     env["PYTHONPATH"] = str(ROOT)
     return env
 
@@ -129,9 +134,9 @@ def _python(script: str, *args: object) -> str:
     return done.stdout
 
 
-def cli(*args: object, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: object, data_dir: Path | None = None, **settings: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "backend.backup", *map(str, args), "--quiet"], check=False,
-                          cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+                          cwd=ROOT, env=_env(data_dir, **settings), capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +266,6 @@ def test_records_side_databases_and_files_come_back_unchanged(work: dict[str, Pa
 
 def test_manifest_lists_versions_counts_and_checksums(work: dict[str, Path]) -> None:
     from backend.meta import head_revision
-    from backend.warehouse.schema import MIGRATIONS
 
     manifest = json.loads((work["backup"] / MANIFEST_NAME).read_text())
     assert manifest["warehouse"]["schema_version"] == max(v for v, _, _ in MIGRATIONS)
@@ -395,7 +399,7 @@ def test_restore_refuses_damaged_and_oversized_manifests(work: dict[str, Path], 
     manifest.write_text("[1, 2, 3]")
     _refused(copy, tmp_path, "not a Deskboard backup manifest")
     with open(manifest, "wb") as handle:  # a sparse file: large on paper, cheap on disk
-        handle.truncate(65 * 1024 * 1024)
+        handle.truncate(MANIFEST_MAX_BYTES + 1)
     _refused(copy, tmp_path, "more than any Deskboard manifest")
     manifest.unlink()
     _refused(copy, tmp_path, "holds no manifest.json")
@@ -631,3 +635,128 @@ def test_backup_job_names_are_plain_folder_names(name: str) -> None:
         BackupParams(name=name)
     with pytest.raises(ValidationError):
         BackupParams.model_validate({"name": "ok", "folder": "/tmp"})
+
+
+# A warehouse still at schema version 4 (before the book and counterparty rollups existed).
+OLD_SCHEMA = textwrap.dedent("""
+    import sys
+    from datetime import date
+    from pathlib import Path
+    from backend.backup.warehouse import _migrate_to
+    from backend.datagen import generate_to_folder
+    from backend.warehouse import open_warehouse
+    from backend.warehouse.schema import TRADES_COLUMN_NAMES
+
+    src = Path(sys.argv[1])
+    generate_to_folder(src.parent / "gen", rows=1200, start=date(2024, 5, 2), end=date(2024, 5, 10), seed=4)
+    wh = open_warehouse(f"chdb://{src}/warehouse", migrate=False)
+    _migrate_to(wh, 4)
+    cols = ", ".join(TRADES_COLUMN_NAMES)
+    wh.command(f"INSERT INTO {{db}}.trades_1d ({cols}) SELECT {cols} FROM file({{p:String}}, Parquet)",
+               {"p": str(src.parent / "gen" / "trades_1d" / "*.parquet")})
+    print(wh.schema_version())
+""")
+
+
+def test_a_backup_from_an_older_warehouse_schema_is_migrated_after_loading(tmp_path: Path) -> None:
+    src, backup, target = tmp_path / "src", tmp_path / "backup", tmp_path / "target"
+    assert _python(OLD_SCHEMA, src).strip() == "4"
+    (target / ".restore-0badf00d").mkdir(parents=True)  # what a killed restore leaves behind
+    made = cli("create", backup, data_dir=src)
+    assert made.returncode == 0, made.stderr
+    manifest = json.loads((backup / MANIFEST_NAME).read_text())
+    assert manifest["warehouse"]["schema_version"] == 4
+    assert list(manifest["warehouse"]["rebuilt"]) == ["trades_1d_rollup"]
+    assert manifest["records"] is None  # this data dir never stored a record
+    done = cli("restore", backup, data_dir=target)
+    assert done.returncode == 0, done.stderr
+    assert not (target / ".restore-0badf00d").exists()
+    _python(DUMP, f"chdb://{target}/warehouse", "deskboard", tmp_path / "check")
+    con = duckdb.connect()
+    trades = _count(con, backup / "warehouse" / "trades_1d.parquet")
+    assert trades > 1000
+    # The later migrations created the newer rollups and backfilled them from the restored trades, once.
+    for rollup in ROLLUPS:
+        counted = con.execute(f"SELECT sum(sum_trade_count) FROM read_parquet('{tmp_path}/check/{rollup}.parquet')"
+                              ).fetchone()[0]
+        assert counted == trades, rollup
+    versions = con.execute(f"SELECT max(version) FROM read_parquet('{tmp_path}/check/schema_migrations.parquet')"
+                           ).fetchone()[0]
+    assert versions == max(v for v, _, _ in MIGRATIONS)
+
+
+# -- records on PostgreSQL -----------------------------------------------------------------------------
+
+@pytest.fixture
+def pg_meta_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for the records store."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from backend.meta import close_meta
+
+    name = f"backup_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        close_meta(url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _records(url: str) -> dict[str, list[tuple]]:
+    """Every records table as rows of plain values (instants in UTC), read through SQLAlchemy."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    try:
+        md = MetaData()
+        md.reflect(engine)
+        out = {}
+        with engine.connect() as conn:
+            for table in md.sorted_tables:
+                rows = conn.execute(select(table).order_by(*table.primary_key.columns or table.columns)).all()
+                out[table.name] = [tuple(v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime)
+                                         and v.tzinfo else v for v in row) for row in rows]
+        return out
+    finally:
+        engine.dispose()
+
+
+def test_records_restore_into_postgresql_and_back_into_sqlite(work: dict[str, Path], pg_meta_url: str,
+                                                              tmp_path: Path) -> None:
+    from backend.meta import open_meta
+    from backend.meta.views import SavedViews
+
+    source = _records(f"sqlite:///{work['src'] / 'meta.sqlite3'}")
+    done = cli("restore", work["backup"], data_dir=tmp_path / "d1", meta_url=pg_meta_url)
+    assert done.returncode == 0, done.stderr
+    assert _records(pg_meta_url) == source
+    assert not (tmp_path / "d1" / "meta.sqlite3").exists()
+
+    # New records continue after the restored ids.
+    views = SavedViews(open_meta(pg_meta_url))
+    added = views.create("local", "After restore", "/pivot", {"dims": ["book"]})
+    assert added.id == max(row[0] for row in source["saved_views"]) + 1
+
+    refused = cli("restore", work["backup"], data_dir=tmp_path / "d2", meta_url=pg_meta_url)
+    assert refused.returncode == 2 and "already holds records" in refused.stderr
+    assert not (tmp_path / "d2").exists() or not any((tmp_path / "d2").iterdir())
+    forced = cli("restore", work["backup"], "--force", data_dir=tmp_path / "d2", meta_url=pg_meta_url)
+    assert forced.returncode == 0, forced.stderr
+    assert _records(pg_meta_url) == source
+
+    # A backup of PostgreSQL records restores into the embedded SQLite file, row for row.
+    made = cli("create", tmp_path / "b2", data_dir=tmp_path / "d2", meta_url=pg_meta_url)
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "b2" / MANIFEST_NAME).read_text())["records"]["backend"] == "postgresql"
+    back = cli("restore", tmp_path / "b2", data_dir=tmp_path / "d3")
+    assert back.returncode == 0, back.stderr
+    assert _sqlite_rows(tmp_path / "d3" / "meta.sqlite3") == _sqlite_rows(work["src"] / "meta.sqlite3")
