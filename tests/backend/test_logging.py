@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ def test_every_line_of_a_request_carries_the_id_in_its_response_header(log_strea
     written = lines(log_stream)
     assert {line["event"] for line in written} >= {"working on it", "structured", "request"}
     assert all(line["request_id"] == request_id for line in written), written
+    assert all(line["pid"] == os.getpid() for line in written)
     structured = next(line for line in written if line["event"] == "structured")
     assert structured["rows"] == 3 and structured["level"] == "warning"
     access = next(line for line in written if line["event"] == "request")

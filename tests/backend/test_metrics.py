@@ -504,3 +504,28 @@ def test_no_process_server_without_a_port(monkeypatch) -> None:
 
     monkeypatch.delenv(PORT_ENV, raising=False)
     assert start_from_env(health=lambda: (True, {})) is None
+
+
+def test_pattern_matching_callbacks_are_labelled_by_their_pattern_not_by_each_item() -> None:
+    from dash import MATCH
+
+    app = Dash(__name__)
+    app.layout = html.Div([html.Button(id={"type": "row-btn", "index": n}) for n in range(3)])
+
+    @app.callback(Output({"type": "row-out", "index": MATCH}, "children"),
+                  Input({"type": "row-btn", "index": MATCH}, "n_clicks"))
+    def per_row(n):
+        return n
+
+    install_observability(app, notify=set_props, configure_logs=False)
+    client = app.server.test_client()
+    client.get("/")
+    (key,) = [k for k in app.callback_map if "row-out" in k]
+    for n in range(25):  # as the renderer sends it: the pattern as the name, the concrete ids beside it
+        body = {"output": key, "outputs": {"id": {"type": "row-out", "index": n}, "property": "children"},
+                "inputs": [{"id": {"type": "row-btn", "index": n}, "property": "n_clicks", "value": 1}],
+                "changedPropIds": [json.dumps({"index": n, "type": "row-btn"}) + ".n_clicks"], "state": []}
+        assert client.post("/_dash-update-component", json=body).status_code == 200
+    callbacks = label_values(scrape(client), "deskboard_dash_callback_duration_seconds_count", "callback")
+    row_labels = {c for c in callbacks if "row-out" in c}
+    assert row_labels == {key} and "MATCH" in key
