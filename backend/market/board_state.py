@@ -49,6 +49,7 @@ COMMANDS = f"{PREFIX}commands"
 # board stale, never a request slow.
 REDIS_TIMEOUT_SECONDS = 1.0
 REPLY_TIMEOUT_SECONDS = 3.0
+RESEND_SECONDS = 5.0
 MAX_COMMAND_BYTES = 10_000
 
 
@@ -138,6 +139,9 @@ class BoardPublisher:
                 self._summary_obj, self._summary_seq = summary, self._summary_seq + 1
             versions = {"board": snap.version, "view": view.version, "summary": self._summary_seq,
                         "alerts": service.alerts_revision}
+            if self.seq % max(1, round(RESEND_SECONDS / self.interval)) == 0:
+                # Everything again now and then: a Redis restarted in between has lost the keys.
+                self.published = {}
             blobs: dict[str, bytes] = {}
             if self.published.get("board") != versions["board"]:
                 blobs["board"] = encode_board(snap)

@@ -18,6 +18,7 @@ from backend.market.board_state import (
     COMMANDS,
     KEYS,
     REDIS_TIMEOUT_SECONDS,
+    RESEND_SECONDS,
     BoardPublisher,
     CommandHandler,
     FeedUnavailableError,
@@ -198,3 +199,16 @@ def _closed_port() -> int:
     from tests.conftest import free_port
 
     return free_port()
+
+
+def test_a_redis_that_lost_its_keys_gets_the_whole_board_again(client: redis.Redis) -> None:
+    clock = Clock()
+    service, publisher = _feed_side(client, clock)
+    service.board.publish([{"symbol": "FPT", "last": 100, "kind": "stock"}])
+    assert publisher.publish()
+    client.flushdb()  # a Redis restart: the quiet board does not change, so nothing new would be sent
+    reader = _reader(client, clock)
+    for _ in range(round(RESEND_SECONDS / publisher.interval) + 1):
+        publisher.publish()
+    assert reader.refresh() and [r["symbol"] for r in reader.board.rows()] == ["FPT"]
+    assert reader.board.version == service.board.version
