@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from spectree import Response
 
 from backend.api import errors
-from backend.api.spec import ErrorBody, Query, spec
+from backend.api.spec import TAGS, ErrorBody, Query, spec
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
@@ -50,7 +50,7 @@ def _check(probe) -> dict[str, Any]:
 
 @health_bp.get("/health")
 @spec.validate(resp=Response(HTTP_200=(Health, "every store answered"), HTTP_503=(Health, "a store is down"),
-                             HTTP_400=ErrorBody), tags=["health"])
+                             HTTP_400=ErrorBody), tags=[TAGS["health"]])
 def health(query: HealthQuery):
     """Each store reachable (warehouse, metadata, cache), its backend, and the data version."""
     stores = current_stores()

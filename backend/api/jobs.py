@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictStr
 from spectree import Response as Responses
 
 from backend.api.errors import ApiError, install
-from backend.api.spec import Body, ErrorBody, Query, spec
+from backend.api.spec import TAGS, Body, ErrorBody, Query, spec
 from backend.api.types import whole_number
 from backend.jobs import JobError, JobState
 from backend.jobs.kinds import KINDS, get_kind
@@ -32,7 +32,7 @@ from backend.meta.views import LOCAL_OWNER
 jobs_api = Blueprint("jobs_api", __name__, url_prefix="/api/v1")
 install(jobs_api)
 
-TAG = "jobs"
+TAG = TAGS["jobs"]
 BODY_MAX_BYTES = 64 * 1024
 _ID = re.compile(r"^[1-9][0-9]{0,11}$")
 _STATES = tuple(s.value for s in JobState)

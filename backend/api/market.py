@@ -40,7 +40,7 @@ from backend.api.market_models import (
     Mover,
     Movers,
 )
-from backend.api.spec import Body, ErrorBody, Query, spec
+from backend.api.spec import TAGS, Body, ErrorBody, Query, spec
 from backend.api.types import IsoDate, flag, whole_number
 from backend.market.board import BoardChanges
 from backend.market.service import EXTENSION_KEY, MarketService
@@ -49,7 +49,7 @@ from backend.market.store import KINDS, MAX_HISTORY_ROWS, StoreError
 market_api = Blueprint("market_api", __name__, url_prefix="/api/v1/market")
 errors.install(market_api)
 
-TAG = "market"
+TAG = TAGS["market"]
 SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
 ALERT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,79}$")
 MAX_SYMBOLS = 500

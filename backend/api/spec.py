@@ -41,6 +41,7 @@ import orjson
 from flask import Flask, Response, make_response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from spectree import SpecTree
+from spectree.models import Tag
 from spectree.plugins.base import Context
 from spectree.plugins.flask_plugin import FlaskPlugin
 from spectree.utils import is_list_item
@@ -55,6 +56,17 @@ DOC_ENDPOINTS = ("openapi_document", "openapi_docs_page")
 MAX_PARAM_CHARS = 4_000
 MAX_QUERY_CHARS = 32_768
 DEFAULT_BODY_BYTES = 1_000_000
+
+
+TAGS = {
+    "pivot": Tag(name="pivot", description="Pivot, exposure and P&L over the trades, with ETF/ETC look-through; "
+                                           "instruments and fund constituents"),
+    "trades": Tag(name="trades", description="The trades behind a pivot view or cell: pages and the CSV export"),
+    "jobs": Tag(name="jobs", description="Long work in the background: start, watch, cancel, download"),
+    "market": Tag(name="market", description="The live Vietnamese market: board, feed status, summary, "
+                                             "history and alerts"),
+    "health": Tag(name="health", description="Each store reachable, and the data version"),
+}
 
 
 class ErrorBody(BaseModel):

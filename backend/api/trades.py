@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from spectree import Response as Responses
 
 from backend.api.errors import ApiError, install
-from backend.api.spec import Body, ErrorBody, ViewQuery, spec
+from backend.api.spec import TAGS, Body, ErrorBody, ViewQuery, spec
 from backend.pivot.catalog import MAX_COLUMN_DIMENSIONS, MAX_DIMENSIONS, MAX_VALUE_CHARS
 from backend.pivot.drill import (
     DRILL_COLUMNS,
@@ -40,7 +40,7 @@ from backend.stores import current_stores
 trades_api = Blueprint("trades_api", __name__, url_prefix="/api/v1")
 install(trades_api)
 
-TAG = "trades"
+TAG = TAGS["trades"]
 CSV_ANSWER = ("text/csv: every trade under the view's filters, streamed; header X-Deskboard-As-Of names the "
               "as-of date, X-Deskboard-Notices counts the view's parameters that were ignored")
 

@@ -11,7 +11,7 @@ from spectree import Response
 
 from backend.api import errors
 from backend.api.errors import ApiError
-from backend.api.spec import ErrorBody, Query, spec
+from backend.api.spec import TAGS, ErrorBody, Query, spec
 from backend.api.types import IsoDate
 from backend.pivot import DIMENSIONS, PivotRequest, PivotRequestError, latest_trade_date, service
 from backend.pivot.catalog import STOCK_MODES
@@ -20,7 +20,7 @@ from backend.stores import current_stores
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 errors.install(api_v1)
 
-TAG = "pivot"
+TAG = TAGS["pivot"]
 # trade_date is the range itself, not a grouping of a summary.
 BY_CHOICES = tuple(d for d in DIMENSIONS if d != "trade_date")
 
