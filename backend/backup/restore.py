@@ -140,6 +140,7 @@ def restore_backup(source: Path, settings: Settings, *, force: bool = False,
     verify_files(source, manifest, lambda f, m: progress(0.3 * f, m))
 
     data_dir = targets.data_dir
+    made_data_dir = not data_dir.exists()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         staging = data_dir / f"{STAGING_PREFIX}{secrets.token_hex(4)}"
@@ -167,6 +168,8 @@ def restore_backup(source: Path, settings: Settings, *, force: bool = False,
         report.replaced = _swap(staging, data_dir, aside)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if made_data_dir and not any(data_dir.iterdir()):
+            data_dir.rmdir()
         if created_server_db is not None:
             _drop_server_database(*created_server_db)
         raise

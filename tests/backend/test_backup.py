@@ -533,7 +533,13 @@ def test_restore_refuses_a_parquet_file_whose_rows_differ_from_the_manifest(work
     target = tmp_path / "target"
     done = cli("restore", copy, data_dir=target)
     assert done.returncode == 2 and "different number of rows than the manifest says" in done.stderr
-    assert not target.exists() or not any(target.iterdir())
+    assert not target.exists()
+    # Forced over a data dir in use before: the failure leaves it exactly as it was.
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    forced = cli("restore", copy, "--force", data_dir=target)
+    assert forced.returncode == 2 and "different number of rows" in forced.stderr
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
 
 
 # -- the running app's backup: through its own open warehouse, as a job ------------------------------
