@@ -529,3 +529,21 @@ def test_pattern_matching_callbacks_are_labelled_by_their_pattern_not_by_each_it
     callbacks = label_values(scrape(client), "deskboard_dash_callback_duration_seconds_count", "callback")
     row_labels = {c for c in callbacks if "row-out" in c}
     assert row_labels == {key} and "MATCH" in key
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'{"output": {"id": "ok"}}', b'{"output": null}',
+                                 b'{"output": "' + b"x" * 1_000_000 + b'.children"}', b"\xff\xfe"])
+def test_malformed_callback_bodies_are_counted_as_unknown(raw: bytes) -> None:
+    from backend.observability.requests import callback_label
+
+    app = _tiny_dash_app()
+    client = app.server.test_client()
+    client.get("/")
+    before = scrape(client)
+    response = client.post("/_dash-update-component", data=raw, content_type="application/json")
+    assert response.headers["X-Request-ID"]
+    after = scrape(client)
+    cb = "deskboard_dash_callback_duration_seconds_count"
+    assert value(after, cb, callback="<unknown>") - value(before, cb, callback="<unknown>") == 1
+    assert not [c for c in label_values(after, cb, "callback") if "xxxxxxxx" in c or "ok" == c]
+    assert callback_label([1], {"x"}) == "<unknown>"
