@@ -38,6 +38,9 @@ from backend.meta import MetaStore, open_meta
 from backend.meta.models import PriceRuleRecord, WatchlistRecord, utc_now
 
 SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
+# Symbols a price rule can watch: the alert engine's (board symbols are letters and digits).
+RULE_SYMBOL: Final = re.compile(r"^[A-Z0-9]{1,20}$")
+NOTE_MAX: Final[int] = 200
 WATCHLIST_ID: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 VN30_ID: Final[str] = "vn30"
 MAX_SYMBOLS: Final[int] = 300
@@ -90,7 +93,7 @@ def clean_symbols(symbols: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _clean_name(name: str) -> str:
+def clean_watchlist_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise UserDataError("a watchlist needs a name")
     name = " ".join(name.split())
@@ -104,7 +107,6 @@ _RULES = PriceRuleRecord.__table__
 # Names one "watchlist or rule count" lock among PostgreSQL advisory locks (SQLite writers
 # already queue on BEGIN IMMEDIATE).
 _PG_LIMIT_LOCK = 0x77617463  # "watc"
-_NOTE_MAX = 200
 _RECORD_ID_MAX = 64
 
 
@@ -167,7 +169,7 @@ class UserData:
 
     def save_watchlist(self, name: str, symbols: Iterable[str], watchlist_id: str | None = None) -> Watchlist:
         """Create a list (or replace one of the user's lists) and return it."""
-        name, cleaned = _clean_name(name), clean_symbols(symbols)
+        name, cleaned = clean_watchlist_name(name), clean_symbols(symbols)
         if watchlist_id == VN30_ID:
             raise UserDataError("the VN30 list is built in and cannot be changed")
         if watchlist_id is not None and (not isinstance(watchlist_id, str) or not WATCHLIST_ID.match(watchlist_id)):
@@ -207,12 +209,14 @@ class UserData:
 
     def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
         (symbol,) = clean_symbols([symbol])
+        if not RULE_SYMBOL.match(symbol):
+            raise UserDataError(f"{symbol!r} is not a symbol a price rule can watch")
         if op not in ("above", "below"):
             raise UserDataError("op must be 'above' or 'below'")
         if isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
             raise UserDataError("price must be a positive number")
-        if not isinstance(note, str) or len(note) > _NOTE_MAX:
-            raise UserDataError(f"note is at most {_NOTE_MAX} characters")
+        if not isinstance(note, str) or len(note) > NOTE_MAX:
+            raise UserDataError(f"note is at most {NOTE_MAX} characters")
         if not note.isprintable():
             raise UserDataError("note: control characters and line breaks are not allowed")
         rule = StoredRule(f"p-{uuid.uuid4().hex[:12]}", symbol, op, float(price), note)  # type: ignore[arg-type]

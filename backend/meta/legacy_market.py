@@ -36,15 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.meta.models import (
-    MARKET_ID_MAX,
-    MARKET_SYMBOL_MAX,
-    PRICE_RULE_OPS,
-    WATCHLIST_NAME_MAX,
-    PriceRuleRecord,
-    WatchlistRecord,
-    utc_now,
-)
+from backend.meta.models import MARKET_ID_MAX, PRICE_RULE_OPS, PriceRuleRecord, WatchlistRecord, utc_now
 from backend.meta.store import MetaStore
 
 log = logging.getLogger(__name__)
@@ -130,38 +122,48 @@ def _text(value: Any, what: str, limit: int, *, allow_empty: bool = False) -> st
 
 
 def _watchlist_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    # The market's own rules: a list the app could not have saved would break its screens.
+    from backend.market.watchlists import WATCHLIST_ID, UserDataError, clean_symbols, clean_watchlist_name
+
     out = []
     for row_id, name, symbols, created in conn.execute(
         "SELECT id, name, symbols, created_at FROM watchlists ORDER BY rowid"
     ):
         try:
-            key = _text(row_id, "id", MARKET_ID_MAX)
-            names = [s for s in _text(symbols, "symbols", 1_000_000, allow_empty=True).split(",") if s]
-            if any(len(s) > MARKET_SYMBOL_MAX or "\x00" in s for s in names):
-                raise ValueError(f"a symbol is longer than {MARKET_SYMBOL_MAX} characters")
+            if not isinstance(row_id, str) or not WATCHLIST_ID.match(row_id):
+                raise ValueError("the id is not one the app gives a list")
+            clean_watchlist_name(name)
+            listed = _text(symbols, "symbols", 1_000_000).split(",")
+            if clean_symbols(listed) != tuple(listed):
+                raise ValueError("the symbols are not upper-case, valid and listed once each")
             when = _created_at(created)
-            out.append({"id": key, "name": _text(name, "name", WATCHLIST_NAME_MAX, allow_empty=True),
-                        "symbols": names, "created_at": when, "updated_at": when})
-        except ValueError as exc:
+            out.append({"id": row_id, "name": name, "symbols": listed, "created_at": when, "updated_at": when})
+        except (ValueError, UserDataError) as exc:
             raise ValueError(f"watchlist {str(row_id)[:40]!r}: {exc}") from None
     return out
 
 
 def _rule_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    from backend.market.watchlists import NOTE_MAX, RULE_SYMBOL
+
     out = []
     for row_id, symbol, op, price, note, created in conn.execute(
         "SELECT id, symbol, op, price, note, created_at FROM price_rules ORDER BY rowid"
     ):
         try:
+            key = _text(row_id, "the id", MARKET_ID_MAX)
+            if not key.isprintable():
+                raise ValueError("the id holds control characters")
+            if not isinstance(symbol, str) or not RULE_SYMBOL.match(symbol):
+                raise ValueError(f"{str(symbol)[:24]!r} is not a symbol the alert engine can watch")
             if op not in PRICE_RULE_OPS:
                 raise ValueError(f"op {str(op)[:20]!r} is neither above nor below")
             if isinstance(price, bool) or not isinstance(price, int | float) or not (
-                math.isfinite(price) and price > 0
+                math.isfinite(price) and 0 < price < 1e12
             ):
                 raise ValueError(f"price {str(price)[:20]!r} is not a positive number")
-            out.append({"id": _text(row_id, "id", MARKET_ID_MAX), "symbol": _text(symbol, "symbol", MARKET_SYMBOL_MAX),
-                        "op": op, "price": float(price), "note": _text(note, "note", 1_000_000, allow_empty=True),
-                        "created_at": _created_at(created)})
+            out.append({"id": key, "symbol": symbol, "op": op, "price": float(price),
+                        "note": _text(note, "the note", NOTE_MAX, allow_empty=True), "created_at": _created_at(created)})
         except ValueError as exc:
             raise ValueError(f"price rule {str(row_id)[:40]!r}: {exc}") from None
     return out

@@ -54,8 +54,8 @@ RULES = [
     ("p-000000000001", "FPT", "above", 131_000.0, "breakout"),
     ("p-000000000002", "VN30F2412", "below", 1_301.3, "ghi chú 📉 '; DROP TABLE price_rules; --"),
     ("p-000000000003", "VCB", "above", 91_500.0, ""),
-    # The old schema never limited a note's length; a longer one must arrive whole.
-    ("p-000000000004", "HPG", "below", 25_050.0, "n" * 5_000),
+    # The longest note the app takes, with the line break the old code let through.
+    ("p-000000000004", "HPG", "below", 25_050.0, "n" * 100 + "\n" + "ñ" * 99),
 ]
 
 
@@ -245,12 +245,27 @@ def test_a_file_held_by_an_old_process_is_named_and_imported_once_it_lets_go(met
     ("sql", "what"),
     [
         ("INSERT INTO price_rules (id, symbol, op, price) VALUES ('p-bad', 'FPT', 'above', 'abc')", "p-bad"),
+        ("INSERT INTO price_rules (id, symbol, op, price) VALUES ('p-inf', 'FPT', 'above', 9e999)", "p-inf"),
         (f"INSERT INTO price_rules (id, symbol, op, price) VALUES ('p-long', '{'X' * 40}', 'above', 1)", "p-long"),
+        ("INSERT INTO price_rules (id, symbol, op, price) VALUES ('p-low', 'fpt', 'above', 1)", "p-low"),
+        ("INSERT INTO price_rules (id, symbol, op, price) VALUES ('p-dash', 'A-B', 'above', 1)", "p-dash"),
+        (f"INSERT INTO price_rules (id, symbol, op, price, note) VALUES ('p-note', 'FPT', 'above', 1, '{'n' * 5000}')",
+         "p-note.*longer than 200"),
+        ("INSERT INTO price_rules (id, symbol, op, price, note) VALUES ('p-nul', 'FPT', 'above', 1, 'a' || char(0))",
+         "p-nul.*NUL"),
+        (f"INSERT INTO price_rules (id, symbol, op, price) VALUES ('{'p' * 80}', 'FPT', 'above', 1)", "ppp"),
         (f"INSERT INTO watchlists (id, name, symbols) VALUES ('{'w' * 80}', 'n', 'FPT')", "www"),
+        ("INSERT INTO watchlists (id, name, symbols) VALUES ('W-UPPER', 'n', 'FPT')", "W-UPPER"),
         ("INSERT INTO watchlists (id, name, symbols) VALUES ('w-nul', 'a' || char(0) || 'b', 'FPT')", "w-nul"),
+        (f"INSERT INTO watchlists (id, name, symbols) VALUES ('w-name', '{'x' * 61}', 'FPT')", "w-name.*60"),
+        ("INSERT INTO watchlists (id, name, symbols) VALUES ('w-empty', 'n', '')", "w-empty"),
+        ("INSERT INTO watchlists (id, name, symbols) VALUES ('w-sym', 'n', 'FPT,<script>')", "w-sym"),
+        ("INSERT INTO watchlists (id, name, symbols) VALUES ('w-dup', 'n', 'FPT,FPT')", "w-dup"),
+        (f"INSERT INTO watchlists (id, name, symbols) VALUES ('w-many', 'n', '{','.join(f'S{i}' for i in range(301))}')",
+         "w-many"),
     ],
 )
-def test_a_row_the_records_store_cannot_hold_stops_the_import_whole(
+def test_a_row_the_app_could_not_have_saved_stops_the_import_whole(
     meta_url: str, old_file: Path, sql: str, what: str
 ) -> None:
     conn = sqlite3.connect(old_file, isolation_level=None)

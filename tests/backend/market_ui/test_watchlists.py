@@ -146,7 +146,8 @@ def test_price_rules_are_kept_and_validated(data: UserData) -> None:
     for bad in (("FPT", "near", 1.0), ("FPT", "above", 0), ("FPT", "above", float("nan")),
                 ("FPT", "above", float("inf")), ("FPT", "above", True), ("F P T", "above", 1.0),
                 ("FPT", "above", "100"), ("FPT", "above", 1.0, "n" * 201), ("FPT", "above", 1.0, "nul\x00"),
-                ("FPT", "above", 1.0, "two\nlines"), ("FPT", "above", 1.0, 5), ("FPT\x00", "above", 1.0)):
+                ("FPT", "above", 1.0, "two\nlines"), ("FPT", "above", 1.0, 5), ("FPT\x00", "above", 1.0),
+                ("A-B", "above", 1.0), ("VN.30", "above", 1.0)):
         with pytest.raises(UserDataError):
             data.add_rule(*bad)
     assert data.rules() == [rule]
