@@ -98,7 +98,7 @@ def _owner() -> str:
 def _job_id(data: Any) -> int | None:
     # The store is the browser's: anything but a positive whole number is no job.
     value = data.get("id") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53 else None
 
 
 _CALLBACKS: list[tuple[tuple[Any, ...], dict[str, Any], Any]] = []
