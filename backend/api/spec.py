@@ -10,7 +10,7 @@ Flask app (``spec.register(server)``) with ``mode="strict"`` keeping Dash's own 
 built on its ``OpenAPI`` Flask subclass, i.e. Dash constructed around a server of its
 making, which would move API concerns into the app's construction; APIFlask loads its
 documentation pages from a CDN by default. The docs page's scripts come from the
-``offapi`` package (spectree's ``offline`` extra) and are inlined into the page, so the
+``offapi`` package (spectree's ``offline`` extra) and are served by this server, so the
 page works with no network.
 
 What this module adds to spectree's Flask plugin:
@@ -25,7 +25,8 @@ What this module adds to spectree's Flask plugin:
 - response models document the answers only: the view's response goes out as it is
   (streams and files untouched, no 500 for an answer the document describes loosely);
   tests check real answers against the served document instead;
-- the document is served at ``/api/v1/openapi.json`` and Swagger UI at ``/api/v1/docs``.
+- the document is served at ``/api/v1/openapi.json`` and Swagger UI at ``/api/v1/docs``, its
+  files (from ``offapi``) under ``/api/v1/docs/`` with long caching, no inline script.
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ from importlib import resources
 from typing import Any, ClassVar
 
 import orjson
-from flask import Flask, Response, make_response, request
+from flask import Flask, Response, make_response, request, send_file
+from offapi.__version__ import __version__ as offapi_version
 from pydantic import BaseModel, ConfigDict, ValidationError
 from spectree import SpecTree
 from spectree.models import Tag
 from spectree.plugins.base import Context
 from spectree.plugins.flask_plugin import FlaskPlugin
 from spectree.utils import is_list_item
+from werkzeug.exceptions import NotFound
 
 from backend.api.errors import ApiError
 from backend.validation import describe_validation, safe_name
@@ -52,7 +55,7 @@ from backend.validation import describe_validation, safe_name
 SPEC_URL = "/api/v1/openapi.json"
 DOCS_URL = "/api/v1/docs"
 # Endpoints of the document itself, named so spectree's route scan skips them.
-DOC_ENDPOINTS = ("openapi_document", "openapi_docs_page")
+DOC_ENDPOINTS = ("openapi_document", "openapi_docs_page", "openapi_docs_asset")
 MAX_PARAM_CHARS = 4_000
 MAX_QUERY_CHARS = 32_768
 DEFAULT_BODY_BYTES = 1_000_000
@@ -203,6 +206,7 @@ class DeskboardFlaskPlugin(FlaskPlugin):
     def register_route(self, app: Flask) -> None:
         app.add_url_rule(SPEC_URL, DOC_ENDPOINTS[0], _document)
         app.add_url_rule(DOCS_URL, DOC_ENDPOINTS[1], _docs_page)
+        app.add_url_rule(f"{DOCS_URL}/<name>", DOC_ENDPOINTS[2], _docs_asset)
 
 
 spec = SpecTree(
@@ -272,32 +276,55 @@ def _document() -> Response:
     return Response(_document_bytes(), mimetype="application/json")
 
 
+# Swagger UI's files, from the offapi package (spectree's ``offline`` extra), served from here.
+DOCS_ASSETS = {"swagger-ui.js": ("swagger_bundle.js", "text/javascript"),
+               "swagger-ui.css": ("swagger_style.css", "text/css")}
+# validatorUrl null: no badge fetched from validator.swagger.io. The base layout has no top
+# bar for loading other documents.
+_DOCS_INIT = (
+    "window.addEventListener('load', function () {\n"
+    "  window.ui = SwaggerUIBundle({url: " + json.dumps(SPEC_URL) + ", dom_id: '#swagger-ui', validatorUrl: null,\n"
+    "    deepLinking: true, tryItOutEnabled: true, presets: [SwaggerUIBundle.presets.apis]});\n"
+    "});\n"
+)
+
+
+def _asset_url(name: str) -> str:
+    # The package version in the URL: a new Swagger UI is a new address, so assets can be cached long.
+    return f"{DOCS_URL}/{name}?v={offapi_version}"
+
+
 @lru_cache(maxsize=1)
 def _docs_html() -> str:
-    def asset(name: str) -> str:
-        text = (resources.files("offapi") / name).read_text(encoding="utf-8")
-        return text.replace("</script", "<\\/script")  # never close the inline element early
-
-    # Swagger UI from the offapi package, inlined; validatorUrl null: no badge fetched from
-    # validator.swagger.io. The base layout has no top bar for loading other documents.
-    config = json.dumps({"url": SPEC_URL, "dom_id": "#swagger-ui", "validatorUrl": None,
-                         "deepLinking": True, "tryItOutEnabled": True})
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>Deskboard API</title><link rel=\"icon\" href=\"data:,\">"
-        f"<style>{asset('swagger_style.css')}</style></head>"
+        f"<link rel=\"stylesheet\" href=\"{_asset_url('swagger-ui.css')}\"></head>"
         "<body><div id=\"swagger-ui\"></div>"
-        f"<script>{asset('swagger_bundle.js')}</script>"
-        "<script>window.onload = function () { var c = " + config + ";"
-        " c.presets = [SwaggerUIBundle.presets.apis]; window.ui = SwaggerUIBundle(c); };</script>"
+        f"<script src=\"{_asset_url('swagger-ui.js')}\"></script>"
+        f"<script src=\"{_asset_url('init.js')}\"></script>"
         "</body></html>"
     )
 
 
 def _docs_page() -> Response:
     resp = Response(_docs_html(), mimetype="text/html")
-    resp.headers["Cache-Control"] = "public, max-age=3600"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def _docs_asset(name: str) -> Response:
+    if name == "init.js":
+        resp = Response(_DOCS_INIT, mimetype="text/javascript")
+        resp.cache_control.public, resp.cache_control.max_age = True, 365 * 86_400
+    elif name in DOCS_ASSETS:
+        file, mimetype = DOCS_ASSETS[name]
+        path = resources.files("offapi") / file
+        resp = send_file(str(path), mimetype=mimetype, max_age=365 * 86_400, conditional=True, etag=True)
+    else:
+        raise NotFound(f"no such file of the API page: {safe_name(name)}")
+    resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 
