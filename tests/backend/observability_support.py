@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,3 +36,11 @@ def names(samples: Mapping[tuple[str, frozenset], float]) -> set[str]:
 
 def label_values(samples: Mapping[tuple[str, frozenset], float], name: str, label: str) -> set[str]:
     return {dict(labels)[label] for sample, labels in samples if sample == name and label in dict(labels)}
+
+
+def dash_update(client, output: str, outputs, value_: object = 1, request_id: str | None = None):
+    body = {"output": output, "outputs": outputs, "inputs": [{"id": "go", "property": "n_clicks", "value": value_}],
+            "changedPropIds": ["go.n_clicks"], "state": []}
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=headers)

@@ -18,7 +18,7 @@ from backend.observability import logs
 from backend.observability.callback_errors import NOTICE_TARGET, NOTICE_TITLE
 from backend.observability.install import install_observability
 from backend.observability.requests import install_request_hooks
-from tests.backend.test_metrics import dash_update
+from tests.backend.observability_support import dash_update
 
 HEX_ID = r"[0-9a-f]{32}"
 

@@ -15,7 +15,7 @@ from backend.observability import metrics
 from backend.observability.collectors import JobsCollector, MarketCollector
 from backend.observability.install import MARKET_KEY, install_observability
 from backend.observability.metrics import JOB_BUCKETS
-from tests.backend.observability_support import label_values, names, parse, scrape, value
+from tests.backend.observability_support import dash_update, label_values, names, parse, scrape, value
 
 LATENCY = "deskboard_http_request_duration_seconds"
 
@@ -223,14 +223,6 @@ def _tiny_dash_app() -> Dash:
 
     install_observability(app, notify=set_props, configure_logs=False)
     return app
-
-
-def dash_update(client, output: str, outputs, value_: object = 1, request_id: str | None = None):
-    body = {"output": output, "outputs": outputs, "inputs": [{"id": "go", "property": "n_clicks", "value": value_}],
-            "changedPropIds": ["go.n_clicks"], "state": []}
-    headers = {"X-Request-ID": request_id} if request_id else {}
-    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
-                       headers=headers)
 
 
 def test_callbacks_are_timed_and_failures_counted_by_their_outputs() -> None:
