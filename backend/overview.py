@@ -33,7 +33,7 @@ PIVOT_PATH: Final = "/pivot"
 TOP_N: Final = 5
 TREND_DAYS: Final = 20
 # Bump when the cached payload's shape changes, so an older payload is never read back.
-PAYLOAD_VERSION: Final = 2
+PAYLOAD_VERSION: Final = 3
 Exposure = Literal["as_held", "look_through"]
 
 SUMMARY_METRICS: Final = ("pnl", "gross_exposure", "net_exposure", "long_exposure", "short_exposure")
@@ -46,6 +46,9 @@ CONTRIBUTOR_DIMENSIONS: Final[dict[str, tuple[str, ...]]] = {
 _CONTRIBUTOR_METRICS: Final = ("pnl", "gross_exposure", "net_exposure")
 # Contributors are ranked from one answer of up to this many values (best and worst from its two ends).
 RANK_LIMIT = 1000
+# A contributor shown by an id is named beside it: the id is what links and filters use, the name is
+# what a trader reads.
+NAME_OF: Final[dict[str, str]] = {"portfolio_manager_id": "portfolio_manager_name"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Contributor:
     pnl: float
     gross_exposure: float
     href: str
+    name: str = ""  # beside an id (a manager's name); "" for a value that names itself
 
 
 @dataclass(frozen=True)
@@ -334,17 +338,34 @@ def _ranked(wh: Warehouse, day: date, dimension: str, n: int,
     return kept[:n], [row for row in worst if not row.get("_other")]
 
 
+def _names(wh: Warehouse, day: date, dimension: str, values: set[str], exposure: Exposure) -> dict[str, str]:
+    """The name of each id in ``values`` on ``day`` (several names of one id joined with " / ")."""
+    name_dim = NAME_OF.get(dimension)
+    if name_dim is None or not values:
+        return {}
+    rows = _run(wh, {
+        "dimensions": [dimension, name_dim], "metrics": ["trade_count"], "limit": len(values), "exposure": exposure,
+        "filters": {"trade_date": day.isoformat(), dimension: sorted(values)},
+    }).rows
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        if not row.get("_other") and row.get(name_dim):
+            found.setdefault(str(row[dimension]), []).append(str(row[name_dim]))
+    return {value: " / ".join(sorted(set(names))) for value, names in found.items()}
+
+
 def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure) -> Contributors:
     view = PivotView(CONTRIBUTOR_DIMENSIONS[dimension], _CONTRIBUTOR_METRICS, "pnl")
+    top, bottom = _ranked(wh, day, dimension, n, exposure)
+    names = _names(wh, day, dimension, {str(r[dimension]) for r in top + bottom}, exposure)
 
     def item(row: dict[str, Any]) -> Contributor:
         value = str(row[dimension])
         return Contributor(
             value=value, pnl=float(row["pnl"]), gross_exposure=float(row["gross_exposure"]),
-            href=pivot_href(day, view, filters={dimension: value}, exposure=exposure),
+            href=pivot_href(day, view, filters={dimension: value}, exposure=exposure), name=names.get(value, ""),
         )
 
-    top, bottom = _ranked(wh, day, dimension, n, exposure)
     return Contributors(dimension=dimension, label=DIMENSIONS[dimension].label,
                         top=[item(r) for r in top], bottom=[item(r) for r in bottom])
 

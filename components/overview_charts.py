@@ -26,7 +26,7 @@ DARK = {"ink": "#c9c9c9", "grid": "rgba(255,255,255,0.10)", "zero": "rgba(255,25
 # Recolours both figures for the theme the shell stores ("light"/"dark"; kiosk is always dark).
 # Traces drawn in the text colour say so with meta "ink".
 THEME_JS = """
-function (theme, search, trend, exposure) {
+function (theme, _drawn, search, trend, exposure) {
   const kiosk = new URLSearchParams(search || "").get("kiosk") === "1";
   const c = (theme === "dark" || kiosk) ? __DARK__ : __LIGHT__;
   function paint(fig) {

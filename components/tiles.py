@@ -93,7 +93,7 @@ def figure_tile(name: str, label: str, value: float, shown: str, href: str, link
                      **{"data-value": repr(float(value))}),
             change_line(name, change, previous),
             dmc.Text(note, size="xs", c="dimmed") if note else None,
-            dcc.Link(f"{link_text} →", href=href, id=ids.link(name), className="overview-link"),
+            dcc.Link(f"{link_text} →", href=href, id=ids.link(name), className="overview-link db-kiosk-hide"),
         ],
     )
 
@@ -124,10 +124,11 @@ def _contributor_rows(group: Contributors, side: str, items: list[Contributor]) 
     return [
         html.Tr([
             html.Td(str(rank)),
-            html.Td(dcc.Link(item.value, href=item.href, id=ids.contributor(group.dimension, side, rank))),
+            html.Td([dcc.Link(item.value, href=item.href, id=ids.contributor(group.dimension, side, rank)),
+                     html.Span(item.name, className="overview-name", title=item.name) if item.name else None]),
             html.Td(money(item.pnl, signed=True), className=_tone(item.pnl), style={"textAlign": "right"},
                     **{"data-value": repr(item.pnl)}),
-            html.Td(money(item.gross_exposure), style={"textAlign": "right"}),
+            html.Td(money(item.gross_exposure), style={"textAlign": "right"}, className="overview-gross"),
         ])
         for rank, item in enumerate(items, start=1)
     ]
@@ -140,15 +141,15 @@ def contributors_tile(group: Contributors) -> dmc.Paper:
             dmc.Table(
                 [
                     html.Thead(html.Tr([html.Th("#"), html.Th(_SHORT_LABELS.get(group.dimension, group.label)),
-                                        html.Th("P&L"), html.Th("Gross")])),
+                                        html.Th("P&L"), html.Th("Gross", className="overview-gross")])),
                     html.Tbody(_contributor_rows(group, side, items)),
                 ],
-                striped=True, highlightOnHover=True, fz="sm",
+                striped=True, highlightOnHover=True, fz="sm", className="overview-table",
             ),
         ])
 
     return dmc.Paper(
-        withBorder=True, p="md", radius="md",
+        withBorder=True, p="md", radius="md", className="overview-contributors",
         children=[
             dmc.Text(f"P&L by {group.label.lower()}", fw=600, mb="xs"),
             dmc.SimpleGrid(cols={"base": 1, "md": 2}, spacing="md", children=[
@@ -184,8 +185,8 @@ def overview_tiles(overview: Overview) -> dmc.Stack:
             dmc.Text(f"Trade date {day:%a %d %b %Y}{compared} · exposure {view}", c="dimmed",
                      id=ids.DATE, **{"data-date": day.isoformat()}),
         ]),
-        dmc.SimpleGrid(cols={"base": 1, "sm": 3}, spacing="md", children=_tiles(overview)),
-        dmc.SimpleGrid(cols={"base": 1, "lg": 2}, spacing="md",
+        dmc.SimpleGrid(cols={"base": 1, "sm": 3}, spacing="md", children=_tiles(overview), className="overview-row"),
+        dmc.SimpleGrid(cols={"base": 1, "lg": 2}, spacing="md", className="overview-row",
                        children=[contributors_tile(group) for group in overview.contributors]),
         html.Div(className="overview-charts", children=[
             _chart(ids.TREND, trend_title(overview.trend), desk_pnl_figure(overview.trend),

@@ -147,6 +147,19 @@ def test_top_and_bottom_contributors_match_a_brute_force_ranking(
         assert c.gross_exposure == pytest.approx(expected[c.value][1], rel=1e-9)
 
 
+def test_managers_are_named_beside_their_ids_and_symbols_stand_alone(overview: Overview, trades_folder: Path) -> None:
+    names = dict(_duck(trades_folder, f"""
+        SELECT portfolio_manager_id, string_agg(DISTINCT portfolio_manager_name, ' / ' ORDER BY portfolio_manager_name)
+        FROM t WHERE trade_date = DATE '{overview.trade_date}' GROUP BY 1"""))
+    managers = next(g for g in overview.contributors if g.dimension == "portfolio_manager_id")
+    shown = managers.top + managers.bottom
+    assert shown and all(c.name for c in shown)
+    assert {c.value: c.name for c in shown} == {c.value: names[c.value] for c in shown}
+    assert all(c.name != c.value for c in shown)
+    symbols = next(g for g in overview.contributors if g.dimension == "symbol")
+    assert all(c.name == "" for c in symbols.top + symbols.bottom)
+
+
 def test_the_worst_are_found_even_when_there_are_more_values_than_one_answer_holds(
     loaded_warehouse: Warehouse, overview: Overview, trades_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +170,7 @@ def test_the_worst_are_found_even_when_there_are_more_values_than_one_answer_hol
     for before, after in zip(overview.contributors, small.contributors, strict=True):
         assert [c.value for c in after.top] == [c.value for c in before.top]
         assert [c.value for c in after.bottom] == [c.value for c in before.bottom]
+        assert [c.name for c in after.top + after.bottom] == [c.name for c in before.top + before.bottom]
 
 
 def test_every_contributor_links_to_the_pivot_filtered_on_it_one_level_down(overview: Overview) -> None:

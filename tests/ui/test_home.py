@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import pytest
+from dash.testing.errors import TestingTimeoutError
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -19,6 +20,7 @@ from backend.pivot.view_state import parse_view
 from components.overview_charts import DARK, LIGHT
 from components.tiles import short_day
 
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TOTALS = ("pnl", "gross_exposure", "net_exposure")
 FARTHEST_BAR = """
 const bars = Array.from(document.querySelectorAll('#overview-trend .bars path')).map(b => b.getBoundingClientRect());
@@ -112,6 +114,8 @@ def test_figures_and_changes_match_the_data(dash_duo, deskboard_app, trades_fold
     side = "Net long" if today["net_exposure"] > 0 else "Net short"
     assert side.lower() in dash_duo.find_element(".overview-badge").text.lower()
 
+    managers = dict(_duck(trades_folder, "SELECT portfolio_manager_id, any_value(portfolio_manager_name) FROM t "
+                                         f"WHERE trade_date = DATE '{latest}' GROUP BY 1"))
     for dimension in ("symbol", "portfolio_manager_id"):
         ranked = [r[0] for r in _duck(trades_folder, f"SELECT {dimension}, sum(pnl) p FROM t "
                                                      f"WHERE trade_date = DATE '{latest}' GROUP BY 1 ORDER BY p DESC")]
@@ -124,6 +128,9 @@ def test_figures_and_changes_match_the_data(dash_duo, deskboard_app, trades_fold
                 assert query[f"f.{dimension}"] == [link.text]
                 assert query["date"] == [latest.isoformat()]
                 shown.append(link.text)
+                # A manager's name is beside the id (the id is what the link filters on).
+                names = link.find_elements(By.XPATH, "following-sibling::span[@class='overview-name']")
+                assert [n.text for n in names] == ([managers[link.text]] if dimension == "portfolio_manager_id" else [])
             assert shown == expected_order
     assert dash_duo.get_logs() == []
 
@@ -237,4 +244,76 @@ def test_overview_is_listed_first_and_served_at_the_root(dash_duo, deskboard_app
     first_link = dash_duo.find_elements(".shell-nav-link")[0]
     assert first_link.text == "Overview"
     assert urlsplit(first_link.get_attribute("href")).path == "/"
+    assert dash_duo.get_logs() == []
+
+
+# -- kiosk: the wall display ----------------------------------------------------------
+SCROLL = """
+const d = document.documentElement;
+return {sw: d.scrollWidth, sh: d.scrollHeight, w: innerWidth, h: innerHeight,
+        charts: Array.from(document.querySelectorAll('.overview-chart .js-plotly-plot'))
+          .map(p => p.getBoundingClientRect().height)};
+"""
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_kiosk_fits_the_screen_without_scrolling(dash_duo, deskboard_app, size: tuple[int, int]) -> None:
+    dash_duo.start_server(deskboard_app)
+    # A kiosk is full screen: the viewport is the whole display (no window chrome).
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+    dash_duo.driver.get(dash_duo.server_url + "/?kiosk=1")
+    dash_duo.wait_for_element("#overview-trend .bars path", timeout=30)
+    dash_duo.wait_for_element("#overview-desk-exposure .bars path", timeout=30)
+    until(lambda: "db-kiosk" in dash_duo.driver.execute_script("return document.documentElement.className"),
+          timeout=10)
+    fit = dash_duo.driver.execute_script(SCROLL)
+    assert (fit["w"], fit["h"]) == size, fit
+    try:  # the charts settle into their boxes after the first paint
+        until(lambda: (f := dash_duo.driver.execute_script(SCROLL))["sh"] <= f["h"] and f["sw"] <= f["w"], timeout=10)
+    except TestingTimeoutError:
+        pass
+    fit = dash_duo.driver.execute_script(SCROLL)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SHOTS / f"overview-kiosk-{size[0]}.png"))
+    assert fit["sh"] <= fit["h"] and fit["sw"] <= fit["w"], fit
+    # The charts are still charts, not slivers squeezed to fit.
+    assert len(fit["charts"]) == 2 and min(fit["charts"]) >= 160, fit
+    assert dash_duo.get_logs() == []
+
+
+def _mark(dash_duo) -> None:
+    dash_duo.driver.execute_script("document.getElementById('overview-date').dataset.seen = '1';")
+
+
+def _redrawn(dash_duo) -> bool:
+    return dash_duo.driver.execute_script("const e = document.getElementById('overview-date'); "
+                                          "return Boolean(e && !e.dataset.seen);")
+
+
+def test_kiosk_refreshes_by_itself_and_stays_dark_and_a_desk_overview_does_not(
+        dash_duo, deskboard_app, monkeypatch) -> None:
+    import sys
+
+    page = sys.modules["pages.home"]
+    monkeypatch.setattr(page, "REFRESH_MS", 1_000)
+    versions = iter(range(10**6))
+    # A new data version on each tick, as after a load: the page draws the overview again.
+    monkeypatch.setattr(page, "data_version", lambda _stores: f"v{next(versions)}")
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_element("#overview-trend .bars path", timeout=30)
+    _mark(dash_duo)
+    desk_tab = dash_duo.driver.current_window_handle
+    dash_duo.driver.switch_to.new_window("tab")
+    dash_duo.driver.get(dash_duo.server_url + "/?kiosk=1")
+    dash_duo.wait_for_element("#overview-trend .legendtext", timeout=30)
+    for _ in range(2):  # two refreshes in a row
+        _mark(dash_duo)
+        until(lambda: _redrawn(dash_duo), timeout=20)
+        dash_duo.wait_for_element("#overview-trend .legendtext", timeout=30)
+        for graph in ("overview-trend", "overview-desk-exposure"):
+            until(lambda g=graph: _chart_ink(dash_duo, g) == _rgb(DARK["ink"]), timeout=10)
+    # Meanwhile the overview at a desk (no ?kiosk=1) was left as it was drawn.
+    dash_duo.driver.switch_to.window(desk_tab)
+    assert not _redrawn(dash_duo)
     assert dash_duo.get_logs() == []
