@@ -1,6 +1,6 @@
 """The job runner's own cost per job: submit → RUNNING and submit → COMPLETED for a job that does nothing.
 
-    .venv/bin/python -m benchmarks.jobs [--jobs 40] [--burst 20] [--no-celery]
+    .venv/bin/python -m benchmarks.jobs [--jobs 40] [--burst 20] [--no-celery] [--export-rows 1000000]
 
 Runs the ``probe`` kind with one step of no work, so every millisecond measured is
 the runner's: the records writes, the hand-over (worker process pipe, or Redis and a
@@ -14,6 +14,12 @@ Times are read from the job record (created_at, started_at, finished_at: one clo
 one machine) and, for the caller's view, from submit() to the first read that sees
 the job finished (reads every 2 ms). Medians and p95 over ``--jobs`` jobs run one
 after another; the burst row submits ``--burst`` jobs at once and reports jobs/s.
+
+The export section runs the raw-trades CSV export job over ``--export-rows`` generated
+trades (the folder benchmarks.export keeps under /tmp/deskboard-bench, loaded into a
+throwaway chDB folder) and times it beside streaming the same rows directly (the
+reference: the same queries without a job around them), counting the progress
+updates a page polling every 250 ms would have drawn (0 skips the section).
 """
 
 from __future__ import annotations
@@ -158,6 +164,54 @@ def _celery(data_dir: Path, jobs: int, burst: int) -> dict[str, Any]:
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
 
 
+def _export(data_dir: Path, rows: int) -> None:
+    from backend.config import load_settings
+    from backend.jobs import JobSettings, open_runner
+    from backend.pivot.drill import drill_scope
+    from backend.pivot.export import stream_trades_csv
+    from backend.warehouse import close_all, open_warehouse
+    from backend.warehouse.loader import load_folder
+    from benchmarks.export import _data
+
+    folder = _data(rows)
+    dsn = f"chdb://{data_dir / 'export' / 'warehouse'}"
+    wh = open_warehouse(dsn, "bench")
+    load_folder(wh, folder)
+    (first, last), = wh.query_rows("SELECT min(trade_date), max(trade_date) FROM {db}.trades_1d")
+    body = {"dimensions": ["desk"], "metrics": ["notional"],
+            "filters": {"trade_date": {"from": first.isoformat(), "to": last.isoformat()}}}
+    settings = load_settings(data_dir=data_dir / "export", warehouse_dsn=dsn, warehouse_database="bench",
+                             demo_rows=0, redis_url=None)
+    runner = open_runner(settings, JobSettings(runner="embedded", concurrency=2))
+    runner.start()
+    try:
+        t0 = time.perf_counter()
+        size = sum(len(piece) for piece in stream_trades_csv(wh, drill_scope(body, [])))
+        direct = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        job = runner.submit("trades_csv", {"request": body}, "bench")
+        drawn: list[float] = []
+        while not (current := runner.get(job.id)).finished:
+            if current.state.value == "RUNNING" and (not drawn or current.progress != drawn[-1]):
+                drawn.append(current.progress)
+            time.sleep(0.25)
+        as_job = time.perf_counter() - t0
+        if current.state.value != "COMPLETED":
+            raise RuntimeError(f"the export job ended {current.state}: {current.error}")
+    finally:
+        runner.stop(5.0)
+        close_all()
+    done = current.result or {}
+    print(f"\nRaw-trades CSV export, {done.get('rows', 0):,} rows as held, {first} .. {last} "
+          f"({done.get('bytes', 0) / 1e6:,.0f} MB)")
+    print(f"{'':<34}{'seconds':>10}{'rows/s':>12}")
+    print(f"{'reference: direct stream':<34}{direct:>10.2f}{done.get('rows', 0) / direct:>12,.0f}")
+    print(f"{'export job (submit to file)':<34}{as_job:>10.2f}{done.get('rows', 0) / as_job:>12,.0f}")
+    print(f"ratio job / direct: {as_job / direct:.2f}x; distinct progress values a 250 ms poll saw: {len(drawn)} "
+          f"({', '.join(f'{p:.0%}' for p in drawn[:12])}{' …' if len(drawn) > 12 else ''}); "
+          f"direct stream wrote {size / 1e6:,.0f} MB")
+
+
 def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -181,6 +235,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--no-celery", action="store_true")
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
     import logging
@@ -203,6 +258,12 @@ def main() -> int:
           f"   {'ms':>8} {'jobs/s':>8}")
     for name, figures in results.items():
         print(_row(name, figures))
+    if args.export_rows > 0:
+        work = Path(tempfile.mkdtemp(prefix="deskboard-jobs-bench-"))
+        try:
+            _export(work, args.export_rows)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
