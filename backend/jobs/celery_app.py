@@ -19,7 +19,7 @@ def make_celery(redis_url: str, job_settings: JobSettings | None = None) -> Any:
     try:
         from celery import Celery
     except ImportError:  # pragma: no cover - depends on the install
-        raise RuntimeError("server-mode jobs need Celery: pip install 'celery==5.6.3'") from None
+        raise RuntimeError("server-mode jobs need Celery: pip install -r requirements.txt (celery)") from None
     job_settings = job_settings or JobSettings()
     app = Celery("deskboard", broker=redis_url, backend=redis_url)
     app.conf.update(
