@@ -195,7 +195,10 @@ def _stage_embedded(source: Path, manifest: Manifest, settings: Settings, target
     if sqlite_dir.is_dir():
         for path in sorted(sqlite_dir.iterdir()):
             if (staging / path.name).exists():
-                raise BackupRefused(f"the backup's side database {path.name} has the name of the records file")
+                # A file left in a data dir whose records lived on a server; the records came back here.
+                report.notes.append(f"the side database {path.name} was not restored: the records file has its name")
+                path.unlink()
+                continue
             path.rename(staging / path.name)
         sqlite_dir.rmdir()
     if targets.warehouse_folder is not None:
