@@ -398,6 +398,7 @@ class Settings(BaseModel):
     def demo_seed(self) -> int:
         return self.demo.seed
 
+
 def variables() -> dict[str, tuple[str | None, str]]:
     """Every environment variable → (section or None for the root, field)."""
     table: dict[str, tuple[str | None, str]] = {DATA_DIR_VARIABLE: (None, "data_dir")}
@@ -449,13 +450,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         except ValidationError as exc:
             problems.extend(describe_errors(exc, section_cls, given[name], variable=section_cls.variable,
                                             allowed=section_cls.allowed, sensitive=section_cls.sensitive))
-    if not problems:
-        try:
-            settings = Settings(**values[None], **sections)
-        except ValidationError as exc:
-            root = {"data_dir": DATA_DIR_VARIABLE}
-            problems.extend(describe_errors(exc, Settings, given[None], variable=root.get,
-                                            allowed={"data_dir": "a folder (created when missing)"}))
+    try:
+        # With a section refused, only the data dir is checked (against default sections), so
+        # the checks across sections do not report what a refused section already explains.
+        settings = Settings(**values[None], **({} if problems else sections))
+    except ValidationError as exc:
+        root = {"data_dir": DATA_DIR_VARIABLE}
+        problems.extend(describe_errors(exc, Settings, given[None], variable=root.get,
+                                        allowed={"data_dir": "a folder (created when missing)"}))
     if problems:
         raise SettingsError("invalid configuration — " + "; ".join(problems))
     _warn_unknown(environ, table)

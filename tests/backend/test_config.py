@@ -170,12 +170,15 @@ def test_invalid_setting_fails_naming_the_variable(monkeypatch: pytest.MonkeyPat
     assert len(str(info.value)) < 600  # an oversized value is cut, not echoed whole
 
 
-def test_several_bad_variables_are_all_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_bad_variables_are_all_named_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("DESKBOARD_DATA_DIR", str(tmp_path / "file"))
     monkeypatch.setenv("DESKBOARD_PORT", "0")
     monkeypatch.setenv("DESKBOARD_MARKET_SPEED", "-1")
     monkeypatch.setenv("DESKBOARD_JOBS_RUNNER", "cron")
     message = str(pytest.raises(SettingsError, load_settings).value)
-    assert all(v in message for v in ("DESKBOARD_PORT", "DESKBOARD_MARKET_SPEED", "DESKBOARD_JOBS_RUNNER"))
+    assert all(v in message for v in ("DESKBOARD_PORT", "DESKBOARD_MARKET_SPEED", "DESKBOARD_JOBS_RUNNER",
+                                      "DESKBOARD_DATA_DIR"))
 
 
 def test_secrets_and_passwords_are_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
