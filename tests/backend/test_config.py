@@ -275,3 +275,13 @@ def test_the_app_refuses_to_start_with_one_clear_line(tmp_path: Path, variable: 
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
     assert len(lines) == 1 and lines[0].startswith("Deskboard cannot start:") and variable in lines[0], done.stderr
+
+
+def test_no_module_builds_settings_of_its_own_from_the_environment() -> None:
+    # Every section is read in one place, so every bad value is refused at start by name.
+    offenders = [
+        str(path.relative_to(ROOT)) for folder in ("backend", "pages", "components")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if "BaseSettings" in path.read_text(encoding="utf-8") or "pydantic_settings" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
