@@ -4,15 +4,41 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, text, update
+from sqlalchemy.engine import make_url
 
 from backend.jobs import IllegalTransitionError, JobNotFoundError, JobState, QueueFullError
 from backend.jobs.states import FINISHED, TRANSITIONS
-from backend.jobs.store import JOBS, JobStore
+from backend.jobs.store import JOBS, JobStore, records
 from backend.meta.models import utc_now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """Job records in a SQLite file (embedded) or a fresh PostgreSQL database (server mode)."""
+    if request.param == "sqlite":
+        yield JobStore(records(f"sqlite:///{tmp_path / 'meta.sqlite3'}"))
+        return
+    server_url = request.getfixturevalue("postgres_url")
+    name = f"jobs_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    job_store = JobStore(records(make_url(server_url).set(database=name).render_as_string(hide_password=False)))
+    try:
+        yield job_store
+    finally:
+        job_store.meta.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
 
 LEGAL = {
     (JobState.QUEUED, JobState.RUNNING), (JobState.QUEUED, JobState.CANCELLED), (JobState.QUEUED, JobState.FAILED),
@@ -155,3 +181,22 @@ def test_the_reaper_fails_only_jobs_whose_heartbeat_stopped(store: JobStore) -> 
     assert job.state == JobState.FAILED and "stopped: no heartbeat since" in (job.error or "")
     assert store.get(fresh).state == JobState.RUNNING
     assert store.report(stale, 0.9, None) is True  # a worker that comes back is told to stop
+
+
+def test_racing_dispatchers_never_start_one_job_twice(store: JobStore) -> None:
+    ids = [_new(store) for _ in range(12)]
+    claimed: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def dispatcher(name: str) -> None:
+        barrier.wait()
+        while (job := store.claim_next("embedded", {"worker": (name, None)})) is not None:
+            claimed.append(job.id)
+
+    threads = [threading.Thread(target=dispatcher, args=(f"d{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == ids  # each job started exactly once
+    assert all(store.get(i).state == JobState.RUNNING for i in ids)
