@@ -409,22 +409,23 @@ return {text: text.innerText, sw: text.scrollWidth, cw: text.clientWidth, sh: te
 """
 
 
-@pytest.mark.parametrize("query", ["?rows=portfolio_manager_id,asset_class,symbol&m=notional,pnl,quantity",
-                                   "?rows=portfolio_manager_id,desk,asset_class,sector,symbol&cols=exposure_type"
-                                   "&m=notional,pnl,quantity,gross_exposure"])
+@pytest.mark.parametrize("query", [
+    "?rows=portfolio_manager_id,asset_class,symbol&m=notional,pnl,quantity",
+    "?rows=portfolio_manager_id,desk,asset_class,sector,symbol&cols=exposure_type&m=notional,pnl,quantity,gross_exposure",
+])
 def test_the_hierarchy_header_is_whole_at_1366_pixels(dash_duo, pivot_app, query: str) -> None:
+    from backend.pivot.catalog import DIMENSIONS
+
     dash_duo.start_server(pivot_app)
     dash_duo.driver.set_window_size(1366, 768)
     open_pivot(dash_duo, pivot_app, query, started=True)
-    want = " › ".join(view_state(dash_duo).rows)
+    levels = view_state(dash_duo).rows
     until(lambda: (dash_duo.driver.execute_script(HEADER_FIT) or {}).get("text"), timeout=20)
     fit = dash_duo.driver.execute_script(HEADER_FIT)
     assert fit["width"] >= 1300
-    from backend.pivot.catalog import DIMENSIONS
-
-    assert fit["text"].replace("\n", " ") == " › ".join(DIMENSIONS[d].label for d in want.split(" › "))
+    assert fit["text"].replace("\n", " ") == " › ".join(DIMENSIONS[d].label for d in levels)
     # Nothing cut: the text needs no more room than it has, and stays inside its header cell.
     assert fit["sw"] <= fit["cw"] + 1 and fit["sh"] <= fit["ch"] + 1 and fit["inside"], fit
     SHOTS.mkdir(parents=True, exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SHOTS / f"pivot-1366-{len(want.split(' › '))}-levels.png"))
+    dash_duo.driver.save_screenshot(str(SHOTS / f"pivot-1366-{len(levels)}-levels.png"))
     assert dash_duo.get_logs() == []
