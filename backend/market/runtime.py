@@ -18,7 +18,8 @@ from backend.market.core import MarketCore
 from backend.market.feed.base import MarketFeed
 from backend.market.history_sources import HistorySources
 from backend.market.pipeline import BOARD_FIELDS, FeedPipeline
-from backend.market.service import EXTENSION_KEY, MarketService, ServiceSettings
+from backend.market.service import EXTENSION_KEY, MarketService
+from backend.market.settings import MarketSettings
 from backend.market.store import MarketStore
 from backend.market.watchlists import UserData
 from backend.stores import Stores
@@ -33,25 +34,25 @@ def install_market_service(
     stores: Stores,
     *,
     feed_factory: FeedFactory | None = None,
-    settings: ServiceSettings | None = None,
+    settings: MarketSettings | None = None,
     start: bool = True,
 ) -> MarketService | None:
     """Create, register and (by default) start this process's market service."""
-    settings = settings or ServiceSettings()
+    settings = settings or stores.settings.market
     if not settings.enabled:
         log.info("live market service disabled (DESKBOARD_MARKET_ENABLED=false)")
         return None
     # Which feed wrote each day's history outlives the process, so a simulator started after an
     # exchange session never replaces that session's day.
     store = MarketStore(stores.warehouse, retention_days=settings.retention_days,
-                        flush_seconds=settings.flush_seconds,
+                        flush_seconds=settings.flush_seconds, buffer_cap=settings.history_buffer_rows,
                         sources=HistorySources(stores.settings.data_dir / "market_history.sqlite3"))
     userdata = UserData(stores.meta)  # watchlists and price rules live in the records store
     service = MarketService(settings=settings, board=BoardState(fields=BOARD_FIELDS), store=store,
                             userdata=userdata)
     core = MarketCore()
     service.attach_core(core)
-    pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory())
+    pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory(settings))
     service.pipeline = pipeline
     server.extensions[EXTENSION_KEY] = service
     if start:
@@ -60,10 +61,8 @@ def install_market_service(
     return service
 
 
-def default_feed_factory() -> FeedFactory:
+def default_feed_factory(market_settings: MarketSettings) -> FeedFactory:
     """The feed named by ``DESKBOARD_MARKET_SOURCE`` (the simulator by default)."""
     from backend.market.feed import open_feed
-    from backend.market.settings import MarketSettings
 
-    market_settings = MarketSettings()
     return lambda: open_feed(market_settings)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from backend.config import load_settings
 from backend.market.core import MarketCore
 from backend.market.feed import open_feed
 from backend.market.feed.simulated import SimulatorFeed, live_start
@@ -60,7 +61,7 @@ def test_start_time_settings_default_to_auto_and_refuse_anything_else(monkeypatc
         with pytest.raises(ValueError):
             SimulatorFeed(**bad_feed)  # type: ignore[arg-type]
     monkeypatch.setenv("DESKBOARD_MARKET_START_TIME", "11:05")
-    feed = open_feed(MarketSettings())
+    feed = open_feed(load_settings().market)
     assert isinstance(feed, SimulatorFeed) and feed.start.strftime("%H:%M") == "11:05"
     assert feed.simulated and feed.source == "simulator"
 
