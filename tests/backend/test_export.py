@@ -204,3 +204,15 @@ def test_raw_export_marks_the_rows_of_the_last_date_with_data(loaded_warehouse: 
     marked = got[got.is_as_of_date == 1]
     assert pivot.meta["as_of"] == as_of
     assert marked.notional.abs().sum() == pytest.approx(pivot.totals["gross_exposure"], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-5", "'-5"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+     ("AAPL", "AAPL"), ("a=b", "a=b"), ("", ""), ("'=x", "'=x"),
+     (-5, -5), (-0.5, -0.5), (3, 3), (None, None)],
+)
+def test_formula_text_gets_a_quote_and_numbers_stay_numbers(value: object, written: object) -> None:
+    from backend.pivot.formula import neutralise
+
+    assert neutralise(value) == written and type(neutralise(value)) is type(written)

@@ -85,3 +85,19 @@ def test_find_ignores_malformed_browser_data() -> None:
     assert panel.find(views, 1) == {"id": 1, "name": "a"}
     assert panel.find(views, 2) is None
     assert panel.find(None, 1) is None
+
+
+def test_the_panel_is_handed_its_service_and_without_one_says_so(service: SavedViews,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import saved_views as component
+
+    monkeypatch.setattr(component, "_source", [])
+    views, options, _value, placeholder, message, colour, _opened = component._act(
+        {"search": "?rows=desk"}, None, None, "Desk", None, [], PAGE)
+    assert (views, options, message, colour) == ([], [], component.UNAVAILABLE, "red")
+    assert placeholder == component.UNAVAILABLE
+    assert component._open(1, "1") == (component.UNAVAILABLE, "red")
+    assert service.list("local") == []  # nothing written anywhere
+
+    component.use_service(lambda: service)
+    assert component._service() is service
