@@ -1,7 +1,7 @@
 """/admin/system: is the system healthy? Latency per route and callback, errors, feed lag, memory.
 
 Every figure comes from the metrics ``/metrics`` exports (``backend.observability.summary``),
-counted since the server started; the page redraws them every few seconds.
+over the last five minutes or since the server started; the page redraws them every few seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class ids:
     ROUTES = "system-routes"
     CALLBACKS = "system-callbacks"
     UPDATED = "system-updated"
+    SPAN = "system-span"
+
+
+RECENT, SINCE_START = "recent", "start"
 
 
 def _percent(rate: float | None) -> str:
@@ -34,6 +38,13 @@ def _percent(rate: float | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f} ms"
+
+
+def span_text(span: float | None) -> str:
+    if span is None:
+        return "Since the server started; refreshed every 5 s."
+    minutes, seconds = divmod(round(span), 60)
+    return f"Over the last {minutes} min {seconds:02d} s; refreshed every 5 s."
 
 
 def _stat(key: str, label: str, value: str, detail: str = "", color: str | None = None) -> dmc.Paper:
@@ -65,7 +76,7 @@ def stats(summary: SystemSummary) -> list[dmc.Paper]:
     pivot = summary.pivot
     jobs = summary.jobs
     return [
-        _stat("requests", "Requests", f"{summary.requests:,}", "since the server started"),
+        _stat("requests", "Requests", f"{summary.requests:,}", "HTTP requests and page updates"),
         _stat("error-rate", "Error rate", _percent(rate),
               f"{errors:,} failed: {summary.server_errors:,} HTTP 5xx, {summary.callback_errors:,} callbacks",
               "red" if rate else None),
@@ -108,12 +119,17 @@ def _grid(grid_id: str, first: str, data: list[dict[str, Any]]) -> dag.AgGrid:
 
 
 def layout(**_query: Any) -> html.Div:
-    summary = system_summary(dash.get_app().server)
+    summary, span = system_summary(dash.get_app().server, recent=True)
     return html.Div([
         dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
-        dmc.Group([dmc.Title("System", order=2),
-                   dmc.Text("Figures since the server started; they refresh every 5 s.", size="sm", c="dimmed",
-                            id=ids.UPDATED)], justify="space-between", align="baseline"),
+        dmc.Group([
+            dmc.Group([dmc.Title("System", order=2),
+                       dmc.SegmentedControl(id=ids.SPAN, value=RECENT, size="xs",
+                                            data=[{"value": RECENT, "label": "Last 5 minutes"},
+                                                  {"value": SINCE_START, "label": "Since start"}])],
+                      gap="md", align="center"),
+            dmc.Text(span_text(span), size="sm", c="dimmed", id=ids.UPDATED),
+        ], justify="space-between", align="center"),
         dmc.Group(stats(summary), id=ids.STATS, gap="sm", mt="sm", mb="md", align="stretch"),
         dmc.Title("Routes", order=4, mb="xs"),
         _grid(ids.ROUTES, "Route", rows(summary.routes)),
@@ -123,7 +139,9 @@ def layout(**_query: Any) -> html.Div:
 
 
 @callback(Output(ids.STATS, "children"), Output(ids.ROUTES, "rowData"), Output(ids.CALLBACKS, "rowData"),
-          Input(ids.TICK, "n_intervals"), prevent_initial_call=True)
-def refresh(_n: int | None) -> tuple[list[dmc.Paper], list[dict[str, Any]], list[dict[str, Any]]]:
-    summary = system_summary(dash.get_app().server)
-    return stats(summary), rows(summary.routes), rows(summary.callbacks)
+          Output(ids.UPDATED, "children"),
+          Input(ids.TICK, "n_intervals"), Input(ids.SPAN, "value"), prevent_initial_call=True)
+def refresh(_n: int | None, span: str | None) -> tuple[list[dmc.Paper], list[dict[str, Any]],
+                                                        list[dict[str, Any]], str]:
+    summary, covered = system_summary(dash.get_app().server, recent=span != SINCE_START)
+    return stats(summary), rows(summary.routes), rows(summary.callbacks), span_text(covered)

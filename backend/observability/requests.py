@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from backend.observability import logs, metrics
+from backend.observability import logs, metrics, window
 
 DASH_UPDATE_PATH = "/_dash-update-component"
 UNMATCHED_ROUTE = "<unmatched>"
@@ -63,6 +63,7 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
         g.request_id = logs.accept_request_id(request.headers.get(logs.REQUEST_ID_HEADER))
         g.observed_from = time.perf_counter()
         logs.bind_request(g.request_id)
+        window.note_request()
         if request.path == DASH_UPDATE_PATH and request.method == "POST" and known_callbacks is not None:
             # Flask keeps the parsed body: Dash's dispatch reads the same object, not the stream again.
             body = request.get_json(silent=True)

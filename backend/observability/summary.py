@@ -1,9 +1,9 @@
 """The figures of the system page, computed from the same metrics ``/metrics`` exports.
 
 Latency percentiles are estimated from histogram buckets the way Prometheus'
-``histogram_quantile`` does (linear inside the bucket that holds the rank), over
-everything counted since the metrics were last reset (the server's start, or in
-multi-process mode the gunicorn master's start).
+``histogram_quantile`` does (linear inside the bucket that holds the rank), over the
+last few minutes (``window.py``) or over everything counted since the metrics were
+last reset (the server's start, or in multi-process mode the gunicorn master's start).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 
-from backend.observability import metrics
+from backend.observability import metrics, window
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -166,8 +166,15 @@ def summarize(families: Iterable[Any]) -> SystemSummary:
     return out
 
 
-def system_summary(server: Flask) -> SystemSummary:
-    """This server's figures, read the way a scrape of its ``/metrics`` reads them."""
+def system_summary(server: Flask, *, recent: bool = False) -> tuple[SystemSummary, float | None]:
+    """This server's figures, read the way a scrape of its ``/metrics`` reads them, and the span in
+    seconds they cover: with ``recent``, the last few minutes (``window.py``); otherwise, or when no
+    window can be taken, everything since the server started (span None)."""
     from backend.observability.install import metrics_collectors
 
-    return summarize(metrics.collect_families(metrics_collectors(server)))
+    families = metrics.collect_families(metrics_collectors(server))
+    baseline = window.RING.baseline() if recent else None
+    recent_families = window.subtract(families, baseline) if baseline is not None else None
+    if baseline is None or recent_families is None:
+        return summarize(families), None
+    return summarize(recent_families), max(0.0, window.RING.clock() - baseline.at)

@@ -542,3 +542,63 @@ def test_malformed_callback_bodies_are_counted_as_unknown(raw: bytes) -> None:
     assert value(after, cb, callback="<unknown>") - value(before, cb, callback="<unknown>") == 1
     assert not [c for c in label_values(after, cb, "callback") if "xxxxxxxx" in c or "ok" == c]
     assert callback_label([1], {"x"}) == "<unknown>"
+
+
+# -- the system page's last few minutes ---------------------------------------------------------------
+
+
+def test_recent_figures_count_only_what_happened_since_the_baseline() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from backend.observability.summary import summarize
+    from backend.observability.window import SnapshotRing, subtract, take
+
+    clock = [1000.0]
+    ring = SnapshotRing(spacing=15, horizon=300, clock=lambda: clock[0])
+    registry = CollectorRegistry()
+    requests = Counter("deskboard_http_requests", "r", ["route", "method", "status"], registry=registry)
+    latency = Histogram("deskboard_http_request_duration_seconds", "l", ["route", "method"],
+                        buckets=metrics.LATENCY_BUCKETS, registry=registry)
+
+    def serve(n: int, seconds: float, status: str = "200") -> None:
+        for _ in range(n):
+            requests.labels(route="/x", method="GET", status=status).inc()
+            latency.labels(route="/x", method="GET").observe(seconds)
+
+    assert ring.baseline() is None
+    serve(50, 4.0, "503")  # a slow, failing start, long ago
+    for _ in range(25):  # snapshots every 15 s for over 6 minutes
+        if ring.due():
+            ring.add(take(registry.collect()))
+        clock[0] += 15
+    serve(10, 0.02)  # the last few minutes: fast and fine
+    base = ring.baseline()
+    assert base is not None and clock[0] - base.at >= 300 and clock[0] - base.at < 315
+    recent = summarize(subtract(list(registry.collect()), base))
+    since_start = summarize(registry.collect())
+    assert (recent.requests, recent.server_errors) == (10, 0)
+    assert (since_start.requests, since_start.server_errors) == (60, 50)
+    (route,) = recent.routes
+    assert route.requests == 10 and route.p95_ms <= 25.0
+    assert since_start.routes[0].p50_ms > 2500
+
+    # Counts below the baseline mean the counters restarted: no window is made from them.
+    fresh = CollectorRegistry()
+    Counter("deskboard_http_requests", "r", ["route", "method", "status"], registry=fresh).labels(
+        route="/x", method="GET", status="200").inc()
+    assert subtract(list(fresh.collect()), base) is None
+
+
+def test_the_ring_keeps_one_baseline_and_what_came_after() -> None:
+    from backend.observability.window import SnapshotRing
+
+    clock = [0.0]
+    ring = SnapshotRing(spacing=10, horizon=60, clock=lambda: clock[0])
+    for n in range(100):
+        if ring.due():
+            ring.add({("n", ()): float(n)})
+        clock[0] += 1
+    kept = list(ring._entries)
+    assert len(kept) <= 60 // 10 + 2 and kept[0].at <= clock[0] - 60
+    # The baseline is the newest snapshot at least the horizon old.
+    assert ring.baseline().at == max(e.at for e in kept if e.at <= clock[0] - 60) == 40

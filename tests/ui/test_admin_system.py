@@ -102,12 +102,19 @@ def test_the_system_page_shows_the_metrics_figures_with_the_board_live_in_anothe
     dash_duo.wait_for_page(base + "/admin/system")
     health = "GET /health"
     until(lambda: _cell(dash_duo, "system-routes", health, "requests"), timeout=20)
-
-    # Nothing else asks for /health, so the page's count is the scrape's; the percentiles are the
-    # scrape's buckets interpolated as Prometheus does.
     name = "deskboard_http_request_duration_seconds"
     count = value(samples, f"{name}_count", route="/health", method="GET")
     assert count >= 5
+
+    # The page opens on the last five minutes: at least this test's five /health requests, at most
+    # all of them since the server started, and it says which span it covers.
+    assert 5 <= int(_cell(dash_duo, "system-routes", health, "requests")) <= count
+    assert _text(dash_duo, "#system-updated").startswith("Over the last ")
+
+    # Since start: nothing else asks for /health, so the page's count is the scrape's; the
+    # percentiles are the scrape's buckets interpolated as Prometheus does.
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='system-span']//label[normalize-space()='Since start']").click()
+    until(lambda: _text(dash_duo, "#system-updated").startswith("Since the server started"), timeout=20)
     until(lambda: _cell(dash_duo, "system-routes", health, "requests") == f"{count:.0f}", timeout=10)
     for q, column in ((0.5, "p50"), (0.95, "p95")):
         expected = f"{_quantile(q, samples, name, route='/health', method='GET') * 1000:.1f}".rstrip("0").rstrip(".")
