@@ -317,3 +317,26 @@ def test_kiosk_refreshes_by_itself_and_stays_dark_and_a_desk_overview_does_not(
     dash_duo.driver.switch_to.window(desk_tab)
     assert not _redrawn(dash_duo)
     assert dash_duo.get_logs() == []
+
+
+TABLES_INSIDE = """
+return Array.from(document.querySelectorAll('.overview-contributors')).map(tile => {
+  const box = tile.getBoundingClientRect();
+  return Array.from(tile.querySelectorAll('table')).every(t => t.getBoundingClientRect().right <= box.right + 0.5);
+});
+"""
+
+
+def test_at_a_desk_1366_wide_the_named_tables_stay_inside_their_tiles(dash_duo, deskboard_app) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False})
+    dash_duo.driver.get(dash_duo.server_url + "/")
+    dash_duo.wait_for_element(".overview-name", timeout=30)
+    assert dash_duo.driver.execute_script(TABLES_INSIDE) == [True, True]
+    fit = dash_duo.driver.execute_script(SCROLL)
+    assert fit["sw"] <= fit["w"], fit
+    # A long name is cut with an ellipsis and kept whole in its tooltip.
+    names = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".overview-name")
+    assert names and all(n.get_attribute("title") for n in names)
+    assert dash_duo.get_logs() == []
