@@ -44,7 +44,8 @@ def span_text(span: float | None) -> str:
     if span is None:
         return "Since the server started; refreshed every 5 s."
     minutes, seconds = divmod(round(span), 60)
-    return f"Over the last {minutes} min {seconds:02d} s; refreshed every 5 s."
+    covered = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    return f"Over the last {covered}; refreshed every 5 s."
 
 
 def _stat(key: str, label: str, value: str, detail: str = "", color: str | None = None) -> dmc.Paper:
