@@ -215,10 +215,11 @@ def test_two_workers_one_feed_process(stack: Stack) -> None:
     first = _heartbeat(st)
     wait_until("history rows dropped at the buffer cap", lambda: (_heartbeat(st)["history"] or {}).get("dropped"),
                60, 0.5)
-    later = _heartbeat(st)
-    assert later["history"]["pending"] <= 5 * BUFFER_ROWS  # one buffer per table, each capped
+    later = wait_until("the feed to keep publishing and counting messages", lambda: (
+        beat if (beat := _heartbeat(st))["seq"] > first["seq"] + 8
+        and beat["status"]["messages"] > first["status"]["messages"] else None), 30, 0.25)
+    assert later["history"]["dropped"] > 0 and later["history"]["pending"] <= 5 * BUFFER_ROWS  # per table, capped
     assert "Unreachable" in (later["history"]["error"] or "")
-    assert later["seq"] > first["seq"] and later["status"]["messages"] > first["status"]["messages"]
     assert st.feed.alive()
 
     # -- the feed process dies: stale within the stale timeout, back when it restarts ----------------
@@ -237,9 +238,3 @@ def test_two_workers_one_feed_process(stack: Stack) -> None:
     assert min(fresh) > old_version
     for pid, page in _page(st, "/board").items():
         assert "Feed stale" not in page.text, f"worker {pid}'s /board still shows the stale banner"
-
-    # -- last: the pivot page itself names the unreachable warehouse ---------------------------------
-    for pid, page in _page(st, "/pivot").items():
-        assert page.status_code == 200, f"worker {pid}: /pivot answered {page.status_code}"
-        assert "Traceback" not in page.text
-        assert "warehouse" in page.text and "unreachable" in page.text, f"worker {pid}'s /pivot: {page.text[:400]}"
