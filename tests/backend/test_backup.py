@@ -766,3 +766,30 @@ def test_records_restore_into_postgresql_and_back_into_sqlite(work: dict[str, Pa
     back = cli("restore", tmp_path / "b2", data_dir=tmp_path / "d3")
     assert back.returncode == 0, back.stderr
     assert _sqlite_rows(tmp_path / "d3" / "meta.sqlite3") == _sqlite_rows(work["src"] / "meta.sqlite3")
+
+
+def test_a_backup_into_an_empty_folder_says_what_the_data_dir_lacked(tmp_path: Path) -> None:
+    from backend.backup import create_backup
+
+    data_dir, dest = tmp_path / "data", tmp_path / "dest"
+    (data_dir / "measurements" / "prices_1").mkdir(parents=True)
+    (data_dir / "measurements" / "prices_1" / "part-0.parquet").write_bytes(b"PAR1\x00PAR1")
+    (data_dir / "measurements" / "link").symlink_to(tmp_path)
+    dest.mkdir()
+    manifest = create_backup(dest, data_dir=data_dir, warehouse=None, meta=None, warehouse_database="desk")
+    assert manifest.records is None
+    assert (manifest.warehouse.present, manifest.warehouse.database, manifest.warehouse.tables) == (False, "desk", {})
+    assert (manifest.measurements.present, manifest.measurements.files) == (True, 1)
+    assert "link" in manifest.measurements.note  # a link is left out, and the manifest says so
+    assert manifest.job_results.present is False
+    assert read_manifest(dest) == manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "dest"]  # no staging folder left behind
+    (tmp_path / "empty").mkdir()
+    nothing = create_backup(tmp_path / "dest2", data_dir=tmp_path / "empty", warehouse=None, meta=None)
+    assert nothing.measurements.present is False and nothing.files == {}
+
+
+def test_restore_refuses_a_backup_inside_the_data_dir_it_would_replace(work: dict[str, Path]) -> None:
+    with pytest.raises(BackupRefused, match="lies inside the data directory"):
+        restore_backup(work["backup"], load_settings(data_dir=work["root"]), force=True)
+    assert (work["backup"] / MANIFEST_NAME).is_file()
