@@ -36,7 +36,7 @@ from backend.warehouse.schema import TRADES_COLUMN_NAMES, TRADES_COLUMNS
 DRILL_COLUMNS: Final[tuple[str, ...]] = (
     "side", "quantity", "price", "pnl", "symbol", "trade_time", "trade_date", "notional",
     "market_value", "realized_pnl", "unrealized_pnl", "fees", "commission", "instrument_name",
-    "asset_class", "exposure_type", "parent_symbol", "constituent_weight", "portfolio_manager_id",
+    "asset_class", "exposure_type", "parent_symbol", "constituent_weight", "portfolio_manager_id", "portfolio_manager_name",
     "desk", "book", "strategy", "trader", "sector", "region", "currency", "counterparty", "broker",
     "venue", "account", "trade_id", "position_id",
 )

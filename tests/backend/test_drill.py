@@ -123,6 +123,9 @@ def test_pages_show_dates_and_times_as_text_a_trader_reads(loaded_warehouse: War
         stored = by_id.loc[(row["trade_id"], row["exposure_type"]), "trade_time"]
         stored = stored.iloc[0] if isinstance(stored, pd.Series) else stored
         assert row["trade_time"] == pd.Timestamp(stored).strftime("%Y-%m-%d %H:%M:%S")
+        # The manager's name stands beside the id.
+        names = by_id.loc[(row["trade_id"], row["exposure_type"]), "portfolio_manager_name"]
+        assert row["portfolio_manager_name"] == (names.iloc[0] if isinstance(names, pd.Series) else names)
 
 
 def test_drill_columns_lead_with_the_trade_and_carry_labels() -> None:
@@ -130,6 +133,8 @@ def test_drill_columns_lead_with_the_trade_and_carry_labels() -> None:
     assert len(set(DRILL_COLUMNS)) == len(DRILL_COLUMNS)
     assert {DRILL_LABELS[c] for c in DRILL_COLUMNS[:4]} == {"Side", "Quantity", "Price", "P&L"}
     assert DRILL_LABELS["trade_time"] == "Time" and DRILL_LABELS["portfolio_manager_id"] == "Portfolio manager"
+    at = DRILL_COLUMNS.index("portfolio_manager_id")
+    assert DRILL_COLUMNS[at + 1] == "portfolio_manager_name" and DRILL_LABELS["portfolio_manager_name"] == "PM name"
     assert all(DRILL_LABELS[c] != c for c in DRILL_COLUMNS)  # never a raw field name
 
 

@@ -99,3 +99,9 @@ def test_kiosk_title_names_measures_hierarchy_dates_and_filters() -> None:
     title, sub = summary.view_title(state, {})
     assert title == "P&L by Desk › Symbol"
     assert "2024-02-01 to 2024-02-29" in sub and "As held" in sub and "Region: Europe" in sub
+
+
+@pytest.mark.parametrize("exposure", ["as_held", "look_through"])
+def test_the_trades_grid_names_the_manager_beside_the_id(exposure: str) -> None:
+    heads = [c["headerName"] for c in summary.drill_columns(exposure)]
+    assert heads[heads.index("Portfolio manager") + 1] == "PM name"
