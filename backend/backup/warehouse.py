@@ -29,6 +29,7 @@ from backend.warehouse.loader import record_load
 from backend.warehouse.schema import MIGRATIONS, MIGRATIONS_DDL, ROLLUP_TABLES
 
 NOT_STORED: Final = frozenset({"schema_migrations"})
+RECORD_TABLES: Final = frozenset({"data_loads"})
 _VIEW_TARGET = re.compile(r"\bTO\s+`?[A-Za-z0-9_]+`?\.`?([A-Za-z0-9_]+)`?", re.IGNORECASE)
 # A row TTL in a table's engine text, and the shape of one this code can evaluate (a plain delete
 # TTL over the table's own columns, as the market history tables have).
@@ -73,6 +74,9 @@ def _table_kinds(wh: Warehouse) -> tuple[list[str], dict[str, int]]:
             rebuilt[name] = int(total or 0)
         else:
             base.append(name)
+    # The load log is a record of the data: read before the tables it describes, so a load that
+    # lands during an online backup is never listed without its rows.
+    base.sort(key=lambda table: (table not in RECORD_TABLES, table))
     return base, rebuilt
 
 
@@ -100,7 +104,7 @@ def _export_table(wh: Warehouse, table: str, path: Path) -> None:
             for block in stream:
                 if writer is None:
                     writer = pq.ParquetWriter(path, block.schema)
-                writer.write_table(block)
+                writer.write(block)  # a RecordBatch per block
     finally:
         if writer is not None:
             writer.close()
