@@ -173,9 +173,25 @@
   fns.boardRowStyle = function (params) {
     return { "--db-row-tone": TONE_VARS[fns.boardToneClass(params, "last")] || "inherit" };
   };
+  // Foreign room: 0 is news (the room is full), not an empty cell; blank only before it is known.
+  fns.boardRoom = function (params) {
+    const v = params.value;
+    return missing(v) ? "" : compact(v);
+  };
   fns.boardExactVolume = function (params) {
     const v = params.value;
     return missing(v) || v === 0 ? undefined : whole.format(v);
+  };
+
+  // Kiosk rows: the screen's height below the grid's top and its two header rows, shared by the
+  // rows on the wall, between 18 px (small type still reads) and 30 px.
+  fns.boardKioskRowHeight = function (params) {
+    const grid = document.getElementById("board-grid");
+    const top = grid ? grid.getBoundingClientRect().top + window.scrollY : 80;
+    const headers = 26 + 22 + 4; // header rows and the grid's borders (board_grid.py)
+    const rows = Math.max(params.api.getDisplayedRowCount(), 1);
+    const fit = Math.floor((window.innerHeight - top - headers - 8) / rows);
+    return Math.max(18, Math.min(30, fit));
   };
 
   // The symbol: a button that opens its detail, and a star that pins it to the top.

@@ -9,8 +9,11 @@ before, red when it fell): dash-ag-grid interprets every rule of a column on eve
 change, so one function instead of seven class rules is most of the page's drawing
 time on a busy board. Columns
 share the grid's width (``flex``) above a minimum that fits their compact text, so
-every column is visible without horizontal scrolling from 1366 px up; the kiosk
-wall (``?kiosk=1``) uses larger minimums for its larger type.
+every column is visible without horizontal scrolling from 1366 px up. The kiosk wall
+(``?kiosk=1``) fits any screen from 1366×768 up without scrolling: its type grows with
+the screen's width (``assets/board.css``) as the columns do (they keep the same minimums
+and all share the width, the symbol too), and its rows take the screen's height
+(``boardKioskRowHeight`` in board.js).
 """
 
 from __future__ import annotations
@@ -24,15 +27,13 @@ TONES: Final = ("up", "down", "ref", "ceiling", "floor")
 # Minimum widths (px) at the normal 12 px Arial-metric type, 3 px padding each side and no side
 # borders (board.css): a price "139.10" or futures "2080.5" (37 px of text), a compact volume
 # "12.3K" / "1.23M" (34), a change "-10.40" (34), a percentage "+6.94%" (41), a star and "VN30F2612".
+# The kiosk keeps them: its type is 12 px × (the grid's width / these widths' sum) at most, so
+# text and columns grow together.
 _WIDTHS: Final[dict[str, int]] = {"price": 44, "volume": 40, "change": 40, "pct": 47, "symbol": 88, "split": 40}
-# Kiosk type is 18 px: text grows 1.5×, cell padding does not.
-_KIOSK_SCALE: Final = 1.5
-_PADDING: Final = 6
 
 
-def _width(kind: str, kiosk: bool) -> int:
-    base = _WIDTHS[kind]
-    return round((base - _PADDING) * _KIOSK_SCALE + _PADDING) if kiosk else base
+def _width(kind: str) -> int:
+    return _WIDTHS[kind]
 
 
 def cell_style(tone_field: str | None) -> dict[str, str]:
@@ -47,7 +48,7 @@ class _Columns:
         self.kiosk = kiosk
 
     def _sized(self, kind: str) -> dict[str, Any]:
-        width = _width(kind, self.kiosk)
+        width = _width(kind)
         return {"minWidth": width, "width": width, "flex": width}
 
     def price(self, field: str, header: str, tone_of: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -75,7 +76,10 @@ class _Columns:
 
     def all(self) -> list[dict[str, Any]]:
         return [
-            {"field": "symbol", "headerName": "Symbol", "pinned": "left", "width": _width("symbol", self.kiosk),
+            # Pinned while the grid may scroll sideways; the wall never does, and there the symbol
+            # grows with the other columns.
+            {"field": "symbol", "headerName": "Symbol",
+             **(self._sized("symbol") if self.kiosk else {"pinned": "left", "width": _width("symbol")}),
              "cellClass": "board-symbol", "cellRenderer": "BoardSymbol", "cellRendererParams": {"kiosk": self.kiosk}},
             {"headerName": "Prices", "children": [
                 self.price("ref", "Ref", tone_of="ref"),
@@ -102,7 +106,7 @@ class _Columns:
             {"headerName": "Foreign", "children": [
                 self.volume("f_buy_vol", "Buy"),
                 self.volume("f_sell_vol", "Sell"),
-                self.volume("f_room", "Room"),
+                {**self.volume("f_room", "Room"), "valueFormatter": {"function": "boardRoom(params)"}},
             ]},
             {"colId": "active", "headerName": "B/S", "headerTooltip": "Active buy share of classified volume",
              **self._sized("split"), "sortable": True, "valueGetter": {"function": "boardBuyShare(params)"},
@@ -127,10 +131,9 @@ def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | No
     if sort is not None:
         _apply_sort(columns, *sort)
     options: dict[str, Any] = {
-        # The wall fits the VN30 basket, its futures and two header rows in 1080 px with room to spare.
-        "rowHeight": 28 if kiosk else 26,
-        "headerHeight": 28 if kiosk else 26,
-        "groupHeaderHeight": 24 if kiosk else 22,
+        "rowHeight": 26,
+        "headerHeight": 26,
+        "groupHeaderHeight": 22,
         "animateRows": False,
         "suppressColumnVirtualisation": True,
         "suppressCellFocus": True,
@@ -147,6 +150,8 @@ def board_grid(grid_id: str | dict[str, Any], *, rows: list[dict[str, Any]] | No
     }
     if kiosk:
         options["domLayout"] = "autoHeight"  # the wall shows every row; no scrolling there
+        # Rows share the height the screen leaves below the chrome (VN30 and its futures fit 768 px).
+        options["getRowHeight"] = {"function": "boardKioskRowHeight(params)"}
     return dag.AgGrid(
         id=grid_id,
         className="board-grid board-grid-kiosk" if kiosk else "board-grid",

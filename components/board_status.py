@@ -143,19 +143,24 @@ def index_strip_view(items: list[dict[str, Any]]) -> list[html.Div]:
     return out
 
 
-def snapshot_label(version: int | None) -> html.Span:
-    """The board version the grid, breadth and top movers were computed from (they always share one).
+def snapshot_label(version: int | None, as_of: float | None = None) -> html.Span:
+    """When the grid, breadth and top movers were last updated (they always share one board version).
 
-    The label shows the version's last six digits (it changes every tick); the whole
-    number is in the tooltip and ``data-version``.
+    "as of HH:MM:SS" on the VN clock: the feed's time of the latest change to the screen's rows
+    (``as_of``, so it reads on the same clock as the header's), else the time the board version
+    was published (versions are the server's wall clock in ms). The version itself is in the
+    tooltip and ``data-version``.
     """
-    text = "—" if version is None else f"v…{version % 1_000_000:06d}"
-    title = "board snapshot of the grid, breadth and top movers" + ("" if version is None else f": {version}")
+    when = as_of if as_of is not None else None if version is None else version / 1000
+    text = "—" if when is None else "as of " + (datetime.fromtimestamp(when, UTC) + _VN).strftime("%H:%M:%S")
+    title = "VN time of the latest market update the grid, breadth and top movers show" + (
+        "" if version is None else f"; board version {version}")
     return html.Span(text, className="board-version", title=title,
                      **{"data-version": "" if version is None else str(version)})
 
 
-def board_summary(counts: dict[str, int], movers: dict[str, list[dict[str, Any]]], version: int | None) -> list[Any]:
+def board_summary(counts: dict[str, int], movers: dict[str, list[dict[str, Any]]], version: int | None,
+                  as_of: float | None = None) -> list[Any]:
     """Breadth, top movers and the board version they were computed from, as one part of the page.
 
     One part, so a tick updates one thing on the screen instead of four.
@@ -164,5 +169,5 @@ def board_summary(counts: dict[str, int], movers: dict[str, list[dict[str, Any]]
         html.Div(breadth_bar(counts), id="board-breadth", className="board-breadth", title="breadth of this list"),
         html.Span(breadth_text(counts, short=True), id="board-breadth-text", className="board-breadth-text"),
         html.Div(movers_line(movers), id="board-movers", className="board-movers"),
-        html.Div(snapshot_label(version), id="board-version"),
+        html.Div(snapshot_label(version, as_of), id="board-version"),
     ]

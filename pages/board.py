@@ -203,7 +203,7 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
     market_row = html.Div(
         [
             _toolbar(options, selection["id"], shown),
-            html.Div(board_summary(first.breadth or {}, first.movers or {}, up.version), id=ids.SUMMARY,
+            html.Div(board_summary(first.breadth or {}, first.movers or {}, up.version, first.as_of), id=ids.SUMMARY,
                      className="board-summary"),
         ],
         className="board-toolbar",
@@ -256,7 +256,7 @@ def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: di
     strip = no_update if tick.strip is None else index_strip_view(tick.strip)
     if up.empty:
         return no_update, no_update, state if state != client else no_update, strip, no_update, poll
-    summary = board_summary(tick.breadth or {}, tick.movers or {}, up.version)
+    summary = board_summary(tick.breadth or {}, tick.movers or {}, up.version, tick.as_of)
     if up.full:
         return list(up.rows), no_update, state, strip, summary, poll
     changes = {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove], "async": False}

@@ -173,9 +173,10 @@ def index_strip(summary: Mapping[str, Any], snapshot: BoardSnapshot, futures: st
 class ScreenTick:
     """Everything one poll of a board screen returns, computed from one board snapshot.
 
-    ``breadth`` and ``movers`` are None when none of the screen's rows changed (the
-    screen keeps what it shows); ``strip`` is None when it equals what the screen has
-    (``strip_key``).
+    ``breadth``, ``movers`` and ``as_of`` are None when none of the screen's rows changed
+    (the screen keeps what it shows); ``strip`` is None when it equals what the screen has
+    (``strip_key``). ``as_of`` is the feed's time (epoch seconds) of the latest change to
+    the screen's rows: what the grid, breadth and movers are "as of".
     """
 
     update: ClientUpdate
@@ -184,6 +185,7 @@ class ScreenTick:
     movers: dict[str, list[dict[str, Any]]] | None
     strip: list[dict[str, Any]] | None
     strip_key: str
+    as_of: float | None = None
 
 
 def screen_tick(
@@ -208,12 +210,14 @@ def screen_tick(
     update = client_update(snapshot, since, known, symbols)
     strip = index_strip(summary, snapshot, futures)
     key = hashlib.blake2s(repr(strip).encode(), digest_size=8).hexdigest()
-    counts = top = None
+    counts = top = as_of = None
     if not update.empty:
-        stocks = [r for r in snapshot.ordered_rows(symbols) if r.get("kind") != "future"]
+        rows = snapshot.ordered_rows(symbols)
+        stocks = [r for r in rows if r.get("kind") != "future"]
         counts, top = breadth(stocks), top_movers(stocks, movers)
+        as_of = max((r["ts"] for r in rows if isinstance(r.get("ts"), int | float)), default=None)
     return ScreenTick(update=update, symbols=symbols, breadth=counts, movers=top,
-                      strip=None if key == strip_key else strip, strip_key=key)
+                      strip=None if key == strip_key else strip, strip_key=key, as_of=as_of)
 
 
 # -- view state from the URL -----------------------------------------------------------

@@ -81,9 +81,16 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
     assert cell_text(dash_duo, "FPT", "total_vol") == "1,100"
     # Only the watchlist's rows are on screen: VN30 by default.
     assert set(row_order(dash_duo)) == set(LIMITS)
-    # The movers and the grid come from one board snapshot, whose version the page shows.
-    version = dash_duo.find_element("#board-version .board-version").get_attribute("data-version")
+    # The movers and the grid come from one board snapshot; the page says when it was published.
+    version, text = dash_duo.driver.execute_script(
+        "const e = document.querySelector('#board-version .board-version'); return [e.dataset.version, e.textContent];")
     assert version and int(version) <= m.service.board.version
+    # The feed's time of the latest change to the rows on screen, on the VN clock as the header's.
+    as_of = max(m.service.board.row(s)["ts"] for s in LIMITS)
+    assert text == "as of " + datetime.fromtimestamp(as_of, VN_TZ).strftime("%H:%M:%S")
+    # A full foreign room reads 0, not blank.
+    m.scripted.send(foreign_message("FPT", 1_000, 0, 129e6, 0.0, 10**6, 0))
+    wait_cell(dash_duo, "FPT", "f_room", "0")
     assert dash_duo.get_logs() == []
 
 

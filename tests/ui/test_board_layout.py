@@ -3,6 +3,7 @@ the kiosk wall shows every cell of every row uncut, and the VN colours keep WCAG
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from tests.ui.board_support import FUTURES, cell_text, open_board, row_order, to
 
 # A classic (non-overlay) vertical scrollbar, as on Windows; headless Chromium draws none.
 SCROLLBAR_PX = 17
+# A folder to save what the layout tests see (DESKBOARD_TEST_SCREENS=/some/dir), for a look by eye.
+SCREENS = os.environ.get("DESKBOARD_TEST_SCREENS")
 
 MEASURE = """
 const grid = document.querySelector('#board-grid');
@@ -106,9 +109,12 @@ def test_light_mode_reference_and_floor_colours_meet_wcag_contrast_on_screen(das
     assert dash_duo.get_logs() == []
 
 
-def test_the_kiosk_wall_shows_every_cell_of_every_row(dash_duo, simulated_market) -> None:
-    open_board(dash_duo, simulated_market, "?kiosk=1", width=1920, height=1080)
+@pytest.mark.parametrize(("width", "height", "type_px"), [(1920, 1080, 18), (1366, 768, 12)])
+def test_the_kiosk_wall_shows_every_cell_of_every_row(dash_duo, simulated_market, width, height, type_px) -> None:
+    open_board(dash_duo, simulated_market, "?kiosk=1", width=width, height=height)
     _wait_for_the_market(dash_duo, simulated_market)
+    if SCREENS:
+        dash_duo.driver.save_screenshot(str(Path(SCREENS) / f"board-kiosk-{width}.png"))
     m = dash_duo.driver.execute_script(MEASURE)
     rows = len(VN30_SYMBOLS) + 1
     assert m["cells"] == rows * m["columns"], m  # every row drawn (no virtual scrolling on the wall)
@@ -120,11 +126,12 @@ def test_the_kiosk_wall_shows_every_cell_of_every_row(dash_duo, simulated_market
         "return [Math.max(...rows.map(r => r.getBoundingClientRect().bottom)), window.innerHeight,"
         " document.documentElement.scrollHeight];")
     assert bottom <= height and page <= height, (bottom, height, page)
+    assert m["page"][0] <= width, m  # nothing to the right of the screen either
     assert row_order(dash_duo)[0] == FUTURES
-    # Large type, dark, nothing to type into or click.
+    # Type as large as the screen allows, dark, nothing to type into or click.
     size = dash_duo.driver.execute_script(
         "return parseFloat(getComputedStyle(document.querySelector('#board-grid .ag-cell')).fontSize)")
-    assert size >= 18
+    assert size >= type_px
     assert dash_duo.driver.execute_script(
         "return document.documentElement.getAttribute('data-mantine-color-scheme')") == "dark"
     shown = [e for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "input, select, textarea, button")

@@ -21,6 +21,7 @@ from backend.market.board_view import (
     parse_pins,
     parse_symbol,
     price_tone,
+    screen_tick,
     top_movers,
 )
 from backend.market.market_view import basis_view, foreign_leaders, index_view, rule_price
@@ -141,6 +142,18 @@ def test_movers_and_grid_rows_come_from_one_snapshot() -> None:
     assert up.version == snap.version < board.version
     assert [m["symbol"] for m in movers["gainers"]] == ["A"]
     assert {r["symbol"]: r["change_pct"] for r in up.rows} == {"A": 1.0, "B": -1.0}
+
+
+def test_a_screen_is_as_of_the_latest_change_to_its_own_rows() -> None:
+    board = BoardState()
+    board.publish([{"symbol": "A", "last": 10, "ts": 1_000.0}, {"symbol": "B", "last": 10, "ts": 1_500.0},
+                   {"symbol": "C", "last": 10, "ts": 9_000.0}, {"symbol": "D", "last": 10, "ts": None}])
+    tick = screen_tick(board.snapshot(), {}, ["A", "B", "D"], with_futures=False)
+    assert tick.as_of == 1_500.0  # C is on the board, not on this screen
+    again = screen_tick(board.snapshot(), {}, ["A", "B", "D"], with_futures=False, since=tick.update.version,
+                        known=tick.update.known)
+    assert again.update.empty and again.as_of is None  # nothing new: the screen keeps its label
+    assert screen_tick(board.snapshot(), {}, ["D"], with_futures=False).as_of is None
 
 
 def _snapshot(rows: list[dict]) -> BoardSnapshot:
