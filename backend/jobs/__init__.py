@@ -3,8 +3,9 @@
 The job record in the records store is the truth about every job:
 QUEUED → RUNNING (progress 0..1, a message, heartbeats) → COMPLETED (a result,
 often a file under the data dir) | FAILED (error, traceback, log tail) | CANCELLED.
-This package never imports Dash: pages reach it through background callbacks,
-the REST API through ``current_jobs()``.
+This package never imports Dash: pages (``components.job_progress``) and the REST
+API both reach the server's runner through ``current_jobs()`` and watch a job by
+reading its record; ``backend.jobs.view`` says what a page shows of it.
 """
 
 from backend.jobs.kinds import KINDS, JobKind, Placement, get_kind

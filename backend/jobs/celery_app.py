@@ -1,8 +1,8 @@
 """The Celery application of the job runner (server mode: Redis as the broker).
 
 Celery is imported lazily: the embedded runner never needs it. Job tasks keep no
-Celery result (the job record is the result); Dash's ``CeleryManager`` for page
-progress needs one, so the application also has a Redis result backend.
+Celery result (the job record is the result, and pages poll it); the Redis result
+backend is there for other users of this Celery app, such as Dash's ``CeleryManager``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The job runner of a web server: installed on its Flask app, reached from requests and callbacks.
 
 ``install_jobs(server, stores)`` opens the runner the settings ask for and starts it
-(the embedded runner's worker processes and dispatcher, or the Celery runner's
-reaper and web threads). API views use ``current_jobs()``; a Dash callback uses
-``jobs_of(dash.get_app().server)`` — in a process forked for a background
-callback that is the same runner object, which then only reads and writes the
-records (its dispatcher stays in the server process).
+(the embedded runner's dispatcher and, on first need, its worker processes; or the
+Celery runner's reaper and web threads). API views and page callbacks, which run in
+the web process, use ``current_jobs()``. A process forked from the server that
+reaches the same runner object only reads and writes the records: dispatching
+and stopping stay with the process that started it.
 """
 
 from __future__ import annotations
