@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a disk that filled up or went away mid-way; nothing partial is left
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {(exc.strerror or str(exc)).lower()}{where}; the partial work was removed", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return EXIT_FAILED

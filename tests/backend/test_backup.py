@@ -274,6 +274,7 @@ def test_manifest_lists_versions_counts_and_checksums(work: dict[str, Path]) -> 
     assert manifest["measurements"] == {"present": True, "files": 2, "bytes": manifest["measurements"]["bytes"],
                                         "note": ""}
     assert set(manifest["warehouse"]["rebuilt"]) == set(ROLLUPS)
+    assert next(iter(manifest["warehouse"]["tables"])) == "data_loads"  # the load log is read before the data
     on_disk = {p.relative_to(work["backup"]).as_posix() for p in work["backup"].rglob("*") if p.is_file()}
     assert on_disk - {MANIFEST_NAME} == set(manifest["files"])
     for name, entry in manifest["files"].items():
