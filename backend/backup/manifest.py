@@ -150,6 +150,8 @@ def read_manifest(folder: Path) -> Manifest:
         raw = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BackupRefused(f"{path} is damaged (not valid JSON: {str(exc)[:120]}); the backup is incomplete") from None
+    except RecursionError:
+        raise BackupRefused(f"{path} nests deeper than any manifest; it was not written by a backup") from None
     except OSError as exc:
         raise BackupRefused(f"cannot read {path}: {exc.strerror or exc}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

@@ -399,6 +399,8 @@ def test_restore_refuses_damaged_and_oversized_manifests(work: dict[str, Path], 
     _refused(copy, tmp_path, "not valid JSON")
     manifest.write_text("[1, 2, 3]")
     _refused(copy, tmp_path, "not a Deskboard backup manifest")
+    manifest.write_text("[" * 200_000 + "]" * 200_000)
+    _refused(copy, tmp_path, "nests deeper than any manifest")
     with open(manifest, "wb") as handle:  # a sparse file: large on paper, cheap on disk
         handle.truncate(MANIFEST_MAX_BYTES + 1)
     _refused(copy, tmp_path, "more than any Deskboard manifest")
@@ -834,3 +836,21 @@ def test_server_path_streams_tables_out_and_back_through_the_client(fresh_wareho
             assert _same_rows(con, tmp_path / "a.parquet", tmp_path / "b.parquet"), name
     finally:
         client.command(f"DROP DATABASE IF EXISTS `{target_db}` SYNC")
+
+
+def test_backup_job_runs_through_the_job_runner_as_registered(online_app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kind as the runner would register it: the record ends COMPLETED with the backup's summary."""
+    from backend.backup.job import BackupParams
+    from backend.jobs.context import execute_job
+    from backend.jobs.kinds import KINDS, JobKind
+    from backend.jobs.states import JobState
+
+    settings, wh, meta = online_app
+    monkeypatch.setitem(KINDS, "backup", JobKind("backup", "Backup of the data directory", BackupParams,
+                                                 "backend.backup.job:run_backup", needs_warehouse=True))
+    store, job = _running_job(meta, "weekly")
+    done = execute_job(store, job.id, settings, heartbeat_seconds=0.5, warehouse=lambda: wh)
+    assert done.state == JobState.COMPLETED, done.error
+    assert done.result is not None and done.result["folder"] == str(settings.data_dir / "backups" / "weekly")
+    assert done.message.startswith("backup weekly:")
+    assert read_manifest(settings.data_dir / "backups" / "weekly").mode == "online"
