@@ -1,8 +1,10 @@
 // /market in the browser.
 // - poll: ask the server for what changed since this screen's cursor, but only once the previous
 //   answer has been applied (Dash drops an answer whose callback was asked again meanwhile, so
-//   overlapping questions would mean answers never drawn); a question unanswered for RETRY_MS is
-//   asked again; a hidden tab does not ask.
+//   overlapping questions would mean answers never drawn). An answer that took longer than a
+//   tick is followed by the next question at once (the tick that would have asked was skipped
+//   while it was awaited); a question unanswered for TIMEOUT_MS is given up and asked again
+//   (Dash ignores the late answer of the question given up). A hidden tab does not ask.
 // - apply: extend the figures in place with an answer (series from their last point on, headline
 //   parts that changed) and re-colour them when the theme changes, without a server round trip.
 // - Ack buttons: the clicked button's own data-ack-id is sent, so an acknowledgement acts on the
@@ -10,10 +12,25 @@
 // Shared namespaces are extended, never replaced.
 (function () {
   const dc = (window.dash_clientside = window.dash_clientside || {});
-  const RETRY_MS = 8000;
+  const TICK_MS = 500; // the page's poll interval (pages/market.py, market-tick)
+  const TIMEOUT_MS = 2500;
+  // The question this tab awaits: its number and when it left.
+  const awaited = { seq: 0, sent: 0, asked: 0 };
 
   function noUpdate() {
     return window.dash_clientside.no_update;
+  }
+
+  function question(seq, cursor, now) {
+    awaited.seq = seq;
+    awaited.sent = now;
+    awaited.asked += 1; // which question is the latest, whoever asked it
+    return {
+      seq: seq,
+      cursor: cursor ? cursor.cursor : null,
+      status: cursor ? cursor.status : null,
+      sent: now,
+    };
   }
 
   function poll(_n, request, cursor) {
@@ -22,13 +39,22 @@
     const seq = (request && request.seq) || 0;
     const ack = (cursor && cursor.ack) || 0;
     const now = Date.now();
-    if (seq > ack && now - ((request && request.sent) || 0) < RETRY_MS) return noUpdate();
-    return {
-      seq: Math.max(seq, ack) + 1,
-      cursor: cursor ? cursor.cursor : null,
-      status: cursor ? cursor.status : null,
-      sent: now,
-    };
+    if (seq > ack && now - ((request && request.sent) || 0) < TIMEOUT_MS) return noUpdate();
+    return question(Math.max(seq, ack) + 1, cursor, now);
+  }
+
+  // After an answer that was awaited for longer than a tick, the next question leaves now.
+  function askAgainIfLate(answer, cursor) {
+    if (document.hidden || answer.ack !== awaited.seq) return;
+    const now = Date.now();
+    if (now - awaited.sent < TICK_MS) return;
+    const next = question(answer.ack + 1, cursor, now);
+    const asked = awaited.asked;
+    // After this callback returns, so the question carries the cursor it just set; not when a
+    // tick asked in between.
+    setTimeout(function () {
+      if (awaited.asked === asked) window.dash_clientside.set_props("market-request", { data: next });
+    }, 0);
   }
 
   function copy(o) {
@@ -50,8 +76,7 @@
     }
   }
 
-  function applyPart(name, fig, part, config) {
-    const tones = config.tones;
+  function applyPart(name, fig, part, tones) {
     setNote(fig, part);
     if (name === "vn30" || name === "vnindex") {
       fig.data[0].line = Object.assign(copy(fig.data[0].line), { color: tones[part.tone] });
@@ -97,7 +122,18 @@
     });
   }
 
-  function retheme(fig, palette, name, spec) {
+  // A VN tone's colour in another theme → the same tone in ``palette`` (anything else as it is).
+  function toneRecolour(config, palette) {
+    const tone = {};
+    Object.keys(config.themes).forEach(function (theme) {
+      (config.toneNames || []).forEach(function (t) { tone[config.themes[theme][t]] = t; });
+    });
+    return function (colour) {
+      return typeof colour === "string" && tone[colour] ? palette[tone[colour]] : colour;
+    };
+  }
+
+  function retheme(fig, palette, name, spec, recolour) {
     const layout = fig.layout;
     layout.meta = name;
     layout.font = Object.assign(copy(layout.font), { color: palette.font });
@@ -116,6 +152,18 @@
     });
     layout.annotations.forEach(function (a) {
       a.font = Object.assign(copy(a.font), { color: palette.muted });
+    });
+    layout.shapes.forEach(function (shape) {
+      if (shape.line) shape.line = Object.assign(copy(shape.line), { color: recolour(shape.line.color) });
+    });
+    // Lines and bars in VN tones (an index's change, buying and selling, the basis's sign).
+    fig.data.forEach(function (trace) {
+      if (trace.line && trace.line.color) trace.line = Object.assign(copy(trace.line), { color: recolour(trace.line.color) });
+      const marker = trace.marker;
+      if (marker && marker.color) {
+        const colour = Array.isArray(marker.color) ? marker.color.map(recolour) : recolour(marker.color);
+        trace.marker = Object.assign(copy(marker), { color: colour });
+      }
     });
     Object.keys((spec && spec.themed) || {}).forEach(function (i) {
       const trace = fig.data[Number(i)];
@@ -142,6 +190,8 @@
       if (!edited[graph] && current[graph]) edited[graph] = editable(current[graph]);
       return edited[graph];
     }
+    const name = config.kiosk || theme === "dark" ? "dark" : "light";
+    const palette = config.themes[name];
     let next = noUpdate();
     if (answer && answer.ack && answer.ack > ((cursor && cursor.ack) || 0)) {
       next = Object.assign(copy(cursor), { ack: answer.ack, status: answer.status });
@@ -149,13 +199,13 @@
         Object.keys(answer.series).forEach(function (name) {
           const spec = config.charts[name];
           const fig = edit(spec.graph);
-          if (fig) applySeries(fig, spec, answer.series[name], answer.full, config.tones);
+          if (fig) applySeries(fig, spec, answer.series[name], answer.full, palette);
           fresh[spec.graph] = true;
         });
         Object.keys(answer.parts).forEach(function (name) {
           const graph = name === "leaders" ? config.leaders : config.charts[name] && config.charts[name].graph;
           const fig = graph && edit(graph);
-          if (fig) applyPart(name, fig, answer.parts[name], config);
+          if (fig) applyPart(name, fig, answer.parts[name], palette);
           if (fig) fresh[graph] = true;
         });
         if (answer.session) {
@@ -173,13 +223,13 @@
         next.cursor = null; // the figures and the cursor disagree: ask for everything
       }
     }
-    const name = config.kiosk || theme === "dark" ? "dark" : "light";
-    const palette = config.themes[name];
+    if (next !== noUpdate() && next.cursor !== undefined) askAgainIfLate(answer, next);
+    const recolour = toneRecolour(config, palette);
     const specs = {};
     Object.keys(config.charts).forEach((k) => (specs[config.charts[k].graph] = config.charts[k]));
     graphs.forEach(function (graph) {
       const fig = edited[graph] || current[graph];
-      if (fig && (edited[graph] || (fig.layout && fig.layout.meta !== name))) retheme(edit(graph), palette, name, specs[graph]);
+      if (fig && (edited[graph] || (fig.layout && fig.layout.meta !== name))) retheme(edit(graph), palette, name, specs[graph], recolour);
     });
     // New data gets a new datarevision: the server-clock time of the earliest change it brings.
     Object.keys(fresh).forEach(function (graph) {

@@ -16,18 +16,20 @@ from typing import Any, Final
 
 from backend.market.market_view import MarketView
 
-# Line and bar colours keep at least 3:1 contrast on both the light and the dark card (WCAG 1.4.11);
-# the reference line is dotted and thin, a little under that on white.
-UP, DOWN, REF, CEIL, FLOOR = "#16a34a", "#f04438", "#ca8a04", "#a855f7", "#0891b2"
-TONES: Final = {"up": UP, "down": DOWN, "ref": REF, "ceiling": CEIL, "floor": FLOOR}
-
-# Colours that follow the theme; backgrounds stay transparent so the card's colour shows.
+# Colours that follow the theme; backgrounds stay transparent so the card's colour shows. The VN
+# tones (up, down, reference, ceiling, floor) are the board's (--db-* in assets/base.css): at
+# least 4.5:1 on the light card and on the dark one, so lines and bars keep well over the 3:1
+# WCAG 1.4.11 asks of graphics in either theme.
+TONE_NAMES: Final = ("up", "down", "ref", "ceiling", "floor")
 THEMES: Final[dict[str, dict[str, str]]] = {
     "light": {"font": "#1f2937", "muted": "#6b7280", "grid": "#e5e7eb", "zero": "#9ca3af", "hover": "#ffffff",
-              "flow": "#64748b", "index": "#4f46e5", "futures": "#ea580c"},
+              "flow": "#64748b", "index": "#4f46e5", "futures": "#c2410c",
+              "up": "#067647", "down": "#c8261a", "ref": "#8f6200", "ceiling": "#8b2fd9", "floor": "#0b7285"},
     "dark": {"font": "#e5e7eb", "muted": "#9ca3af", "grid": "#3f3f46", "zero": "#71717a", "hover": "#27272a",
-             "flow": "#94a3b8", "index": "#818cf8", "futures": "#fb923c"},
+             "flow": "#94a3b8", "index": "#818cf8", "futures": "#fb923c",
+             "up": "#32d583", "down": "#ff7b72", "ref": "#fac515", "ceiling": "#c792ff", "floor": "#22d3ee"},
 }
+
 
 # Which graph draws which view series, and the column each trace (in order) draws.
 # ``themed``: traces whose colour is a theme colour; ``signs``: the bar trace coloured by its sign.
@@ -48,8 +50,8 @@ _LUNCH_BREAK: Final = [{"bounds": [11.5, 13], "pattern": "hour"}]
 
 def client_config(*, kiosk: bool) -> dict[str, Any]:
     """What the browser needs to extend and re-colour the charts."""
-    return {"charts": CHARTS, "leaders": LEADERS_GRAPH, "graphs": list(GRAPHS), "themes": THEMES, "tones": TONES,
-            "kiosk": kiosk}
+    return {"charts": CHARTS, "leaders": LEADERS_GRAPH, "graphs": list(GRAPHS), "themes": THEMES,
+            "toneNames": list(TONE_NAMES), "kiosk": kiosk}
 
 
 def chart_title(part: dict[str, Any]) -> str:
@@ -100,13 +102,13 @@ def index_figure(view: MarketView, key: str, theme: str = "light") -> dict[str, 
     unit = part["unit"]
     data = [
         {"type": "scatter", "mode": "lines", "x": x, "y": cols["value"], "name": key.upper(), "connectgaps": False,
-         "line": {"color": TONES[part["tone"]], "width": 2}, "hovertemplate": "%{y:,.2f}<extra></extra>"},
+         "line": {"color": colours[part["tone"]], "width": 2}, "hovertemplate": "%{y:,.2f}<extra></extra>"},
         {"type": "bar", "x": x, "y": cols["flow"], "yaxis": "y2", "name": f"traded ({unit})",
          "marker": {"color": colours["flow"]}, "hovertemplate": f"%{{y:,.2f}} {unit}<extra></extra>"},
     ]
     prior = part["prior"]
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": prior or 0, "y1": prior or 0,
-               "visible": bool(prior), "line": {"color": REF, "dash": "dot", "width": 1}}]
+               "visible": bool(prior), "line": {"color": colours["ref"], "dash": "dot", "width": 1}}]
     layout = _layout(part["note"], colours, height=300, showlegend=False, shapes=shapes, bargap=0.1,
                      xaxis=_time_axis(colours, view.session),
                      yaxis=_axis(colours, domain=[0.3, 1], tickformat=",.0f"),
@@ -120,9 +122,9 @@ def foreign_speed_figure(view: MarketView, theme: str = "light") -> dict[str, An
     x, cols = _cols(view, "foreign")
     data = [
         {"type": "scatter", "mode": "lines", "x": x, "y": cols["buy"], "name": "buy", "connectgaps": False,
-         "line": {"color": UP}, "hovertemplate": "%{y:,.2f}<extra>buy</extra>"},
+         "line": {"color": colours["up"]}, "hovertemplate": "%{y:,.2f}<extra>buy</extra>"},
         {"type": "scatter", "mode": "lines", "x": x, "y": cols["sell"], "name": "sell", "connectgaps": False,
-         "line": {"color": DOWN}, "hovertemplate": "%{y:,.2f}<extra>sell</extra>"},
+         "line": {"color": colours["down"]}, "hovertemplate": "%{y:,.2f}<extra>sell</extra>"},
     ]
     layout = _layout(part["note"], colours, height=280, xaxis=_time_axis(colours, view.session),
                      yaxis=_axis(colours, title={"text": "bn VND / min", "font": {"color": colours["muted"],
@@ -133,7 +135,7 @@ def foreign_speed_figure(view: MarketView, theme: str = "light") -> dict[str, An
 def foreign_leaders_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
     colours, part = THEMES[theme], view.parts["leaders"]
     data = [{"type": "bar", "orientation": "h", "y": part["symbols"], "x": part["values"], "name": "net",
-             "marker": {"color": [TONES[t] for t in part["tones"]]},
+             "marker": {"color": [colours[t] for t in part["tones"]]},
              "hovertemplate": "%{y}: %{x:,.2f} bn VND<extra></extra>"}]
     layout = _layout(part["note"], colours, height=300, showlegend=False, hovermode="closest",
                      xaxis=_axis(colours, zeroline=True), yaxis=_axis(colours, type="category"))
@@ -149,7 +151,7 @@ def basis_figure(view: MarketView, theme: str = "light") -> dict[str, Any]:
         {"type": "scatter", "mode": "lines", "x": x, "y": cols["futures"], "name": part["symbol"] or "futures",
          "connectgaps": False, "line": {"color": colours["futures"]}, "hovertemplate": "%{y:,.1f}<extra></extra>"},
         {"type": "bar", "x": x, "y": cols["basis"], "name": "basis", "yaxis": "y2", "opacity": 0.35,
-         "marker": {"color": [UP if (b or 0) >= 0 else DOWN for b in cols["basis"]]},
+         "marker": {"color": [colours["up"] if (b or 0) >= 0 else colours["down"] for b in cols["basis"]]},
          "hovertemplate": "%{y:+,.1f} pts<extra>basis</extra>"},
     ]
     layout = _layout(part["note"], colours, height=300, xaxis=_time_axis(colours, view.session),

@@ -83,7 +83,7 @@ def _day(raw: str | None) -> date | None:
 
 
 def _card(*children: Any) -> dmc.Paper:
-    return dmc.Paper(list(children), withBorder=True, p="xs", radius="sm")
+    return dmc.Paper(list(children), withBorder=True, p="xs", radius="sm", className="market-card")
 
 
 def _rule_form(symbols: list[str]) -> dmc.Group:
@@ -117,8 +117,9 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
     banner, hidden = feed_banner(status)
 
     def graph(graph_id: str) -> dcc.Graph:
+        # Sized by the page (assets/market.css), not the figure: the kiosk fits the screen.
         return dcc.Graph(id=graph_id, figure=figures.get(graph_id, {"data": [], "layout": {}}),
-                         config={"displayModeBar": False}, className="market-graph")
+                         config={"displayModeBar": False}, className="market-graph", responsive=True)
 
     def title(title_id: str, key: str) -> html.Div:
         part = view.parts[key] if view else {"title": ""}
@@ -160,7 +161,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
                   None if is_kiosk else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
                                                   html.Div(rules_list(service.rules() if service else []),
                                                            id=ids.RULES)])),
-        ], cols={"base": 1, "md": 2}, spacing="xs"),
+        ], cols={"base": 1, "md": 2}, spacing="xs", className="market-grid"),
         dcc.Store(id=ids.DAY, data=day.isoformat() if day else None),
         dcc.Store(id=ids.CONFIG, data=charts.client_config(kiosk=is_kiosk)),
         dcc.Store(id=ids.REQUEST, data={"seq": 0, "cursor": None, "sent": 0}),

@@ -8,6 +8,7 @@ alert, and acknowledging acts on the clicked row while new alerts keep arriving.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import date
@@ -27,8 +28,12 @@ from backend.market.runtime import install_market_service
 from backend.market.service import ServiceSettings
 from backend.stores import EXTENSION_KEY as STORES_KEY
 from backend.warehouse import Warehouse
-from components.market_charts import GRAPHS, THEMES
+from components.market_charts import GRAPHS, THEMES, TONE_NAMES
 from tests.backend.market_ui.feeds import ScriptedFeed, index_message, status_message, trade_message
+from tests.ui.board_support import set_viewport
+
+# A folder to save what the layout tests see (DESKBOARD_TEST_SCREENS=/some/dir), for a look by eye.
+SCREENS = os.environ.get("DESKBOARD_TEST_SCREENS")
 
 
 def _app(tmp_path: Path, warehouse_url: str, database: str, feed_factory):
@@ -147,7 +152,13 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
         colours = THEMES[name]
         return all(_graph(dash_duo, g, "const L = g.layout; return [L.meta, L.font.color, L.xaxis.tickfont.color, "
                                        "L.yaxis.gridcolor, L.annotations[0].font.color];")
-                   == [name, colours["font"], colours["font"], colours["grid"], colours["muted"]] for g in GRAPHS)
+                   == [name, colours["font"], colours["font"], colours["grid"], colours["muted"]] for g in GRAPHS) and (
+            # VN tones follow the theme too: buying and selling, the index's change, the basis's sign.
+            _graph(dash_duo, "market-foreign-speed", "return [g.data[0].line.color, g.data[1].line.color];")
+            == [colours["up"], colours["down"]]
+            and _graph(dash_duo, "market-vn30", "return g.data[0].line.color;") in {colours[t] for t in TONE_NAMES}
+            and set(_graph(dash_duo, "market-basis", "return g.data[2].marker.color;") or [colours["up"]])
+            <= {colours["up"], colours["down"]})
 
     assert themed("light")
     dash_duo.find_element("#shell-theme-toggle").click()
@@ -162,6 +173,100 @@ def test_the_charts_draw_keep_extending_and_follow_the_theme_with_the_board_open
     until(lambda: _points(dash_duo) > 0 and themed("dark"), timeout=30)
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert"), timeout=30)
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts button, #market-rule-add")
+    assert dash_duo.get_logs() == []
+
+
+FIT = """
+const doc = document.documentElement;
+const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+const alerts = document.getElementById('market-alerts');
+return {
+  page: [doc.scrollWidth, doc.scrollHeight, window.innerWidth, window.innerHeight],
+  cards: Array.from(document.querySelectorAll('.market-card')).map(box),
+  plots: Array.from(document.querySelectorAll('.market-graph .main-svg:first-of-type')).map(
+    (e) => e.getBoundingClientRect().height),
+  alerts: [getComputedStyle(alerts).overflowY, alerts.scrollHeight, alerts.clientHeight],
+};
+"""
+
+
+@pytest.mark.parametrize(("query", "width", "height"), [
+    ("?kiosk=1", 1920, 1080), ("?kiosk=1", 1366, 768), ("", 1366, 768)])
+def test_the_page_fits_the_screen(dash_duo, simulated_app, query: str, width: int, height: int) -> None:
+    """The kiosk wall fits the screen with nothing to scroll (its alert list scrolls in its panel);
+    the page itself shows VN30 and VNINDEX whole on a 1366×768 screen."""
+    app, service = simulated_app
+    _start(dash_duo, app, service)
+    until(lambda: len(service.view.series["vn30"]) > 30, timeout=60)
+    set_viewport(dash_duo.driver, width, height)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market" + query)
+    _with_board_in_another_tab(dash_duo)
+    until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
+    time.sleep(0.5)  # the charts' own resize after the first draw
+    m = dash_duo.driver.execute_script(FIT)
+    if SCREENS:
+        dash_duo.driver.save_screenshot(str(Path(SCREENS) / f"market{query.replace('?', '-').replace('=', '')}-{width}.png"))
+    page_width, page_height, view_width, view_height = m["page"]
+    assert (view_width, view_height) == (width, height)
+    assert page_width <= width, m  # nothing to scroll sideways
+    assert len(m["cards"]) == 6 and len(m["plots"]) == len(GRAPHS), m
+    whole = m["cards"] if query else m["cards"][:2]  # the wall: everything; the page: the two indices
+    assert all(left >= 0 and right <= width and bottom <= height for left, _top, right, bottom in whole), m
+    assert all(h >= (120 if query else 190) for h in m["plots"]), m  # shrunk, still charts
+    if query:
+        assert page_height <= height, m
+        assert m["alerts"][0] in ("auto", "scroll"), m  # a long list scrolls inside its panel
+    assert dash_duo.get_logs() == []
+
+
+LOW_CONTRAST = """
+function rgba(s) { const m = (s.match(/[\\d.]+/g) || []).map(Number); return m.length > 3 ? m : m.concat([1]); }
+function over(top, under) {  // top composited over an opaque colour
+  return [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
+}
+function ground(el) {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) layers.push(c);
+    if (c[3] > 0.99) break;
+  }
+  return layers.reverse().reduce((under, top) => over(top, under), [255, 255, 255, 1]);
+}
+function lum(c) {
+  const lin = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+}
+const out = [];
+document.querySelectorAll('.market-page *').forEach((el) => {
+  if (el.closest('svg') || !el.getClientRects().length) return;
+  const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) return;
+  const style = getComputedStyle(el);
+  if (style.visibility === 'hidden' || parseFloat(style.opacity) === 0) return;
+  const bg = ground(el);
+  const fg = over(rgba(style.color), bg);
+  const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  if (ratio < 4.5) out.push([el.textContent.trim().slice(0, 40), el.className.toString().slice(0, 60), style.color,
+                             ratio.toFixed(2)]);
+});
+return out;
+"""
+
+
+def test_every_text_on_the_light_page_meets_wcag_contrast(dash_duo, simulated_app) -> None:
+    app, service = simulated_app
+    _start(dash_duo, app, service)
+    until(lambda: len(service.view.series["vn30"]) > 30, timeout=60)
+    dash_duo.wait_for_page(dash_duo.server_url + "/market")
+    _with_board_in_another_tab(dash_duo)
+    until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#market-alerts .market-alert"), timeout=30)
+    assert dash_duo.driver.execute_script(
+        "return document.documentElement.getAttribute('data-mantine-color-scheme')") == "light"
+    low = dash_duo.driver.execute_script(LOW_CONTRAST)
+    assert low == [], "\n".join(map(str, low))
     assert dash_duo.get_logs() == []
 
 
