@@ -7,9 +7,11 @@ value gets the time the server published it. Pages record (wall time, symbol, fi
 for every cell they redraw (``journeys_probe.js``); the tick delay of a shown value is the
 time it was shown minus the time it was published, on the same machine clock.
 
-``SummaryPoller`` does the same for the /market index levels when the server has
-``/api/v1/market/summary``; a summary without a wall-clock publish time falls back to the
-time the poller first saw a level, which makes the delay slightly shorter than it is.
+On /market every chart drawn with new data carries the server time of that data as its
+datarevision (``revision_delays``): a sample on every answer, not only when an index level
+changes. ``SummaryPoller`` (the index levels of ``/api/v1/market/summary``) is the fallback
+for a page without it; a summary without a wall-clock publish time falls back to the time
+the poller first saw a level, which makes the delay slightly shorter than it is.
 """
 
 from __future__ import annotations
@@ -300,6 +302,22 @@ class SummaryPoller(_Poller):
         result = _match(self.events, shown, after)
         result.basis = self.basis
         return result
+
+
+def revision_delays(records: Iterable[Sequence[Any]], after: float) -> Matched:
+    """/market chart records ``[wall ms shown, chart id, datarevision]`` → tick delays.
+
+    A chart's datarevision is the server-clock time (ms) of the earliest view change the
+    answer that drew it brought, so shown minus revision is the delay of that change — the
+    longest of the answer's. Each chart drawing a new revision is one value shown.
+    """
+    out = Matched(basis="chart datarevision (server time of the earliest change drawn)")
+    for at, _chart, revision in records:
+        if at < after or not isinstance(revision, int | float):
+            continue
+        out.delays.append(at - revision)
+        out.pairs.append((float(revision), at))
+    return out
 
 
 def _loads(body: bytes) -> Any:

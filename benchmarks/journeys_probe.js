@@ -6,13 +6,14 @@
 //     resource timing entries can be named by callback;
 //   - user clicks and grid mutations, to time pivot actions from click to redrawn data;
 // and on the wall clock (Date.now(), comparable with the server's board versions):
-//   - every change of a watched board cell and of the /market index levels.
+//   - every change of a watched board cell and of the /market index levels;
+//   - every /market chart drawn with new data, with the server time of that data.
 // It reads the page only; nothing it does reaches the server.
 (function () {
   "use strict";
   if (window.__jr) return;
   const jr = (window.__jr = {
-    firstData: null, firstDataCond: null, fetches: [], cells: [], index: [],
+    firstData: null, firstDataCond: null, fetches: [], cells: [], index: [], revisions: [],
     blanks: {}, samples: 0, blankSamples: 0, lastClick: null, lastGridMutation: 0, live: false,
   });
   try { performance.setResourceTimingBufferSize(200000); } catch (e) { /* older engines */ }
@@ -204,16 +205,38 @@
     const title = document.getElementById(id + "-title");
     if (title) new MutationObserver(note).observe(title, options);
   }
+  // Every /market chart drawn with new data carries, as its datarevision, the server-clock time
+  // (ms) of the earliest view change the answer brought: when the screen shows it, the tick
+  // delay of that change is now minus that time. One record per chart and revision.
+  function watchRevisions() {
+    const seen = {};
+    Array.prototype.forEach.call(document.querySelectorAll(".market-page .js-plotly-plot"), function (g) {
+      if (!g.on || g.__jrWatched) return;
+      g.__jrWatched = true;
+      g.on("plotly_afterplot", function () {
+        const rev = g.layout && g.layout.datarevision;
+        const id = (g.closest("[id]") || {}).id || "chart";
+        if (!jr.live || typeof rev !== "number" || rev < 1e12 || seen[id] === rev) return;
+        seen[id] = rev;
+        if (jr.revisions.length < 100000) jr.revisions.push([Date.now(), id, rev]);
+      });
+    });
+  }
   jr.startLive = function () {
     jr.live = true;
     jr.liveStart = performance.now();
     jr.cells = [];
     jr.index = [];
+    jr.revisions = [];
     jr.blanks = {};
     jr.samples = 0;
     jr.blankSamples = 0;
     if (location.pathname === "/board") watchBoard();
-    if (location.pathname === "/market") { watchIndex("market-vn30"); watchIndex("market-vnindex"); }
+    if (location.pathname === "/market") {
+      watchIndex("market-vn30");
+      watchIndex("market-vnindex");
+      watchRevisions();
+    }
   };
 
   // -- pivot actions: the last grid change after a click -------------------------------------
@@ -330,7 +353,7 @@
              resources: jr.resources(0), longTasks: jr.longTasks, errors: jr.errors, wallOrigin: performance.timeOrigin };
   };
   jr.liveReport = function () {
-    return { cells: jr.cells, index: jr.index, blanks: jr.blanks, samples: jr.samples, blankSamples: jr.blankSamples,
+    return { cells: jr.cells, index: jr.index, revisions: jr.revisions, blanks: jr.blanks, samples: jr.samples, blankSamples: jr.blankSamples,
              longTasks: jr.longTasks.filter(function (t) { return t[0] >= (jr.liveStart || 0); }),
              errors: jr.errors, resources: jr.resources(jr.liveStart || 0), wallOrigin: performance.timeOrigin, now: performance.now() };
   };
