@@ -29,6 +29,7 @@ from backend.backup.files import completed_jobs, copy_tree
 from backend.backup.manifest import (
     FORMAT,
     FORMAT_VERSION,
+    MAX_FILES,
     FileEntry,
     Manifest,
     SqliteFile,
@@ -125,6 +126,9 @@ def _write(staging: Path, *, data_dir: Path, warehouse: Warehouse | None, meta: 
     files: dict[str, FileEntry] = {}
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
         files[path.relative_to(staging).as_posix()] = FileEntry(**file_entry(path))
+    if len(files) > MAX_FILES:
+        raise BackupError(f"the backup would hold {len(files):,} files, more than a restore accepts ({MAX_FILES:,}); "
+                          "move old measurement folders out of the data directory and try again")
     manifest = Manifest(
         format=FORMAT, format_version=FORMAT_VERSION, created_at=created_at, mode=mode,  # type: ignore[arg-type]
         source={"data_dir": str(data_dir), "warehouse": _warehouse_kind(warehouse),

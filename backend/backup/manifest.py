@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from backend.backup.common import BackupRefused, Progress, check_identifier, file_sha256, no_progress
+from backend.backup.common import BackupError, BackupRefused, Progress, check_identifier, file_sha256, no_progress
 
 FORMAT: Final = "deskboard-backup"
 FORMAT_VERSION: Final = 1
@@ -231,6 +231,12 @@ def verify_files(folder: Path, manifest: Manifest, progress: Progress = no_progr
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write the manifest under a temporary name, then rename: it appears whole or not at all."""
     text = manifest.model_dump_json(indent=1)
+    if len(text.encode()) > MANIFEST_MAX_BYTES:
+        # A backup whose manifest a restore would refuse is no backup: say so now.
+        raise BackupError(
+            f"the backup would list {len(manifest.files):,} files, more than a restore accepts; "
+            "move old measurement folders out of the data directory and try again"
+        )
     partial = folder / (MANIFEST_NAME + ".part")
     with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text)

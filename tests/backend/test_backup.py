@@ -854,3 +854,17 @@ def test_backup_job_runs_through_the_job_runner_as_registered(online_app, monkey
     assert done.result is not None and done.result["folder"] == str(settings.data_dir / "backups" / "weekly")
     assert done.message.startswith("backup weekly:")
     assert read_manifest(settings.data_dir / "backups" / "weekly").mode == "online"
+
+
+def test_a_backup_too_large_to_restore_is_refused_when_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.backup import BackupError, create_backup
+    from backend.backup import create as create_module
+
+    data_dir = tmp_path / "data"
+    (data_dir / "measurements").mkdir(parents=True)
+    for index in range(3):
+        (data_dir / "measurements" / f"part-{index}.parquet").write_bytes(b"x")
+    monkeypatch.setattr(create_module, "MAX_FILES", 2)
+    with pytest.raises(BackupError, match="more than a restore accepts"):
+        create_backup(tmp_path / "dest", data_dir=data_dir, warehouse=None, meta=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
