@@ -154,7 +154,7 @@ class BoardPublisher:
                 blobs["alerts"] = orjson.dumps({"revision": versions["alerts"], "items": items})
             self.seq += 1
             heartbeat = {"run": self.run, "seq": self.seq, "published": time.time(), "versions": versions,
-                         "status": service.status(), "history": _history_counts(service)}
+                         "status": service.status(), "history": service.history_status()}
             try:
                 pipe = self.client.pipeline(transaction=True)
                 for part, blob in blobs.items():
@@ -179,15 +179,6 @@ class BoardPublisher:
             except Exception:  # a bad tick must not end publishing; the next one retries
                 log.exception("board publish failed")
             stop.wait(self.interval)
-
-
-def _history_counts(service: MarketService) -> dict[str, Any] | None:
-    """How the market history writer is doing: rows waiting, dropped at the buffer cap, last error."""
-    store = service.store
-    if store is None:
-        return None
-    return {"pending": sum(store.pending().values()), "dropped": store.dropped_rows, "flushes": store.flushes,
-            "error": store.last_error}
 
 
 class CommandHandler:
@@ -410,6 +401,10 @@ class RemoteMarketService(MarketService):
             status["error"] = (f"Redis did not answer ({self._redis_error})" if self._redis_error
                                else f"the feed process has not published for {silent:.0f} s")
         return status
+
+    def history_status(self) -> dict[str, Any] | None:
+        """The feed process's history writer, as its last heartbeat told (see MarketService)."""
+        return self.history
 
     def state(self) -> Any:
         from backend.market.service import FeedState

@@ -94,13 +94,10 @@ class FeedProcess:
     def report(self) -> dict[str, Any]:
         """One line's worth of how the feed, the history writer and the publisher are doing."""
         status = self.service.status()
-        store = self.service.store
         return {
             "state": status["state"], "messages": status["messages"], "board": self.service.board.version,
             "published": self.publisher.seq, "redis_error": self.publisher.last_error,
-            "history_pending": sum(store.pending().values()) if store else None,
-            "history_dropped": store.dropped_rows if store else None,
-            "history_error": store.last_error if store else None,
+            "history": self.service.history_status(),
         }
 
     def run(self) -> None:

@@ -152,6 +152,16 @@ class MarketService:
             "catching_up": bool(getattr(self.runner, "catching_up", False)),
         }
 
+    def history_status(self) -> dict[str, Any] | None:
+        """How market history is being written: rows waiting for the warehouse, rows dropped at the
+        buffer cap, rows refused (a day another feed holds), flushes so far and the last write error.
+        None when this service keeps no history."""
+        store = self.store
+        if store is None:
+            return None
+        return {"pending": sum(store.pending().values()), "dropped": store.dropped_rows,
+                "refused": store.refused_rows, "flushes": store.flushes, "error": store.last_error}
+
     # -- alerts ------------------------------------------------------------------
     def record_alert(self, alert: dict[str, Any]) -> None:
         """Keep an alert for the live panel and queue it for history.

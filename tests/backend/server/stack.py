@@ -54,6 +54,11 @@ class Proc:
         if self.alive():
             os.kill(self.pid, sig)
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting; ``stop`` waits."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)

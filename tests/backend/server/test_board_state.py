@@ -212,3 +212,24 @@ def test_a_redis_that_lost_its_keys_gets_the_whole_board_again(client: redis.Red
         publisher.publish()
     assert reader.refresh() and [r["symbol"] for r in reader.board.rows()] == ["FPT"]
     assert reader.board.version == service.board.version
+
+
+def test_history_kept_or_dropped_by_the_feed_process_is_counted_on_every_worker(client: redis.Redis) -> None:
+    from backend.market.store import MarketStore
+    from backend.server_mode import ReconnectingWarehouse
+
+    clock = Clock()
+    down = ReconnectingWarehouse("http://127.0.0.1:1/", "deskboard", reason="the warehouse is unreachable", never=True)
+    store = MarketStore(down, buffer_cap=100)
+    service = MarketService(settings=SETTINGS, board=BoardState(fields=FIELDS), store=store, monotonic=clock)
+    publisher = BoardPublisher(service, client)
+    store.add("trades", [{"ts": 1_717_236_000.0 + i, "symbol": "FPT", "price": 100_000.0, "volume": 100,
+                          "total_volume": 100 * (i + 1), "total_value": 1e7 * (i + 1)} for i in range(250)])
+    store.flush()  # refused: the rows stay, up to the cap
+    publisher.publish()
+    reader = _reader(client, clock)
+    reader.refresh()
+    seen = reader.history_status()
+    assert seen == service.history_status()
+    assert seen is not None and seen["pending"] == 100 and seen["dropped"] == 150
+    assert seen["flushes"] == 0 and "Unreachable" in seen["error"]

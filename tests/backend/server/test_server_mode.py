@@ -82,6 +82,8 @@ def stack(redis_url: str, postgres_url: str, tmp_path: Path) -> Iterator[Stack]:
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{st.logs()}") from None
     finally:
+        web.terminate()  # both shut down at once; then wait for each
+        st.feed.terminate()
         web.stop()
         st.feed.stop()
         client.flushdb()
