@@ -137,8 +137,3 @@ def warehouse_folder_locked(folder: Path) -> bool:
     finally:
         os.close(fd)
 
-
-def describe_os_error(exc: OSError, path: Path) -> str:
-    """An ``OSError`` as one plain sentence about ``path`` (no traceback, no errno number)."""
-    reason = exc.strerror or type(exc).__name__
-    return f"{path}: {reason.lower()}"
