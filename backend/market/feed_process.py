@@ -20,8 +20,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
-
 from backend.config import Settings, SettingsError, load_settings
 from backend.market.board_state import BoardPublisher, CommandHandler, redis_client
 from backend.market.service import MarketService
@@ -56,14 +54,10 @@ def history_warehouse(settings: Settings) -> Warehouse:
 
 def build_service(settings: Settings) -> MarketService:
     """The market service with its feed pipeline, built as the embedded runtime builds it, not started."""
-    from backend.market.feed import open_feed
-    from backend.market.runtime import install_market_service
+    from backend.market.runtime import build_market_service
 
-    holder = Flask("deskboard-feed")  # the runtime registers the service on an app; this one serves nothing
     stores = _StoresView(settings, history_warehouse(settings), open_meta(settings.meta_database_url))
-    market = settings.market
-    service = install_market_service(holder, stores, settings=market,  # type: ignore[arg-type]
-                                     feed_factory=lambda: open_feed(market), start=False)
+    service = build_market_service(stores)  # type: ignore[arg-type]
     if service is None:
         raise SettingsError("the live market is disabled (DESKBOARD_MARKET_ENABLED=false); nothing to run")
     return service

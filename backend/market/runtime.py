@@ -1,4 +1,5 @@
-"""Start the live market in the web server process: ``install_market_service(server, stores)``.
+"""Start the live market in the web server process: ``install_market_service(server, stores)``
+(``build_market_service`` alone for the feed process of server mode).
 
 Builds the board, the history store, the user data file and the processing core,
 loads the users' price rules into the alert engine, starts the feed thread and
@@ -38,6 +39,24 @@ def install_market_service(
     start: bool = True,
 ) -> MarketService | None:
     """Create, register and (by default) start this process's market service."""
+    service = build_market_service(stores, feed_factory=feed_factory, settings=settings)
+    if service is None:
+        return None
+    server.extensions[EXTENSION_KEY] = service
+    if start:
+        service.start(service.pipeline)
+        atexit.register(service.stop)
+    return service
+
+
+def build_market_service(
+    stores: Stores,
+    *,
+    feed_factory: FeedFactory | None = None,
+    settings: MarketSettings | None = None,
+) -> MarketService | None:
+    """The market service with its history store, user data, core and feed pipeline, not started
+    (the web process installs it; the feed process of server mode runs it on its own)."""
     settings = settings or stores.settings.market
     if not settings.enabled:
         log.info("live market service disabled (DESKBOARD_MARKET_ENABLED=false)")
@@ -52,12 +71,7 @@ def install_market_service(
                             userdata=userdata)
     core = MarketCore()
     service.attach_core(core)
-    pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory(settings))
-    service.pipeline = pipeline
-    server.extensions[EXTENSION_KEY] = service
-    if start:
-        service.start(pipeline)
-        atexit.register(service.stop)
+    service.pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory(settings))
     return service
 
 
