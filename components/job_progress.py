@@ -38,7 +38,7 @@ from backend.jobs.runtime import current_jobs
 from backend.jobs.view import IDLE, JobView, job_view
 from backend.meta.views import LOCAL_OWNER
 
-POLL_MS: Final = 750
+POLL_MS: Final = 500
 
 
 class ids:
