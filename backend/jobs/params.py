@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 VIEW_MAX_CHARS = 8_000
+PROBE_MAX_SECONDS = 3_600
 
 
 class TradesCsvParams(BaseModel):
@@ -67,3 +68,10 @@ class ProbeParams(BaseModel):
     steps: int = Field(10, ge=1, le=10_000)
     step_seconds: float = Field(0.1, ge=0, le=60)
     fail_at_step: int | None = Field(None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        # A check, not a way to hold one of the few job slots for days.
+        if self.steps * self.step_seconds > PROBE_MAX_SECONDS:
+            raise ValueError(f"steps × step_seconds must be at most {PROBE_MAX_SECONDS:,} seconds")
+        return self

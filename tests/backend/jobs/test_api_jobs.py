@@ -127,6 +127,7 @@ def test_a_failed_job_shows_its_error_and_log_but_no_traceback(client: Any) -> N
     ({"kind": "probe", "parameters": ["steps", 3]}, 400, "parameters"),
     ({"kind": "probe", "parameters": {"steps": "many"}}, 400, "parameters.steps"),
     ({"kind": "probe", "parameters": {"steps": 10**9}}, 400, "parameters.steps"),
+    ({"kind": "probe", "parameters": {"steps": 10_000, "step_seconds": 60}}, 400, "at most 3,600 seconds"),
     ({"kind": "probe", "parameters": {"steps": 2, "evil": "<script>"}}, 400, "parameters.evil"),
     ({"kind": "probe", "priority": "high"}, 400, "priority"),
     ({"kind": "trades_csv", "parameters": {"view": "x" * 10_000}}, 400, "parameters.view"),
