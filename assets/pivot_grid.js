@@ -60,7 +60,9 @@
       "span",
       { className: "pivot-tree-cell pivot-kind-" + (row._kind || "leaf"), style: { paddingLeft: depth * 16 + "px" } },
       chevron,
-      React.createElement("span", { className: "pivot-tree-label" }, labelOf(row))
+      React.createElement("span", { className: "pivot-tree-label" }, labelOf(row)),
+      // A name beside an id (a manager's beside PM18); the id stays the row's key.
+      row._name ? React.createElement("span", { className: "pivot-tree-name" }, row._name) : null
     );
   }
 

@@ -22,6 +22,7 @@ from backend.cache import cached_call, request_key
 from backend.meta.views import SavedViews
 from backend.pivot.catalog import DIMENSIONS
 from backend.pivot.engine import distinct_values, latest_trade_date
+from backend.pivot.names import id_names, with_names
 from backend.pivot.result import tree_rows
 from backend.pivot.service import pivot_answer as answer
 from backend.pivot.view_state import FILTERABLE, ViewState, grid_rows, parse_view, revise, types_for
@@ -116,9 +117,18 @@ def _latest_date() -> Any:
     return found["day"]
 
 
+def _id_names() -> dict[str, dict[str, str]]:
+    """Names shown beside ids (a manager's beside PM18), cached per data version."""
+    stores = current_stores()
+    wh = stores.warehouse
+    found, _ = cached_call(stores.cache.cache, request_key("pivot-id-names", {}, wh.data_version()),
+                           lambda: id_names(wh))
+    return found
+
+
 def _drawn(state: ViewState, payload: dict[str, Any]) -> dict[str, Any]:
     """The grid, stores and text lines for one answer of ``state``'s request."""
-    tree = tree_rows(payload)
+    tree = with_names(tree_rows(payload), payload["dimensions"], _id_names())
     meta = payload.get("meta") or {}
     defs = column_defs(payload["dimensions"], payload["columns"], payload["metrics"], payload["column_values"],
                        tree, state.sort_field, state.sort_desc, state.sort_column, summary.as_of(state, meta),

@@ -17,12 +17,13 @@ def latest(duck: duckdb.DuckDBPyConnection) -> str:
 
 
 def rows(dash_duo) -> list[dict]:
-    """Grid rows in display order: id, label, kind (read by row-index, AG Grid keeps DOM order)."""
+    """Grid rows in display order: id, label, name beside it, class (read by row-index: AG Grid keeps DOM order)."""
     script = """
       const out = [];
       document.querySelectorAll('#pivot-grid .ag-pinned-left-cols-container .ag-row').forEach(r => {
-        out.push({i: +r.getAttribute('row-index'), id: r.getAttribute('row-id'),
-                  label: r.innerText.trim(), cls: r.className});
+        const n = r.querySelector('.pivot-tree-name');
+        out.push({i: +r.getAttribute('row-index'), id: r.getAttribute('row-id'), name: n ? n.innerText.trim() : null,
+                  label: (n ? r.innerText.replace(n.innerText, '') : r.innerText).trim(), cls: r.className});
       });
       return out.sort((a, b) => a.i - b.i);
     """

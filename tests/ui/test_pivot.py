@@ -397,6 +397,18 @@ def _state_of(url: str):
     return parse_view(urlsplit(url).query).state
 
 
+# -- names beside ids ---------------------------------------------------------------
+def test_managers_are_named_beside_their_ids(dash_duo, pivot_app, duck) -> None:
+    open_pivot(dash_duo, pivot_app, "?rows=portfolio_manager_id,symbol&m=pnl")
+    names = dict(duck.execute("SELECT portfolio_manager_id, any_value(portfolio_manager_name) FROM trades "
+                              "GROUP BY 1").fetchall())
+    shown = rows(dash_duo)
+    managers = [r for r in shown if len(json.loads(r["id"])) == 1]
+    assert managers and all(r["name"] == names[json.loads(r["id"])[0]] for r in managers)
+    assert all(r["label"].endswith(json.loads(r["id"])[0]) for r in managers)  # the id is still the label
+    assert dash_duo.get_logs() == []
+
+
 # -- laptop widths ----------------------------------------------------------------
 HEADER_FIT = """
 const cell = document.querySelector("#pivot-grid .ag-header-cell[col-id='_tree']");
