@@ -216,6 +216,9 @@ def main() -> None:
                   f"{r['connections']:6d} {ratio:8.2f}×  {spread}")
     print("full = the whole board each time (no since); diff = since=<the client's last version>, as screens poll; "
           "conns = TCP connections the clients opened (keep-alive reuses them).")
+    if ref["full"]["connections"] > 10 * args.clients:
+        print("python app.py (Werkzeug's development server) closed the connection after most answers: part of its "
+              "gap is a new TCP connection per request; gunicorn keeps them open.")
 
 
 if __name__ == "__main__":
