@@ -21,14 +21,13 @@ from celery.worker.request import WorkerLostError
 from backend.config import load_settings
 from backend.jobs.celery_app import TASK_NAME, make_celery
 from backend.jobs.context import execute_job, worker_name
-from backend.jobs.settings import JobSettings
 from backend.jobs.states import JobState
 from backend.jobs.store import JobStore, records
 
 log = logging.getLogger(__name__)
 
 settings = load_settings()
-job_settings = JobSettings()
+job_settings = settings.jobs  # the DESKBOARD_JOBS_* variables, as the web server reads them
 if not settings.redis_url:
     raise SystemExit("the job worker needs DESKBOARD_REDIS_URL (the broker)")
 app = make_celery(settings.redis_url, job_settings)

@@ -50,7 +50,7 @@ class JobRunner(ABC):
     def __init__(self, settings: Settings, job_settings: JobSettings | None = None,
                  meta: MetaStore | None = None) -> None:
         self.settings = settings
-        self.job_settings = job_settings or JobSettings()
+        self.job_settings = job_settings or settings.jobs
         self._meta = meta
         self._owner_pid = os.getpid()
 
@@ -139,7 +139,7 @@ def _clean_owner(owner: object) -> str:
 
 def open_runner(settings: Settings, job_settings: JobSettings | None = None, meta: MetaStore | None = None) -> JobRunner:
     """The runner the settings ask for: Celery when Redis is configured (or asked for), else embedded."""
-    job_settings = job_settings or JobSettings()
+    job_settings = job_settings or settings.jobs
     choice = job_settings.runner
     if choice == "auto":
         choice = CELERY if settings.redis_url else EMBEDDED

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from flask import Flask
 
 from backend.config import Settings
@@ -27,3 +29,17 @@ def test_a_server_keeps_one_runner_until_it_is_replaced(job_app_settings: Settin
         assert wait_state(second, job.id, JobState.COMPLETED, JobState.FAILED).state == JobState.COMPLETED
     finally:
         jobs_of(server).stop(5.0)
+
+
+def test_the_runner_takes_its_limits_from_the_settings_it_is_given(job_data_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.config import load_settings
+    from backend.jobs import open_runner
+
+    monkeypatch.setenv("DESKBOARD_JOBS_CONCURRENCY", "3")
+    monkeypatch.setenv("DESKBOARD_JOBS_HEARTBEAT_SECONDS", "1.5")
+    settings = load_settings(data_dir=job_data_dir, demo_rows=0, redis_url=None)
+    runner = open_runner(settings)
+    assert runner.name == "embedded"
+    assert (runner.job_settings.concurrency, runner.job_settings.heartbeat_seconds) == (3, 1.5)
+    assert open_runner(settings, JobSettings(concurrency=1)).job_settings.concurrency == 1  # given wins
