@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.config import Settings, SettingsError, load_settings
-from backend.market.board_state import BoardPublisher, CommandHandler, redis_client
+from backend.market.board_publisher import BoardPublisher, CommandHandler
+from backend.market.board_state import redis_client
 from backend.market.service import MarketService
 from backend.meta import MetaError, MetaStore, open_meta
 from backend.server_mode import ReconnectingWarehouse, open_server_warehouse
@@ -77,13 +78,17 @@ class FeedProcess:
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start once this process holds the board's lease (False: stopped while waiting for it)."""
+        if not self.publisher.wait_for_lease(self.stop_event):
+            return False
         self.service.start(self.service.pipeline)
         for name, target in (("board-publisher", self.publisher.run_forever),
                              ("market-commands", self.commands.run_forever)):
             thread = threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        return True
 
     def report(self) -> dict[str, Any]:
         """One line's worth of how the feed, the history writer and the publisher are doing."""
@@ -96,15 +101,19 @@ class FeedProcess:
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; log a status line every ``REPORT_SECONDS``."""
-        self.start()
-        log.info("feed process started: publishing to Redis every %.2f s", self.publisher.interval)
+        if not self.start():
+            return
+        log.info("feed process started: publishing to Redis every %.2f s (run %s)", self.publisher.interval,
+                 self.publisher.run)
         while not self.stop_event.wait(REPORT_SECONDS):
             log.info("feed %s", self.report())
 
     def stop(self) -> None:
         self.stop_event.set()
+        started = self.service.running
         self.service.stop()
-        self.publisher.publish()  # the last state, so readers show "disconnected" rather than a guess
+        if started and not self.publisher.lost:
+            self.publisher.publish()  # the last state, so readers show the feed stopped rather than a guess
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -127,7 +136,8 @@ def main() -> int:
         process.run()
     finally:
         process.stop()
-    return 0
+    # Another feed process took over: a non-zero exit, so a supervisor restarts this one as its standby.
+    return 3 if process.publisher.lost else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,13 +15,12 @@ import pytest
 import redis
 
 from backend.market.board import BoardState
+from backend.market.board_publisher import BoardPublisher, CommandHandler
 from backend.market.board_state import (
     COMMANDS,
     KEYS,
     REDIS_TIMEOUT_SECONDS,
     RESEND_SECONDS,
-    BoardPublisher,
-    CommandHandler,
     FeedUnavailableError,
     RemoteMarketService,
     decode_view,
@@ -233,3 +233,26 @@ def test_history_kept_or_dropped_by_the_feed_process_is_counted_on_every_worker(
     assert seen == service.history_status()
     assert seen is not None and seen["pending"] == 100 and seen["dropped"] == 150
     assert seen["flushes"] == 0 and "Unreachable" in seen["error"]
+
+
+def test_one_feed_process_publishes_at_a_time_and_a_standby_takes_over_when_it_goes_silent(
+        client: redis.Redis) -> None:
+    clock = Clock()
+    quick = ServiceSettings(stale_seconds=0.3, tick_seconds=0.05)
+    first = BoardPublisher(MarketService(settings=quick, board=BoardState(fields=FIELDS), monotonic=clock), client)
+    second = BoardPublisher(MarketService(settings=quick, board=BoardState(fields=FIELDS), monotonic=clock), client)
+    assert first.publish() and not first.lost
+    assert second.publish() is False and second.lost and second.holder == first.run
+    assert orjson.loads(client.get(KEYS["heartbeat"]))["run"] == first.run  # the second wrote nothing
+    assert first.publish()  # renewing its own lease
+
+    stop = threading.Event()
+    standby = BoardPublisher(MarketService(settings=quick, board=BoardState(fields=FIELDS), monotonic=clock), client)
+    waiter = threading.Thread(target=lambda: stop.set() if standby.wait_for_lease(stop) else None)
+    waiter.start()
+    time.sleep(0.1)
+    assert not stop.is_set()  # the first is still publishing (renewed 0.1 s ago)
+    waiter.join(timeout=5)  # the first has gone silent: its lease runs out after the stale timeout
+    assert stop.is_set() and standby.publish()
+    assert first.publish() is False and first.lost and first.holder == standby.run
+    assert orjson.loads(client.get(KEYS["heartbeat"]))["run"] == standby.run
