@@ -62,8 +62,9 @@ async def _client(port: int, until: float, mode: str, out: dict[str, Any]) -> No
             if not length or b"Connection: close" in head or head.startswith(b"HTTP/1.0"):
                 writer.close()
                 reader = writer = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
             out["errors"] += 1
+            out["kinds"][type(exc).__name__] += 1
             if writer is not None:
                 writer.close()
             reader = writer = None
@@ -72,6 +73,7 @@ async def _client(port: int, until: float, mode: str, out: dict[str, Any]) -> No
         out["latencies"].append((time.perf_counter() - started) * 1000)
         if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
             out["errors"] += 1
+            out["kinds"][head[:12].decode(errors="replace")] += 1
             continue
         worker = _WORKER.search(head)
         out["workers"][worker.group(1).decode() if worker else "-"] += 1
@@ -80,7 +82,7 @@ async def _client(port: int, until: float, mode: str, out: dict[str, Any]) -> No
 
 
 async def _load(port: int, clients: int, seconds: float, mode: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"latencies": [], "errors": 0, "workers": Counter(), "connections": 0}
+    out: dict[str, Any] = {"latencies": [], "errors": 0, "workers": Counter(), "connections": 0, "kinds": Counter()}
     until = time.monotonic() + seconds
     started = time.monotonic()
     await asyncio.gather(*(_client(port, until, mode, out) for _ in range(clients)))
@@ -88,7 +90,7 @@ async def _load(port: int, clients: int, seconds: float, mode: str) -> dict[str,
     lat = sorted(out["latencies"])
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [float("nan")] * 99
     return {"rate": len(lat) / elapsed, "p50": q[49], "p95": q[94], "errors": out["errors"],
-            "workers": dict(out["workers"]), "connections": out["connections"]}
+            "workers": dict(out["workers"]), "connections": out["connections"], "kinds": dict(out["kinds"])}
 
 
 def measure(port: int, clients: int, seconds: float, mode: str) -> dict[str, Any]:
@@ -212,6 +214,8 @@ def main() -> None:
         for mode, r in runs.items():
             ratio = r["rate"] / ref[mode]["rate"] if ref[mode]["rate"] else float("nan")
             spread = ", ".join(f"{pid}: {n}" for pid, n in sorted(r["workers"].items()))
+            if r["kinds"]:
+                spread += "  errors: " + ", ".join(f"{kind} ×{n}" for kind, n in sorted(r["kinds"].items()))
             print(f"{name:28} {mode:6} {r['rate']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['errors']:6d} "
                   f"{r['connections']:6d} {ratio:8.2f}×  {spread}")
     print("full = the whole board each time (no since); diff = since=<the client's last version>, as screens poll; "
