@@ -13,6 +13,7 @@ from dash import Dash, DiskcacheManager, set_props
 from backend.api import register_api
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
+from backend.jobs.runtime import install_jobs
 from backend.meta import MetaError
 from backend.observability.install import install_observability
 from backend.server_mode import install_market, install_warehouse_errors, open_stores, warehouse_reachable
@@ -22,6 +23,7 @@ from backend.warehouse import WarehouseError
 
 # Components register their callbacks as Dash hooks, which an app picks up when it
 # is built: import them before the first Dash() (pages are imported after hooks).
+from components import job_progress as _job_progress  # noqa: F401
 from components import saved_views as _saved_views  # noqa: F401
 from components.shell import shell_layout
 
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     # A warehouse server that is down does not stop the start: pages and /health say so.
     stores = open_stores(settings, cache)
     server.extensions[EXTENSION_KEY] = stores
+    # At start, not on first use: jobs a previous server left queued run, and ones it left running fail.
+    install_jobs(server, stores)
     _ensure_demo_data(stores)
     register_api(server)
     install_server_timing(server)

@@ -111,7 +111,8 @@ def _shown(job: Job) -> dict[str, Any]:
 
 @jobs_api.post("/jobs")
 @spec.validate(resp=Responses(HTTP_202=(JobModel, "queued; Location names the job"), HTTP_400=ErrorBody,
-                              HTTP_413=ErrorBody, HTTP_429=(ErrorBody, "too many jobs queued")), tags=[TAG])
+                              HTTP_413=ErrorBody, HTTP_429=(ErrorBody, "too many jobs queued"),
+                              HTTP_503=(ErrorBody, "the job queue (Redis) cannot be reached")), tags=[TAG])
 def submit(json: JobRequest) -> tuple[Response, int, dict[str, str]]:
     """Start a job: 202 with the job, its Location and links."""
     get_kind(json.kind)  # an unknown kind is named as such, with the choices

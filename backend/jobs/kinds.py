@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from backend.backup.job import BackupParams
 from backend.jobs.params import ProbeParams, TradesCsvParams
 from backend.jobs.states import InvalidJobError
 
@@ -56,6 +57,9 @@ KINDS: Final[dict[str, JobKind]] = {
         JobKind("trades_csv", "Raw trades CSV export", TradesCsvParams, "backend.jobs.export:run_trades_csv",
                 needs_warehouse=True),
         JobKind("probe", "Job runner check", ProbeParams, "backend.jobs.probe:run_probe", needs_warehouse=False),
+        # Reads through the app's own open warehouse, so it runs where the warehouse is.
+        JobKind("backup", "Backup of the data directory", BackupParams, "backend.backup.job:run_backup",
+                needs_warehouse=True),
     )
 }
 

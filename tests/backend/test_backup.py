@@ -838,16 +838,16 @@ def test_server_path_streams_tables_out_and_back_through_the_client(fresh_wareho
         client.command(f"DROP DATABASE IF EXISTS `{target_db}` SYNC")
 
 
-def test_backup_job_runs_through_the_job_runner_as_registered(online_app, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kind as the runner would register it: the record ends COMPLETED with the backup's summary."""
+def test_backup_job_runs_through_the_job_runner_as_registered(online_app) -> None:
+    """The kind as the runner registers it: the record ends COMPLETED with the backup's summary."""
     from backend.backup.job import BackupParams
     from backend.jobs.context import execute_job
-    from backend.jobs.kinds import KINDS, JobKind
+    from backend.jobs.kinds import KINDS
     from backend.jobs.states import JobState
 
     settings, wh, meta = online_app
-    monkeypatch.setitem(KINDS, "backup", JobKind("backup", "Backup of the data directory", BackupParams,
-                                                 "backend.backup.job:run_backup", needs_warehouse=True))
+    kind = KINDS["backup"]
+    assert kind.parameters is BackupParams and kind.needs_warehouse  # runs where the warehouse is open
     store, job = _running_job(meta, "weekly")
     done = execute_job(store, job.id, settings, heartbeat_seconds=0.5, warehouse=lambda: wh)
     assert done.state == JobState.COMPLETED, done.error
