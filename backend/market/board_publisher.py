@@ -42,6 +42,12 @@ if holder == false or holder == ARGV[1] then
 end
 return 0
 """
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 class BoardPublisher:
@@ -61,6 +67,7 @@ class BoardPublisher:
         self._lock = threading.Lock()
         self.lease_ms = max(100, int(service.settings.stale_seconds * 1000))
         self._renew = client.register_script(_RENEW_LEASE)
+        self._release = client.register_script(_RELEASE_LEASE)
         self.lost = False  # another feed process took the lease: this one must stop publishing
         self.holder: str | None = None  # who holds the lease when this one does not
 
@@ -72,6 +79,13 @@ class BoardPublisher:
         raw = self.client.get(LEASE)
         self.holder = raw.decode(errors="replace")[:40] if raw else None
         return False
+
+    def release_lease(self) -> None:
+        """Give up the right to publish (a clean stop), so a standby need not wait out the stale timeout."""
+        try:
+            self._release(keys=[LEASE], args=[self.run])
+        except redis.RedisError:
+            pass  # it expires by itself
 
     def publish(self) -> bool:
         """Write the parts that changed since the last publish, then the heartbeat; False if Redis failed

@@ -114,6 +114,7 @@ class FeedProcess:
         self.service.stop()
         if started and not self.publisher.lost:
             self.publisher.publish()  # the last state, so readers show the feed stopped rather than a guess
+            self.publisher.release_lease()
         for thread in self._threads:
             thread.join(timeout=5)
 

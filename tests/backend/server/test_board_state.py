@@ -256,3 +256,15 @@ def test_one_feed_process_publishes_at_a_time_and_a_standby_takes_over_when_it_g
     assert stop.is_set() and standby.publish()
     assert first.publish() is False and first.lost and first.holder == standby.run
     assert orjson.loads(client.get(KEYS["heartbeat"]))["run"] == standby.run
+
+
+def test_a_cleanly_stopped_feed_process_hands_over_at_once(client: redis.Redis) -> None:
+    clock = Clock()
+    slow = ServiceSettings(stale_seconds=60.0, tick_seconds=0.05)
+    first = BoardPublisher(MarketService(settings=slow, board=BoardState(fields=FIELDS), monotonic=clock), client)
+    second = BoardPublisher(MarketService(settings=slow, board=BoardState(fields=FIELDS), monotonic=clock), client)
+    assert first.publish() and not second.hold_lease()
+    second.release_lease()  # not its lease: nothing happens
+    assert not second.hold_lease()
+    first.release_lease()
+    assert second.hold_lease() and second.publish()

@@ -107,3 +107,11 @@ def test_image_and_compose_run_gunicorn_and_exactly_one_feed_process() -> None:
         # Secrets only by reference to the environment.
         assert env["DESKBOARD_SECRET_KEY"].startswith("${")
         assert "${" in env["DESKBOARD_META_URL"] and "${" in env["DESKBOARD_WAREHOUSE_DSN"]
+
+
+def test_the_feed_process_without_redis_says_what_it_needs(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DESKBOARD_", "PROMETHEUS_"))}
+    done = subprocess.run([sys.executable, "-m", "backend.market.feed_process"], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=clean | {"DESKBOARD_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "needs DESKBOARD_REDIS_URL" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
