@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any
 
-from celery.signals import task_failure
+from celery.signals import setup_logging, task_failure, worker_ready
 from celery.worker.request import WorkerLostError
 
 from backend.config import load_settings
@@ -23,6 +23,8 @@ from backend.jobs.celery_app import TASK_NAME, make_celery
 from backend.jobs.context import execute_job, worker_name
 from backend.jobs.states import JobState
 from backend.jobs.store import JobStore, records
+from backend.observability.logs import configure_logging
+from backend.observability.process_server import start_from_env
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +68,15 @@ def _worker_lost(sender: Any = None, task_id: str | None = None, exception: Base
                                 error=f"the Celery worker process running this job stopped: {exception}")
     except Exception:
         log.exception("could not record the failure of job %s", args[0])
+
+
+@setup_logging.connect
+def _logging(**_: Any) -> None:
+    # Connected, so Celery leaves the root logger alone: the same JSON lines as the web server's.
+    configure_logging()
+
+
+@worker_ready.connect
+def _probe_server(**_: Any) -> None:
+    # /health and /metrics for the pod's probes (DESKBOARD_PROCESS_HTTP_PORT; unset: none).
+    start_from_env(health=lambda: (True, {"role": "job-worker", "pid": os.getpid()}))

@@ -81,4 +81,6 @@ def start_from_env(*, health: Health, collectors: Sequence[Collector] = ()) -> T
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ValueError(f"{PORT_ENV} must be a port number (1-65535), not {raw[:20]!r}")
-    return start_process_server(int(raw), health=health, collectors=collectors)
+    # Where the web server listens too: 127.0.0.1 unless the deployment opens it (0.0.0.0 in a pod).
+    host = os.environ.get("DESKBOARD_HOST", "").strip() or "127.0.0.1"
+    return start_process_server(int(raw), health=health, collectors=collectors, host=host)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,9 +74,15 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "DESKBOARD_DATA_DIR": str(data_dir), "DESKBOARD_META_URL": f"sqlite:///{data_dir / 'meta.sqlite3'}",
         "DESKBOARD_REDIS_URL": redis_url, "DESKBOARD_JOBS_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
         "DESKBOARD_JOBS_CELERY_QUEUE": f"deskboard-test-{uuid.uuid4().hex[:8]}", "DESKBOARD_JOBS_CONCURRENCY": "2",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(ROOT), "DESKBOARD_PROCESS_HTTP_PORT": str(_free_port()), "DESKBOARD_HOST": "127.0.0.1",
     })
     return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +224,20 @@ def test_a_dead_worker_machine_is_found_by_the_reaper(app_client: Any, server_en
         assert app_client.get(f"{API}?limit=5").status_code == 200
     finally:
         lost.stop()
+
+
+def test_the_worker_answers_its_health_probe_and_logs_json(worker: CeleryWorker, server_env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{server_env['DESKBOARD_PROCESS_HTTP_PORT']}"
+    health = wait_for(lambda: _fetch(url + "/health"), 30, "the worker's health server")
+    assert json.loads(health)["role"] == "job-worker"
+    assert "process_resident_memory_bytes" in (_fetch(url + "/metrics") or "")
+    lines = [line for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    assert lines and all("pid" in json.loads(line) for line in lines)
+
+
+def _fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
