@@ -258,9 +258,12 @@
   // landed (the server echoes the poll number back) or has been given up after a few
   // seconds, so a slow answer is drawn instead of being superseded by the next request,
   // and a lost one cannot stop the board.
+  // A hidden tab asks nothing (its grid is not seen); shown again, its next poll brings every
+  // change since the version it holds.
   const GIVE_UP_MS = 4000;
   function pacer(name) {
     return function (n, lastPoll, lastAnswer) {
+      if (document.hidden) return noUpdate();
       const now = Date.now();
       const waiting = lastPoll !== null && lastPoll !== undefined && lastPoll !== lastAnswer;
       // A freshly drawn page starts with no poll of its own: whatever an earlier page left in

@@ -94,6 +94,36 @@ def test_the_board_updates_live_and_colours_ceiling_floor_up_down_and_reference(
     assert dash_duo.get_logs() == []
 
 
+COUNT_POLLS = """
+window.__polls = 0;
+const fetch0 = window.fetch;
+window.fetch = function (input, init) {
+  if (init && typeof init.body === 'string' && init.body.indexOf('board-grid.rowData') >= 0) window.__polls += 1;
+  return fetch0.apply(this, arguments);
+};
+"""
+
+
+def test_a_hidden_board_asks_nothing_and_catches_up_when_shown(dash_duo, scripted_market) -> None:
+    m = scripted_market
+    _seed(m, {"FPT": 131_000})
+    open_board(dash_duo, m)
+    wait_cell(dash_duo, "FPT", "last", "131.00")
+    driver = dash_duo.driver
+    driver.execute_script(COUNT_POLLS)
+    until(lambda: driver.execute_script("return window.__polls") >= 2, timeout=10)  # polling while shown
+    driver.execute_script("Object.defineProperty(document, 'hidden', {value: true, configurable: true});")
+    time.sleep(0.6)  # a poll already asked may still land
+    asked = driver.execute_script("return window.__polls")
+    m.trade("FPT", 131_500, total=1_100)
+    time.sleep(2.0)
+    assert driver.execute_script("return window.__polls") == asked  # four ticks, no question
+    assert cell_text(dash_duo, "FPT", "last") == "131.00"
+    driver.execute_script("delete document.hidden;")  # shown again: the next tick asks
+    wait_cell(dash_duo, "FPT", "last", "131.50", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
 FLASH_OBSERVER = """
 window.__flashes = [];
 new MutationObserver((changes) => changes.forEach((c) => {
