@@ -12,3 +12,9 @@ from backend.server_mode import install_worker_header
 app = create_app()
 server = app.server
 install_worker_header(server)
+
+# Dash finishes setting itself up on the first request, and requests that arrive while it
+# does (a fresh worker taking its share of a busy site) can find it half done and fail.
+# Do it now, before this worker accepts any request.
+with server.test_request_context("/"):
+    app._setup_server()

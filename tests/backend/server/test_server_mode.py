@@ -129,8 +129,9 @@ def _states(st: Stack) -> set[str]:
     return {r.json()["state"] for r in _by_worker(st, "/api/v1/market/status").values()}
 
 
-def _add_price_rule(st: Stack) -> str:
-    """A price rule added the way a web worker adds one; it fires on the symbol's next trade."""
+def _add_price_rules(st: Stack, request: pytest.FixtureRequest) -> set[str]:
+    """Price rules added the way a web worker adds them, on stocks trading right now (at their floor,
+    so the next trade fires them); removed again after the test (the records store is shared)."""
     from backend.market.board_state import RemoteMarketService, redis_client
     from backend.market.service import ServiceSettings
     from backend.market.watchlists import UserData
@@ -140,25 +141,28 @@ def _add_price_rule(st: Stack) -> str:
                                   settings=ServiceSettings(stale_seconds=STALE_SECONDS),
                                   userdata=UserData(open_meta(st.env["DESKBOARD_META_URL"])))
 
-    def traded() -> list[dict[str, Any]]:
+    def volumes() -> dict[str, Any]:
         assert service.refresh()
-        return [r for r in service.board.rows() if r.get("kind") == "stock" and r.get("total_vol")]
+        return {r["symbol"]: r for r in service.board.rows() if r.get("kind") == "stock" and r.get("total_vol")}
 
-    busiest = max(wait_until("stocks to trade", traded, 60, 0.25), key=lambda r: r["total_vol"])
-    rule = service.add_rule(busiest["symbol"], "above", busiest["floor"], "server-mode test")
-    return rule.id
+    before = wait_until("stocks to trade", volumes, 60, 0.25)
+    moving = wait_until("stocks trading now", lambda: [
+        r for s, r in volumes().items() if s in before and r["total_vol"] != before[s]["total_vol"]], 60, 0.25)
+    added = {service.add_rule(r["symbol"], "above", r["floor"], "server-mode test").id for r in moving[:5]}
+    request.addfinalizer(lambda: [service.userdata.delete_rule(rule_id) for rule_id in added])
+    return added
 
 
-def test_two_workers_one_feed_process(stack: Stack) -> None:
+def test_two_workers_one_feed_process(stack: Stack, request: pytest.FixtureRequest) -> None:
     st = stack
     wait_until("the feed to be live on both workers", lambda: _states(st) == {"live"}, 60, 0.2)
 
     # -- alerts: a price rule set through one worker fires in the feed process ----------------------
-    rule_id = _add_price_rule(st)
+    rule_ids = _add_price_rules(st, request)
 
     def rule_alerts() -> bool:
         answers = _by_worker(st, "/api/v1/market/alerts")
-        return all(any(a["rule_id"] == rule_id for a in r.json()["alerts"]) for r in answers.values())
+        return all(any(a["rule_id"] in rule_ids for a in r.json()["alerts"]) for r in answers.values())
 
     wait_until("the rule's alert on both workers", rule_alerts, 30, 0.2)
 
@@ -185,7 +189,7 @@ def test_two_workers_one_feed_process(stack: Stack) -> None:
         assert page.ok and version in page.text, f"worker {pid}'s /board does not show board version {version}"
 
     # An acknowledgement made on one worker is seen by both.
-    alert_id = next(a["id"] for a in alert_lists[0] if a["rule_id"] == rule_id)
+    alert_id = next(a["id"] for a in alert_lists[0] if a["rule_id"] in rule_ids)
     acked = st.post(f"/api/v1/market/alerts/{alert_id}/ack", {"by": "desk"})
     assert acked.status_code == 200, acked.text
 
