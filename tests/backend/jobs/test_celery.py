@@ -207,6 +207,23 @@ def test_an_export_under_celery_runs_on_the_web_process_that_holds_the_warehouse
     assert done["pid"] == os.getpid() and done["result"]["rows"] > 0
 
 
+def test_the_worker_answers_its_health_probe_and_logs_json(worker: CeleryWorker, server_env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{server_env['DESKBOARD_PROCESS_HTTP_PORT']}"
+    health = wait_for(lambda: _fetch(url + "/health"), 30, "the worker's health server")
+    assert json.loads(health)["role"] == "job-worker"
+    assert "process_resident_memory_bytes" in (_fetch(url + "/metrics") or "")
+    lines = [line for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    assert lines and all("pid" in json.loads(line) for line in lines)
+
+
+def _fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
 def test_a_dead_worker_machine_is_found_by_the_reaper(app_client: Any, server_env: dict[str, str],
                                                       worker: CeleryWorker, tmp_path: Path) -> None:
     """The whole worker is gone (no process left to report the loss): the heartbeat's silence fails the job."""
@@ -225,19 +242,3 @@ def test_a_dead_worker_machine_is_found_by_the_reaper(app_client: Any, server_en
     finally:
         lost.stop()
 
-
-def test_the_worker_answers_its_health_probe_and_logs_json(worker: CeleryWorker, server_env: dict[str, str]) -> None:
-    url = f"http://127.0.0.1:{server_env['DESKBOARD_PROCESS_HTTP_PORT']}"
-    health = wait_for(lambda: _fetch(url + "/health"), 30, "the worker's health server")
-    assert json.loads(health)["role"] == "job-worker"
-    assert "process_resident_memory_bytes" in (_fetch(url + "/metrics") or "")
-    lines = [line for line in worker.log.read_text().splitlines() if line.startswith("{")]
-    assert lines and all("pid" in json.loads(line) for line in lines)
-
-
-def _fetch(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.read().decode()
-    except OSError:
-        return None
