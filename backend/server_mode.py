@@ -38,6 +38,11 @@ RETRY_SECONDS = 5.0
 class WarehouseUnreachable(WarehouseError):
     """The warehouse server did not answer; the message says where and why."""
 
+    @property
+    def user_message(self) -> str:
+        """Shown to the user as it is: it names the server and the reason, never a query."""
+        return str(self)
+
 
 class ReconnectingWarehouse(Warehouse):
     """A server warehouse that did not answer at start: every use tries to connect again (at most

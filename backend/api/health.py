@@ -11,6 +11,7 @@ from spectree import Response
 
 from backend.api import errors
 from backend.api.spec import TAGS, ErrorBody, Query, spec
+from backend.market.service import current_market_service
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
@@ -26,12 +27,24 @@ class StoreCheck(BaseModel):
     ms: float
     backend: str | None = None
     error: str | None = None  # the exception's type name only
+    reason: str | None = None  # said for users by the error itself (e.g. which server is down), never a query
+
+
+class MarketHealth(BaseModel):
+    """The live feed as this process sees it; informational: a closed market is not a sick server."""
+
+    model_config = ConfigDict(extra="allow")
+
+    state: str
+    source: str | None = None
+    history: dict[str, Any] | None = None  # rows waiting for the warehouse, dropped at the cap, refused
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     stores: dict[str, StoreCheck]  # warehouse, meta, cache
     data_version: str | None
+    market: MarketHealth | None = None  # absent when this process serves no live market
 
 
 class HealthQuery(Query):
@@ -45,6 +58,9 @@ def _check(probe) -> dict[str, Any]:
         ok = True
     except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
         detail, ok = {"error": type(exc).__name__}, False
+        reason = getattr(exc, "user_message", None)
+        if isinstance(reason, str):
+            detail["reason"] = reason[:300]
     return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 2), **detail}
 
 
@@ -75,5 +91,19 @@ def health(query: HealthQuery):
     checks = {"warehouse": _check(warehouse), "meta": _check(meta), "cache": _check(cache)}
     healthy = all(c["ok"] for c in checks.values())
     version = wh.data_version() if checks["warehouse"]["ok"] else None
-    body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version}
+    body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version,
+            "market": _market()}
     return jsonify(body), 200 if healthy else 503
+
+
+def _market() -> dict[str, Any] | None:
+    service = current_market_service()
+    if service is None:
+        return None
+    try:
+        status = service.status()
+        history = getattr(service, "history_status", None)
+        return {"state": str(status.get("state")), "source": status.get("source"),
+                "history": history() if callable(history) else None}
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+        return {"state": "unknown", "error": type(exc).__name__}

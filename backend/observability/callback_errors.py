@@ -24,12 +24,14 @@ Notify = Callable[[str, dict[str, Any]], None]
 log = logs.get_logger("deskboard.callbacks")
 
 
-def notice(request_id: str) -> dict[str, Any]:
+def notice(request_id: str, detail: str | None = None) -> dict[str, Any]:
+    """``detail``: an error's own ``user_message`` (written for users: e.g. which server is down)."""
+    what = detail.rstrip(".") if detail else "The server could not complete this update; it has been logged"
     return {
         "id": f"callback-error-{request_id}",
         "action": "show",
         "title": NOTICE_TITLE,
-        "message": f"The server could not complete this update; it has been logged. Reference: {request_id}",
+        "message": f"{what}. Reference: {request_id}",
         "color": "red",
         "autoClose": False,
     }
@@ -48,7 +50,8 @@ def callback_error_handler(notify: Notify | None = None,
                   exc_info=(type(err), err, err.__traceback__))
         if notify is not None:
             try:
-                notify(NOTICE_TARGET, {"sendNotifications": [notice(request_id)]})
+                detail = getattr(err, "user_message", None)
+                notify(NOTICE_TARGET, {"sendNotifications": [notice(request_id, detail if isinstance(detail, str) else None)]})
             except Exception as exc:  # noqa: BLE001 - the notice is a courtesy; the log line is the record
                 log.warning("callback error notice not shown", error=type(exc).__name__)
         return previous(err) if previous is not None else None

@@ -52,6 +52,24 @@ def test_health_reports_each_store_and_the_data_version(client, loaded_warehouse
     assert resp.status_code == 200 and body["status"] == "ok"
     assert body["stores"]["warehouse"]["ok"] and body["stores"]["cache"]["ok"]
     assert body["data_version"] == loaded_warehouse.data_version() != "empty"
+    assert body["market"] is None  # this app serves no live market
+
+
+def test_health_reports_the_live_feed_and_its_history_counts(tmp_path: Path, warehouse_url: str,
+                                                             loaded_warehouse) -> None:
+    from app import create_app
+    from backend.market.runtime import install_market_service
+    from backend.stores import EXTENSION_KEY
+
+    settings = load_settings(data_dir=tmp_path, warehouse_dsn=warehouse_url,
+                             warehouse_database=loaded_warehouse.database, demo_rows=0)
+    app = create_app(settings, market=False)
+    service = install_market_service(app.server, app.server.extensions[EXTENSION_KEY], start=False)
+    assert service is not None
+    service.store.dropped_rows = 3  # as after an outage longer than the buffer
+    body = app.server.test_client().get("/health").get_json()
+    assert body["market"]["state"] == service.status()["state"]
+    assert body["market"]["history"]["dropped"] == 3 and body["market"]["history"]["pending"] == 0
 
 
 def test_pivot_rows_and_totals_match_duckdb(client, duck) -> None:

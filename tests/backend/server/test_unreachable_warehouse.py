@@ -42,6 +42,7 @@ def test_health_says_the_warehouse_is_unreachable_and_the_other_stores_are_fine(
     body = answer.get_json()
     assert answer.status_code == 503 and body["status"] == "degraded" and body["data_version"] is None
     assert body["stores"]["warehouse"]["ok"] is False and "Unreachable" in body["stores"]["warehouse"]["error"]
+    assert _plain(body["stores"]["warehouse"]["reason"])  # which server, and why, in words
     assert body["stores"]["meta"]["ok"] is True and body["stores"]["cache"]["ok"] is True
 
 
