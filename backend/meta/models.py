@@ -6,13 +6,14 @@ migrations create exactly these tables, and a test compares the two.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -164,3 +165,26 @@ class PriceRuleRecord(Base):
     price: Mapped[float] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+# -- which feed session holds each trading day's market history --------------------------
+# Roomier than what the market store writes (sources cut to 40 characters, 16-character
+# session tokens): owners recorded by older versions must fit.
+MARKET_SOURCE_MAX = 64
+MARKET_SESSION_MAX = 64
+
+
+class MarketDayOwner(Base):
+    """The feed session whose history a VN trading day holds (see ``backend.market.history_sources``).
+
+    One row per day, shared by every host: the day is the key, so two processes claiming it
+    together leave exactly one owner.
+    """
+
+    __tablename__ = "market_day_owners"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(MARKET_SOURCE_MAX))
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    session: Mapped[str] = mapped_column(String(MARKET_SESSION_MAX))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
