@@ -33,10 +33,9 @@ import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, dcc, hooks, html, no_update
 from dash.exceptions import AppNotFoundError
 
-from backend.jobs import JobError, JobNotFoundError
+from backend.jobs import JobError, JobNotFoundError, current_owner
 from backend.jobs.runtime import current_jobs
 from backend.jobs.view import IDLE, JobView, job_view
-from backend.meta.views import LOCAL_OWNER
 
 POLL_MS: Final = 500
 
@@ -91,8 +90,8 @@ def job_progress(aio_id: str, *, kind: str, label: str) -> html.Div:
 
 
 def _owner() -> str:
-    # Sign-in will supply the user here; until then every job belongs to "local".
-    return LOCAL_OWNER
+    # The jobs service says who is asking (one place for when sign-in arrives).
+    return current_owner()
 
 
 def _job_id(data: Any) -> int | None:

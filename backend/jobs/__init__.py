@@ -22,9 +22,20 @@ from backend.jobs.states import (
     ResultUnavailableError,
 )
 from backend.jobs.store import Job, JobStore
+from backend.meta.views import LOCAL_OWNER
+
+
+def current_owner() -> str:
+    """Who is asking for a job: pages hand this to the runner as the job's owner.
+
+    Sign-in will supply the user here; until then every job belongs to the records
+    store's local user, the same owner the REST API and saved views use.
+    """
+    return LOCAL_OWNER
+
 
 __all__ = [
     "CELERY", "EMBEDDED", "KINDS", "IllegalTransitionError", "InvalidJobError", "Job", "JobCancelled", "JobError",
     "JobKind", "JobNotFoundError", "JobRunner", "JobSettings", "JobState", "JobStore", "Placement",
-    "QueueFullError", "ResultFile", "ResultUnavailableError", "get_kind", "open_runner",
+    "QueueFullError", "ResultFile", "ResultUnavailableError", "current_owner", "get_kind", "open_runner",
 ]
