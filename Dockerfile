@@ -10,7 +10,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --system --home /app deskboard && mkdir -p /data && chown deskboard /data
+RUN useradd --system --uid 999 --home /app deskboard && mkdir -p /data && chown deskboard /data
 USER deskboard
 VOLUME ["/data"]
 EXPOSE 8050

@@ -88,7 +88,8 @@ def price_figure(detail: SymbolDetail) -> go.Figure:
     series = price_series(detail.bars)
     fig = go.Figure()
     if not detail.bars:
-        note = "No trades stored for this day yet" if detail.history else "This server keeps no market history"
+        note = ("No trades stored for this day yet" if detail.history
+                else detail.unavailable or "This server keeps no market history")
         fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
@@ -137,7 +138,8 @@ _SIDES = {1: ("Buy", "board-up"), -1: ("Sell", "board-down"), 0: ("—", "")}
 
 def trades_table(detail: SymbolDetail) -> html.Div | dmc.Text:
     if not detail.trades:
-        note = "No trades stored for this day yet." if detail.history else "This server keeps no market history."
+        note = ("No trades stored for this day yet." if detail.history
+                else f"{detail.unavailable}." if detail.unavailable else "This server keeps no market history.")
         return dmc.Text(note, size="sm", c="dimmed")
     row = detail.row or {}
     future = _is_future(detail.symbol, row)

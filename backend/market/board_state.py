@@ -143,6 +143,11 @@ class RedisBoard:
 class FeedUnavailableError(ServiceUnavailable):
     """The feed process did not answer a command in time (the API answers 503 with the reason)."""
 
+    @property
+    def user_message(self) -> str:
+        """What a page tells the user (the feed process is not answering), never internals."""
+        return str(self.description)
+
 
 class RemoteMarketService(MarketService):
     """A web worker's market service in server mode: reads what the feed process publishes."""

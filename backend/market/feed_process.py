@@ -25,6 +25,9 @@ from backend.market.board_publisher import BoardPublisher, CommandHandler
 from backend.market.board_state import redis_client
 from backend.market.service import MarketService
 from backend.meta import MetaError, MetaStore, open_meta
+from backend.observability.collectors import MarketCollector
+from backend.observability.logs import configure_logging
+from backend.observability.process_server import start_from_env
 from backend.server_mode import ReconnectingWarehouse, open_server_warehouse
 from backend.warehouse import Warehouse, WarehouseError
 
@@ -120,12 +123,15 @@ class FeedProcess:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # the web workers' JSON lines, so one log search follows a request across processes
     try:
         process = FeedProcess(load_settings())
     except (SettingsError, WarehouseError, MetaError) as exc:
         print(f"Deskboard feed process cannot start: {exc}", file=sys.stderr)
         return 2
+    # The pod's probes and Prometheus' scrape (DESKBOARD_PROCESS_HTTP_PORT; unset: none).
+    start_from_env(health=lambda: (process.service.running, process.report()),
+                   collectors=[MarketCollector(process.service)])
 
     def _stop(signum: int, _frame: Any) -> None:
         log.info("feed process stopping (signal %d)", signum)

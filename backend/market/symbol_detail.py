@@ -9,6 +9,7 @@ where trading paused (the lunch break) instead of drawing a line across it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,6 +17,9 @@ from typing import Any, Final
 
 from backend.market.reference import LUNCH_END, LUNCH_START, VN_TZ, vn_seconds_of_day
 from backend.market.store import MarketStore
+from backend.warehouse import WarehouseError
+
+log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
 
@@ -72,6 +76,7 @@ class SymbolDetail:
     book: list[BookLevel] = field(default_factory=list)
     foreign: ForeignFlow | None = None
     history: bool = True  # False when this server keeps no market history
+    unavailable: str | None = None  # why the stored history could not be read just now
 
 
 def minute_bars(store: MarketStore, day: date, symbol: str) -> list[MinuteBar]:
@@ -123,13 +128,14 @@ def symbol_detail(symbol: str, row: Row | None, store: MarketStore | None, day: 
     """Everything the detail panel shows for ``symbol`` on ``day``."""
     if store is None:
         return SymbolDetail(symbol, day, row, book=book_levels(row), foreign=foreign_flow(row), history=False)
-    return SymbolDetail(
-        symbol, day, row,
-        bars=minute_bars(store, day, symbol),
-        trades=recent_trades(store, day, symbol, trades),
-        book=book_levels(row),
-        foreign=foreign_flow(row),
-    )
+    try:
+        bars, recent = minute_bars(store, day, symbol), recent_trades(store, day, symbol, trades)
+    except WarehouseError as exc:
+        # The live row, book and flow still show; only the stored history is out of reach for now.
+        log.warning("market history of %s unavailable: %s", symbol, exc)
+        return SymbolDetail(symbol, day, row, book=book_levels(row), foreign=foreign_flow(row), history=False,
+                            unavailable=getattr(exc, "user_message", None) or "The market history store did not answer")
+    return SymbolDetail(symbol, day, row, bars=bars, trades=recent, book=book_levels(row), foreign=foreign_flow(row))
 
 
 def price_series(bars: list[MinuteBar]) -> dict[str, list[Any]]:

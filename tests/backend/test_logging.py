@@ -14,6 +14,7 @@ import pytest
 from dash import Dash, Input, Output, html, set_props
 from flask import Flask
 
+from backend.market.board_state import FeedUnavailableError
 from backend.observability import logs
 from backend.observability.callback_errors import NOTICE_TARGET, NOTICE_TITLE
 from backend.observability.install import install_observability
@@ -167,7 +168,7 @@ def test_development_server_access_lines_are_dropped_but_its_other_lines_stay(lo
 
 def _failing_dash_app() -> Dash:
     app = Dash(__name__)
-    app.layout = html.Div([html.Button(id="go"), html.Div(id="ok"), html.Div(id="ok2"), html.Div(id="bad")])
+    app.layout = html.Div([html.Button(id="go"), html.Div(id="ok"), html.Div(id="ok2"), html.Div(id="bad"), html.Div(id="feed")])
 
     @app.callback(Output("ok", "children"), Output("ok2", "children"), Input("go", "n_clicks"))
     def fine(n):
@@ -177,6 +178,10 @@ def _failing_dash_app() -> Dash:
     @app.callback(Output("bad", "children"), Input("go", "n_clicks"))
     def broken(n):
         return {"total": 1 / 0}
+
+    @app.callback(Output("feed", "children"), Input("go", "n_clicks"))
+    def feed_down(n):
+        raise FeedUnavailableError("the live market feed process did not answer in time; try again")
 
     install_observability(app, notify=set_props, configure_logs=False)
     return app
@@ -249,3 +254,14 @@ def test_static_files_are_logged_at_debug_and_their_failures_at_info(log_stream)
     client.get("/work")
     access = [line for line in lines(log_stream) if line["event"] == "request"]
     assert [(line["path"], line["status"]) for line in access] == [("/assets/missing.css", 404), ("/work", 200)]
+
+
+def test_a_failure_the_user_can_act_on_is_named_in_the_notice(log_stream) -> None:
+    app = _failing_dash_app()
+    client = app.server.test_client()
+    client.get("/")
+    response = dash_update(client, "feed.children", {"id": "feed", "property": "children"},
+                           request_id="trace-0043-abcdef")
+    notices = response.get_json()["sideUpdate"][NOTICE_TARGET]["sendNotifications"]
+    assert notices[0]["message"] == ("the live market feed process did not answer in time; try again. "
+                                     "Reference: trace-0043-abcdef")

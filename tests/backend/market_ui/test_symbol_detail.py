@@ -180,3 +180,15 @@ def test_recent_rows_refuse_bad_arguments(store: MarketStore, kind: str, symbol:
         store.recent(kind, DAY, symbol, n)  # type: ignore[arg-type]
     with pytest.raises(StoreError, match="day"):
         store.recent("trades", "2024-03-04", "FPT")  # type: ignore[arg-type]
+
+
+def test_an_unreachable_history_store_leaves_the_live_detail_and_says_why() -> None:
+    from backend.server_mode import ReconnectingWarehouse
+
+    down = ReconnectingWarehouse("http://127.0.0.1:1/", "deskboard", reason="the warehouse at 127.0.0.1:1 is unreachable",
+                                 never=True)
+    row = {"symbol": "FPT", "bid_1": 100_000.0, "bid_vol_1": 500, "ask_1": 100_100.0, "ask_vol_1": 300}
+    detail = symbol_detail("FPT", row, MarketStore(down), date(2024, 6, 3))
+    assert detail.history is False and detail.bars == [] and detail.trades == []
+    assert detail.book == book_levels(row) and detail.book  # the live part still shows
+    assert detail.unavailable is not None and "127.0.0.1:1 is unreachable" in detail.unavailable

@@ -73,7 +73,8 @@ def stack(redis_url: str, postgres_url: str, tmp_path: Path) -> Iterator[Stack]:
                      extra={"DESKBOARD_MARKET_STALE_SECONDS": str(STALE_SECONDS),
                             "DESKBOARD_MARKET_HISTORY_BUFFER_ROWS": str(BUFFER_ROWS),
                             "DESKBOARD_MARKET_RATE": "300", "DESKBOARD_THREADS": "8"})
-    feed = start_feed(env, tmp_path)
+    env["TEST_FEED_PROBE_PORT"] = str(free_port())  # the feed process's /health and /metrics, for its probes
+    feed = start_feed(env | {"DESKBOARD_PROCESS_HTTP_PORT": env["TEST_FEED_PROBE_PORT"]}, tmp_path)
     web = start_gunicorn(env, tmp_path, workers=2)
     st = Stack(f"http://127.0.0.1:{port}", env, tmp_path, web, feed, client)
     try:
@@ -156,6 +157,12 @@ def _add_price_rules(st: Stack, request: pytest.FixtureRequest) -> set[str]:
 def test_two_workers_one_feed_process(stack: Stack, request: pytest.FixtureRequest) -> None:
     st = stack
     wait_until("the feed to be live on both workers", lambda: _states(st) == {"live"}, 60, 0.2)
+
+    # -- the feed process answers its own probes, as a pod's liveness check and Prometheus ask it -----
+    probe = f"http://127.0.0.1:{st.env['TEST_FEED_PROBE_PORT']}"
+    health = requests.get(probe + "/health", timeout=5)
+    assert health.status_code == 200 and health.json()["state"] == "live", health.text[:300]
+    assert "deskboard_feed_state" in requests.get(probe + "/metrics", timeout=5).text
 
     # -- alerts: a price rule set through one worker fires in the feed process ----------------------
     rule_ids = _add_price_rules(st, request)
