@@ -17,7 +17,7 @@ from flask import Flask
 from backend.market.board import BoardState
 from backend.market.core import MarketCore
 from backend.market.feed.base import MarketFeed
-from backend.market.history_sources import HistorySources
+from backend.market.history_sources import open_sources
 from backend.market.pipeline import BOARD_FIELDS, FeedPipeline
 from backend.market.service import EXTENSION_KEY, MarketService
 from backend.market.settings import MarketSettings
@@ -65,7 +65,7 @@ def build_market_service(
     # exchange session never replaces that session's day.
     store = MarketStore(stores.warehouse, retention_days=settings.retention_days,
                         flush_seconds=settings.flush_seconds, buffer_cap=settings.history_buffer_rows,
-                        sources=HistorySources(stores.settings.data_dir / "market_history.sqlite3"))
+                        sources=open_sources(stores.meta, stores.settings.data_dir))
     userdata = UserData(stores.meta)  # watchlists and price rules live in the records store
     service = MarketService(settings=settings, board=BoardState(fields=BOARD_FIELDS), store=store,
                             userdata=userdata)
