@@ -370,3 +370,103 @@ def test_a_worker_stuck_importing_does_not_hold_up_the_start_for_ever(
             import_market_file(open_meta(meta_url), old_file)
     assert old_file.exists()
     assert import_market_file(open_meta(meta_url), old_file).added == 8
+
+
+# -- market_history.sqlite3: which feed session holds each trading day's history ---------------
+def _old_history_file(folder: Path) -> Path:
+    from tests.backend.market_ui.test_history_sources import write_old_file as write_old_history
+
+    path = folder / "market_history.sqlite3"
+    write_old_history(path)
+    return path
+
+
+def test_both_old_files_arrive_at_one_start(tmp_path: Path) -> None:
+    from backend.config import load_settings
+    from backend.market.history_sources import HistorySources, open_sources
+    from backend.stores import _import_old_market_file
+    from tests.backend.market_ui.test_history_sources import OLD_OWNERS
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir(parents=True)
+    write_old_file(settings.data_dir / "market.sqlite3")
+    _old_history_file(settings.data_dir)
+    store = open_meta(settings.meta_database_url)
+    try:
+        _import_old_market_file(store, settings)
+        open_sources(store, settings.data_dir)
+        assert UserData(store).rules() == expected_rules()
+        assert {day: HistorySources(store).owner(day) for day in OLD_OWNERS} == OLD_OWNERS
+        assert sorted(p.name for p in settings.data_dir.glob("*.migrated")) == [
+            "market.sqlite3.migrated", "market_history.sqlite3.migrated"]
+    finally:
+        close_meta(settings.meta_database_url)
+
+
+def test_history_workers_starting_together_import_exactly_once(meta_url: str, tmp_path: Path) -> None:
+    from backend.market.history_sources import HistorySources
+    from tests.backend.market_ui.test_history_sources import OLD_OWNERS
+
+    old = _old_history_file(tmp_path)
+    go = tmp_path / "go"
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from backend.meta import open_meta\n"
+        "from backend.meta.legacy_market import import_history_file\n"
+        "store = open_meta(sys.argv[1])\n"
+        "while not os.path.exists(sys.argv[3]): time.sleep(0.001)\n"
+        "r = import_history_file(store, Path(sys.argv[2]))\n"
+        "print(r.added if r else 0)\n"
+    )
+    open_meta(meta_url)
+    procs = [subprocess.Popen([sys.executable, "-c", code, meta_url, str(old), str(go)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    time.sleep(2.5)
+    go.touch()
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-600:] for _, err in results]
+    assert sorted(int(out.strip()) for out, _ in results) == [0, 0, len(OLD_OWNERS)]
+    sources = HistorySources(open_meta(meta_url))
+    assert {day: sources.owner(day) for day in OLD_OWNERS} == OLD_OWNERS
+    assert not old.exists() and not old.with_name("market_history.sqlite3.migrated-2").exists()
+
+
+def test_an_old_history_file_held_by_an_old_process_is_named_and_imported_later(
+    meta_url: str, tmp_path: Path
+) -> None:
+    from backend.market.history_sources import HistorySources
+    from backend.meta.legacy_market import import_history_file
+    from tests.backend.market_ui.test_history_sources import OLD_OWNERS
+
+    old = _old_history_file(tmp_path)
+    holder = sqlite3.connect(old, isolation_level=None)  # an older version still running
+    holder.execute("SELECT 1 FROM market_history_days").fetchall()
+    store = open_meta(meta_url)
+    try:
+        with pytest.raises(LegacyImportError, match=rf"{old}.*older Deskboard version"):
+            import_history_file(store, old)
+    finally:
+        holder.close()
+    assert old.exists() and HistorySources(store).owner(next(iter(OLD_OWNERS))) is None
+    report = import_history_file(store, old)
+    assert report is not None and (report.days, report.added) == (len(OLD_OWNERS), len(OLD_OWNERS))
+    assert report.moved_to == old.with_name("market_history.sqlite3.migrated")
+
+
+def test_an_old_history_table_sharing_a_file_is_renamed_and_the_rest_kept(meta_url: str, tmp_path: Path) -> None:
+    from backend.meta.legacy_market import import_history_file
+
+    old = _old_history_file(tmp_path)
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('kept')")
+    conn.close()
+    report = import_history_file(open_meta(meta_url), old)
+    assert report is not None and report.moved_to is None
+    conn = sqlite3.connect(old)
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
+        "notes", "market_history_days_migrated"}
+    assert conn.execute("SELECT x FROM notes").fetchall() == [("kept",)]
+    conn.close()
+    assert import_history_file(open_meta(meta_url), old) is None
