@@ -7,6 +7,10 @@ row model), with their count and a link to export them. A flow (P&L, notional,
 (exposure, market value, …) over several dates is the level on the last date
 with data (``meta["as_of"]``), so its cell opens that date's trades only, and
 the title says "as of" that date.
+
+The component never reads the warehouse itself: the page hands it the two reads
+it needs, ``count(scope)`` and ``fetch(scope, offset=…, limit=…, sort=…, total=…)``
+(``backend.pivot.drill.count_trades`` / ``fetch_page`` bound to the request's warehouse).
 """
 
 from __future__ import annotations
@@ -21,17 +25,19 @@ import dash_mantine_components as dmc
 from dash import dcc, html, no_update
 
 from backend.pivot.catalog import METRICS
-from backend.pivot.drill import DrillError, count_trades, drill_scope, fetch_page, stock_as_of
+from backend.pivot.drill import DrillError, DrillScope, TradePage, drill_scope, stock_as_of
 from backend.pivot.export import screen_csv
 from backend.pivot.result import tree_rows
 from backend.pivot.view_state import ViewState, narrowed, to_query
-from backend.warehouse import Warehouse
 from components import pivot_summary as summary
 from components.pivot_grid import metric_fields, split_index
 
 RAW_CSV = "/api/v1/trades.csv"
 MAX_ID_CHARS = 200
 _UNCHANGED = (no_update, no_update, no_update, no_update)
+
+CountTrades = Callable[[DrillScope], int]
+FetchPage = Callable[..., TradePage]  # (scope, *, offset, limit, sort, total)
 
 
 def grid_id(n: str) -> dict[str, str]:
@@ -62,7 +68,7 @@ def _as_of_note(state: ViewState, metric: str, as_of: date | None) -> Any:
     )
 
 
-def open_drill(wh: Warehouse, cell: Mapping[str, Any] | None, body: dict[str, Any],
+def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[str, Any],
                colvals: Mapping[str, Any] | None, state_json: dict[str, Any],
                answer_meta: Mapping[str, Any] | None) -> tuple[Any, Any, Any, Any]:
     """``(opened, title, children, scope)`` of the drill-through modal for a double-clicked cell."""
@@ -79,7 +85,7 @@ def open_drill(wh: Warehouse, cell: Mapping[str, Any] | None, body: dict[str, An
     try:
         as_of = stock_as_of(body, metric, path, column_path, (answer_meta or {}).get("as_of"))
         scope = drill_scope(body, path, column_path, as_of=as_of)
-        total = count_trades(wh, scope)
+        total = count(scope)
     except DrillError as exc:
         return True, "Trades", dmc.Alert(str(exc), color="red"), None
     cells = [*zip(state.rows, path, strict=False), *zip(state.cols, column_path, strict=False)]
@@ -102,7 +108,7 @@ def open_drill(wh: Warehouse, cell: Mapping[str, Any] | None, body: dict[str, An
     return True, _title(path, column_path, as_of), [head, _as_of_note(state, metric, as_of), grid], scope_data
 
 
-def drill_rows(wh: Warehouse, req: Mapping[str, Any] | None, scope: Mapping[str, Any] | None) -> Any:
+def drill_rows(fetch: FetchPage, req: Mapping[str, Any] | None, scope: Mapping[str, Any] | None) -> Any:
     """One page of the drilled trades for the grid's ``getRowsRequest``."""
     if not req or not scope:
         return no_update
@@ -111,8 +117,8 @@ def drill_rows(wh: Warehouse, req: Mapping[str, Any] | None, scope: Mapping[str,
     try:
         start, end = int(req.get("startRow", 0)), int(req.get("endRow", 100))
         where = drill_scope(scope["request"], scope["path"], scope["column_path"], as_of=scope.get("as_of"))
-        page = fetch_page(wh, where, offset=start, limit=max(1, min(end - start, 5000)),
-                          sort=req.get("sortModel") or [], total=total)
+        page = fetch(where, offset=start, limit=max(1, min(end - start, 5000)),
+                     sort=req.get("sortModel") or [], total=total)
     except (DrillError, KeyError, TypeError, ValueError):
         return {"rowData": [], "rowCount": max(0, start)}  # the trades end where they could not be read
     return {"rowData": page.rows, "rowCount": page.total}

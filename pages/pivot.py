@@ -10,6 +10,7 @@ callback. Expanding and collapsing groups happens in the browser
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from dash.dependencies import ClientsideFunction
 from backend.cache import cached_call, request_key
 from backend.meta.views import SavedViews
 from backend.pivot.catalog import DIMENSIONS
+from backend.pivot.drill import count_trades, fetch_page
 from backend.pivot.engine import distinct_values, latest_trade_date
 from backend.pivot.names import id_names, with_names
 from backend.pivot.result import tree_rows
@@ -428,7 +430,7 @@ def draw_charts(_kick: Any, chart_by: str, theme: str | None, body: dict[str, An
 )
 def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[str, Any] | None,
                state_json: dict[str, Any], meta: dict[str, Any] | None) -> tuple:
-    return drill.open_drill(current_stores().warehouse, cell, body, colvals, state_json, meta)
+    return drill.open_drill(partial(count_trades, current_stores().warehouse), cell, body, colvals, state_json, meta)
 
 
 @callback(
@@ -436,7 +438,7 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
     State(ids.DRILL_SCOPE, "data"), prevent_initial_call=True,
 )
 def drill_rows(req: dict[str, Any] | None, scope: dict[str, Any] | None) -> Any:
-    return drill.drill_rows(current_stores().warehouse, req, scope)
+    return drill.drill_rows(partial(fetch_page, current_stores().warehouse), req, scope)
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.ERROR, "children", allow_duplicate=True),
