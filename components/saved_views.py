@@ -12,12 +12,13 @@ can carry one). The panel reads the page's URL from the shell's ``dcc.Location``
 "Open" navigates by setting that Location's ``href``. The views belong to the
 signed-in user ("local" until sign-in exists) and live in the records store.
 
-The panel never opens a store itself: whoever builds the app (or the page that
-embeds it) hands it the saved-views service once, as a function returning the
-service for the request being served::
+The panel never opens a store itself, nor decides whose views it shows: whoever
+builds the app (or the page that embeds it) hands it once a function returning
+the panel service (``backend.meta.view_panel.SavedViewsPanel``: the saved views
+of the user of the request being served)::
 
     from components import saved_views
-    saved_views.use_service(lambda: SavedViews(current_stores().meta))
+    saved_views.use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta)))
 
 Its callbacks are process-wide Dash hooks, so the function is too; it must read
 the request's own stores (``current_stores()`` does), never hold a user's state.
@@ -25,14 +26,11 @@ the request's own stores (``current_stores()`` does), never hold a user's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, ctx, dcc, hooks, html, no_update, set_props
-
-from backend.meta import view_panel as panel
-from backend.meta.views import LOCAL_OWNER, SavedViews
 
 URL = "url"  # the shell's dcc.Location
 LOADING = "Loading saved views…"
@@ -106,23 +104,42 @@ def saved_views(aio_id: str) -> html.Div:
     )
 
 
-ServiceSource = Callable[[], SavedViews]
+class PanelService(Protocol):
+    """What the panel is handed: one user's saved views, answering each button with a state.
+
+    A state has ``views``, ``options``, ``selected_value``, ``placeholder``, ``message`` and ``ok``.
+    """
+
+    def parse_selected(self, value: object) -> int | None: ...
+    def find(self, views: Sequence[dict[str, Any]] | None, view_id: int | None) -> dict[str, Any] | None: ...
+    def absolute_link(self, current_href: str | None, view_href: str) -> str: ...
+    def load(self, page: str, selected: int | None = None) -> Any: ...
+    def save(self, page: str, name: object, search: str | None) -> Any: ...
+    def rename(self, page: str, views: Any, selected: int | None, name: object) -> Any: ...
+    def delete(self, page: str, views: Any, selected: int | None) -> Any: ...
+    def open_href(self, selected: int | None) -> tuple[str | None, str]: ...
+
+
+ServiceSource = Callable[[], PanelService]
 _source: list[ServiceSource] = []  # the one function handed in (a list: set once, read by every request)
 UNAVAILABLE = "Saved views are not available on this server."
 
 
 def use_service(source: ServiceSource) -> None:
-    """Hand the panel its saved-views service: ``source()`` gives the service of the current request."""
+    """Hand the panel its service: ``source()`` gives the saved views of the current request's user."""
     _source[:] = [source]
 
 
-def _service() -> SavedViews | None:
+def _service() -> PanelService | None:
     return _source[0]() if _source else None
 
 
-def _owner() -> str:
-    # Sign-in will supply the user here; until then every view belongs to "local".
-    return LOCAL_OWNER
+def _shown(views: Any, selected: Any) -> tuple[PanelService | None, dict[str, Any] | None]:
+    # Without a service the panel lists nothing, so nothing can be chosen either.
+    service = _service()
+    if service is None:
+        return None, None
+    return service, service.find(views, service.parse_selected(selected))
 
 
 # Pages may rewrite their query string with history.pushState as the view changes
@@ -158,19 +175,19 @@ hooks.clientside_callback(
     State(URL, "pathname"),
 )
 def _act(here, _rename, _delete, name, selected, views, pathname):
-    service, owner, page = _service(), _owner(), pathname or "/"
+    service, page = _service(), pathname or "/"
     if service is None:
         return [], [], None, UNAVAILABLE, UNAVAILABLE, "red", False
     part = ctx.triggered_id["part"] if isinstance(ctx.triggered_id, dict) else None
-    chosen = panel.parse_selected(selected)
+    chosen = service.parse_selected(selected)
     if part == "here" and isinstance(here, dict):
-        state = panel.save(service, owner, page, name, str(here.get("search") or ""))
+        state = service.save(page, name, str(here.get("search") or ""))
     elif part == "rename":
-        state = panel.rename(service, owner, page, views, chosen, name)
+        state = service.rename(page, views, chosen, name)
     elif part == "confirm-yes":
-        state = panel.delete(service, owner, page, views, chosen)
+        state = service.delete(page, views, chosen)
     else:
-        state = panel.load(service, owner, page, chosen)
+        state = service.load(page, chosen)
     color = "teal" if state.ok else "red"
     return state.views, state.options, state.selected_value, state.placeholder, state.message, color, False
 
@@ -184,10 +201,10 @@ def _act(here, _rename, _delete, name, selected, views, pathname):
     prevent_initial_call=True,
 )
 def _show_selected(selected, views, href):
-    view = panel.find(views, panel.parse_selected(selected))
-    if view is None:
+    service, view = _shown(views, selected)
+    if service is None or view is None:
         return no_update, ""
-    return view["name"], panel.absolute_link(href, view["href"])
+    return view["name"], service.absolute_link(href, view["href"])
 
 
 @hooks.callback(
@@ -201,7 +218,7 @@ def _open(_clicks, selected):
     service = _service()
     if service is None:
         return UNAVAILABLE, "red"
-    href, problem = panel.open_href(service, _owner(), panel.parse_selected(selected))
+    href, problem = service.open_href(service.parse_selected(selected))
     if href is None:
         return problem, "red"
     set_props(URL, {"href": href})
@@ -222,7 +239,7 @@ def _open(_clicks, selected):
 def _confirm_delete(_ask, _cancel, selected, views):
     if isinstance(ctx.triggered_id, dict) and ctx.triggered_id["part"] == "confirm-no":
         return False, no_update, no_update, no_update
-    view = panel.find(views, panel.parse_selected(selected))
+    _, view = _shown(views, selected)
     if view is None:
         return False, no_update, "Choose a saved view to delete.", "red"
     return True, f"Delete “{view['name']}”? This cannot be undone.", "", "teal"

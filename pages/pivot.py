@@ -20,6 +20,7 @@ from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_c
 from dash.dependencies import ClientsideFunction
 
 from backend.cache import cached_call, request_key
+from backend.meta.view_panel import SavedViewsPanel
 from backend.meta.views import SavedViews
 from backend.pivot.catalog import DIMENSIONS
 from backend.pivot.drill import count_trades, fetch_page
@@ -40,8 +41,8 @@ from components.pivot_grid import EMPTY_TEXT, column_defs, pivot_grid, total_row
 from components.saved_views import saved_views, use_service
 
 dash.register_page(__name__, path="/pivot", title="Pivot", name="Pivot", order=1)
-# The saved-views panel is handed its service (a component never opens a store).
-use_service(lambda: SavedViews(current_stores().meta))
+# The saved-views panel is handed its service (a component never opens a store nor picks the user).
+use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta)))
 
 
 class ids:
