@@ -192,40 +192,47 @@ TITLES = ((ids.VN30_TITLE, "vn30"), (ids.VNINDEX_TITLE, "vnindex"), (ids.FOREIGN
           (ids.BASIS_TITLE, "basis"))
 
 
-@callback(
-    Output(ids.ANSWER, "data"),
-    *(o for title_id, _ in TITLES for o in (Output(title_id, "children"), Output(title_id, "className"))),
-    Output(ids.VN30_BREADTH, "children"), Output(ids.VNINDEX_BREADTH, "children"),
-    Output(ids.MOVERS, "children"), Output(ids.CLOCK, "children"), Output(ids.PHASE, "children"),
-    Output(ids.BANNER, "children"), Output(ids.BANNER, "hidden"), Output(ids.SOURCE, "children"),
-    Input(ids.REQUEST, "data"),
-    prevent_initial_call=True,
-)
-def answer(request: dict[str, Any] | None):
+# Named outputs: ``answer`` returns a dict by these names (the order is the order of the old
+# positional outputs, so the callback's id is unchanged).
+ANSWER_OUT = {
+    "answer": Output(ids.ANSWER, "data"),
+    **{f"{key}_{name}": Output(title_id, prop) for title_id, key in TITLES
+       for name, prop in (("title", "children"), ("title_class", "className"))},
+    "vn30_breadth": Output(ids.VN30_BREADTH, "children"), "vnindex_breadth": Output(ids.VNINDEX_BREADTH, "children"),
+    "movers": Output(ids.MOVERS, "children"), "clock": Output(ids.CLOCK, "children"),
+    "phase": Output(ids.PHASE, "children"), "banner": Output(ids.BANNER, "children"),
+    "banner_hidden": Output(ids.BANNER, "hidden"), "source": Output(ids.SOURCE, "children"),
+}
+
+
+@callback(output=ANSWER_OUT, inputs=[Input(ids.REQUEST, "data")], prevent_initial_call=True)
+def answer(request: dict[str, Any] | None) -> dict[str, Any]:
     service = current_market_service()
     if service is None or not isinstance(request, dict):
-        return (no_update,) * (9 + 2 * len(TITLES))
+        return dict.fromkeys(ANSWER_OUT, no_update)
     changes = service.view.changes(request.get("cursor"))
     status = service.status()
     parts = changes["parts"]
     shown, key = request.get("status"), status_key(status)
-    banner = feed_banner(status) if key != shown or status["state"] == "stale" else (no_update,) * 2
+    banner, hidden = feed_banner(status) if key != shown or status["state"] == "stale" else (no_update,) * 2
     clock = parts.get("clock")
-    titles = [x for _, key in TITLES for x in (
-        (charts.chart_title(parts[key]), charts.title_class(parts[key])) if key in parts else (no_update,) * 2)]
+    titles = {f"{part}_{name}": draw(parts[part]) if part in parts else no_update for _, part in TITLES
+              for name, draw in (("title", charts.chart_title), ("title_class", charts.title_class))}
     seq = request.get("seq")
-    return (
-        {**changes, "ack": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**53 else None,
-         "status": key},
-        *titles,
-        _breadth(parts["vn30"]) if "vn30" in parts else no_update,
-        _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
-        _movers(parts["movers"]) if "movers" in parts else no_update,
-        f"{clock['vn_time'] or '--:--:--'} VN" if clock else no_update,
-        phase_badge(clock["phase"]) if clock else no_update,
-        *banner,
-        source_badge(status) if key != shown else no_update,
-    )
+    return {
+        "answer": {**changes,
+                   "ack": seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**53 else None,
+                   "status": key},
+        **titles,
+        "vn30_breadth": _breadth(parts["vn30"]) if "vn30" in parts else no_update,
+        "vnindex_breadth": _breadth(parts["vnindex"]) if "vnindex" in parts else no_update,
+        "movers": _movers(parts["movers"]) if "movers" in parts else no_update,
+        "clock": f"{clock['vn_time'] or '--:--:--'} VN" if clock else no_update,
+        "phase": phase_badge(clock["phase"]) if clock else no_update,
+        "banner": banner,
+        "banner_hidden": hidden,
+        "source": source_badge(status) if key != shown else no_update,
+    }
 
 
 # Extends the figures with the answer and re-colours them when the theme changes.
