@@ -235,49 +235,62 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
     )
 
 
+# Named outputs: the callbacks with many outputs return dicts by these names (in the order of
+# the old positional outputs, so each callback keeps its id).
+BOARD_OUT = {
+    "rows": Output(ids.GRID, "rowData"), "transaction": Output(ids.GRID, "rowTransaction"),
+    "client": Output(ids.CLIENT, "data"), "strip": Output(ids.STRIP, "children"),
+    "summary": Output(ids.SUMMARY, "children"), "ack": Output(ids.ACK, "data"),
+}
+STATUS_OUT = {
+    "banner": Output(ids.BANNER, "children"), "banner_hidden": Output(ids.BANNER, "hidden"),
+    "clock": Output(ids.CLOCK, "children"), "phase": Output(ids.PHASE, "children"),
+    "source": Output(ids.SOURCE, "children"),
+}
+DETAIL_OUT = {
+    "opened": Output(detail_ids.DRAWER, "opened"), "title": Output(detail_ids.DRAWER, "title"),
+    "head": Output(detail_ids.HEAD, "children"), "figure": Output(detail_ids.CHART, "figure"),
+    "book": Output(detail_ids.BOOK, "children"), "trades": Output(detail_ids.TRADES, "children"),
+    "foreign": Output(detail_ids.FOREIGN, "children"), "ack": Output(ids.DETAIL_ACK, "data"),
+}
+DETAIL_PARTS = ("head", "figure", "book", "trades", "foreign")  # detail_parts() after the title
+
+
 @callback(
-    Output(ids.GRID, "rowData"),
-    Output(ids.GRID, "rowTransaction"),
-    Output(ids.CLIENT, "data"),
-    Output(ids.STRIP, "children"),
-    Output(ids.SUMMARY, "children"),
-    Output(ids.ACK, "data"),
-    Input(ids.POLL, "data"),
-    Input(ids.SYMBOLS, "data"),
-    State(ids.CLIENT, "data"),
+    output=BOARD_OUT,
+    inputs=[Input(ids.POLL, "data"), Input(ids.SYMBOLS, "data"), State(ids.CLIENT, "data")],
     prevent_initial_call=True,  # the layout carries the rows of the current snapshot
 )
-def refresh_board(poll: int | None, selection: dict[str, Any] | None, client: dict[str, Any] | None):
+def refresh_board(poll: int | None, selection: dict[str, Any] | None,
+                  client: dict[str, Any] | None) -> dict[str, Any]:
+    nothing = dict.fromkeys(BOARD_OUT, no_update)
     if current_market_service() is None or not isinstance(selection, dict):
-        return *(no_update,) * 5, poll
+        return {**nothing, "ack": poll}
     tick = _tick(selection, client)
     up = tick.update
     state = {"v": up.version, "known": up.known, "list": selection["id"], "strip": tick.strip_key}
     strip = no_update if tick.strip is None else index_strip_view(tick.strip)
     if up.empty:
-        return no_update, no_update, state if state != client else no_update, strip, no_update, poll
+        return {**nothing, "client": state if state != client else no_update, "strip": strip, "ack": poll}
     summary = board_summary(tick.breadth or {}, tick.movers or {}, up.version, tick.as_of)
+    answer = {**nothing, "client": state, "strip": strip, "summary": summary, "ack": poll}
     if up.full:
-        return list(up.rows), no_update, state, strip, summary, poll
+        return {**answer, "rows": list(up.rows)}
     changes = {"add": up.add, "update": up.update, "remove": [{"symbol": s} for s in up.remove], "async": False}
-    return no_update, changes, state, strip, summary, poll
+    return {**answer, "transaction": changes}
 
 
 @callback(
-    Output(ids.BANNER, "children"),
-    Output(ids.BANNER, "hidden"),
-    Output(ids.CLOCK, "children"),
-    Output(ids.PHASE, "children"),
-    Output(ids.SOURCE, "children"),
-    Input(ids.SLOW_TICK, "n_intervals"),
+    output=STATUS_OUT,
+    inputs=[Input(ids.SLOW_TICK, "n_intervals")],
     prevent_initial_call=True,  # the layout has them: nothing to ask while the page draws
 )
-def refresh_status(_n: int | None):
+def refresh_status(_n: int | None) -> dict[str, Any]:
     service, _snapshot, summary = _market()
     status = service.status() if service is not None else None
     banner, hidden = feed_banner(status)
-    return banner, hidden, vn_clock(summary.get("clock") or None), phase_badge(summary.get("phase")), \
-        source_badge(status)
+    return {"banner": banner, "banner_hidden": hidden, "clock": vn_clock(summary.get("clock") or None),
+            "phase": phase_badge(summary.get("phase")), "source": source_badge(status)}
 
 
 @callback(
@@ -319,32 +332,22 @@ def edit_watchlists(_save: int | None, _delete: int | None, name: str | None, sy
 
 
 @callback(
-    Output(detail_ids.DRAWER, "opened"),
-    Output(detail_ids.DRAWER, "title"),
-    Output(detail_ids.HEAD, "children"),
-    Output(detail_ids.CHART, "figure"),
-    Output(detail_ids.BOOK, "children"),
-    Output(detail_ids.TRADES, "children"),
-    Output(detail_ids.FOREIGN, "children"),
-    Output(ids.DETAIL_ACK, "data"),
-    Input(ids.DETAIL, "data"),
-    Input(ids.DETAIL_POLL, "data"),
-    State(ids.SYMBOLS, "data"),
+    output=DETAIL_OUT,
+    inputs=[Input(ids.DETAIL, "data"), Input(ids.DETAIL_POLL, "data"), State(ids.SYMBOLS, "data")],
     prevent_initial_call=True,
 )
-def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] | None):
+def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] | None) -> dict[str, Any]:
     # Only a symbol of this board or of its list reaches the history query.
     listed = clean_symbols(selection.get("symbols")) if isinstance(selection, dict) else []
     known = set(_market()[1].rows) | set(listed)
     opened_now = ctx.triggered_id == ids.DETAIL
     if not isinstance(symbol, str) or symbol not in known:
-        return (False if opened_now else no_update), *(no_update,) * 6, poll
+        return {**dict.fromkeys(DETAIL_OUT, no_update), "opened": False if opened_now else no_update, "ack": poll}
     title, *parts = detail_parts(_detail(symbol))
     # A refresh leaves the drawer and its title alone: re-drawing them under the user's
     # pointer could swallow a click on the close button.
-    if opened_now:
-        return True, title, *parts, poll
-    return no_update, no_update, *parts, poll
+    return {"opened": True if opened_now else no_update, "title": title if opened_now else no_update,
+            **dict(zip(DETAIL_PARTS, parts, strict=True)), "ack": poll}
 
 
 # Polls are paced in the browser: a tick becomes a poll only when the previous poll's answer
