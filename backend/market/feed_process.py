@@ -28,8 +28,8 @@ from backend.meta import MetaError, MetaStore, open_meta
 from backend.observability.collectors import MarketCollector
 from backend.observability.logs import configure_logging
 from backend.observability.process_server import start_from_env
-from backend.server_mode import ReconnectingWarehouse, open_server_warehouse
 from backend.warehouse import Warehouse, WarehouseError
+from backend.warehouse.reconnect import ReconnectingWarehouse, open_server_warehouse
 
 log = logging.getLogger("deskboard.feed")
 

@@ -422,11 +422,11 @@ def test_the_page_answers_malformed_requests_with_everything_or_nothing(scripted
     app, service, _feed = scripted_app
     page = sys.modules["pages.market"]
     with app.server.test_request_context("/market"):
-        assert all(x is dash_no_update for x in page.answer(None))
-        assert all(x is dash_no_update for x in page.answer(["seq", 1]))
+        assert all(x is dash_no_update for x in page.answer(None).values())
+        assert all(x is dash_no_update for x in page.answer(["seq", 1]).values())
         for request in ({"seq": "1; drop", "cursor": "garbage"}, {"seq": True, "cursor": {"run": 5, "v": -1, "n": []}},
                         {"seq": 2**80, "cursor": {"run": "x" * 10_000, "v": 10**30, "n": {"vn30": 10**9}}}, {}):
-            answer = page.answer(request)[0]
+            answer = page.answer(request)["answer"]
             assert answer["full"] is True and answer["v"] == service.view.version
             assert answer["ack"] is None and answer["status"] == "stopped"
         for bad in (None, {}, {"id": 5}, {"id": ["a"]}, "a"):
