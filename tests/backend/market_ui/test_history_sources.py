@@ -273,6 +273,21 @@ def test_a_session_s_later_flushes_of_its_day_append(fresh_warehouse: Warehouse)
     assert _prices(store, today) == [10, 11, 12]
 
 
+def test_rows_wait_while_the_records_store_is_unreachable(fresh_warehouse: Warehouse, meta: MetaStore) -> None:
+    down = MetaStore(create_meta_engine("postgresql+psycopg://deskboard@127.0.0.1:9/none"))  # nothing listens
+    sources = HistorySources(down)
+    store = MarketStore(fresh_warehouse, sources=sources)
+    store.begin_session("ssi", simulated=False)
+    today = datetime.now(UTC).date()
+    store.add("trades", [_trade(today, 5, 0), _trade(today, 6, 1)])
+    assert store.flush() == {} and "claiming a day" in (store.last_error or "")
+    assert store.pending()["trades"] == 2 and _prices(store, today) == []
+    sources.meta = meta  # the records store answers again
+    assert store.flush() == {"trades": 2} and _prices(store, today) == [5, 6]
+    assert sources.owner(today).source == "ssi"
+    down.dispose()
+
+
 # -- the file older versions kept in the data directory ---------------------------------------
 # The schema and statement of the earlier versions' ``backend/market/history_sources.py``, verbatim.
 OLD_SCHEMA = """
