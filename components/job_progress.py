@@ -157,25 +157,21 @@ def _cancel(clicks: Any, watched: Any):
     return {"id": job_id, "asked": clicks}, ""  # a new value: the record is drawn again at once
 
 
-@_callback(
-    Output(ids.bar(MATCH), "value"),
-    Output(ids.bar(MATCH), "color"),
-    Output(ids.bar(MATCH), "animated"),
-    Output(ids.bar(MATCH), "striped"),
-    Output(ids.text(MATCH), "children"),
-    Output(ids.text(MATCH), "c"),
-    Output(ids.start(MATCH), "disabled"),
-    Output(ids.cancel(MATCH), "disabled"),
-    Output(ids.link(MATCH), "href"),
-    Output(ids.link(MATCH), "children"),
-    Output(ids.link(MATCH), "style"),
-    Output(ids.log(MATCH), "style"),
-    Output(ids.log_text(MATCH), "children"),
-    Output(ids.tick(MATCH), "disabled"),
-    Input(ids.job(MATCH), "data"),
-    Input(ids.tick(MATCH), "n_intervals"),
-)
-def _show(watched: Any, _tick: Any):
+# Named outputs: the callback returns a dict by these names (in the order of the old positional
+# outputs, so the callback keeps its id).
+SHOW_OUT = {
+    "percent": Output(ids.bar(MATCH), "value"), "bar_color": Output(ids.bar(MATCH), "color"),
+    "animated": Output(ids.bar(MATCH), "animated"), "striped": Output(ids.bar(MATCH), "striped"),
+    "text": Output(ids.text(MATCH), "children"), "text_color": Output(ids.text(MATCH), "c"),
+    "start_disabled": Output(ids.start(MATCH), "disabled"), "cancel_disabled": Output(ids.cancel(MATCH), "disabled"),
+    "href": Output(ids.link(MATCH), "href"), "link_text": Output(ids.link(MATCH), "children"),
+    "link_style": Output(ids.link(MATCH), "style"), "log_style": Output(ids.log(MATCH), "style"),
+    "log": Output(ids.log_text(MATCH), "children"), "tick_disabled": Output(ids.tick(MATCH), "disabled"),
+}
+
+
+@_callback(output=SHOW_OUT, inputs=[Input(ids.job(MATCH), "data"), Input(ids.tick(MATCH), "n_intervals")])
+def _show(watched: Any, _tick: Any) -> dict[str, Any]:
     job_id = _job_id(watched)
     view: JobView = IDLE
     if job_id is not None:
@@ -185,11 +181,14 @@ def _show(watched: Any, _tick: Any):
             view = IDLE  # a job of another session or a cleared records store: nothing to watch
     running = view.state == "RUNNING"
     shown = {"display": "inline"} if view.result_href else {"display": "none"}
-    return (
-        view.percent, view.color, running, running, view.text, "red" if view.state == "FAILED" else "dimmed",
-        view.active, not view.active, view.result_href, f"Download {view.result_name}" if view.result_name else "",
-        shown, {"display": "block"} if view.log else {"display": "none"}, view.log or "", not view.active,
-    )
+    return {
+        "percent": view.percent, "bar_color": view.color, "animated": running, "striped": running,
+        "text": view.text, "text_color": "red" if view.state == "FAILED" else "dimmed",
+        "start_disabled": view.active, "cancel_disabled": not view.active, "href": view.result_href,
+        "link_text": f"Download {view.result_name}" if view.result_name else "",
+        "link_style": shown, "log_style": {"display": "block"} if view.log else {"display": "none"},
+        "log": view.log or "", "tick_disabled": not view.active,
+    }
 
 
 def _register(target: Any) -> None:

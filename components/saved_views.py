@@ -156,28 +156,35 @@ hooks.clientside_callback(
 )
 
 
+# Named outputs: the callback returns a dict by these names (in the order of the old positional
+# outputs, so the callback keeps its id).
+ACT_OUT = {
+    "views": Output(ids.views(MATCH), "data"), "options": Output(ids.select(MATCH), "data"),
+    "selected": Output(ids.select(MATCH), "value"), "placeholder": Output(ids.select(MATCH), "placeholder"),
+    "message": Output(ids.message(MATCH), "children"), "message_color": Output(ids.message(MATCH), "c"),
+    "confirm_opened": Output(ids.confirm(MATCH), "opened"),
+}
+
+
 # Registered as hooks so that every app built in this process gets them (a
 # module's plain @callback is consumed by the first app that serves a request).
 @hooks.callback(
-    Output(ids.views(MATCH), "data"),
-    Output(ids.select(MATCH), "data"),
-    Output(ids.select(MATCH), "value"),
-    Output(ids.select(MATCH), "placeholder"),
-    Output(ids.message(MATCH), "children"),
-    Output(ids.message(MATCH), "c"),
-    Output(ids.confirm(MATCH), "opened"),
-    Input(ids.here(MATCH), "data"),
-    Input(ids.rename(MATCH), "n_clicks"),
-    Input(ids.confirm_yes(MATCH), "n_clicks"),
-    State(ids.name(MATCH), "value"),
-    State(ids.select(MATCH), "value"),
-    State(ids.views(MATCH), "data"),
-    State(URL, "pathname"),
+    output=ACT_OUT,
+    inputs=[
+        Input(ids.here(MATCH), "data"),
+        Input(ids.rename(MATCH), "n_clicks"),
+        Input(ids.confirm_yes(MATCH), "n_clicks"),
+        State(ids.name(MATCH), "value"),
+        State(ids.select(MATCH), "value"),
+        State(ids.views(MATCH), "data"),
+        State(URL, "pathname"),
+    ],
 )
-def _act(here, _rename, _delete, name, selected, views, pathname):
+def _act(here, _rename, _delete, name, selected, views, pathname) -> dict[str, Any]:
     service, page = _service(), pathname or "/"
     if service is None:
-        return [], [], None, UNAVAILABLE, UNAVAILABLE, "red", False
+        return {"views": [], "options": [], "selected": None, "placeholder": UNAVAILABLE, "message": UNAVAILABLE,
+                "message_color": "red", "confirm_opened": False}
     part = ctx.triggered_id["part"] if isinstance(ctx.triggered_id, dict) else None
     chosen = service.parse_selected(selected)
     if part == "here" and isinstance(here, dict):
@@ -188,8 +195,9 @@ def _act(here, _rename, _delete, name, selected, views, pathname):
         state = service.delete(page, views, chosen)
     else:
         state = service.load(page, chosen)
-    color = "teal" if state.ok else "red"
-    return state.views, state.options, state.selected_value, state.placeholder, state.message, color, False
+    return {"views": state.views, "options": state.options, "selected": state.selected_value,
+            "placeholder": state.placeholder, "message": state.message,
+            "message_color": "teal" if state.ok else "red", "confirm_opened": False}
 
 
 @hooks.callback(

@@ -98,10 +98,10 @@ def test_the_panel_is_handed_its_service_and_without_one_says_so(service: SavedV
     from components import saved_views as component
 
     monkeypatch.setattr(component, "_source", [])
-    views, options, _value, placeholder, message, colour, _opened = component._act(
-        {"search": "?rows=desk"}, None, None, "Desk", None, [], PAGE)
-    assert (views, options, message, colour) == ([], [], component.UNAVAILABLE, "red")
-    assert placeholder == component.UNAVAILABLE
+    shown = component._act({"search": "?rows=desk"}, None, None, "Desk", None, [], PAGE)
+    assert shown == {"views": [], "options": [], "selected": None, "placeholder": component.UNAVAILABLE,
+                     "message": component.UNAVAILABLE, "message_color": "red", "confirm_opened": False}
+    assert set(shown) == set(component.ACT_OUT)
     assert component._open(1, "1") == (component.UNAVAILABLE, "red")
     assert service.list("local") == []  # nothing written anywhere
 
