@@ -32,7 +32,8 @@ def server(job_app_settings: Settings) -> Iterator[Any]:
                                     {"id": 1.5}, {"id": 424242}, [1], {"nope": 1}])
 def test_a_hostile_or_stale_job_store_shows_nothing_to_watch(server: Any, stored: Any) -> None:
     shown = control._show(stored, None)
-    assert shown[4] == "" and shown[6] is False and shown[7] is True and shown[-1] is True  # idle, not polling
+    assert shown["text"] == "" and shown["start_disabled"] is False and shown["cancel_disabled"] is True
+    assert shown["tick_disabled"] is True  # idle, not polling
     expected = "job 424242 not found" if stored == {"id": 424242} else ""  # a stale id is named, not an error
     assert control._cancel(1, stored) == (control.no_update, expected)
 
@@ -52,7 +53,8 @@ def test_a_started_job_is_watched_and_cancelled_through_the_record(server: Any) 
     job, message = control._submit({"kind": "probe", "parameters": {"steps": 500, "step_seconds": 0.05}})
     assert message == "" and isinstance(job["id"], int)
     shown = control._show(job, None)
-    assert shown[4].startswith(("Queued", "Running")) and shown[6] is True and shown[-1] is False
+    assert shown["text"].startswith(("Queued", "Running")) and shown["start_disabled"] is True
+    assert shown["tick_disabled"] is False
     control._cancel(1, job)
     record = server.get(job["id"])
     assert record.state == JobState.CANCELLED or record.cancel_requested
