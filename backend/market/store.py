@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from backend.market.history_sources import DayOwner, HistorySources, decide
+from backend.market.history_sources import DayOwner, HistorySources
 from backend.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,9 @@ class MarketStore:
             return claimed
         session = self._session
         assert session is not None
-        action = decide(self.sources.owner(day), session, self._has_rows(day))
+        # The claim is recorded before the day's rows are replaced: of two processes claiming
+        # the day together only one is told to write it.
+        action = self.sources.claim(day, session, self._has_rows(day))
         if action == "replace":
             for spec in TABLES.values():
                 self.warehouse.command(f"DELETE FROM {{db}}.{spec.table} WHERE day = {{day:Date}}", {"day": day})
@@ -194,8 +196,6 @@ class MarketStore:
         elif action == "refuse":
             log.warning("market history of %s comes from an exchange feed; this %s session does not write it",
                         day, session.source)
-        if action != "refuse":
-            self.sources.record(day, session)
         self._claimed[day] = action != "refuse"
         return self._claimed[day]
 

@@ -399,6 +399,7 @@ def test_a_simulator_never_writes_over_a_day_an_exchange_feed_recorded(fresh_war
     sim.start(FeedPipeline(sim, MarketCore(), lambda: feed))
     feed.send(status_message("FPT", *FPT), trade_message("FPT", *FPT, 125_000, 300, 300))
     _wait(lambda: sim.store.refused_rows >= 1)
+    _wait(lambda: (sim.board.row("FPT") or {}).get("last") is not None)
     assert sim.board.row("FPT")["last"] == 125_000  # the board shows the simulator's prices ...
     assert _stored_prices(sim) == [131_000.0]  # ... the history keeps the exchange's day
     sim.stop()
