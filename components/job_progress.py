@@ -59,8 +59,12 @@ class ids:
     tick = staticmethod(lambda aio_id: ids._id("tick", aio_id))
 
 
-def job_progress(aio_id: str, *, kind: str, label: str) -> html.Div:
-    """The control; ``aio_id`` must be unique on the page, ``kind`` is a job kind of ``backend.jobs``."""
+def job_progress(aio_id: str, *, kind: str, label: str, parameters: dict[str, Any] | None = None) -> html.Div:
+    """The control; ``aio_id`` must be unique on the page, ``kind`` is a job kind of ``backend.jobs``.
+
+    ``parameters``: the job's fixed parameters; without them the job is given the page's
+    query string (``{"view": ...}``) at the moment of the click.
+    """
     return html.Div(
         className="job-progress db-kiosk-hide",
         children=[
@@ -81,7 +85,7 @@ def job_progress(aio_id: str, *, kind: str, label: str) -> html.Div:
             dmc.Text(id=ids.error(aio_id), size="xs", c="red", attributes={"role": "alert"}),
             html.Details([html.Summary("Log of the failed job"), html.Pre(id=ids.log_text(aio_id))],
                          id=ids.log(aio_id), style={"display": "none"}),
-            dcc.Store(id=ids.config(aio_id), data={"kind": kind}),
+            dcc.Store(id=ids.config(aio_id), data={"kind": kind, "parameters": parameters}),
             dcc.Store(id=ids.request(aio_id)),
             dcc.Store(id=ids.job(aio_id), storage_type="session"),
             dcc.Interval(id=ids.tick(aio_id), interval=POLL_MS, disabled=True),
@@ -115,7 +119,7 @@ def _callback(*args: Any, **kwargs: Any) -> Any:
 _START = (
     """function (n, config) {
         if (!n || !config) { return window.dash_clientside.no_update; }
-        return {kind: config.kind, parameters: {view: window.location.search}, n: n};
+        return {kind: config.kind, parameters: config.parameters || {view: window.location.search}, n: n};
     }""",
     Output(ids.request(MATCH), "data"),
     Input(ids.start(MATCH), "n_clicks"),

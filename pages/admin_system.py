@@ -13,7 +13,10 @@ import dash_ag_grid as dag
 import dash_mantine_components as dmc
 from dash import Input, Output, callback, dcc, html
 
+from backend.backup.listing import list_backups
 from backend.observability.summary import Latency, SystemSummary, system_summary
+from backend.stores import current_stores
+from components.job_progress import job_progress
 
 dash.register_page(__name__, path="/admin/system", title="System", name="System", order=9)
 
@@ -27,6 +30,7 @@ class ids:
     CALLBACKS = "system-callbacks"
     UPDATED = "system-updated"
     SPAN = "system-span"
+    BACKUPS = "system-backups"
 
 
 RECENT, SINCE_START = "recent", "start"
@@ -136,7 +140,32 @@ def layout(**_query: Any) -> html.Div:
         _grid(ids.ROUTES, "Route", rows(summary.routes)),
         dmc.Title("Callbacks", order=4, mt="md", mb="xs"),
         _grid(ids.CALLBACKS, "Callback (outputs)", rows(summary.callbacks)),
+        dmc.Title("Backups", order=4, mt="md", mb="xs"),
+        dmc.Text("A backup of the records, the warehouse tables and the measurements, taken through the running "
+                 "app's own connections into the data directory's backups folder. Restoring is done with the app "
+                 "stopped: python -m backend.backup restore DIR.", size="sm", c="dimmed", mb="xs"),
+        job_progress("admin-backup", kind="backup", label="Back up now", parameters={}),
+        dag.AgGrid(id=ids.BACKUPS, rowData=backup_rows(), columnDefs=[
+            {"field": "name", "headerName": "Backup", "flex": 2}, {"field": "created", "headerName": "Taken (UTC)"},
+            {"field": "mode"}, {"field": "size", "headerName": "Size", "type": "rightAligned"},
+            {"field": "rows", "headerName": "Warehouse rows", "type": "rightAligned"},
+            {"field": "problem", "headerName": "Problem", "flex": 2}],
+            dashGridOptions={"domLayout": "autoHeight", "animateRows": False, "rowHeight": 30,
+                             "localeText": {"noRowsToShow": "No backups yet."}},
+            className="system-grid", style={"marginTop": "8px"}),
     ], className="system-page")
+
+
+def backup_rows() -> list[dict[str, Any]]:
+    """The backups in the data directory, newest first (manifests only: checksums are checked on restore)."""
+    return [{"name": b.name, "created": b.created_at.strftime("%Y-%m-%d %H:%M:%S") if b.created_at else "",
+             "mode": b.mode, "size": f"{b.bytes / 1e6:,.1f} MB", "rows": f"{b.warehouse_rows:,}",
+             "problem": b.problem or ""} for b in list_backups(current_stores().settings.data_dir, limit=50)]
+
+
+@callback(Output(ids.BACKUPS, "rowData"), Input(ids.TICK, "n_intervals"), prevent_initial_call=True)
+def refresh_backups(_n: int | None) -> list[dict[str, Any]]:
+    return backup_rows()
 
 
 @callback(Output(ids.STATS, "children"), Output(ids.ROUTES, "rowData"), Output(ids.CALLBACKS, "rowData"),
