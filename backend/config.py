@@ -314,7 +314,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    data_dir: Path = Path("./data")
+    data_dir: Path = Field(Path("./data"), validate_default=True)  # made absolute: it is put into DSNs
     server: ServerSettings = ServerSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     records: RecordsSettings = RecordsSettings()

@@ -285,3 +285,15 @@ def test_no_module_builds_settings_of_its_own_from_the_environment() -> None:
         if "BaseSettings" in path.read_text(encoding="utf-8") or "pydantic_settings" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_the_default_data_dir_is_made_absolute_so_the_embedded_stores_open_where_the_app_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("DESKBOARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.warehouse_url == f"chdb://{tmp_path / 'data' / 'warehouse'}"  # chdb:///abs/path, not a host
+    assert settings.meta_database_url == f"sqlite:///{tmp_path / 'data' / 'meta.sqlite3'}"
