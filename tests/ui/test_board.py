@@ -4,7 +4,6 @@ pins and the detail drawer in the URL, bad URL values, watchlists and the stale-
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -104,6 +103,14 @@ window.fetch = function (input, init) {
 """
 
 
+# Counts the board's own ticks (Dash looks the clientside function up on every call).
+COUNT_TICKS = """
+window.__ticks = 0;
+const board = window.dash_clientside.board, pace0 = board.pace;
+board.pace = function () { window.__ticks += 1; return pace0.apply(this, arguments); };
+"""
+
+
 def test_a_hidden_board_asks_nothing_and_catches_up_when_shown(dash_duo, scripted_market) -> None:
     m = scripted_market
     _seed(m, {"FPT": 131_000})
@@ -112,11 +119,15 @@ def test_a_hidden_board_asks_nothing_and_catches_up_when_shown(dash_duo, scripte
     driver = dash_duo.driver
     driver.execute_script(COUNT_POLLS)
     until(lambda: driver.execute_script("return window.__polls") >= 2, timeout=10)  # polling while shown
+    driver.execute_script(COUNT_TICKS)
     driver.execute_script("Object.defineProperty(document, 'hidden', {value: true, configurable: true});")
-    time.sleep(0.6)  # a poll already asked may still land
+    ticks = driver.execute_script("return window.__ticks")
+    # Two of the page's own ticks: a poll already asked has landed or been given up by then.
+    until(lambda: driver.execute_script("return window.__ticks") >= ticks + 2, timeout=10)
     asked = driver.execute_script("return window.__polls")
     m.trade("FPT", 131_500, total=1_100)
-    time.sleep(2.0)
+    ticks = driver.execute_script("return window.__ticks")
+    until(lambda: driver.execute_script("return window.__ticks") >= ticks + 4, timeout=10)
     assert driver.execute_script("return window.__polls") == asked  # four ticks, no question
     assert cell_text(dash_duo, "FPT", "last") == "131.00"
     driver.execute_script("delete document.hidden;")  # shown again: the next tick asks
@@ -157,6 +168,7 @@ def test_a_changed_cell_flashes_green_when_it_rose_and_red_when_it_fell_and_noth
     wait_cell(dash_duo, "FPT", "last", "131.00")
     wait_cell(dash_duo, "HPG", "last", "27.00")
     dash_duo.driver.execute_script(FLASH_OBSERVER)
+    dash_duo.driver.execute_script(COUNT_TICKS)
 
     def moved(before: dict, after: dict) -> dict[str, int]:
         """Displayed numbers that changed between two board rows, and which way (computed here)."""
@@ -180,7 +192,9 @@ def test_a_changed_cell_flashes_green_when_it_rose_and_red_when_it_fell_and_noth
         except dash_errors.TestingTimeoutError:
             raise AssertionError(f"flashed {sorted(seen)}, expected {sorted(want)}; "
                                  f"last shows {cell_text(dash_duo, 'FPT', 'last')}") from None
-        time.sleep(0.3)  # anything else that would flash has flashed by now
+        # Anything else that would flash has flashed once the page has ticked twice more.
+        ticks = dash_duo.driver.execute_script("return window.__ticks")
+        until(lambda: dash_duo.driver.execute_script("return window.__ticks") >= ticks + 2, timeout=10)
         seen.update(_flashes(dash_duo, "FPT"))
         return seen, want
 

@@ -202,8 +202,16 @@ def test_the_page_fits_the_screen(dash_duo, simulated_app, query: str, width: in
     dash_duo.wait_for_page(dash_duo.server_url + "/market" + query)
     _with_board_in_another_tab(dash_duo)
     until(lambda: all(_points(dash_duo, g) > 0 for g in GRAPHS), timeout=30)
-    time.sleep(0.5)  # the charts' own resize after the first draw
-    m = dash_duo.driver.execute_script(FIT)
+    # The charts resize themselves after the first draw: measure once two readings agree.
+    reading: dict[str, object] = {}
+
+    def settled() -> bool:
+        now = dash_duo.driver.execute_script(FIT)
+        same, reading["m"] = now == reading.get("m"), now
+        return same
+
+    until(settled, timeout=15, poll=0.3)
+    m = reading["m"]
     if SCREENS:
         dash_duo.driver.save_screenshot(str(Path(SCREENS) / f"market{query.replace('?', '-').replace('=', '')}-{width}.png"))
     page_width, page_height, view_width, view_height = m["page"]
