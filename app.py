@@ -17,7 +17,6 @@ from backend.jobs.runtime import install_jobs
 from backend.meta import MetaError
 from backend.observability.install import install_observability
 from backend.server_mode import install_market, install_warehouse_errors, open_stores, warehouse_reachable
-from backend.server_timing import install_server_timing
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
 
@@ -62,7 +61,6 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     install_jobs(server, stores)
     _ensure_demo_data(stores)
     register_api(server)
-    install_server_timing(server)
     install_warehouse_errors(server)
     if market:
         install_market(server, stores)  # as DESKBOARD_FEED says: embedded thread, feed process, or off

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from backend.observability import logs, metrics, window
+from backend.server_timing import timing_header, timing_start
 
 DASH_UPDATE_PATH = "/_dash-update-component"
 UNMATCHED_ROUTE = "<unmatched>"
@@ -61,7 +62,7 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
     @server.before_request
     def _begin() -> None:
         g.request_id = logs.accept_request_id(request.headers.get(logs.REQUEST_ID_HEADER))
-        g.observed_from = time.perf_counter()
+        g.observed_from = timing_start()  # one clock reading serves the metrics and Server-Timing
         logs.bind_request(g.request_id)
         window.note_request()
         if request.path == DASH_UPDATE_PATH and request.method == "POST" and known_callbacks is not None:
@@ -79,7 +80,8 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
         started = g.pop("observed_from", None)
         if started is None:
             return response
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started[0]
+        response.headers.add("Server-Timing", timing_header(started))
         route = route_label()
         method = request.method if request.method in _METHODS else "OTHER"
         metrics.HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()

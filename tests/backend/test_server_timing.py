@@ -54,3 +54,20 @@ def test_unknown_paths_get_one_header() -> None:
     response = _app().test_client().get("/nowhere")
     assert response.status_code == 404
     assert len(response.headers.getlist("Server-Timing")) == 1
+
+
+def test_the_apps_request_hooks_stamp_one_header_from_the_clock_the_metrics_read() -> None:
+    from backend.observability.requests import install_request_hooks
+
+    app = Flask(__name__)
+
+    @app.get("/sleep")
+    def sleep():
+        time.sleep(0.05)
+        return "slept"
+
+    install_request_hooks(app)
+    response = app.test_client().get("/sleep")
+    assert len(response.headers.getlist("Server-Timing")) == 1
+    timings = _timings(response.headers["Server-Timing"])
+    assert timings["app"] >= 50.0 and timings["cpu"] < timings["app"]
