@@ -13,13 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from backend.market.watchlists import VN30_ID, StoredRule, UserData, UserDataError, Watchlist
 from backend.meta import close_meta, open_meta
@@ -84,27 +81,14 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty records database: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'records' / 'meta.sqlite3'}"
-        yield url
-        close_meta(url)
-        return
-    server_url = request.getfixturevalue("postgres_url")
-    name = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        close_meta(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def meta_sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / 'records' / 'meta.sqlite3'
+
+
+@pytest.fixture
+def meta_db_prefix() -> str:
+    return "mig"
 
 
 @pytest.fixture

@@ -24,13 +24,12 @@ from backend.meta.views import (
     search_from_state,
     state_from_search,
 )
-from tests.backend.test_meta import meta_url  # noqa: F401 - fixture shared with the store tests
 
 PIVOT_STATE = {"dims": "portfolio_manager_id,symbol", "date": "2024-02-29", "f.symbol": ["AAPL", "MSFT"]}
 
 
 @pytest.fixture
-def views(meta_url: str) -> SavedViews:  # noqa: F811
+def views(meta_url: str) -> SavedViews:
     return SavedViews(open_meta(meta_url))
 
 

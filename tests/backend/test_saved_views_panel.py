@@ -10,13 +10,12 @@ from backend.meta import open_meta
 from backend.meta import view_panel as panel
 from backend.meta.view_panel import SavedViewsPanel
 from backend.meta.views import LOCAL_OWNER, SavedViews
-from tests.backend.test_meta import meta_url  # noqa: F401 - fixture shared with the store tests
 
 PAGE = "/pivot"
 
 
 @pytest.fixture
-def service(meta_url: str) -> SavedViews:  # noqa: F811
+def service(meta_url: str) -> SavedViews:
     return SavedViews(open_meta(meta_url))
 
 

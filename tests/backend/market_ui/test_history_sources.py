@@ -12,14 +12,11 @@ import hashlib
 import logging
 import sqlite3
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from backend.market.history_sources import DayOwner, HistorySources, decide, open_sources
 from backend.market.store import MarketStore
@@ -44,27 +41,14 @@ def test_what_a_session_does_with_a_day(owner: DayOwner | None, session: DayOwne
     assert decide(owner, session, has_rows) == action
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def meta_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty records database: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'records' / 'meta.sqlite3'}"
-        yield url
-        close_meta(url)
-        return
-    server_url = request.getfixturevalue("postgres_url")
-    name = f"hs_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        close_meta(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def meta_sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / 'records' / 'meta.sqlite3'
+
+
+@pytest.fixture
+def meta_db_prefix() -> str:
+    return "hs"
 
 
 @pytest.fixture
