@@ -23,11 +23,10 @@ from spectree import Response as Responses
 from backend.api.errors import ApiError, install
 from backend.api.spec import TAGS, Body, ErrorBody, Query, spec
 from backend.api.types import whole_number
-from backend.jobs import JobError, JobState
+from backend.jobs import JobError, JobState, current_owner
 from backend.jobs.kinds import KINDS, get_kind
 from backend.jobs.runtime import current_jobs
 from backend.jobs.store import Job
-from backend.meta.views import LOCAL_OWNER
 
 jobs_api = Blueprint("jobs_api", __name__, url_prefix="/api/v1")
 install(jobs_api)
@@ -89,11 +88,6 @@ def _job_error(exc: JobError):
     return jsonify({"error": str(exc)}), exc.status
 
 
-def _owner() -> str:
-    # Sign-in will supply the user here; until then every job belongs to "local".
-    return LOCAL_OWNER
-
-
 def _job_id(raw: str) -> int:
     if not _ID.match(raw):
         raise ApiError("id: expected a job id (a positive whole number)")
@@ -116,7 +110,7 @@ def _shown(job: Job) -> dict[str, Any]:
 def submit(json: JobRequest) -> tuple[Response, int, dict[str, str]]:
     """Start a job: 202 with the job, its Location and links."""
     get_kind(json.kind)  # an unknown kind is named as such, with the choices
-    job = current_jobs().submit(json.kind, json.parameters, _owner())
+    job = current_jobs().submit(json.kind, json.parameters, current_owner())
     return jsonify(_shown(job)), 202, {"Location": url_for("jobs_api.job", job_id=job.id)}
 
 
@@ -144,7 +138,7 @@ class JobListQuery(Query):
 @spec.validate(resp=Responses(HTTP_200=JobList, HTTP_400=ErrorBody), tags=[TAG])
 def listing(query: JobListQuery) -> Response:
     """The caller's jobs, newest first, with queue positions."""
-    jobs = current_jobs().list(owner=_owner(), states=[JobState(s) for s in query.state] or None, kind=query.kind,
+    jobs = current_jobs().list(owner=current_owner(), states=[JobState(s) for s in query.state] or None, kind=query.kind,
                                limit=query.limit)
     return jsonify({"jobs": [_shown(j) for j in jobs]})
 
@@ -158,7 +152,7 @@ class NoQuery(Query):
                path_parameter_descriptions=ID_DESCRIPTION)
 def job(job_id: str, query: NoQuery) -> Response:
     """One job: state, progress, message, result or error."""
-    return jsonify(_shown(current_jobs().get(_job_id(job_id), _owner())))
+    return jsonify(_shown(current_jobs().get(_job_id(job_id), current_owner())))
 
 
 @jobs_api.post("/jobs/<job_id>/cancel")
@@ -167,7 +161,7 @@ def job(job_id: str, query: NoQuery) -> Response:
                path_parameter_descriptions=ID_DESCRIPTION)
 def cancel(job_id: str, query: NoQuery) -> Response:
     """Cancel a job: a queued job never starts; a running one stops at its next progress check."""
-    return jsonify(_shown(current_jobs().cancel(_job_id(job_id), _owner())))
+    return jsonify(_shown(current_jobs().cancel(_job_id(job_id), current_owner())))
 
 
 @jobs_api.get("/jobs/<job_id>/result")
@@ -178,7 +172,7 @@ def cancel(job_id: str, query: NoQuery) -> Response:
                tags=[TAG], path_parameter_descriptions=ID_DESCRIPTION)
 def result(job_id: str, query: NoQuery) -> Response:
     """The finished job's file."""
-    found = current_jobs().result_file(_job_id(job_id), _owner())
+    found = current_jobs().result_file(_job_id(job_id), current_owner())
     response = send_file(found.path, mimetype=found.media_type, as_attachment=True,
                          download_name=found.download_name, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
