@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -10,6 +9,8 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
+
+from backend.warehouse.client import folder_locked
 
 # Identifiers read from a store or a manifest go into SQL only after this check
 # (and after being found in the schema the code itself creates).
@@ -121,19 +122,5 @@ def fsync_dir(folder: Path) -> None:
 
 def warehouse_folder_locked(folder: Path) -> bool:
     """Whether a running process holds the embedded warehouse at ``folder`` (chDB's lock on ``status``)."""
-    try:
-        fd = os.open(folder / "status", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return folder_locked(folder)
 

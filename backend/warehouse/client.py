@@ -146,7 +146,7 @@ _open: dict[str, Warehouse] = {}
 _open_lock = threading.Lock()
 
 
-def _folder_locked(folder: str) -> bool:
+def folder_locked(folder: str | os.PathLike[str]) -> bool:
     """Whether another process holds the engine's lock on ``folder/status``."""
     status = os.path.join(folder, "status")
     try:
@@ -176,7 +176,7 @@ def _connect(url: str) -> Client:
         text = str(exc)
         # The engine reports the lock on stderr and raises a generic start-up error,
         # so the lock file itself is the reliable witness.
-        locked = parts.scheme == "chdb" and _folder_locked(parts.path)
+        locked = parts.scheme == "chdb" and folder_locked(parts.path)
         if locked or "Cannot lock file" in text or "already running" in text:
             raise WarehouseLockedError(_LOCK_HINT.format(path=parts.path)) from None
         where = parts.path if parts.scheme == "chdb" else parts.hostname
