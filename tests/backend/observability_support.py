@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
+LATENCY = "deskboard_http_request_duration_seconds"
+
 
 def scrape(client) -> dict[tuple[str, frozenset], float]:
     """Every sample of one ``GET /metrics``, keyed by (sample name, labels)."""
