@@ -56,8 +56,11 @@ for arg in "$@"; do
   case "$arg" in -*) ;; *) [ -e "${arg%%::*}" ] && target=() ;; esac
 done
 set +e
-.venv/bin/python -m pytest "${target[@]}" --headless -p no:cacheprovider "$@"
+# A run that hangs (a test's own timeout cannot stop a process that never exits) fails with a
+# clear line well before CI's limit, and still stops the servers.
+timeout --kill-after=30 70m .venv/bin/python -m pytest "${target[@]}" --headless -p no:cacheprovider "$@"
 rc=$?
 set -e
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo "the test run did not end within 70 minutes: failing the run" >&2; exit 1; fi
 if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; exit 1; fi
 exit $rc

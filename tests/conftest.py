@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -52,22 +53,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class FreePortRunner(ThreadedRunner):
-    """Dash's threaded test server on a port the kernel chose, with time to start on a busy machine.
+class AppServer(ThreadedRunner):
+    """The app under test, served by werkzeug in a thread on a port the kernel chose, and stopped
+    by asking the server to shut down.
 
-    Dash's own runner counts ports up from 58050, inside Linux's ephemeral range: when
-    one is taken it retries, and a retry stops every thread started since the first
-    attempt — a live feed thread included.
+    Dash's own threaded runner stops a server by raising ``SystemExit`` inside every thread
+    started since — request threads, the job runner, a live feed. A thread interrupted while it
+    holds a logging handler's lock keeps it for ever, and the next log line anywhere (another
+    test's teardown, the interpreter's exit) waits on it. This runner interrupts no thread: the
+    server stops between requests, then the app's own job runner and market service are stopped.
     """
 
     def start(self, app, start_timeout: float = 30, **kwargs):  # type: ignore[override]
-        kwargs.setdefault("port", free_port())
-        super().start(app, start_timeout=start_timeout, **kwargs)
+        from dash.testing import wait
+        from werkzeug.serving import make_server
+
+        app.scripts.config.serve_locally = True
+        app.css.config.serve_locally = True
+        app.enable_dev_tools(debug=False, dev_tools_disable_version_check=True)
+        self._app = app
+        self.port = kwargs.get("port") or free_port()
+        self._server = make_server("127.0.0.1", self.port, app.server, threaded=True)
+        self.thread = threading.Thread(target=self._server.serve_forever, name=f"app-server-{self.port}",
+                                       daemon=True)
+        self.thread.start()
+        wait.until(lambda: self.accessible(self.url), timeout=start_timeout)
+        self.started = True
+
+    def stop(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self.thread.join(timeout=10)
+            self._server = None
+        if self._app is not None:
+            stop_app_services(self._app.server)
+        self._app = None
+        self.started = False
+
+
+def stop_app_services(server) -> None:
+    """Stop what an app started beside its web server: the job runner and the live market."""
+    from backend.jobs.runtime import EXTENSION_KEY as JOBS_KEY
+    from backend.market.service import EXTENSION_KEY as MARKET_KEY
+
+    for key in (MARKET_KEY, JOBS_KEY):
+        service = server.extensions.pop(key, None)
+        if service is not None:
+            service.stop(5.0)
 
 
 @pytest.fixture
 def dash_thread_server() -> Iterator[ThreadedRunner]:
-    with FreePortRunner() as runner:
+    with AppServer() as runner:
         yield runner
 
 
