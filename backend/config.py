@@ -296,6 +296,41 @@ class JobSettings(Section):
         return max(3 * self.heartbeat_seconds, 1.0)
 
 
+class AccessSettings(Section):
+    """Sign-in, sessions, lockout, embedding and the limits that protect them."""
+
+    env_prefix: ClassVar[str] = ENV_PREFIX + "ACCESS_"
+    env_names: ClassVar[dict[str, str]] = {
+        "auth": ENV_PREFIX + "AUTH",
+        "auth_off_in_production": ENV_PREFIX + "AUTH_OFF_IN_PRODUCTION",
+    }
+    allowed: ClassVar[dict[str, str]] = {
+        "frame_ancestors": "origins separated by spaces ('self', https://intranet.example)",
+        "metrics_allow": "IP addresses or networks separated by spaces or commas",
+        "signin_rate": "a flask-limiter rate such as '10 per minute'",
+        "api_rate": "a flask-limiter rate such as '600 per minute'",
+    }
+
+    # "on": users sign in; "off": one local user with every permission (a desktop tool).
+    auth: Literal["on", "off"] = "on"
+    # Production refuses DESKBOARD_AUTH=off unless this says it was meant.
+    auth_off_in_production: bool = False
+    # A session unused this long signs out (live pages' own refreshes do not count as use).
+    idle_minutes: float = Field(480.0, ge=1, le=7 * 24 * 60)
+    # Failed sign-ins in a row that lock an account, and for how long.
+    lockout_attempts: int = Field(5, ge=1, le=100)
+    lockout_minutes: float = Field(15.0, ge=0.1, le=24 * 60)
+    # Who may embed pages in an iframe (Content-Security-Policy frame-ancestors).
+    frame_ancestors: str = Field("'self'", max_length=2000)
+    # /metrics answers requests from these addresses, or with DESKBOARD_METRICS_TOKEN.
+    metrics_allow: str = Field("127.0.0.1 ::1", max_length=2000)
+    # Rate limits (flask-limiter syntax), per client address.
+    signin_rate: str = Field("10 per minute", max_length=100)
+    api_rate: str = Field("1200 per minute", max_length=100)
+    # Longest life of a signed read-only link (wall screens: up to a year).
+    link_max_days: int = Field(366, ge=1, le=366)
+
+
 SECTIONS: dict[str, type[Section]] = {
     "server": ServerSettings,
     "warehouse": WarehouseSettings,
@@ -305,6 +340,7 @@ SECTIONS: dict[str, type[Section]] = {
     "market": MarketSettings,
     "jobs": JobSettings,
     "observability": ObservabilitySettings,
+    "access": AccessSettings,
 }
 DATA_DIR_VARIABLE = ENV_PREFIX + "DATA_DIR"
 
@@ -323,6 +359,7 @@ class Settings(BaseModel):
     market: MarketSettings = MarketSettings()
     jobs: JobSettings = JobSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    access: AccessSettings = AccessSettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -338,6 +375,9 @@ class Settings(BaseModel):
             raise ValueError("DESKBOARD_FEED=process needs DESKBOARD_REDIS_URL (the feed process publishes there)")
         if self.jobs.runner == "celery" and not self.cache.redis_url:
             raise ValueError("DESKBOARD_JOBS_RUNNER=celery needs DESKBOARD_REDIS_URL (the broker)")
+        if self.server.env == "production" and self.access.auth == "off" and not self.access.auth_off_in_production:
+            raise ValueError("DESKBOARD_AUTH=off is refused when DESKBOARD_ENV=production "
+                             "(set DESKBOARD_AUTH_OFF_IN_PRODUCTION=true if it is meant)")
         return self
 
     # -- resolved values -------------------------------------------------------------

@@ -188,3 +188,161 @@ class MarketDayOwner(Base):
     simulated: Mapped[bool] = mapped_column(Boolean)
     session: Mapped[str] = mapped_column(String(MARKET_SESSION_MAX))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+# -- access control: credentials, roles, links, flags, audit and per-user settings -----------
+ROLE_NAME_MAX = 40
+TOKEN_HASH_MAX = 64  # sha256 hex of a random secret: the secret itself is never stored
+FLAG_KEY_MAX = 64
+AUDIT_ACTION_MAX = 64
+SIGN_IN_LINK_PURPOSES = ("sign_in", "reset")
+
+
+class UserCredentials(Base):
+    """How a user signs in and what they may do; one row per user that can sign in.
+
+    Kept apart from ``users`` (which every record points at) so records of the single local
+    user, and of users removed from sign-in, keep their owner.
+    """
+
+    __tablename__ = "user_credentials"
+    __table_args__ = (CheckConstraint("failed_signins >= 0", name="failed_signins"),)
+
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    # argon2id encoded hash (parameters and salt inside); None: no password set yet.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # DataScope.as_dict(): per dimension a list of allowed values, or None for all.
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    failed_signins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped by a password change, reset, disable or role/scope change: sessions carrying an
+    # older number are signed out at their next request.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_signin_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class CustomRole(Base):
+    """A role an admin made (the built-in viewer/analyst/trader/admin live in code)."""
+
+    __tablename__ = "custom_roles"
+
+    name: Mapped[str] = mapped_column(String(ROLE_NAME_MAX), primary_key=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class ApiToken(Base):
+    """A personal API token: shown once at creation, kept only as a hash, revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_MAX), unique=True)
+    # The first characters of the token, so a user can tell their tokens apart in a list.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignInLink(Base):
+    """A one-time link that signs a user in: the first admin's, or an admin-issued reset."""
+
+    __tablename__ = "sign_in_links"
+    __table_args__ = (
+        CheckConstraint(f"purpose IN ({', '.join(repr(p) for p in SIGN_IN_LINK_PURPOSES)})", name="purpose"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_MAX), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(USER_ID_MAX))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignedLink(Base):
+    """A read-only link to one view for a wall screen or an embedding page.
+
+    The URL carries an itsdangerous signature of ``id``; this row is what can be listed and
+    revoked, and the maker's current state decides whether it still works.
+    """
+
+    __tablename__ = "signed_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    maker: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(120), default="")
+    path: Mapped[str] = mapped_column(String(PAGE_PATH_MAX))
+    # The view's URL query (without "?"), as the maker saw it.
+    query: Mapped[str] = mapped_column(Text, default="")
+    # The maker's scope when the link was made (DataScope.as_dict()).
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FeatureFlag(Base):
+    """A switch checked on the server: on/off, a rollout percentage, targeting by role or user."""
+
+    __tablename__ = "feature_flags"
+    __table_args__ = (CheckConstraint("rollout >= 0 AND rollout <= 100", name="rollout"),)
+
+    key: Mapped[str] = mapped_column(String(FLAG_KEY_MAX), primary_key=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    rollout: Mapped[int] = mapped_column(Integer, default=100)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_by: Mapped[str] = mapped_column(String(USER_ID_MAX), default="")
+
+
+class AuditEntry(Base):
+    """One administrative action. The actor is a name, not a key: the log outlives users."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    actor: Mapped[str] = mapped_column(String(USER_ID_MAX), index=True)
+    action: Mapped[str] = mapped_column(String(AUDIT_ACTION_MAX), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class UserSettings(Base):
+    """A user's own defaults: theme, number format, time zone, default pivot view and watchlist."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -34,6 +34,10 @@ DOCUMENTED = {
     "DESKBOARD_JOBS_MAX_QUEUED_PER_OWNER", "DESKBOARD_JOBS_WAREHOUSE_JOBS", "DESKBOARD_JOBS_CELERY_QUEUE",
     "DESKBOARD_FEED", "DESKBOARD_WORKERS", "DESKBOARD_THREADS", "DESKBOARD_ACCESS_LOG", "DESKBOARD_LOG_LEVEL",
     "DESKBOARD_LOG_FORMAT", "DESKBOARD_METRICS_TOKEN", "DESKBOARD_MARKET_HISTORY_BUFFER_ROWS",
+    "DESKBOARD_AUTH", "DESKBOARD_AUTH_OFF_IN_PRODUCTION", "DESKBOARD_ACCESS_IDLE_MINUTES",
+    "DESKBOARD_ACCESS_LOCKOUT_ATTEMPTS", "DESKBOARD_ACCESS_LOCKOUT_MINUTES", "DESKBOARD_ACCESS_FRAME_ANCESTORS",
+    "DESKBOARD_ACCESS_METRICS_ALLOW", "DESKBOARD_ACCESS_SIGNIN_RATE", "DESKBOARD_ACCESS_API_RATE",
+    "DESKBOARD_ACCESS_LINK_MAX_DAYS",
 }
 
 # One bad value per section, with what the message must say is allowed.
@@ -47,6 +51,7 @@ BAD_PER_SECTION = {
     "market": ("DESKBOARD_MARKET_SPEED", "0", "a number greater than 0, at most 10000"),
     "jobs": ("DESKBOARD_JOBS_CONCURRENCY", "0", "a whole number at least 1, at most 32"),
     "observability": ("DESKBOARD_LOG_FORMAT", "xml", "one of json, console"),
+    "access": ("DESKBOARD_AUTH", "maybe", "one of on, off"),
 }
 
 
@@ -297,3 +302,16 @@ def test_the_default_data_dir_is_made_absolute_so_the_embedded_stores_open_where
     assert settings.data_dir == tmp_path / "data"
     assert settings.warehouse_url == f"chdb://{tmp_path / 'data' / 'warehouse'}"  # chdb:///abs/path, not a host
     assert settings.meta_database_url == f"sqlite:///{tmp_path / 'data' / 'meta.sqlite3'}"
+
+
+def test_production_refuses_access_control_off_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESKBOARD_ENV", "production")
+    monkeypatch.setenv("DESKBOARD_SECRET_KEY", "a-real-secret-" + "x" * 32)
+    monkeypatch.setenv("DESKBOARD_AUTH", "off")
+    with pytest.raises(SettingsError, match="DESKBOARD_AUTH=off is refused when DESKBOARD_ENV=production"):
+        load_settings()
+    monkeypatch.setenv("DESKBOARD_AUTH_OFF_IN_PRODUCTION", "true")
+    assert load_settings().access.auth == "off"
+    monkeypatch.setenv("DESKBOARD_ENV", "development")
+    monkeypatch.delenv("DESKBOARD_AUTH_OFF_IN_PRODUCTION")
+    assert load_settings().access.auth == "off"
