@@ -18,7 +18,10 @@ loaded there once) and drives Debian's headless Chromium through Playwright:
   artifacts/journeys/ (git-ignored), with notes on what a picture can hide.
 
 Every measurement runs with /board open in a second tab, and again with five more live
-tabs (3 × /board, 2 × /market). The simulated session starts at ``--session-start``
+tabs (3 × /board, 2 × /market). Every budget is judged with the /board tab; with the five
+more live tabs only the live pages' budgets are (tick delay, server time per update,
+nothing blank) — first data and pivot actions are shown there as measured, unjudged, to
+see what contention costs. The simulated session starts at ``--session-start``
 (VN time; 09:20 is continuous trading). It measures; it does not judge: the exit code
 is 0 whenever the measurements ran, and the budgets missed are listed at the end.
 """
@@ -64,6 +67,9 @@ SCENARIOS = (
     ("+ /board tab", ("/board",)),
     ("+ /board + 5 live tabs", ("/board", "/board", "/board", "/board", "/market", "/market")),
 )
+# The issue's budgets for first data and pivot actions hold with /board in a second tab; with
+# five more live tabs only the live pages' budgets are set (ticks shown in time, server time).
+STRESS = SCENARIOS[1][0]
 # A different starting view per scenario, so the second does not replay the first's
 # (server-cached) pivot answers.
 PIVOT_START = ("", "?rows=desk,asset_class,symbol")
@@ -77,7 +83,7 @@ class Figure:
     scenario: str
     values: list[float]
     stat: str  # p50 | p95 | count
-    budget: float
+    budget: float | None  # None: measured, not judged
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +98,8 @@ class Figure:
     @property
     def verdict(self) -> str:
         value = self.judged
+        if self.budget is None:
+            return "shown"
         return "n/a" if value is None else "met" if value <= self.budget else "MISSED"
 
     def shown(self) -> str:
@@ -102,6 +110,8 @@ class Figure:
         return f"{pct(self.values, 0.5):,.0f} / {pct(self.values, 0.95):,.0f} ({len(self.values)})"
 
     def budget_text(self) -> str:
+        if self.budget is None:
+            return "(not set)"
         return "0" if self.stat == "count" else f"{self.stat} ≤ {self.budget:,.0f}"
 
 
@@ -131,7 +141,8 @@ def _scenario(run: Run, browser: Any, app: App, index: int, label: str, backgrou
 
 
 def _first_data(run: Run, label: str, loads: Any, path: str) -> None:
-    run.figures.append(Figure(f"first data {path}", label, loads.times, "p50", BUDGET_FIRST_DATA, loads.note(),
+    budget = None if label == STRESS else BUDGET_FIRST_DATA
+    run.figures.append(Figure(f"first data {path}", label, loads.times, "p50", budget, loads.note(),
                               {"cold": loads.cold}))
     if path not in LIVE_PAGES:
         run.figures.append(Figure(f"blank after first data {path}", label, [float(loads.problem_loads)], "count", 0,
@@ -144,7 +155,8 @@ def _pivot(run: Run, label: str, acts: Any) -> None:
         note = acts.failed.get(kind) or acts.failed.get("all", "")
         if acts.cached.get(kind):
             note = (note + "; " if note else "") + f"{acts.cached[kind]} answered from the server cache"
-        run.figures.append(Figure(f"pivot: {kind}", label, acts.times[kind], "p50", BUDGET_ACTION, note))
+        budget = None if label == STRESS else BUDGET_ACTION
+        run.figures.append(Figure(f"pivot: {kind}", label, acts.times[kind], "p50", budget, note))
         run.details.append(f"pivot {kind} ({label}): {acts.detail(kind)}")
 
 
