@@ -22,6 +22,10 @@ from dash.testing.application_runners import ThreadedRunner
 
 from backend.warehouse import Warehouse, open_warehouse
 
+# Tests of features other than access control meet the app as its single local user; the
+# access tests switch sign-in on for the apps they build (load_settings(auth="on")).
+os.environ.setdefault("DESKBOARD_AUTH", "off")
+
 # A small generated data set shared by the integration tests: big enough to make
 # every dimension and exposure type appear, small enough to build in seconds.
 FIXTURE_ROWS = 60_000
