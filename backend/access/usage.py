@@ -1,0 +1,400 @@
+"""Usage events: who used which page, route, pivot dimension and job, recorded in the warehouse.
+
+``UsageRecorder.record(event)`` is what the request path calls: an append to an in-memory
+buffer under a lock held for a few instructions, which never raises. A writer thread turns
+the buffer into rows and writes them with one insert every ``flush_seconds``. While the
+warehouse refuses writes the rows wait, up to ``cap`` of them; beyond it the oldest go and
+are counted (``status()``, for /health-like reporting), so an outage cannot exhaust memory.
+
+What is recorded (``note_request`` is called by the request hooks after every request):
+
+* ``page_view``: Dash's page-content callback, which names the pathname and query string.
+  It runs on every page load *and* on every navigation inside the app, so the page HTML
+  load itself (always followed by that callback) is not counted again.
+* ``api_call``: every ``/api/...`` request, under its route template (never the raw path).
+* ``callback``: other Dash callbacks, counted by their registered name per user and per
+  ``callback_seconds`` window (one row with ``count`` = calls, ``duration_ms`` = mean), so a
+  live page polling twice a second writes one row a minute, not 120. Callbacks triggered by
+  ``dcc.Interval`` ticks alone are live refreshes, not use, and are not counted at all.
+* ``pivot``: the dimensions and metrics of each pivot request (``record_pivot`` / ``note_pivot``).
+* ``job``: each job submitted, by kind (``record_job`` / ``note_job``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
+
+from backend.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY: Final = "deskboard.usage"
+TABLE: Final = "usage_events"
+KINDS: Final[tuple[str, ...]] = ("page_view", "api_call", "callback", "pivot", "job")
+COLUMNS: Final[tuple[str, ...]] = (
+    "time", "day", "user", "kind", "route", "status", "duration_ms", "count", "dimensions", "metrics", "detail",
+)
+RETENTION_DAYS: Final = 400
+MAX_USER_CHARS: Final = 200
+MAX_ROUTE_CHARS: Final = 300
+MAX_DETAIL_CHARS: Final = 2_000
+MAX_ITEMS: Final = 64  # dimensions or metrics kept per event
+MAX_ITEM_CHARS: Final = 100
+MAX_SEARCH_CHARS: Final = 1_000
+# Kept out of a view's identity: they change how a view is shown, not which view it is.
+PRESENTATION_KEYS: Final = frozenset({"embed", "kiosk"})
+
+DDL: Final = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.{TABLE} (
+    `time` DateTime64(3, 'UTC'),
+    `day` Date,
+    `user` LowCardinality(String),
+    `kind` LowCardinality(String),
+    `route` String,
+    `status` UInt16,
+    `duration_ms` Float64,
+    `count` UInt32,
+    `dimensions` Array(LowCardinality(String)),
+    `metrics` Array(LowCardinality(String)),
+    `detail` String
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, kind, user)
+TTL day + INTERVAL {RETENTION_DAYS} DAY
+"""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+PAGES_OUTPUT: Final = "_pages_content.children"  # Dash's page-content callback names this output first
+_INTERVAL_PROP: Final = ".n_intervals"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One thing a user did. Values are cleaned when written, not when recorded (that is the request path)."""
+
+    kind: str
+    user: str
+    route: str = ""
+    status: int = 0
+    duration_ms: float = 0.0
+    dimensions: Sequence[str] = ()
+    metrics: Sequence[str] = ()
+    detail: Mapping[str, Any] | str | None = None
+    time: float = field(default_factory=time.time)  # epoch seconds, UTC
+    count: int = 1
+
+
+def ensure_table(warehouse: Warehouse) -> None:
+    """Create ``usage_events`` in the warehouse's database when it is missing."""
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{warehouse.database}`")
+    warehouse.command(DDL)
+
+
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return _CONTROL.sub("", text[: limit * 2])[:limit]
+
+
+def _items(values: Any) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        return []
+    out = []
+    for value in values:
+        if len(out) >= MAX_ITEMS:
+            break
+        item = _text(value, MAX_ITEM_CHARS)
+        if item:
+            out.append(item)
+    return out
+
+
+def _detail(detail: Mapping[str, Any] | str | None) -> str:
+    """Small JSON text; an oversized detail is cut (and says so), never refused."""
+    if detail is None or detail == "":
+        return ""
+    try:
+        text = detail if isinstance(detail, str) else json.dumps(detail, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(detail)
+    if len(text) <= MAX_DETAIL_CHARS:
+        return text
+    # Still valid JSON, so queries that read a field of it keep working on other events.
+    return json.dumps({"truncated": True, "chars": len(text), "head": text[: MAX_DETAIL_CHARS - 80]},
+                      ensure_ascii=False)[:MAX_DETAIL_CHARS]
+
+
+def view_query(search: str | None) -> str:
+    """The query string that identifies a view: keys sorted, presentation-only keys dropped."""
+    text = (search or "")[:MAX_SEARCH_CHARS].lstrip("?")
+    pairs = [(k, v) for k, v in parse_qsl(text, keep_blank_values=True) if k not in PRESENTATION_KEYS]
+    return urlencode(sorted(pairs))
+
+
+def to_row(event: UsageEvent) -> tuple[Any, ...]:
+    """The warehouse row of an event; raises ValueError for an event that cannot be one."""
+    if event.kind not in KINDS:
+        raise ValueError(f"unknown usage kind {event.kind!r}")
+    at = datetime.fromtimestamp(float(event.time), UTC)
+    status = int(event.status)
+    duration = float(event.duration_ms)
+    count = int(event.count)
+    detail = event.detail
+    if event.kind == "page_view" and isinstance(detail, Mapping) and "search" in detail:
+        # Normalised here, on the writer thread, rather than on the request path.
+        detail = {**detail, "search": view_query(str(detail["search"]))}
+    return (
+        at, at.date(), _text(event.user, MAX_USER_CHARS) or "?", event.kind, _text(event.route, MAX_ROUTE_CHARS),
+        min(max(status, 0), 65_535), duration if 0 <= duration < 1e9 else 0.0, min(max(count, 1), 2**32 - 1),
+        _items(event.dimensions), _items(event.metrics), _detail(detail),
+    )
+
+
+class UsageRecorder:
+    """Buffered writer of usage events (see the module doc)."""
+
+    def __init__(self, warehouse: Warehouse, *, flush_seconds: float = 2.0, cap: int = 50_000,
+                 callback_seconds: float = 60.0) -> None:
+        if not 0.01 <= flush_seconds <= 600:
+            raise ValueError(f"flush_seconds must be between 0.01 and 600, got {flush_seconds!r}")
+        if not 1 <= cap <= 10_000_000:
+            raise ValueError(f"cap must be between 1 and 10,000,000, got {cap!r}")
+        if not 0 <= callback_seconds <= 3600:
+            raise ValueError(f"callback_seconds must be between 0 and 3600, got {callback_seconds!r}")
+        self.warehouse = warehouse
+        self.flush_seconds = flush_seconds
+        self.cap = cap
+        self.callback_seconds = callback_seconds
+        self.dropped = 0  # events lost at the cap while the warehouse refused writes
+        self.rejected = 0  # events that could not be made into rows (an unknown kind, a bad value)
+        self.written = 0
+        self.last_error: str | None = None
+        self._buffer: deque[UsageEvent] = deque()
+        self._callbacks: dict[tuple[str, str], list[float]] = {}  # (user, name) -> [calls, total ms, max status]
+        self._callbacks_since = time.monotonic()
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._table_ready = False
+
+    # -- the request path ----------------------------------------------------------
+    def record(self, event: UsageEvent) -> None:
+        """Queue one event. O(1); never waits on the warehouse (the lock guards a few instructions only).
+
+        Nothing is checked here: a bad event is rejected (and counted) by the writer, not the request.
+        """
+        with self._lock:
+            if len(self._buffer) >= self.cap:
+                self._buffer.popleft()
+                self.dropped += 1
+            self._buffer.append(event)
+
+    def count_callback(self, user: str, name: str, duration_ms: float, status: int) -> None:
+        """Count one callback call under its name (written as one row per user and window)."""
+        key = (user, name)
+        with self._lock:
+            slot = self._callbacks.get(key)
+            if slot is None:
+                if len(self._callbacks) >= self.cap:
+                    self.dropped += 1
+                    return
+                self._callbacks[key] = [1.0, duration_ms, float(status)]
+            else:
+                slot[0] += 1
+                slot[1] += duration_ms
+                if status > slot[2]:
+                    slot[2] = float(status)
+
+    def record_pivot(self, user: str, dimensions: Sequence[str], metrics: Sequence[str],
+                     detail: Mapping[str, Any] | None = None) -> None:
+        """One pivot request: the dimensions (rows and columns) and metrics it asked for."""
+        self.record(UsageEvent("pivot", user, route="pivot", dimensions=tuple(dimensions or ()),
+                               metrics=tuple(metrics or ()), detail=detail))
+
+    def record_job(self, user: str, kind: str, detail: Mapping[str, Any] | None = None) -> None:
+        """One job submitted, by kind."""
+        self.record(UsageEvent("job", user, route=str(kind), detail=detail))
+
+    # -- writing -------------------------------------------------------------------
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._buffer) + len(self._callbacks)
+
+    def status(self) -> dict[str, Any]:
+        """For health reporting: events waiting, written, dropped at the cap, rejected, last error."""
+        return {"pending": self.pending(), "written": self.written, "dropped": self.dropped,
+                "rejected": self.rejected, "last_error": self.last_error}
+
+    def _take(self, force: bool) -> list[UsageEvent]:
+        now = time.monotonic()
+        with self._lock:
+            events = list(self._buffer)
+            self._buffer.clear()
+            callbacks: dict[tuple[str, str], list[float]] = {}
+            if self._callbacks and (force or now - self._callbacks_since >= self.callback_seconds):
+                callbacks, self._callbacks = self._callbacks, {}
+                self._callbacks_since = now
+        stamp = time.time()
+        for (user, name), (calls, total, status) in callbacks.items():
+            events.append(UsageEvent("callback", user, route=name, status=int(status), duration_ms=total / calls,
+                                     count=int(calls), time=stamp))
+        return events
+
+    def _put_back(self, events: list[UsageEvent]) -> None:
+        """Failed events go back in front of newer ones; beyond the cap the oldest are dropped."""
+        with self._lock:
+            merged = events + list(self._buffer)
+            overflow = len(merged) - self.cap
+            if overflow > 0:
+                self.dropped += overflow
+                merged = merged[overflow:]
+            self._buffer = deque(merged)
+
+    def flush(self, *, force: bool = True) -> int:
+        """Write what is buffered in one insert; return how many events were written."""
+        with self._flush_lock:
+            events = self._take(force)
+            if not events:
+                return 0
+            rows = []
+            for event in events:
+                try:
+                    rows.append(to_row(event))
+                except (TypeError, ValueError, OverflowError, OSError):
+                    self.rejected += 1
+            if not rows:
+                return 0
+            try:
+                if not self._table_ready:
+                    ensure_table(self.warehouse)
+                    self._table_ready = True
+                self.warehouse.insert_rows(TABLE, rows, COLUMNS)
+            except Exception as exc:  # noqa: BLE001 - keep the events and retry on the next flush
+                self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                log.warning("usage events not written (%s); keeping %d", self.last_error, len(events))
+                self._put_back(events)
+                return 0
+            self.written += len(rows)
+            self.last_error = None
+            return len(rows)
+
+    # -- writer thread -------------------------------------------------------------
+    def start(self) -> UsageRecorder:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the writer and write whatever is still buffered (callback counts included)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+        self.flush(force=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush(force=False)
+            except Exception:
+                log.exception("usage writer")
+
+
+# -- the app's recorder ------------------------------------------------------------
+def install_usage(server: Any, warehouse: Warehouse, **options: Any) -> UsageRecorder:
+    """Start a recorder for a Flask server; the request hooks find it in ``server.extensions``."""
+    recorder = server.extensions.get(EXTENSION_KEY)
+    if recorder is None:
+        recorder = UsageRecorder(warehouse, **options).start()
+        server.extensions[EXTENSION_KEY] = recorder
+    return recorder
+
+
+def current_recorder() -> UsageRecorder | None:
+    from flask import current_app, has_app_context
+
+    return current_app.extensions.get(EXTENSION_KEY) if has_app_context() else None
+
+
+def _user() -> str:
+    from backend.access.current import current_principal
+
+    return current_principal().id
+
+
+def note_pivot(dimensions: Sequence[str], metrics: Sequence[str], *, user: str | None = None) -> None:
+    """For the pivot service: record a pivot request of the current user (a no-op without a recorder)."""
+    recorder = current_recorder()
+    if recorder is not None:
+        recorder.record_pivot(user or _user(), dimensions, metrics)
+
+
+def note_job(kind: str, *, user: str | None = None) -> None:
+    """For the job runner: record a job submitted by the current user (a no-op without a recorder)."""
+    recorder = current_recorder()
+    if recorder is not None:
+        recorder.record_job(user or _user(), kind)
+
+
+def _page_inputs(body: Any) -> tuple[str, str] | None:
+    """(pathname, search) of a page-content callback request, else None."""
+    if not isinstance(body, dict):
+        return None
+    output = body.get("output")
+    if not isinstance(output, str) or not output.lstrip(".").startswith(PAGES_OUTPUT):
+        return None
+    values: dict[str, Any] = {}
+    for item in body.get("inputs") or ():
+        if isinstance(item, dict) and item.get("id") == "_pages_location":
+            values[str(item.get("property"))] = item.get("value")
+    pathname = values.get("pathname")
+    if not isinstance(pathname, str):
+        return None
+    search = values.get("search")
+    return pathname, search if isinstance(search, str) else ""
+
+
+def _interval_only(body: Any) -> bool:
+    changed = body.get("changedPropIds") if isinstance(body, dict) else None
+    return bool(changed) and all(isinstance(p, str) and p.endswith(_INTERVAL_PROP) for p in changed)
+
+
+def note_request(route: str, status: int, seconds: float) -> None:
+    """Called once per finished request by the request hooks: classify it and hand it to the recorder.
+
+    Cheap by design (string checks and one append); anything unexpected is ignored, never raised.
+    """
+    try:
+        recorder = current_recorder()
+        if recorder is None:
+            return
+        from flask import g, request
+
+        path = request.path
+        ms = seconds * 1000.0
+        if path.startswith("/api/"):
+            recorder.record(UsageEvent("api_call", _user(), route=route, status=status, duration_ms=ms,
+                                       detail={"method": request.method}))
+        elif path == "/_dash-update-component" and request.method == "POST":
+            body = request.get_json(silent=True)  # parsed once already by Flask for Dash
+            page = _page_inputs(body)
+            if page is not None:
+                pathname, search = page
+                recorder.record(UsageEvent("page_view", _user(), route=pathname, status=status, duration_ms=ms,
+                                           detail={"search": search[:MAX_SEARCH_CHARS]}))
+            elif not _interval_only(body):
+                recorder.count_callback(_user(), str(g.get("dash_callback") or "<unknown>"), ms, status)
+    except Exception:
+        log.debug("usage: request not recorded", exc_info=True)
