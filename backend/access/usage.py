@@ -31,10 +31,11 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-from backend.warehouse import Warehouse
+if TYPE_CHECKING:  # the request hooks import this module: keep the warehouse client out of their import
+    from backend.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from backend.access.usage import note_request as note_usage
 from backend.observability import logs, metrics, window
 from backend.server_timing import timing_header, timing_start
 
@@ -89,6 +90,7 @@ def install_request_hooks(server: Flask, *, known_callbacks: Callable[[], Contai
         callback = g.get("dash_callback")
         if callback is not None:
             metrics.CALLBACK_LATENCY.labels(callback=callback).observe(seconds)
+        note_usage(route, response.status_code, seconds)  # an append to the usage buffer; written by its thread
         now = time.monotonic()
         if now - last_memory[0] >= _MEMORY_EVERY_SECONDS:
             last_memory[0] = now
