@@ -14,6 +14,10 @@ asks only for P&L, grouped by date and desk in one query, and exposure is only
 ever asked for one day at a time, so levels are never added up across days and
 a day's change compares two levels. Each figure equals the total of the pivot
 view its link opens.
+
+Every figure is over the rows the caller's data scope allows (the scope goes to
+each pivot query, and into the cache key): a user limited to some desks sees
+their desks' day, their contributors and their trend.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Final, Literal
 
+from backend.access.principal import EVERYTHING, DataScope
+from backend.access.scope_sql import scope_key
 from backend.cache import cached_call, request_key
 from backend.pivot import DIMENSIONS, PivotRequest, run_pivot
 from backend.pivot.catalog import MAX_VALUE_CHARS
@@ -251,33 +257,33 @@ def _iso_day(text: str) -> date | None:
 
 
 # -- queries -------------------------------------------------------------------------
-def _run(wh: Warehouse, body: dict[str, Any]) -> Any:
-    return run_pivot(wh, PivotRequest.model_validate(body))
+def _run(wh: Warehouse, body: dict[str, Any], scope: DataScope) -> Any:
+    return run_pivot(wh, PivotRequest.model_validate(body), scope=scope)
 
 
 def recent_trade_dates(wh: Warehouse, *, count: int, up_to: date | None = None,
-                       exposure: Exposure = "as_held") -> list[date]:
-    """The last ``count`` trade dates with data in the view (on or before ``up_to``), newest first."""
+                       exposure: Exposure = "as_held", scope: DataScope = EVERYTHING) -> list[date]:
+    """The last ``count`` trade dates with data in the view and ``scope`` (on or before ``up_to``), newest first."""
     body: dict[str, Any] = {
         "dimensions": ["trade_date"], "metrics": ["trade_count"], "limit": count, "exposure": exposure,
         "sort": {"field": "trade_date", "direction": "desc"},
     }
     if up_to is not None:
         body["filters"] = {"trade_date": {"to": up_to.isoformat()}}
-    return [date.fromisoformat(r["trade_date"]) for r in _run(wh, body).rows if not r.get("_other")]
+    return [date.fromisoformat(r["trade_date"]) for r in _run(wh, body, scope).rows if not r.get("_other")]
 
 
-def _pnl_by_date_and_desk(wh: Warehouse, dates: list[date], exposure: Exposure) -> Any:
+def _pnl_by_date_and_desk(wh: Warehouse, dates: list[date], exposure: Exposure, scope: DataScope) -> Any:
     """One query for the trend: P&L (a flow) per trade date (level-1 subtotals) and per date and desk."""
     return _run(wh, {
         "dimensions": ["trade_date", "desk"],
         "metrics": ["pnl"],
         "filters": {"trade_date": {"from": min(dates).isoformat(), "to": max(dates).isoformat()}},
         "exposure": exposure,
-    })
+    }, scope)
 
 
-def _by_desk_on(wh: Warehouse, day: date, exposure: Exposure) -> Any:
+def _by_desk_on(wh: Warehouse, day: date, exposure: Exposure, scope: DataScope) -> Any:
     """Every summary metric per desk on one day: exposure is only ever asked for as a day's level."""
     return _run(wh, {
         "dimensions": ["desk"],
@@ -285,7 +291,7 @@ def _by_desk_on(wh: Warehouse, day: date, exposure: Exposure) -> Any:
         "filters": {"trade_date": day.isoformat()},
         "sort": {"field": "gross_exposure", "direction": "desc"},
         "exposure": exposure,
-    })
+    }, scope)
 
 
 def _desk_name(row: dict[str, Any]) -> str:
@@ -318,8 +324,8 @@ def _desk_exposure(result: Any) -> list[DeskExposure]:
     ]
 
 
-def _ranked(wh: Warehouse, day: date, dimension: str, n: int,
-            exposure: Exposure) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _ranked(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure,
+            scope: DataScope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``n`` best and worst by the day's P&L: one query, a second only when the values overflow it."""
     body: dict[str, Any] = {
         "dimensions": [dimension],
@@ -329,16 +335,17 @@ def _ranked(wh: Warehouse, day: date, dimension: str, n: int,
         "limit": RANK_LIMIT,
         "exposure": exposure,
     }
-    rows = _run(wh, body).rows
+    rows = _run(wh, body, scope).rows
     kept = [row for row in rows if not row.get("_other")]
     if len(kept) == len(rows):
         return kept[:n], kept[::-1][:n]
     # More values than one answer holds: the worst are folded into "Other", so ask for them.
-    worst = _run(wh, {**body, "sort": {"field": "pnl", "direction": "asc"}, "limit": n}).rows
+    worst = _run(wh, {**body, "sort": {"field": "pnl", "direction": "asc"}, "limit": n}, scope).rows
     return kept[:n], [row for row in worst if not row.get("_other")]
 
 
-def _names(wh: Warehouse, day: date, dimension: str, values: set[str], exposure: Exposure) -> dict[str, str]:
+def _names(wh: Warehouse, day: date, dimension: str, values: set[str], exposure: Exposure,
+           scope: DataScope) -> dict[str, str]:
     """The name of each id in ``values`` on ``day`` (several names of one id joined with " / ")."""
     name_dim = NAME_OF.get(dimension)
     if name_dim is None or not values:
@@ -346,7 +353,7 @@ def _names(wh: Warehouse, day: date, dimension: str, values: set[str], exposure:
     rows = _run(wh, {
         "dimensions": [dimension, name_dim], "metrics": ["trade_count"], "limit": len(values), "exposure": exposure,
         "filters": {"trade_date": day.isoformat(), dimension: sorted(values)},
-    }).rows
+    }, scope).rows
     found: dict[str, list[str]] = {}
     for row in rows:
         if not row.get("_other") and row.get(name_dim):
@@ -354,10 +361,11 @@ def _names(wh: Warehouse, day: date, dimension: str, values: set[str], exposure:
     return {value: " / ".join(sorted(set(names))) for value, names in found.items()}
 
 
-def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure) -> Contributors:
+def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Exposure,
+                  scope: DataScope) -> Contributors:
     view = PivotView(CONTRIBUTOR_DIMENSIONS[dimension], _CONTRIBUTOR_METRICS, "pnl")
-    top, bottom = _ranked(wh, day, dimension, n, exposure)
-    names = _names(wh, day, dimension, {str(r[dimension]) for r in top + bottom}, exposure)
+    top, bottom = _ranked(wh, day, dimension, n, exposure, scope)
+    names = _names(wh, day, dimension, {str(r[dimension]) for r in top + bottom}, exposure, scope)
 
     def item(row: dict[str, Any]) -> Contributor:
         value = str(row[dimension])
@@ -371,8 +379,10 @@ def _contributors(wh: Warehouse, day: date, dimension: str, n: int, exposure: Ex
 
 
 def build_overview(wh: Warehouse, *, day: date | None = None, n: int = TOP_N,
-                   exposure: Exposure = "as_held", days: int = TREND_DAYS) -> Overview:
-    """The overview of the latest trade date on or before ``day`` (the latest of all by default)."""
+                   exposure: Exposure = "as_held", days: int = TREND_DAYS,
+                   scope: DataScope = EVERYTHING) -> Overview:
+    """The overview of the latest trade date on or before ``day`` (the latest of all by default),
+    over the rows ``scope`` allows."""
     for name, value, top in (("n", n, 50), ("days", days, 250)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
             raise ValueError(f"{name}: expected a whole number from 1 to {top}")
@@ -381,32 +391,32 @@ def build_overview(wh: Warehouse, *, day: date | None = None, n: int = TOP_N,
     if day is not None and not isinstance(day, date):
         raise ValueError("day: expected a date")
     # At least two dates, so the day has a previous trade date to compare with.
-    dates = recent_trade_dates(wh, count=max(days, 2), up_to=day, exposure=exposure)
+    dates = recent_trade_dates(wh, count=max(days, 2), up_to=day, exposure=exposure, scope=scope)
     if not dates:
         return Overview(trade_date=None, exposure=exposure)
     latest = dates[0]
     previous = dates[1] if len(dates) > 1 else None
-    today = _by_desk_on(wh, latest, exposure)
+    today = _by_desk_on(wh, latest, exposure, scope)
     return Overview(
         trade_date=latest,
         exposure=exposure,
         previous_date=previous,
         totals=_totals(today),
-        previous_totals=_totals(_by_desk_on(wh, previous, exposure)) if previous else {},
-        contributors=[_contributors(wh, latest, dim, n, exposure) for dim in CONTRIBUTOR_DIMENSIONS],
-        trend=_trend(_pnl_by_date_and_desk(wh, dates[:days], exposure), dates[:days]),
+        previous_totals=_totals(_by_desk_on(wh, previous, exposure, scope)) if previous else {},
+        contributors=[_contributors(wh, latest, dim, n, exposure, scope) for dim in CONTRIBUTOR_DIMENSIONS],
+        trend=_trend(_pnl_by_date_and_desk(wh, dates[:days], exposure, scope), dates[:days]),
         desk_exposure=_desk_exposure(today),
         links={name: pivot_href(latest, view, exposure=exposure) for name, view in TILE_VIEWS.items()},
     )
 
 
-def cached_overview(wh: Warehouse, cache: Any, *, exposure: Exposure = "as_held") -> Overview:
-    """``build_overview`` for the latest day, reused until the next data load."""
-    key = request_key("overview", {"exposure": exposure, "n": TOP_N, "days": TREND_DAYS, "v": PAYLOAD_VERSION},
-                      wh.data_version())
-    payload, _ = cached_call(cache, key, lambda: build_overview(wh, exposure=exposure).to_dict())
+def cached_overview(wh: Warehouse, cache: Any, *, scope: DataScope, exposure: Exposure = "as_held") -> Overview:
+    """``build_overview`` of ``scope`` for the latest day, reused until the next data load (per scope)."""
+    key = request_key("overview", {"exposure": exposure, "n": TOP_N, "days": TREND_DAYS, "v": PAYLOAD_VERSION,
+                                   "scope": scope_key(scope)}, wh.data_version())
+    payload, _ = cached_call(cache, key, lambda: build_overview(wh, exposure=exposure, scope=scope).to_dict())
     try:
         return Overview.from_dict(payload)
     except (KeyError, TypeError, ValueError):
         # A payload that does not read back (a damaged or foreign cache entry) is recomputed.
-        return build_overview(wh, exposure=exposure)
+        return build_overview(wh, exposure=exposure, scope=scope)

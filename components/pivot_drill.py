@@ -10,7 +10,9 @@ the title says "as of" that date.
 
 The component never reads the warehouse itself: the page hands it the two reads
 it needs, ``count(scope)`` and ``fetch(scope, offset=…, limit=…, sort=…, total=…)``
-(``backend.pivot.drill.count_trades`` / ``fetch_page`` bound to the request's warehouse).
+(``backend.pivot.drill.count_trades`` / ``fetch_page`` bound to the request's warehouse),
+and the request's data scope, which every drilled scope carries: a cell never opens
+a trade the user may not see. The scope is never kept in the browser's store.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import dash_ag_grid as dag
 import dash_mantine_components as dmc
 from dash import dcc, html, no_update
 
+from backend.access.principal import DataScope
 from backend.pivot.catalog import METRICS
 from backend.pivot.drill import DrillError, DrillScope, TradePage, drill_scope, stock_as_of
 from backend.pivot.export import screen_csv
@@ -70,7 +73,7 @@ def _as_of_note(state: ViewState, metric: str, as_of: date | None) -> Any:
 
 def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[str, Any],
                colvals: Mapping[str, Any] | None, state_json: dict[str, Any],
-               answer_meta: Mapping[str, Any] | None) -> tuple[Any, Any, Any, Any]:
+               answer_meta: Mapping[str, Any] | None, *, data_scope: DataScope) -> tuple[Any, Any, Any, Any]:
     """``(opened, title, children, scope)`` of the drill-through modal for a double-clicked cell."""
     try:
         path = json.loads((cell or {}).get("rowId") or "null")
@@ -84,7 +87,7 @@ def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[st
     state = ViewState.model_validate(state_json)
     try:
         as_of = stock_as_of(body, metric, path, column_path, (answer_meta or {}).get("as_of"))
-        scope = drill_scope(body, path, column_path, as_of=as_of)
+        scope = drill_scope(body, path, column_path, as_of=as_of, scope=data_scope)
         total = count(scope)
     except DrillError as exc:
         return True, "Trades", dmc.Alert(str(exc), color="red"), None
@@ -108,7 +111,8 @@ def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[st
     return True, _title(path, column_path, as_of), [head, _as_of_note(state, metric, as_of), grid], scope_data
 
 
-def drill_rows(fetch: FetchPage, req: Mapping[str, Any] | None, scope: Mapping[str, Any] | None) -> Any:
+def drill_rows(fetch: FetchPage, req: Mapping[str, Any] | None, scope: Mapping[str, Any] | None, *,
+               data_scope: DataScope) -> Any:
     """One page of the drilled trades for the grid's ``getRowsRequest``."""
     if not req or not scope:
         return no_update
@@ -116,7 +120,8 @@ def drill_rows(fetch: FetchPage, req: Mapping[str, Any] | None, scope: Mapping[s
     start = 0
     try:
         start, end = int(req.get("startRow", 0)), int(req.get("endRow", 100))
-        where = drill_scope(scope["request"], scope["path"], scope["column_path"], as_of=scope.get("as_of"))
+        where = drill_scope(scope["request"], scope["path"], scope["column_path"], as_of=scope.get("as_of"),
+                            scope=data_scope)
         page = fetch(where, offset=start, limit=max(1, min(end - start, 5000)),
                      sort=req.get("sortModel") or [], total=total)
     except (DrillError, KeyError, TypeError, ValueError):

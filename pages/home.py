@@ -14,6 +14,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update, set_props
 
+from backend.access.current import current_scope
 from backend.overview import cached_overview, chart_click_href
 from backend.stores import Stores, current_stores
 from components.overview_charts import THEME_JS
@@ -39,7 +40,8 @@ def data_version(stores: Stores) -> str:
 
 
 def _tiles(stores: Stores) -> Any:
-    return overview_tiles(cached_overview(stores.warehouse, stores.cache.cache))
+    """The overview of the rows the user may see (their scope is in the cache key too)."""
+    return overview_tiles(cached_overview(stores.warehouse, stores.cache.cache, scope=current_scope()))
 
 
 def layout(kiosk: str | None = None, **_query: Any) -> html.Div:

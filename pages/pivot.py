@@ -5,7 +5,9 @@ answers the URL's view itself (through the cached pivot service), so the first
 paint already shows numbers; after that, control changes go through one reducer
 callback that re-validates the view exactly as a link would be, and one query
 callback. Expanding and collapsing groups happens in the browser
-(assets/pivot_grid.js).
+(assets/pivot_grid.js). Every read passes the request's data scope
+(``current_scope()``): the answers, the charts, the drill-through, the exports and
+the filter value lists hold only the rows the user may see.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import dash_mantine_components as dmc
 from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
+from backend.access.current import current_scope
+from backend.access.scope_sql import scope_key
 from backend.cache import cached_call, request_key
 from backend.meta.view_panel import SavedViewsPanel
 from backend.meta.views import SavedViews
@@ -108,24 +112,27 @@ def _help_table() -> dmc.Table:
 
 # -- one answer, drawn: shared by the first render and the query callback ----------------
 def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
-    return answer(current_stores(), body)
+    return answer(current_stores(), body, current_scope())
 
 
 def _latest_date() -> Any:
-    """The newest trade date, cached per data version (every page load asks)."""
+    """The newest trade date the user has data on, cached per data version and scope (every page load asks)."""
     stores = current_stores()
     wh = stores.warehouse
-    key = request_key("pivot-latest-date", {}, wh.data_version())
-    found, _ = cached_call(stores.cache.cache, key, lambda: {"day": latest_trade_date(wh)})
+    scope = current_scope()
+    key = request_key("pivot-latest-date", {"scope": scope_key(scope)}, wh.data_version())
+    found, _ = cached_call(stores.cache.cache, key, lambda: {"day": latest_trade_date(wh, scope)})
     return found["day"]
 
 
 def _id_names() -> dict[str, dict[str, str]]:
-    """Names shown beside ids (a manager's beside PM18), cached per data version."""
+    """Names shown beside ids (a manager's beside PM18) of the user's rows, cached per data version and scope."""
     stores = current_stores()
     wh = stores.warehouse
-    found, _ = cached_call(stores.cache.cache, request_key("pivot-id-names", {}, wh.data_version()),
-                           lambda: id_names(wh))
+    scope = current_scope()
+    found, _ = cached_call(stores.cache.cache,
+                           request_key("pivot-id-names", {"scope": scope_key(scope)}, wh.data_version()),
+                           lambda: id_names(wh, scope))
     return found
 
 
@@ -384,7 +391,8 @@ def filter_options(dim: str, search: str | None, opened: bool | None, chosen: li
     if ctx.triggered_id == cids.FILTER_VALUES and "dropdownOpened" in ctx.triggered[0]["prop_id"] and not opened:
         return no_update, no_update
     current = list(ViewState.model_validate(state_json).filters.get(dim, ()))
-    values = distinct_values(current_stores().warehouse, dim, search=(search or "")[:200], limit=200)
+    values = distinct_values(current_stores().warehouse, dim, search=(search or "")[:200], limit=200,
+                             scope=current_scope())
     new_dim = ctx.triggered_id == cids.FILTER_DIM
     keep = current if new_dim else (chosen or [])
     return sorted(set(values) | set(keep)), keep if new_dim else no_update
@@ -431,7 +439,8 @@ def draw_charts(_kick: Any, chart_by: str, theme: str | None, body: dict[str, An
 )
 def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[str, Any] | None,
                state_json: dict[str, Any], meta: dict[str, Any] | None) -> tuple:
-    return drill.open_drill(partial(count_trades, current_stores().warehouse), cell, body, colvals, state_json, meta)
+    return drill.open_drill(partial(count_trades, current_stores().warehouse), cell, body, colvals, state_json, meta,
+                            data_scope=current_scope())
 
 
 @callback(
@@ -439,7 +448,7 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
     State(ids.DRILL_SCOPE, "data"), prevent_initial_call=True,
 )
 def drill_rows(req: dict[str, Any] | None, scope: dict[str, Any] | None) -> Any:
-    return drill.drill_rows(partial(fetch_page, current_stores().warehouse), req, scope)
+    return drill.drill_rows(partial(fetch_page, current_stores().warehouse), req, scope, data_scope=current_scope())
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.ERROR, "children", allow_duplicate=True),

@@ -8,7 +8,8 @@
 
 The CSV route reads the same query string as the pivot page, with the page's own
 lenient parser (what it ignores is counted in ``X-Deskboard-Notices``), so the page's
-export link is its own URL pointed here.
+export link is its own URL pointed here. Both routes read only the trades the
+caller's data scope allows (``current_scope()``), whatever the view's filters say.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from spectree import Response as Responses
 
+from backend.access.current import current_scope
 from backend.api.errors import ApiError, install
 from backend.api.spec import TAGS, Body, ErrorBody, ViewQuery, spec
 from backend.pivot.catalog import MAX_COLUMN_DIMENSIONS, MAX_DIMENSIONS, MAX_VALUE_CHARS
@@ -69,11 +71,12 @@ def trades_csv(query: TradesCsvQuery) -> Response:
     range's last date with data: the ``is_as_of_date`` column marks those rows.
     """
     wh = current_stores().warehouse
-    parsed = parse_view(request.query_string.decode("utf-8", "replace"), latest_date=latest_trade_date(wh))
+    data = current_scope()
+    parsed = parse_view(request.query_string.decode("utf-8", "replace"), latest_date=latest_trade_date(wh, data))
     if parsed.state.date_from is None:
         raise ApiError("there is no data in the warehouse yet", 404)
     try:
-        scope = drill_scope(parsed.state.to_request(), [])
+        scope = drill_scope(parsed.state.to_request(), [], scope=data)
     except DrillError as exc:
         raise ApiError(str(exc)) from None
     day = parsed.state.date_from or date.today()
@@ -122,7 +125,7 @@ class TradesPage(BaseModel):
 def trades_page(json: TradesPageBody) -> Response:
     """One page of the trades behind a pivot cell (row ``path``, split column ``column_path``)."""
     try:
-        scope = drill_scope(json.request, json.path, json.column_path)
+        scope = drill_scope(json.request, json.path, json.column_path, scope=current_scope())
         page = fetch_page(current_stores().warehouse, scope, offset=json.offset, limit=json.limit,
                           sort=[s.model_dump() for s in json.sort])
     except DrillError as exc:

@@ -1,4 +1,9 @@
-"""Versioned REST endpoints under ``/api/v1``: pivot, exposure, P&L, instruments, constituents."""
+"""Versioned REST endpoints under ``/api/v1``: pivot, exposure, P&L, instruments, constituents.
+
+Answers over the trades (pivot, exposure, P&L) are over the rows the caller's data
+scope allows (``current_scope()``), totals included; instruments and constituents
+are reference data, the same for everyone.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spectree import Response
 
+from backend.access.current import current_scope
 from backend.api import errors
 from backend.api.errors import ApiError
 from backend.api.spec import TAGS, ErrorBody, Query, spec
@@ -62,9 +68,9 @@ ANSWER = Response(HTTP_200=PivotAnswer, HTTP_400=ErrorBody, HTTP_413=ErrorBody)
 
 
 def pivot_answer(body: dict[str, Any] | PivotRequest) -> dict[str, Any]:
-    """The pivot service's answer; a request the engine refuses is a 400 naming the field."""
+    """The pivot service's answer over the caller's rows; a request the engine refuses is a 400 naming the field."""
     try:
-        return service.pivot_answer(current_stores(), body)
+        return service.pivot_answer(current_stores(), body, current_scope())
     except PivotRequestError as exc:
         raise ApiError(str(exc)) from None
 
@@ -110,7 +116,8 @@ def _summary(query: SummaryQuery, metrics: list[str], sort: str) -> dict[str, An
         dates: str | dict[str, str] = {k: v.isoformat() for k, v in (("from", query.start), ("to", query.end))
                                        if v is not None}
     else:
-        day = query.trade_date or latest_trade_date(current_stores().warehouse)
+        # The latest date with data the caller may see: another desk's later day is not theirs.
+        day = query.trade_date or latest_trade_date(current_stores().warehouse, current_scope())
         if day is None:
             raise ApiError("trade_date: there is no data in the warehouse yet", 404)
         dates = day.isoformat()

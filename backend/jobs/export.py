@@ -9,6 +9,8 @@ Progress is rows written of the total the same filters select. Chunks are sized 
 that an export reports about ``PROGRESS_STEPS`` times whatever its size (never more
 rows per query than asked, never fewer than ``MIN_CHUNK_ROWS``: each query has a
 fixed cost, and chunks of 10k rows made a million-row export about twice as slow).
+Every query reads only the rows of the submitter's data scope, carried in the
+job's parameters (a worker has no request, so the scope travels with the job).
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ MIN_CHUNK_ROWS: Final = 20_000
 
 
 def _scope(wh: Warehouse, params: TradesCsvParams) -> tuple[DrillScope, list[str]]:
+    if params.scope is None:
+        # Never "every row" by omission: a job without its submitter's scope does not run.
+        raise JobError("the export carries no data scope; start it again")
+    data = params.scope.data_scope()
     try:
         if params.view is not None:
-            parsed = parse_view(params.view.removeprefix("?"), latest_date=latest_trade_date(wh))
+            parsed = parse_view(params.view.removeprefix("?"), latest_date=latest_trade_date(wh, data))
             if parsed.state.date_from is None:
                 raise JobError("there is no data in the warehouse yet")
-            return drill_scope(parsed.state.to_request(), []), list(parsed.notices)
-        return drill_scope(params.request or {}, params.path, params.column_path), []
+            return drill_scope(parsed.state.to_request(), [], scope=data), list(parsed.notices)
+        return drill_scope(params.request or {}, params.path, params.column_path, scope=data), []
     except DrillError as exc:
         raise JobError(str(exc)) from None
 

@@ -6,12 +6,35 @@ they were given, and they never load the warehouse client.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+from backend.access.principal import DataScope
 
 VIEW_MAX_CHARS = 8_000
 PROBE_MAX_SECONDS = 3_600
+# Values a job's data scope may name per dimension (a scope is a principal's, not typed by hand).
+SCOPE_MAX_VALUES = 100_000
+SCOPE_VALUE_CHARS = 200
+ScopeValues = list[Annotated[StrictStr, Field(max_length=SCOPE_VALUE_CHARS)]] | None
+
+
+class JobScope(BaseModel):
+    """The rows a job may read: the submitter's data scope (``DataScope.as_dict()``); ``null`` = every value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    portfolio_managers: ScopeValues = Field(None, max_length=SCOPE_MAX_VALUES)
+    desks: ScopeValues = Field(None, max_length=SCOPE_MAX_VALUES)
+    books: ScopeValues = Field(None, max_length=SCOPE_MAX_VALUES)
+
+    def data_scope(self) -> DataScope:
+        return DataScope.from_dict(self.model_dump())
+
+    @classmethod
+    def of(cls, scope: DataScope) -> JobScope:
+        return cls.model_validate(scope.as_dict())
 
 
 class TradesCsvParams(BaseModel):
@@ -20,7 +43,9 @@ class TradesCsvParams(BaseModel):
     Give either ``view`` (the pivot page's query string, as the streamed route
     reads it; an absent date means the latest trade date when the job runs) or
     ``request`` (a pivot request body) with an optional row ``path`` and
-    ``column_path``, as the drill-through takes them.
+    ``column_path``, as the drill-through takes them. ``scope`` is the submitter's
+    data scope: the job kind sets it at submission (``JobKind.validate``) and the
+    export reads only the rows it allows, wherever the job runs.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,6 +56,7 @@ class TradesCsvParams(BaseModel):
     column_path: list[Any] = Field(default_factory=list, max_length=10)
     # At most this many rows per bounded warehouse query; the engine is never held for the whole export.
     chunk_rows: int = Field(250_000, ge=1_000, le=2_000_000)
+    scope: JobScope | None = None
 
     @field_validator("view")
     @classmethod

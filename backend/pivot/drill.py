@@ -24,6 +24,7 @@ from typing import Any, Final
 import pyarrow as pa
 from pydantic import ValidationError
 
+from backend.access.principal import EVERYTHING, DataScope
 from backend.pivot.catalog import DIMENSIONS, METRICS
 from backend.pivot.formula import neutralise_sql
 from backend.pivot.request import DateRange, PivotRequest, PivotRequestError
@@ -73,14 +74,15 @@ class DrillError(ValueError):
 
 @dataclass(frozen=True)
 class DrillScope:
-    """The filters and view that select a cell's trades."""
+    """The filters and view that select a cell's trades, within the caller's data scope."""
 
     filters: Mapping[str, Any]
     exposure: str
+    data: DataScope = EVERYTHING
 
     def where(self, wh: Warehouse) -> tuple[str, dict[str, Any]]:
         coverage = load_fund_coverage(wh) if self.exposure == "look_through" else None
-        return build_where(self.filters, self.exposure, coverage)
+        return build_where(self.filters, self.exposure, coverage, scope=self.data)
 
     def select_list(self, names: Sequence[str] = DRILL_COLUMNS, *, for_csv: bool = False) -> str:
         """Trade columns as the view defines them (look-through relabels fund rows).
@@ -188,11 +190,13 @@ def drill_scope(
     column_path: Sequence[Any] = (),
     *,
     as_of: Any = None,
+    scope: DataScope = EVERYTHING,
 ) -> DrillScope:
     """The scope of the row at ``path`` (and split column at ``column_path``) of request ``body``.
 
     ``as_of`` (a date or ``YYYY-MM-DD``, from ``stock_as_of``) narrows the scope to
-    that one trade date of the request: the trades behind a stock cell.
+    that one trade date of the request: the trades behind a stock cell. ``scope`` is
+    the caller's data scope: only the trades it allows are counted, paged or exported.
     """
     req = _request(body)
     if len(path) > len(req.dimensions) or len(column_path) > len(req.columns):
@@ -212,7 +216,7 @@ def drill_scope(
         if _fixes_date(req, path, column_path) or not _in_dates(day, req.filters.trade_date):
             raise DrillError(f"the as-of date {day} is not a date of this cell")
         filters["trade_date"] = day
-    return DrillScope(filters=filters, exposure=req.exposure)
+    return DrillScope(filters=filters, exposure=req.exposure, data=scope)
 
 
 def _order_by(sort: Sequence[Mapping[str, Any]]) -> str:

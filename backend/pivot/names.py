@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from backend.access.principal import EVERYTHING, DataScope
+from backend.access.scope_sql import scope_condition
 from backend.warehouse import Warehouse
 
 # Id dimension -> its name column; also the whitelist of identifiers the query may use.
@@ -18,13 +20,15 @@ NAMED: Final[dict[str, str]] = {"portfolio_manager_id": "portfolio_manager_name"
 NAME_FIELD: Final = "_name"
 
 
-def id_names(wh: Warehouse) -> dict[str, dict[str, str]]:
-    """For each named id dimension, the name(s) of every id in the warehouse."""
+def id_names(wh: Warehouse, scope: DataScope = EVERYTHING) -> dict[str, dict[str, str]]:
+    """For each named id dimension, the name(s) of every id on the rows ``scope`` allows."""
     out: dict[str, dict[str, str]] = {}
+    allowed, params = scope_condition(scope)
     for dim, name in NAMED.items():
         rows = wh.query_rows(
             f"SELECT toString(`{dim}`), arrayStringConcat(arraySort(groupUniqArray(toString(`{name}`))), ' / ') "
-            f"FROM {{db}}.trades_1d WHERE `{name}` != '' GROUP BY 1"
+            f"FROM {{db}}.trades_1d WHERE `{name}` != '' AND {allowed} GROUP BY 1",
+            params,
         )
         out[dim] = {str(i): str(n) for i, n in rows if n}
     return out

@@ -19,7 +19,9 @@ as-of date first and the WHERE keeps that date alone. The average mode reads ran
 sums and divides them by the number of dates with data (``uniqExact``).
 
 A rollup table is read when it holds every dimension, column and filter of the
-request (the smallest such table); its rows are pre-summed, so each base sum is a
+request and every column the caller's data scope filters on (the smallest such
+table: the first rollup holds manager and desk, the book rollup book); its rows
+are pre-summed, so each base sum is a
 ``sum()`` of a sum (scaled by the residual factor in the look-through view).
 """
 
@@ -29,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from backend.access.principal import EVERYTHING, DataScope
+from backend.access.scope_sql import scope_columns
 from backend.pivot.catalog import base_of, base_sums_for, is_stock_read, stock_read
 from backend.pivot.request import PivotRequest
 from backend.pivot.where import FundCoverage, build_where, residual_factor_sql, view_columns
@@ -94,9 +98,9 @@ def view_needs(exposure: str) -> tuple[str, ...]:
     return LOOK_THROUGH_COLUMNS if exposure == "look_through" else ("exposure_type",)
 
 
-def request_columns(req: PivotRequest) -> list[str]:
-    """Every column the pivot of ``req`` reads besides the sums."""
-    return [*req.dimensions, *req.columns, *req.active_filters(), *view_needs(req.exposure)]
+def request_columns(req: PivotRequest, scope: DataScope = EVERYTHING) -> list[str]:
+    """Every column the pivot of ``req`` reads besides the sums (with the columns ``scope`` filters on)."""
+    return [*req.dimensions, *req.columns, *req.active_filters(), *view_needs(req.exposure), *scope_columns(scope)]
 
 
 def table_can_answer(table: Table, names: Iterable[str]) -> bool:
@@ -116,9 +120,9 @@ def smallest_table(names: Iterable[str]) -> Table:
     return RAW_TABLE
 
 
-def rollup_can_answer(req: PivotRequest, table: Table = ROLLUP_TABLES[0].name) -> bool:
-    """True when every column ``req`` reads is a key of rollup ``table``."""
-    return table != RAW_TABLE and table_can_answer(table, request_columns(req))
+def rollup_can_answer(req: PivotRequest, table: Table = ROLLUP_TABLES[0].name, scope: DataScope = EVERYTHING) -> bool:
+    """True when every column ``req`` (within ``scope``) reads is a key of rollup ``table``."""
+    return table != RAW_TABLE and table_can_answer(table, request_columns(req, scope))
 
 
 def _term(name: str, table: Table, look_through: bool) -> str:
@@ -166,13 +170,15 @@ def build_query(
     table: Table,
     coverage: FundCoverage | None,
     extra_metrics: tuple[str, ...] = (),
+    *,
+    scope: DataScope = EVERYTHING,
 ) -> PivotQuery:
-    """The ROLLUP query for ``req`` on ``table`` (names from the whitelist only)."""
+    """The ROLLUP query for ``req`` on ``table`` over the rows ``scope`` allows (names from the whitelist only)."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
     look_through = req.exposure == "look_through"
     filters = {name: getattr(req.filters, name) for name in req.active_filters()}
-    where, params = build_where(filters, req.exposure, coverage)
+    where, params = build_where(filters, req.exposure, coverage, scope=scope)
     exprs = view_columns(req.exposure)
     reads = base_sums_for([*req.metrics, *extra_metrics])
     plan = stock_plan(req, reads)
@@ -191,7 +197,7 @@ def build_query(
     if plan == "narrowed":
         # The span comes from the smallest table that holds the filters: the same rows
         # (every rollup is fed from trades_1d), whatever table the pivot itself reads.
-        span_table = smallest_table([*filters, *view_needs(req.exposure)])
+        span_table = smallest_table([*filters, *view_needs(req.exposure), *scope_columns(scope)])
         with_parts.append(
             f"(SELECT tuple(max(trade_date), toUInt64(uniqExact(trade_date))) FROM {{db}}.{span_table} "
             f"WHERE {where}) AS _span"

@@ -11,6 +11,7 @@ A view decides which rows count and what some columns mean:
   Funds whose constituents explain them fully (|1 - coverage| ≤ 1e-9) leave no
   residual row.
 
+The caller's data scope is part of every clause (``build_where(..., scope=...)``).
 Both tables share the column names this module uses, so one clause serves
 either. Every value is a bound parameter; identifiers come from the catalogue.
 Drill-through and export reuse ``build_where`` and ``view_columns`` so that a
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from backend.access.principal import EVERYTHING, DataScope
+from backend.access.scope_sql import scope_conditions
 from backend.pivot.catalog import DIMENSIONS, FUND_TYPES, RESIDUAL
 from backend.pivot.request import DateRange, check_exposure_filter, check_trade_date
 from backend.warehouse import Warehouse
@@ -109,13 +112,16 @@ def build_where(
     filters: Mapping[str, Any],
     exposure: str,
     coverage: FundCoverage | None = None,
+    *,
+    scope: DataScope = EVERYTHING,
 ) -> tuple[str, dict[str, Any]]:
-    """``(condition, parameters)`` for the rows of ``exposure`` that match ``filters``.
+    """``(condition, parameters)`` for the rows of ``exposure`` that match ``filters`` within ``scope``.
 
     ``filters`` maps a dimension to a value or a list of values (``trade_date`` to a
     date or a ``DateRange``), as in ``PivotRequest.filters``. In the look-through
     view pass ``load_fund_coverage(wh)`` so fully explained funds leave no residual
-    row. The condition never contains a filter value: all are parameters.
+    row. ``scope`` (the caller's data scope) narrows the rows before anything is
+    added up. The condition never contains a filter value: all are parameters.
     """
     if exposure not in ("as_held", "look_through"):
         raise ValueError("exposure: expected as_held or look_through")
@@ -142,4 +148,7 @@ def build_where(
         params[f"f{i}"] = values
     if exposure == "look_through" and coverage is not None:
         params.update(coverage.params())
+    scoped, scope_params = scope_conditions(scope)
+    conds += scoped
+    params.update(scope_params)
     return " AND ".join(f"({c})" for c in conds), params

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import pytest
 
+from backend.access.principal import EVERYTHING
 from backend.overview import (
     CHART_VIEWS,
     DAY_VIEWS,
@@ -326,8 +327,8 @@ def test_the_cached_overview_equals_a_fresh_one_and_survives_a_round_trip(
     from cachelib import FileSystemCache
 
     cache = FileSystemCache(str(tmp_path / "cache"))
-    first = cached_overview(loaded_warehouse, cache)
-    second = cached_overview(loaded_warehouse, cache)
+    first = cached_overview(loaded_warehouse, cache, scope=EVERYTHING)
+    second = cached_overview(loaded_warehouse, cache, scope=EVERYTHING)
     assert first == second == overview
 
 
@@ -339,4 +340,4 @@ def test_a_damaged_cache_entry_is_recomputed_not_shown(loaded_warehouse: Warehou
         def set(self, *args: object, **kwargs: object) -> None:
             pass
 
-    assert cached_overview(loaded_warehouse, Damaged()) == overview
+    assert cached_overview(loaded_warehouse, Damaged(), scope=EVERYTHING) == overview

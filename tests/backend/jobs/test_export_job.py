@@ -114,7 +114,7 @@ def test_export_progress_counts_rows_up_to_the_total(loaded_warehouse: Warehouse
     body = {"dimensions": ["desk"], "metrics": ["pnl"],
             "filters": {"trade_date": {"from": "2024-01-02", "to": "2024-02-29"}}}
     ctx = _Recorder(loaded_warehouse, tmp_path)
-    result = run_trades_csv(ctx, TradesCsvParams(request=body, chunk_rows=2_000))
+    result = run_trades_csv(ctx, TradesCsvParams(request=body, chunk_rows=2_000, scope={}))
     fractions = [f for f, _ in ctx.reports]
     assert len(fractions) > 10 and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
