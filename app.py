@@ -10,6 +10,7 @@ import diskcache
 import pandas  # noqa: F401  (see below)
 from dash import Dash, DiskcacheManager, set_props
 
+from backend.access.install import install_access
 from backend.api import register_api
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     install_warehouse_errors(server)
     if market:
         install_market(server, stores)  # as DESKBOARD_FEED says: embedded thread, feed process, or off
+    # Last of the server's set-up: the access check must know every route, and wraps them all.
+    install_access(server, stores, settings, callback_map=lambda: app.callback_map)
     app.layout = shell_layout
     return app
 

@@ -1,0 +1,285 @@
+"""What every route, page and callback needs: the one table the access check reads.
+
+Deny by default: a route endpoint, a page path or a callback output that is not named
+here is refused by the check (``backend.access.guard``) and reported by the coverage
+test that walks the app's own registry. Declarations are exact names, never prefixes,
+so a new route or callback is refused until someone decides what it needs.
+
+A declaration is a permission name from the catalogue, or one of:
+
+- ``PUBLIC``: anyone, signed in or not (health, sign-in pages, static files) — these
+  answers contain no data;
+- ``SIGNED_IN``: any principal, including a signed link's (Dash's layout and dependency
+  lists, the page HTML, the shell) — no data either: a page's content is checked when
+  the page-content callback asks for it, against the permission of the requested page;
+- ``CALLBACK``: ``/_dash-update-component``, decided by the callback it names;
+- ``METRICS``: ``/metrics``, decided by its token, the address allow-list or ``metrics.read``;
+- ``PAGE``: the page HTML routes (``SIGNED_IN``, but an anonymous visitor is sent to sign in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from backend.access import permissions as p
+
+PUBLIC: Final = "@public"
+SIGNED_IN: Final = "@signed-in"
+CALLBACK: Final = "@callback"
+METRICS: Final = "@metrics"
+PAGE: Final = "@page"
+MARKERS: Final = frozenset({PUBLIC, SIGNED_IN, CALLBACK, METRICS, PAGE})
+
+# -- routes, by Flask endpoint -------------------------------------------------------------
+ROUTES: Final[dict[str, str]] = {
+    # files and the app's frame: no data
+    "static": PUBLIC,
+    "_dash_assets.static": PUBLIC,
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": PUBLIC,
+    "/_favicon.ico": PUBLIC,
+    "health.health": PUBLIC,
+    "access_signin.signin": PUBLIC,
+    "access_signin.signin_link": PUBLIC,
+    "access_signin.open_link": PUBLIC,
+    "access_signin.signout": PUBLIC,  # checks the session's CSRF token itself
+    # a password that must change does not stop this page (see guard.MUST_CHANGE_ALLOWED)
+    "access_signin.password": p.ACCOUNT_SELF,
+    "/_dash-layout": SIGNED_IN,
+    "/_dash-dependencies": SIGNED_IN,
+    "/_reload-hash": SIGNED_IN,
+    "/": PAGE,
+    "/<path:path>": PAGE,
+    "/_dash-update-component": CALLBACK,
+    "metrics": METRICS,
+    # REST API
+    "api_v1.pivot": p.PIVOT_VIEW,
+    "api_v1.exposure": p.PIVOT_VIEW,
+    "api_v1.pnl": p.PIVOT_VIEW,
+    "api_v1.instruments": p.PIVOT_VIEW,
+    "api_v1.constituents": p.PIVOT_VIEW,
+    "trades_api.trades_csv": p.PIVOT_EXPORT,
+    "trades_api.trades_page": p.PIVOT_VIEW,
+    "market_api.board": p.MARKET_VIEW,
+    "market_api.status": p.MARKET_VIEW,
+    "market_api.summary": p.MARKET_VIEW,
+    "market_api.history": p.MARKET_VIEW,
+    "market_api.alerts": p.MARKET_VIEW,
+    "market_api.acknowledge": p.MARKET_ALERTS_ACK,
+    "jobs_api.submit": p.JOBS_RUN,
+    "jobs_api.listing": p.JOBS_RUN,
+    "jobs_api.job": p.JOBS_RUN,
+    "jobs_api.cancel": p.JOBS_RUN,
+    "jobs_api.result": p.JOBS_RUN,
+    # feature flags and signed links (the views refine: own links, or everyone's with admin.links)
+    "access_api.list_flags": p.ADMIN_FLAGS,
+    "access_api.create_flag": p.ADMIN_FLAGS,
+    "access_api.get_flag": p.ADMIN_FLAGS,
+    "access_api.update_flag": p.ADMIN_FLAGS,
+    "access_api.delete_flag": p.ADMIN_FLAGS,
+    "access_api.check_flag": SIGNED_IN,
+    "access_api.list_links": SIGNED_IN,
+    "access_api.create_link": p.LINKS_CREATE,
+    "access_api.revoke_link": SIGNED_IN,
+    "openapi_document": SIGNED_IN,
+    "openapi_docs_page": SIGNED_IN,
+    "openapi_docs_asset": PUBLIC,
+    "api_unknown": SIGNED_IN,  # a JSON 404
+}
+
+# -- pages, by path (Dash's page registry) ---------------------------------------------------
+PAGES: Final[dict[str, str]] = {
+    "/": p.OVERVIEW_VIEW,
+    "/pivot": p.PIVOT_VIEW,
+    "/board": p.MARKET_VIEW,
+    "/market": p.MARKET_VIEW,
+    "/admin/system": p.ADMIN_SYSTEM,
+    "/404": SIGNED_IN,
+}
+# A path no page answers shows the not-found page, except under /admin/, where even the
+# not-found answer is for administrators.
+NOT_FOUND: Final = SIGNED_IN
+ADMIN_PREFIX: Final = "/admin/"
+
+# -- callbacks, by output component id -------------------------------------------------------
+# String ids by themselves; pattern-matching and all-in-one ids by (component or type, part).
+# A callback needs every permission its outputs declare.
+PAGE_CONTENT: Final = "@page-content"  # Dash's _pages_content: the requested page's permission
+OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
+    "_pages_content": PAGE_CONTENT,
+    "_pages_store": PAGE_CONTENT,
+    "_pages_dummy": SIGNED_IN,
+    # the shell: colour scheme and embed mode, no data
+    "shell": SIGNED_IN,
+    "shell-provider": SIGNED_IN,
+    "shell-theme": SIGNED_IN,
+    # overview
+    "overview": p.OVERVIEW_VIEW,
+    "overview-drawn": p.OVERVIEW_VIEW,
+    "overview-trend": p.OVERVIEW_VIEW,
+    "overview-desk-exposure": p.OVERVIEW_VIEW,
+    # pivot
+    **{name: p.PIVOT_VIEW for name in (
+        "pivot-active-filters", "pivot-chart-by", "pivot-cols", "pivot-colvals", "pivot-dates", "pivot-error",
+        "pivot-exposure", "pivot-freshness", "pivot-grid", "pivot-kiosk-tick", "pivot-kiosk-title", "pivot-meta",
+        "pivot-metrics", "pivot-notices", "pivot-query", "pivot-raw-export", "pivot-request", "pivot-result",
+        "pivot-root", "pivot-row-list", "pivot-rows", "pivot-state", "pivot-stocks", "pivot-truncated",
+        "pivot-types", "pivot-types-refused", "pivot-view", "pivot-view-tabs", "pivot-url-shown", "pivot-drawer",
+        "pivot-phone", "pivot-chart-kick", "pivot-help-modal", "pivot-aside", "pivot-saved-slot",
+        "pivot-filter-values", "pivot-gross-chart", "pivot-pie-chart", "pivot-pnl-chart", "pivot-drill-body",
+        "pivot-drill-modal", "pivot-drill-scope")},
+    ("pivot-drill-grid", None): p.PIVOT_VIEW,
+    "pivot-download": p.PIVOT_EXPORT,
+    # live board
+    **{name: p.MARKET_VIEW for name in (
+        "board-ack", "board-client", "board-grid", "board-strip", "board-summary", "board-banner", "board-clock",
+        "board-phase", "board-source", "board-search", "board-symbols", "board-detail-ack", "board-detail-book",
+        "board-detail-chart", "board-detail-foreign", "board-detail-head", "board-detail-trades", "board-drawer",
+        "board-poll", "board-detail-poll", "board-url-sync", "board-detail", "board-pins", "board-found",
+        "board-detail-tick")},
+    "board-watchlist": p.MARKET_RULES_EDIT,
+    "board-message": p.MARKET_RULES_EDIT,
+    # market page
+    **{name: p.MARKET_VIEW for name in (
+        "market-request", "market-answer", "market-banner", "market-basis-title", "market-clock",
+        "market-foreign-title", "market-movers", "market-phase", "market-source", "market-vn30-breadth",
+        "market-vn30-title", "market-vnindex-breadth", "market-vnindex-title", "market-basis", "market-cursor",
+        "market-foreign-leaders", "market-foreign-speed", "market-vn30", "market-vnindex", "market-alerts",
+        "market-alerts-seen")},
+    "market-ack-done": p.MARKET_ALERTS_ACK,
+    "market-rules": p.MARKET_RULES_EDIT,
+    "market-rule-message": p.MARKET_RULES_EDIT,
+    # system page
+    "system-backups": p.ADMIN_SYSTEM,
+    "system-callbacks": p.ADMIN_SYSTEM,
+    "system-routes": p.ADMIN_SYSTEM,
+    "system-stats": p.ADMIN_SYSTEM,
+    "system-updated": p.ADMIN_SYSTEM,
+    # components: saving views and running jobs are actions
+    **{("saved-views", part): p.VIEWS_SAVE for part in (
+        "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
+    **{("job-progress", part): p.JOBS_RUN for part in (
+        "request", "job", "error", "bar", "cancel", "link", "log", "log-text", "start", "text", "tick")},
+}
+# Callbacks without outputs, by their first input's component id.
+NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
+    "overview-trend": p.OVERVIEW_VIEW,
+}
+
+
+def component_key(component_id: Any) -> str | tuple[str, str | None]:
+    """How a declaration names a component: a string id as is, a dict id by its
+    ``component`` (all-in-one) or ``type`` key and its ``part``."""
+    if isinstance(component_id, str):
+        return component_id
+    if isinstance(component_id, Mapping):
+        kind = component_id.get("component", component_id.get("type"))
+        part = component_id.get("part")
+        return (str(kind), None if part is None else str(part))
+    return repr(component_id)
+
+
+@dataclass(frozen=True)
+class CallbackRule:
+    """What one callback needs: permissions (all of them), or a marker (SIGNED_IN, PAGE_CONTENT)."""
+
+    needs: frozenset[str]
+    undeclared: tuple[str, ...] = ()
+
+    @property
+    def declared(self) -> bool:
+        return not self.undeclared
+
+
+def _ids(specs: Iterable[Any]) -> list[Any]:
+    ids = []
+    for spec in specs:
+        if isinstance(spec, Mapping):
+            raw = spec.get("id")
+            if isinstance(raw, str) and raw.startswith("{"):
+                try:
+                    raw = json.loads(raw)
+                except ValueError:
+                    pass
+            ids.append(raw)
+        else:  # dash.Output: read by attribute, so this module needs no dash import
+            ids.append(getattr(spec, "component_id", None))
+    return ids
+
+
+def callback_rule(entry: Mapping[str, Any]) -> CallbackRule:
+    """The rule of one ``app.callback_map`` entry."""
+    outputs = entry.get("output")
+    if outputs is None:
+        outputs = []
+    elif not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    ids = _ids(outputs)
+    table: Mapping[str | tuple[str, str | None], str] = OUTPUTS
+    if not ids:  # a callback without outputs is named by its first input
+        ids, table = _ids(entry.get("inputs", [])[:1]), NO_OUTPUT_INPUTS
+    needs: set[str] = set()
+    missing: list[str] = []
+    for cid in ids:
+        key = component_key(cid)
+        need = table.get(key)
+        if need is None:
+            missing.append(str(key))
+        else:
+            needs.add(need)
+    if not ids:
+        missing.append("(no outputs or inputs)")
+    return CallbackRule(needs=frozenset(needs), undeclared=tuple(missing))
+
+
+def callback_rules(callback_map: Mapping[str, Mapping[str, Any]]) -> dict[str, CallbackRule]:
+    """Callback key (the ``output`` field of a callback request) → its rule."""
+    return {key: callback_rule(entry) for key, entry in callback_map.items()}
+
+
+def route_rule(endpoint: str | None) -> str | None:
+    return None if endpoint is None else ROUTES.get(endpoint)
+
+
+def normalise_path(pathname: object) -> str | None:
+    """A page path as Dash matches it (no surrounding slashes), with one leading slash."""
+    if not isinstance(pathname, str) or len(pathname) > 2000:
+        return None
+    return "/" + pathname.strip("/")
+
+
+def page_rule(pathname: object) -> str:
+    """The permission (or SIGNED_IN) the page at ``pathname`` needs."""
+    path = normalise_path(pathname)
+    if path is None:
+        return NOT_FOUND
+    if path in PAGES:
+        return PAGES[path]
+    if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
+        return p.ADMIN_SYSTEM
+    return NOT_FOUND
+
+
+def undeclared_routes(endpoints: Iterable[str]) -> list[str]:
+    return sorted({e for e in endpoints if e not in ROUTES})
+
+
+def undeclared_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    return {key: rule.undeclared for key, rule in callback_rules(callback_map).items() if not rule.declared}
+
+
+def undeclared_pages(paths: Iterable[str]) -> list[str]:
+    return sorted({path for path in paths if normalise_path(path) not in PAGES})
+
+
+def _check_catalogue() -> None:
+    # A typo here would make a rule nobody can pass (or, worse, look declared): fail at import.
+    named = set(ROUTES.values()) | set(PAGES.values()) | set(OUTPUTS.values()) | set(NO_OUTPUT_INPUTS.values())
+    wrong = named - p.ALL - MARKERS - {PAGE_CONTENT}
+    if wrong:
+        raise RuntimeError(f"access policy names unknown permissions: {sorted(wrong)}")
+
+
+_check_catalogue()
