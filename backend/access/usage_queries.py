@@ -11,10 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from backend.access.usage import KINDS, MAX_USER_CHARS, RETENTION_DAYS, TABLE
-from backend.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from backend.warehouse import Warehouse
 
 DEFAULT_DAYS: Final = 30
 MAX_RANGE_DAYS: Final = RETENTION_DAYS  # nothing older is kept
@@ -189,3 +191,26 @@ def users(wh: Warehouse, f: UsageFilter, limit: int = 200) -> list[str]:
         "WHERE day BETWEEN {start:Date} AND {end:Date} ORDER BY u LIMIT {limit:UInt32}",
         {"start": f.start, "end": f.end, "limit": _limit(limit)})
     return [u for (u,) in rows]
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Everything the usage page shows for one filter."""
+
+    filter: UsageFilter
+    totals: dict[str, int]
+    daily_active_users: list[tuple[date, int]]
+    trend: list[tuple[date, str, int]]
+    dimensions: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+    routes: list[dict[str, Any]]
+    views: list[dict[str, Any]]
+    users: list[str]
+
+
+def report(wh: Warehouse, f: UsageFilter, *, top: int = 15, rows: int = 100) -> UsageReport:
+    return UsageReport(
+        filter=f, totals=totals(wh, f), daily_active_users=daily_active_users(wh, f), trend=trend(wh, f),
+        dimensions=top_items(wh, f, "dimensions", top), metrics=top_items(wh, f, "metrics", top),
+        routes=busiest_routes(wh, f, rows), views=top_views(wh, f, rows), users=users(wh, f),
+    )
