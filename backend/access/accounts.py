@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Connection, case, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from backend.access.audit import Audit
 from backend.access.passwords import (
@@ -273,12 +274,15 @@ class Accounts:
                          .on_conflict_do_nothing(index_elements=[_USERS.c.id]))
             if display_name:
                 conn.execute(update(_USERS).where(_USERS.c.id == user_id).values(display_name=display_name))
-            conn.execute(insert(_CREDS).values(
-                user_id=user_id, password_hash=password_hash, disabled=False, roles=list(role_names),
-                scope=scope.as_dict(), failed_signins=0, locked_until=None,
-                must_change_password=password_hash is None or actor != user_id, session_version=1,
-                password_changed_at=now if password_hash else None, last_signin_at=None, created_at=now,
-            ))
+            try:
+                conn.execute(insert(_CREDS).values(
+                    user_id=user_id, password_hash=password_hash, disabled=False, roles=list(role_names),
+                    scope=scope.as_dict(), failed_signins=0, locked_until=None,
+                    must_change_password=password_hash is None or actor != user_id, session_version=1,
+                    password_changed_at=now if password_hash else None, last_signin_at=None, created_at=now,
+                ))
+            except IntegrityError:  # created by a concurrent request since the check above
+                raise AccountExistsError(f"a user named {user_id!r} already exists") from None
             self.audit.write(conn, actor, "user.create", target=user_id, detail={
                 "display_name": display_name, "roles": list(role_names), "scope": scope.as_dict(),
                 "with_password": password_hash is not None})
@@ -396,19 +400,31 @@ class Accounts:
     # -- one-time links ------------------------------------------------------------
     def issue_reset(self, user_id: str, *, actor: str, minutes: float = 60) -> str:
         """A one-time reset link token: the user's sessions end and they must set a new password."""
-        return self._issue(user_id, "reset", actor=actor, minutes=minutes)
+        return self._issue(user_id, "reset", actor=actor, minutes=minutes)  # type: ignore[return-value]
 
     def issue_sign_in_link(self, user_id: str, *, actor: str, minutes: float) -> str:
-        return self._issue(user_id, "sign_in", actor=actor, minutes=minutes)
+        """A one-time link that signs the user in (without ending their sessions)."""
+        return self._issue(user_id, "sign_in", actor=actor, minutes=minutes)  # type: ignore[return-value]
 
-    def _issue(self, user_id: str, purpose: str, *, actor: str, minutes: float) -> str:
+    def issue_sign_in_link_unless_live(self, user_id: str, *, actor: str, minutes: float) -> str | None:
+        """A sign-in link, unless the user holds a live one already (checked and issued in one
+        transaction, so processes starting together issue one link, not one each)."""
+        return self._issue(user_id, "sign_in", actor=actor, minutes=minutes, unless_live=True)
+
+    def _issue(self, user_id: str, purpose: str, *, actor: str, minutes: float, unless_live: bool = False) -> str | None:
         user_id, actor, minutes = clean_user_id(user_id), _clean_actor(actor), _clean_minutes(minutes)
         raw = secrets.token_urlsafe(32)
         now = self.clock()
         with self.meta.write() as conn:
+            # Row lock on PostgreSQL; SQLite's write transaction holds the whole database already.
+            conn.execute(select(_CREDS.c.user_id).where(_CREDS.c.user_id == user_id).with_for_update())
             row = self._existing_row(conn, user_id)
             if row.disabled:
                 raise InvalidAccountError(f"{user_id!r} is disabled; enable the account first")
+            if unless_live and conn.execute(select(_LINKS.c.token_hash).where(
+                    _LINKS.c.user_id == user_id, _LINKS.c.purpose == purpose, _LINKS.c.used_at.is_(None),
+                    _LINKS.c.expires_at > now).limit(1)).first() is not None:
+                return None
             # A newer link replaces the older unused ones of the same purpose.
             conn.execute(update(_LINKS).where(_LINKS.c.user_id == user_id, _LINKS.c.purpose == purpose,
                                               _LINKS.c.used_at.is_(None)).values(used_at=now))
