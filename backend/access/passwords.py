@@ -82,9 +82,11 @@ def verify_password(password_hash: str | None, password: str, hasher: PasswordHa
 
 def needs_rehash(password_hash: str, hasher: PasswordHasher | None = None) -> bool:
     """Whether the hash was made with other parameters than the hasher's (rehash at next sign-in)."""
+    if not isinstance(password_hash, str):
+        return True
     try:
         return (hasher or DEFAULT_HASHER).check_needs_rehash(password_hash)
-    except (InvalidHashError, ValueError, TypeError):
+    except (InvalidHashError, ValueError, TypeError, AttributeError, UnicodeError):
         return True
 
 
