@@ -96,6 +96,7 @@ PAGES: Final[dict[str, str]] = {
     "/board": p.MARKET_VIEW,
     "/market": p.MARKET_VIEW,
     "/admin/system": p.ADMIN_SYSTEM,
+    "/admin/usage": p.ADMIN_USAGE,
     "/404": SIGNED_IN,
 }
 # A path no page answers shows the not-found page, except under /admin/, where even the
@@ -157,6 +158,10 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     "system-routes": p.ADMIN_SYSTEM,
     "system-stats": p.ADMIN_SYSTEM,
     "system-updated": p.ADMIN_SYSTEM,
+    # usage page
+    **{name: p.ADMIN_USAGE for name in (
+        "usage-dates", "usage-stats", "usage-trend", "usage-dau", "usage-dimensions", "usage-metrics",
+        "usage-routes", "usage-views", "usage-notices", "usage-drawn")},
     # components: saving views and running jobs are actions
     **{("saved-views", part): p.VIEWS_SAVE for part in (
         "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
@@ -166,6 +171,7 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
 # Callbacks without outputs, by their first input's component id.
 NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     "overview-trend": p.OVERVIEW_VIEW,
+    "usage-dates": p.ADMIN_USAGE,
 }
 
 
