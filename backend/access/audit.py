@@ -71,9 +71,15 @@ def clean_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
     encoded = json.dumps(scrubbed, ensure_ascii=False, default=str, separators=(",", ":"))
     if len(encoded.encode("utf-8")) <= DETAIL_MAX_BYTES:
         return scrubbed
-    # Keep a readable start of it rather than refuse: the action already happened.
-    preview = encoded.encode("utf-8")[: DETAIL_MAX_BYTES - 200].decode("utf-8", errors="ignore")
-    return {"truncated": True, "preview": preview}
+    # Keep a readable start of it rather than refuse: the action already happened. Quotes are
+    # escaped again inside the preview, so cut until the stored entry fits.
+    keep = DETAIL_MAX_BYTES - 100
+    while True:
+        preview = encoded.encode("utf-8")[:keep].decode("utf-8", errors="ignore")
+        cut = {"truncated": True, "preview": preview}
+        if keep <= 0 or len(json.dumps(cut, ensure_ascii=False).encode("utf-8")) <= DETAIL_MAX_BYTES:
+            return cut
+        keep = keep * 3 // 4
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
