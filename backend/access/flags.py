@@ -15,6 +15,7 @@ an input is bad or the version is stale, and reported to ``audit`` once committe
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from backend.access.principal import Principal
 from backend.meta.models import FLAG_KEY_MAX, USER_ID_MAX, FeatureFlag, utc_now
@@ -41,6 +42,7 @@ CHANGEABLE: Final = ("description", "enabled", "rollout", "roles", "users")
 CACHE_SECONDS: Final = 2.0
 
 _FLAGS = FeatureFlag.__table__
+log = logging.getLogger(__name__)
 
 AuditFn = Callable[..., None]
 
@@ -201,6 +203,8 @@ class Flags:
         self._lock = threading.Lock()
         self._cached: dict[str, Flag] | None = None
         self._cached_at = 0.0
+        self._last_good: dict[str, Flag] | None = None
+        self._generation = 0  # bumped by every local write
 
     # -- reading -----------------------------------------------------------------------
     def list(self) -> list[Flag]:
@@ -222,17 +226,31 @@ class Flags:
 
     def _snapshot(self) -> dict[str, Flag]:
         with self._lock:
-            now = self._monotonic()
+            now, generation = self._monotonic(), self._generation
             if self._cached is not None and now - self._cached_at < self._cache_seconds:
                 return self._cached
-        flags = {flag.key: flag for flag in self.list()}
+            previous = self._cached if self._cached is not None else self._last_good
+        try:
+            flags = {flag.key: flag for flag in self.list()}
+        except SQLAlchemyError as exc:
+            # A page must not fail because flags cannot be read: keep the last flags read (none:
+            # every flag off) and try the store again after the cache period.
+            log.warning("feature flags: cannot read the records store (%s); using the last flags read",
+                        type(exc).__name__)
+            flags = previous or {}
+        else:
+            self._last_good = flags
         with self._lock:
-            self._cached, self._cached_at = flags, now
+            # A write of this process that committed while this read ran must not be hidden
+            # behind the older copy for a whole cache period.
+            if generation == self._generation:
+                self._cached, self._cached_at = flags, now
         return flags
 
     def _forget(self) -> None:
         with self._lock:
             self._cached = None
+            self._generation += 1
 
     # -- writing -----------------------------------------------------------------------
     def create(self, key: str, *, description: str = "", enabled: bool = False, rollout: int = 100,

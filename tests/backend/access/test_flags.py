@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from backend.access.flags import (
     DuplicateFlagError,
@@ -239,3 +240,40 @@ def test_checks_read_the_store_once_per_cache_period_and_local_writes_show_at_on
     for _ in range(1_000):
         flags.is_on("cached", _user("ana"))
     assert len(reads) <= 1
+
+
+def test_a_local_write_during_a_read_is_not_hidden_behind_the_older_copy(flags: Flags) -> None:
+    flags.create("race", enabled=False, actor="admin")
+    original = flags.list
+
+    def read_while_this_process_writes() -> list:
+        flags_read = original()
+        flags.update("race", 1, enabled=True, actor="admin")
+        return flags_read
+
+    flags.list = read_while_this_process_writes  # type: ignore[method-assign]
+    assert not flags.is_on("race", _user("ana"))  # the answer of the read in flight
+    flags.list = original  # type: ignore[method-assign]
+    assert flags.is_on("race", _user("ana"))  # read again at once, not after the cache period
+
+
+def test_checks_keep_working_while_the_store_cannot_be_read(flags: Flags, ticker: Ticker,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    flags.create("steady", enabled=True, actor="admin")
+    assert flags.is_on("steady", _user("ana"))
+    original = flags.list
+
+    def unreachable() -> list:
+        raise OperationalError("SELECT ...", {}, Exception("connection refused"))
+
+    flags.list = unreachable  # type: ignore[method-assign]
+    ticker.now += 5
+    assert flags.is_on("steady", _user("ana"))  # the last flags read
+    assert "cannot read the records store" in caplog.text and "SELECT" not in caplog.text
+    flags.list = original  # type: ignore[method-assign]
+    flags.update("steady", 1, enabled=False, actor="admin")
+    assert not flags.is_on("steady", _user("ana"))
+
+    fresh = Flags(flags.meta, monotonic=ticker)
+    fresh.list = unreachable  # type: ignore[method-assign]
+    assert not fresh.is_on("steady", _user("ana"))  # nothing read yet: every flag off, no error
