@@ -8,8 +8,10 @@ independent between flags.
 
 Flags are few and read on many requests: each process keeps all of them for a couple of
 seconds (``cache_seconds``) and drops its copy on its own writes, so a change made on
-another host shows within that time. Every write is one transaction, refused whole when
-an input is bad or the version is stale, and reported to ``audit`` once committed.
+another host shows within that time. While the records store cannot be read, checks answer
+from the last flags read (every flag off when none were read yet) rather than failing the
+page. Every write is one transaction, refused whole when an input is bad or the version is
+stale, and reported to ``audit`` once committed.
 """
 
 from __future__ import annotations
