@@ -19,6 +19,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
+from backend.access.current import current_principal
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import current_market_service
 from backend.market.watchlists import UserDataError, shown_price
@@ -276,7 +277,9 @@ def acknowledge(request: dict[str, Any] | None):
     if service is None or not isinstance(request, dict) or not isinstance(request.get("id"), str):
         return no_update
     upto = request.get("upto") if isinstance(request.get("upto"), str) else None
-    done = service.acknowledge(request["id"][:100], by="market page", upto=upto)
+    principal = current_principal()  # the signed-in user; "market page" for the single local user
+    done = service.acknowledge(request["id"][:100], by="market page" if principal.via == "local" else principal.id,
+                               upto=upto)
     return {"id": request["id"][:100], "acked": done, "at": request.get("at")}
 
 

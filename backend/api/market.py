@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app
 from pydantic import AfterValidator, BeforeValidator, Field, StrictStr
 from spectree import Response as Responses
 
+from backend.access.current import current_principal
 from backend.api import errors
 from backend.api.errors import ApiError
 from backend.api.market_models import (
@@ -208,7 +209,8 @@ class AckBody(Body):
     max_body_bytes: ClassVar[int] = 10_000
     body_optional: ClassVar[bool] = True
 
-    by: StrictStr = Field("api", min_length=1, max_length=64, description="who acknowledged it")
+    by: StrictStr = Field("api", min_length=1, max_length=64,
+                          description="who acknowledged it; ignored when users sign in (the caller is recorded)")
 
 
 @market_api.post("/alerts/<alert_id>/ack")
@@ -219,9 +221,13 @@ def acknowledge(alert_id: str, query: NoMarketQuery, json: AckBody) -> Response:
     """Acknowledge an open alert of today; the body is optional."""
     if not ALERT_ID.match(alert_id):
         raise ApiError("alert id: not a valid alert id")
-    if not current_market().acknowledge(alert_id, by=json.by):
+    # A signed-in caller is recorded by who they are; the body's name is kept only for the
+    # single local user (sign-in off), where it names the desk.
+    principal = current_principal()
+    by = json.by if principal.via == "local" else principal.id
+    if not current_market().acknowledge(alert_id, by=by):
         raise ApiError(f"no open alert {alert_id} today", 404)
-    return _json({"id": alert_id, "acknowledged": True, "by": json.by})
+    return _json({"id": alert_id, "acknowledged": True, "by": by})
 
 
 __all__ = [

@@ -8,6 +8,7 @@ API both reach the server's runner through ``current_jobs()`` and watch a job by
 reading its record; ``backend.jobs.view`` says what a page shows of it.
 """
 
+from backend.access.current import current_principal
 from backend.jobs.kinds import KINDS, JobKind, Placement, get_kind
 from backend.jobs.runner import CELERY, EMBEDDED, JobRunner, ResultFile, open_runner
 from backend.jobs.settings import JobSettings
@@ -22,16 +23,15 @@ from backend.jobs.states import (
     ResultUnavailableError,
 )
 from backend.jobs.store import Job, JobStore
-from backend.meta.views import LOCAL_OWNER
 
 
 def current_owner() -> str:
     """Who is asking for a job: pages hand this to the runner as the job's owner.
 
-    Sign-in will supply the user here; until then every job belongs to the records
-    store's local user, the same owner the REST API and saved views use.
+    The request's signed-in user (the records store's local user when sign-in is off,
+    and outside requests), the same owner the REST API and saved views use.
     """
-    return LOCAL_OWNER
+    return current_principal().id
 
 
 __all__ = [

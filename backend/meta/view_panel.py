@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from backend.meta.views import LOCAL_OWNER, SavedViewError, SavedViews, View
+from backend.access.current import current_principal
+from backend.meta.views import SavedViewError, SavedViews, View
 
 ListedView = dict[str, Any]  # {"id", "name", "version", "href"}
 
@@ -79,9 +80,10 @@ class SavedViewsPanel:
     find = staticmethod(find)
     absolute_link = staticmethod(absolute_link)
 
-    def __init__(self, service: SavedViews, owner: str = LOCAL_OWNER) -> None:
+    def __init__(self, service: SavedViews, owner: str | None = None) -> None:
         self.service = service
-        self.owner = owner
+        # By default the request's signed-in user (the local user when sign-in is off).
+        self.owner = current_principal().id if owner is None else owner
 
     def load(self, page: str, selected: int | None = None, message: str = "", ok: bool = True) -> PanelState:
         try:
