@@ -247,7 +247,9 @@ class Accounts:
         roles = frozenset(row.roles or ())
         permissions = self.roles.resolve(roles, conn)
         if row.must_change_password or row.password_hash is None:
-            permissions = permissions & {ACCOUNT_SELF}
+            # Until the password is changed only the password page opens, whatever the roles
+            # hold: a custom role without account.self must not leave its holder stuck here.
+            permissions = frozenset({ACCOUNT_SELF})
         return Principal(id=row.user_id, display_name=row.display_name or row.user_id, roles=roles,
                          permissions=permissions, scope=DataScope.from_dict(row.scope), via="session")
 
@@ -345,10 +347,10 @@ class Accounts:
                         locked_until=case((reaches, literal(until, _CREDS.c.locked_until.type)), else_=None))
                 .returning(_CREDS.c.locked_until)
             ).first()
-            if result is None:  # another attempt locked it meanwhile
+            if result is None:  # another attempt locked it meanwhile (or the user was just removed)
                 locked = _as_utc(conn.execute(select(_CREDS.c.locked_until)
                                               .where(_CREDS.c.user_id == user_id)).scalar())
-                raise LockedOutError(locked or until)
+                raise LockedOutError(locked) if locked else SignInError("wrong user name or password")
             if result.locked_until is not None:
                 self.audit.write(conn, "anonymous", "signin.locked", target=user_id, address=address,
                                  detail={"attempts": limit, "minutes": self.settings.lockout_minutes})

@@ -128,8 +128,17 @@ def test_an_admin_chosen_password_must_be_changed_before_anything_else(accounts:
     assert accounts.get("bo").must_change_password
     assert accounts.authenticate("bo", PASSWORD).permissions == {ACCOUNT_SELF}
     version = accounts.change_password("bo", None, OTHER)  # the admin-set password was just proven
-    assert accounts.principal("bo", version).permissions == BUILT_IN_ROLES["trader"]
+    assert accounts.principal("bo", version).permissions == BUILT_IN_ROLES["trader"]  # type: ignore[union-attr]
     assert not accounts.get("bo").must_change_password
+
+
+def test_a_role_without_account_self_still_lets_its_holder_set_a_password(accounts: Accounts,
+                                                                          meta: MetaStore) -> None:
+    Roles(meta).create("wallscreen", [PIVOT_EXPORT], "", "admin")
+    accounts.create_user("wall", password=PASSWORD, roles=["wallscreen"], actor="admin")
+    assert accounts.authenticate("wall", PASSWORD).permissions == {ACCOUNT_SELF}
+    version = accounts.change_password("wall", None, OTHER)
+    assert accounts.principal("wall", version).permissions == {PIVOT_EXPORT}  # type: ignore[union-attr]
 
 
 def test_a_user_without_password_cannot_sign_in_by_password(accounts: Accounts) -> None:
