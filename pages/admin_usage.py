@@ -19,6 +19,8 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from backend.access.usage import current_recorder
 from backend.access.usage_queries import UsageFilter, UsageReport, filter_from_url, report
+from backend.meta.views import SavedViews
+from backend.stores import current_stores
 from components import usage_charts as charts
 
 dash.register_page(__name__, path="/admin/usage", title="Usage", name="Usage", order=10)
@@ -77,8 +79,9 @@ def route_rows(r: UsageReport | None) -> list[dict[str, Any]]:
 
 
 def view_rows(r: UsageReport | None) -> list[dict[str, Any]]:
-    return [{**x, "id": f"{x['page']}?{x['query']}", "href": f"{x['page']}?{x['query']}" if x["query"] else x["page"]}
-            for x in (r.views if r else [])]
+    return [{"page": x["page"], "query": x["query"], "views": x["views"], "users": x["users"],
+             "saved": x.get("saved", ""), "id": f"{x['page']}?{x['query']}",
+             "href": f"{x['page']}?{x['query']}" if x["query"] else x["page"]} for x in (r.views if r else [])]
 
 
 def _figures(r: UsageReport | None, f: UsageFilter) -> dict[str, Any]:
@@ -105,7 +108,8 @@ def load(query: dict[str, Any]) -> tuple[UsageFilter, UsageReport | None, list[s
     if recorder is None:
         return f, None, [*notices, "Usage is not recorded on this server."]
     try:
-        return f, report(recorder.warehouse, f), notices
+        saved = SavedViews(current_stores().meta)
+        return f, report(recorder.warehouse, f, saved_of=saved.list), notices
     except Exception as exc:  # noqa: BLE001 - the page says why instead of failing
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return f, None, [*notices, f"Usage cannot be read now: {reason}"]
@@ -134,6 +138,7 @@ ROUTE_COLUMNS = [
 VIEW_COLUMNS = [
     {"field": "page", "headerName": "Page", "width": 160},
     {"field": "query", "headerName": "View (URL state)", "flex": 2, "minWidth": 240, "tooltipField": "href"},
+    {"field": "saved", "headerName": "Saved as", "flex": 1, "minWidth": 160, "tooltipField": "saved"},
     {"field": "views", "headerName": "Views", **NUMBER},
     {"field": "users", "headerName": "Users", **NUMBER},
 ]

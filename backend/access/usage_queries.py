@@ -8,12 +8,12 @@ stands for every call of that callback by that user within one window.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from backend.access.usage import KINDS, MAX_USER_CHARS, RETENTION_DAYS, TABLE
+from backend.access.usage import KINDS, MAX_USER_CHARS, RETENTION_DAYS, TABLE, view_query
 
 if TYPE_CHECKING:
     from backend.warehouse import Warehouse
@@ -25,6 +25,7 @@ MAX_DAY: Final = date(2100, 12, 31)
 MAX_LIMIT: Final = 1_000
 ITEM_COLUMNS: Final = ("dimensions", "metrics")
 ROUTE_KINDS: Final = ("page_view", "api_call", "callback")
+SAVED_LOOKUP_USERS: Final = 20  # viewers of a view whose saved views are looked up for its name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -178,10 +179,40 @@ def busiest_routes(wh: Warehouse, f: UsageFilter, limit: int = 50) -> list[dict[
 def top_views(wh: Warehouse, f: UsageFilter, limit: int = 50) -> list[dict[str, Any]]:
     """Views most opened: a page and its URL state (which is also how a saved view is opened)."""
     rows = wh.query_rows(
-        "SELECT route, JSONExtractString(detail, 'search') AS q, sum(`count`) AS views, uniqExact(`user`) "
+        "SELECT route, JSONExtractString(detail, 'search') AS q, sum(`count`) AS views, uniqExact(`user`), "
+        f"arraySort(groupUniqArray({SAVED_LOOKUP_USERS})(toString(`user`))) "
         f"FROM {{db}}.{TABLE} WHERE {f.where()} AND kind = 'page_view' GROUP BY route, q "
         "ORDER BY views DESC, route, q LIMIT {limit:UInt32}", {**f.params(), "limit": _limit(limit)})
-    return [{"page": p, "query": q, "views": int(v), "users": int(u)} for p, q, v, u in rows]
+    return [{"page": p, "query": q, "views": int(v), "users": int(u), "who": list(who)} for p, q, v, u, who in rows]
+
+
+class SavedView(Protocol):
+    name: str
+    page: str
+
+    @property
+    def search(self) -> str: ...
+
+
+def name_saved_views(views: list[dict[str, Any]], saved_of: Callable[[str], Iterable[SavedView]]) -> None:
+    """Fill each view's ``saved`` with the names its viewers saved it under (same page, same URL state).
+
+    ``saved_of(user)`` lists a user's saved views; a user it refuses (a name that cannot own views)
+    has none. Each user is asked once.
+    """
+    known: dict[str, dict[tuple[str, str], str]] = {}
+    for row in views:
+        names = set()
+        for user in row.get("who", ()):
+            if user not in known:
+                try:
+                    known[user] = {(v.page, view_query(v.search)): v.name for v in saved_of(user)}
+                except ValueError:
+                    known[user] = {}
+            name = known[user].get((row["page"], row["query"]))
+            if name:
+                names.add(name)
+        row["saved"] = ", ".join(sorted(names))
 
 
 def users(wh: Warehouse, f: UsageFilter, limit: int = 200) -> list[str]:
@@ -208,9 +239,13 @@ class UsageReport:
     users: list[str]
 
 
-def report(wh: Warehouse, f: UsageFilter, *, top: int = 15, rows: int = 100) -> UsageReport:
+def report(wh: Warehouse, f: UsageFilter, *, top: int = 15, rows: int = 100,
+           saved_of: Callable[[str], Iterable[SavedView]] | None = None) -> UsageReport:
+    views = top_views(wh, f, rows)
+    if saved_of is not None:
+        name_saved_views(views, saved_of)
     return UsageReport(
         filter=f, totals=totals(wh, f), daily_active_users=daily_active_users(wh, f), trend=trend(wh, f),
         dimensions=top_items(wh, f, "dimensions", top), metrics=top_items(wh, f, "metrics", top),
-        routes=busiest_routes(wh, f, rows), views=top_views(wh, f, rows), users=users(wh, f),
+        routes=busiest_routes(wh, f, rows), views=views, users=users(wh, f),
     )

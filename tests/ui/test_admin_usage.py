@@ -21,8 +21,23 @@ LAST_DAY = FIRST_DAY + timedelta(days=DAYS - 1)
 RANGE = f"from={FIRST_DAY}&to={LAST_DAY}"
 
 
+def _top_view() -> tuple[str, str, str]:
+    """The most opened view in the range (page, query) and one of its viewers who can own saved views."""
+    df = _expected()
+    views = df[df["kind"] == "page_view"].groupby(["route", "search"])["count"].sum().reset_index()
+    page, query = views.sort_values(["count", "route", "search"], ascending=[False, True, True]).iloc[0][:2]
+    viewers = set(df[(df["kind"] == "page_view") & (df["route"] == page) & (df["search"] == query)]["user"])
+    return page, query, min(viewers & {"alice", "bob"})
+
+
 @pytest.fixture
 def usage_app(deskboard_app, fresh_warehouse: Warehouse):
+    from backend.meta.views import SavedViews
+    from backend.stores import EXTENSION_KEY
+
+    page, query, owner = _top_view()
+    SavedViews(deskboard_app.server.extensions[EXTENSION_KEY].meta).create_from_search(owner, "Morning check", page,
+                                                                                        query)
     recorder = install_usage(deskboard_app.server, fresh_warehouse, flush_seconds=0.2)
     for event in EVENTS:
         recorder.record(event)
@@ -50,6 +65,7 @@ def _figure(dash_duo, graph: str) -> dict:
 
 
 def _cell(dash_duo, grid: str, row: str, column: str) -> str:
+    row = row.replace("&", "&amp;")  # AG Grid writes row ids into the DOM HTML-escaped
     return _text(dash_duo, f"#{grid} .ag-center-cols-container .ag-row[row-id={json.dumps(row)}] [col-id='{column}']")
 
 
@@ -79,6 +95,9 @@ def _check_figures(dash_duo, df: pd.DataFrame) -> None:
     api = df[df["kind"] == "api_call"].groupby("route")["count"].sum().sort_values(ascending=False)
     until(lambda: _cell(dash_duo, "usage-routes", f"api_call|{api.index[0]}", "calls") == f"{int(api.iloc[0]):,}",
           timeout=20)
+    page, query, owner = _top_view()
+    if owner in set(df["user"]):  # the saved view's owner opened it: the view carries its saved name
+        until(lambda: _cell(dash_duo, "usage-views", f"{page}?{query}", "saved") == "Morning check", timeout=20)
 
 
 def test_the_usage_page_shows_what_was_recorded_in_light_and_dark(dash_duo, usage_app) -> None:
@@ -148,4 +167,12 @@ def test_the_kiosk_view_hides_the_controls_and_is_dark(dash_duo, usage_app) -> N
     _check_figures(dash_duo, _expected())
     until(lambda: _figure(dash_duo, "usage-trend")["ink"] == DARK["ink"], timeout=20)
     assert not dash_duo.find_element("#usage-dates").is_displayed()
+    assert dash_duo.get_logs() == []
+
+
+def test_without_a_recorder_the_page_says_usage_is_not_recorded(dash_duo, deskboard_app) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/admin/usage")
+    until(lambda: "not recorded" in _text(dash_duo, "#usage-notices"), timeout=20)
+    assert _stat(dash_duo, "page_view") == "0"
     assert dash_duo.get_logs() == []

@@ -79,11 +79,12 @@ def test_busiest_routes_count_and_percentiles_match_pandas(loaded: Warehouse) ->
 def test_most_used_views_are_page_and_url_state_without_embed_or_kiosk(loaded: Warehouse) -> None:
     df = _within(frame(EVENTS), FULL)
     views = df[df["kind"] == "page_view"]
-    expected = views.groupby(["route", "search"]).agg(views=("count", "sum"), users=("user", "nunique"))
+    expected = views.groupby(["route", "search"]).agg(views=("count", "sum"), users=("user", "nunique"),
+                                                       who=("user", lambda u: sorted(set(u))))
     expected = expected.reset_index().sort_values(["views", "route", "search"], ascending=[False, True, True])
     got = uq.top_views(loaded, FULL, limit=100)
-    assert got == [{"page": r.route, "query": r.search, "views": int(r.views), "users": int(r.users)}
-                   for r in expected.itertuples()]
+    assert got == [{"page": r.route, "query": r.search, "views": int(r.views), "users": int(r.users),
+                    "who": r.who} for r in expected.itertuples()]
     # "?m=pnl&rows=desk&embed=1" is the same view as "?rows=desk&m=pnl".
     assert "embed=1" not in {r["query"] for r in got}
 
@@ -145,3 +146,26 @@ def test_url_values_fall_back_to_defaults_with_a_notice(query, start, end, user,
     f, said = uq.filter_from_url(query, today=date(2026, 3, 31))
     assert (f.start, f.end, f.user) == (start, end, user)
     assert len(said) == notices
+
+
+def test_views_are_named_after_the_saved_views_of_the_people_who_opened_them(loaded: Warehouse) -> None:
+    from backend.meta import open_meta
+    from backend.meta.views import SavedViews
+
+    asked: list[str] = []
+    saved = SavedViews(open_meta("sqlite://"))
+    saved.create_from_search("alice", "Desk P&L", "/pivot", "?m=pnl&rows=desk")
+    saved.create_from_search("bob", "Desks", "/pivot", "?rows=desk&m=pnl")
+    saved.create_from_search("bob", "Board", "/board", "")
+
+    def saved_of(user: str):
+        asked.append(user)
+        return saved.list(user)  # refuses the SQL-looking and non-ASCII names: no views for them
+
+    views = uq.top_views(loaded, FULL, limit=100)
+    uq.name_saved_views(views, saved_of)
+    by_key = {(v["page"], v["query"]): v["saved"] for v in views}
+    assert by_key[("/pivot", "m=pnl&rows=desk")] == "Desk P&L, Desks"
+    assert by_key[("/board", "")] == "Board"
+    assert by_key[("/pivot", "rows=desk")] == ""
+    assert sorted(asked) == sorted(set(asked)) == sorted(USERS)  # each user asked once
