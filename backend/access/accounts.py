@@ -33,7 +33,7 @@ from backend.access.passwords import (
     needs_rehash,
     verify_password,
 )
-from backend.access.permissions import ACCOUNT_SELF
+from backend.access.permissions import ACCOUNT_SELF, ADMIN_USERS
 from backend.access.principal import EVERYTHING, SCOPE_COLUMNS, DataScope, Principal
 from backend.access.roles import Roles, clean_role_names
 from backend.config import AccessSettings
@@ -52,7 +52,7 @@ _LINKS = SignInLink.__table__
 
 __all__ = [
     "Account", "AccountError", "AccountExistsError", "AccountNotFoundError", "Accounts", "InvalidAccountError",
-    "LinkError", "LockedOutError", "PasswordPolicyError", "SignInError", "WrongPasswordError",
+    "LastAdminError", "LinkError", "LockedOutError", "PasswordPolicyError", "SignInError", "WrongPasswordError",
 ]
 
 
@@ -70,6 +70,10 @@ class AccountExistsError(AccountError):
 
 class AccountNotFoundError(AccountError):
     pass
+
+
+class LastAdminError(AccountError):
+    """The change would leave no enabled user who can manage users."""
 
 
 class WrongPasswordError(AccountError):
@@ -497,6 +501,22 @@ class Accounts:
         return self._admin_change(user_id, actor, "user.unlock", {"failed_signins": 0, "locked_until": None},
                                   end_sessions=False)
 
+    def _refuse_removing_the_last_admin(self, conn: Connection, user_id: str, values: dict[str, Any]) -> None:
+        """Nobody could manage users any more (the server would need its records edited by hand)."""
+        def admins(change: dict[str, Any] | None) -> set[str]:
+            found = set()
+            for row in conn.execute(select(_CREDS.c.user_id, _CREDS.c.roles, _CREDS.c.disabled)):
+                roles, disabled = row.roles or (), row.disabled
+                if change is not None and row.user_id == user_id:
+                    roles, disabled = change.get("roles", roles), change.get("disabled", disabled)
+                if not disabled and ADMIN_USERS in self.roles.resolve(roles, conn):
+                    found.add(row.user_id)
+            return found
+
+        if admins(None) and not admins(values):
+            raise LastAdminError(f"{user_id!r} is the last enabled user who can manage users; "
+                                 "give another user the admin role first")
+
     def _admin_change(self, user_id: str, actor: str, action: str, values: dict[str, Any], *,
                       end_sessions: bool = True, check_roles: tuple[str, ...] = ()) -> Account:
         user_id, actor = clean_user_id(user_id), _clean_actor(actor)
@@ -504,6 +524,8 @@ class Accounts:
             before = self._existing_row(conn, user_id)
             if check_roles:
                 self._refuse_unknown_roles(conn, check_roles)
+            if "roles" in values or values.get("disabled"):
+                self._refuse_removing_the_last_admin(conn, user_id, values)
             changes = dict(values)
             if end_sessions:
                 changes["session_version"] = _CREDS.c.session_version + 1

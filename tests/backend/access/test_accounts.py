@@ -20,6 +20,7 @@ from backend.access.accounts import (
     AccountNotFoundError,
     Accounts,
     InvalidAccountError,
+    LastAdminError,
     LinkError,
     LockedOutError,
     SignInError,
@@ -27,7 +28,7 @@ from backend.access.accounts import (
 )
 from backend.access.audit import Audit
 from backend.access.passwords import PasswordPolicyError, make_hasher
-from backend.access.permissions import ACCOUNT_SELF, BUILT_IN_ROLES, PIVOT_EXPORT
+from backend.access.permissions import ACCOUNT_SELF, ADMIN_USERS, BUILT_IN_ROLES, PIVOT_EXPORT
 from backend.access.principal import EVERYTHING, DataScope
 from backend.access.roles import RoleError, Roles
 from backend.config import AccessSettings
@@ -570,3 +571,24 @@ def test_concurrent_redemptions_of_one_link_let_exactly_one_in(accounts: Account
     assert len(winners) == 1 and winners[0][0].id == "ana"
     assert all(isinstance(r, LinkError) for r in results if r is not winners[0])
     assert len(accounts.audit.list(action="link.redeem")) == 1
+
+
+def test_the_last_user_who_can_manage_users_is_neither_disabled_nor_demoted(accounts: Accounts,
+                                                                            meta: MetaStore) -> None:
+    Roles(meta).create("useradmin", [ADMIN_USERS], "", "root")
+    accounts.create_user("root", password=PASSWORD, roles=["admin"], actor="root")
+    accounts.create_user("ana", password=PASSWORD, roles=["viewer"], actor="root")
+    before = snapshot(meta)
+    with pytest.raises(LastAdminError, match="last enabled user"):
+        accounts.set_disabled("root", True, actor="root")
+    with pytest.raises(LastAdminError):
+        accounts.set_roles("root", ["trader"], actor="root")
+    assert snapshot(meta) == before
+    accounts.set_disabled("ana", True, actor="root")  # others may come and go
+    accounts.set_roles("ana", ["useradmin"], actor="root")
+    with pytest.raises(LastAdminError):  # ana is disabled: she cannot take over
+        accounts.set_roles("root", ["viewer"], actor="root")
+    accounts.set_disabled("ana", False, actor="root")
+    accounts.set_roles("root", ["viewer"], actor="ana")  # a custom role that manages users is enough
+    with pytest.raises(LastAdminError):
+        accounts.set_disabled("ana", True, actor="ana")

@@ -110,6 +110,7 @@ def test_nothing_is_created_when_it_is_not_needed(meta: MetaStore, clock: Clock)
 
 def test_a_disabled_admin_without_password_gets_no_link(accounts: Accounts, clock: Clock) -> None:
     ensure_first_admin(accounts, base_url=BASE)
+    accounts.create_user("ops", password=PASSWORD, roles=["admin"], actor="ops")
     accounts.set_disabled("admin", True, actor="ops")
     clock.now += timedelta(days=2)
     assert ensure_first_admin(accounts, base_url=BASE) is None
