@@ -239,6 +239,8 @@ class Accounts:
             user_id = clean_user_id(user_id)
         except InvalidAccountError:
             return None
+        if session_version is not None and (isinstance(session_version, bool) or not isinstance(session_version, int)):
+            return None
         with self.meta.read() as conn:
             row = self._row(conn, user_id)
             if row is None or row.disabled:

@@ -17,8 +17,8 @@ PASSWORD_MAX: Final = 256
 
 # argon2id, 32 MiB, 2 passes, 1 lane: one hash takes a median 73 ms on this 2-core machine
 # (9 hashes each of t=2/m=32MiB/p=1: 73 ms; t=3/m=32MiB: 101 ms; argon2-cffi's default
-# t=3/m=64MiB/p=4: 160 ms). Above OWASP's minimum (19 MiB, t=2) while a burst of sign-ins
-# cannot starve the web process of CPU.
+# t=3/m=64MiB/p=4: 160 ms); 90-120 ms while other work loads the machine. Above OWASP's
+# minimum (19 MiB, t=2) while a burst of sign-ins cannot starve the web process of CPU.
 TIME_COST: Final = 2
 MEMORY_COST_KIB: Final = 32 * 1024
 PARALLELISM: Final = 1

@@ -424,6 +424,10 @@ def test_the_principal_follows_roles_and_disabling(accounts: Accounts, meta: Met
     assert accounts.principal("ana").permissions == BUILT_IN_ROLES["viewer"] | {PIVOT_EXPORT}  # type: ignore[union-attr]
     roles.update("exporter", permissions=[], actor="admin")
     assert accounts.principal("ana").permissions == BUILT_IN_ROLES["viewer"]  # type: ignore[union-attr]
+    version = accounts.session_version("ana")
+    for odd in [str(version), float(version), True, [version]]:
+        assert accounts.principal("ana", odd) is None  # type: ignore[arg-type]
+    assert accounts.principal("ana", version) is not None
     accounts.set_disabled("ana", True, actor="admin")
     assert accounts.principal("ana") is None
     assert accounts.principal("ghost") is None
