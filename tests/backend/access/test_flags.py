@@ -6,6 +6,7 @@ the audit log is checked to hold nothing for it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -277,3 +278,32 @@ def test_checks_keep_working_while_the_store_cannot_be_read(flags: Flags, ticker
     fresh = Flags(flags.meta, monotonic=ticker)
     fresh.list = unreachable  # type: ignore[method-assign]
     assert not fresh.is_on("steady", _user("ana"))  # nothing read yet: every flag off, no error
+
+
+def test_of_concurrent_creates_and_changes_at_one_version_exactly_one_wins(flags: Flags, audit: AuditLog) -> None:
+    def race(action) -> list[str]:
+        results: list[str] = []
+        barrier = threading.Barrier(6)
+
+        def run(n: int) -> None:
+            barrier.wait()
+            try:
+                action(n)
+                results.append("ok")
+            except (DuplicateFlagError, StaleFlagError) as exc:
+                results.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return sorted(results)
+
+    created = race(lambda n: flags.create("contested", rollout=n, actor=f"admin{n}"))
+    assert created == ["DuplicateFlagError"] * 5 + ["ok"]
+    changed = race(lambda n: flags.update("contested", 1, rollout=50 + n, actor=f"admin{n}"))
+    assert changed == ["StaleFlagError"] * 5 + ["ok"]
+    final = flags.get("contested")
+    assert final.version == 2 and final.rollout - 50 == int(final.updated_by.removeprefix("admin"))
+    assert [a for _, a, _ in audit.actions()] == ["flag.create", "flag.update"]
