@@ -205,6 +205,8 @@ class Roles:
 
     def resolve(self, role_names: Iterable[str], conn: Connection | None = None) -> frozenset[str]:
         """The permissions the roles grant together; a name that is no role grants nothing."""
+        if not isinstance(role_names, (list, tuple, set, frozenset)):
+            return frozenset()  # a garbled roles value in the store grants nothing
         names = {n for n in role_names if isinstance(n, str)}
         granted: set[str] = set()
         for name in names & BUILT_IN_ROLES.keys():

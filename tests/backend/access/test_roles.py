@@ -56,6 +56,8 @@ def test_a_custom_role_grants_its_permissions_alongside_built_in_ones(roles: Rol
 def test_names_that_are_no_role_grant_nothing(roles: Roles) -> None:
     assert roles.resolve([]) == frozenset()
     assert roles.resolve(["ghost", "ADMIN", "admin ", None, 42, "' or 1=1 --"]) == frozenset()  # type: ignore[list-item]
+    for garbled in [None, "admin", 42, {"admin": True}]:
+        assert roles.resolve(garbled) == frozenset()  # type: ignore[arg-type]
 
 
 def test_a_permission_dropped_from_the_catalogue_grants_nothing(roles: Roles, meta: MetaStore) -> None:
