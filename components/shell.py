@@ -7,6 +7,10 @@ import dash
 import dash_mantine_components as dmc
 from dash import dcc, hooks, html
 from dash.dependencies import ClientsideFunction, Input, Output, State
+from flask import has_request_context
+
+from backend.access.current import current_principal
+from backend.access.sessions import ANONYMOUS, Sessions
 
 
 class ids:
@@ -48,6 +52,37 @@ def phone_menu() -> dmc.Box:
     return dmc.Box(menu, hiddenFrom="sm")
 
 
+def user_menu() -> dmc.Menu | None:
+    """The signed-in user's menu: change password, sign out (a plain form POST with the
+    session's CSRF token). Nothing when sign-in is off or for a signed link's screen."""
+    principal = current_principal()
+    if not has_request_context() or principal.via != "session" or principal.id == ANONYMOUS.id:
+        return None
+    sign_out = html.Form(
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=Sessions.csrf_token(), id="shell-signout-csrf"),
+            html.Button("Sign out", type="submit", id="shell-signout", className="shell-signout",
+                        style={"width": "100%", "textAlign": "left", "background": "none", "border": 0,
+                               "padding": "6px 12px", "cursor": "pointer", "font": "inherit", "fontSize": "14px",
+                               "color": "var(--mantine-color-red-filled)"}),
+        ],
+        method="POST", action="/signout",
+    )
+    return dmc.Menu(
+        [
+            dmc.MenuTarget(dmc.Button(principal.display_name or principal.id, id="shell-user", variant="subtle",
+                                      size="compact-sm", attributes={"title": "Your account"})),
+            dmc.MenuDropdown([
+                dmc.MenuLabel(f"Signed in as {principal.id}"),
+                dmc.MenuItem("Change password", href="/account/password", refresh=True, id="shell-password"),
+                dmc.MenuDivider(),
+                sign_out,
+            ]),
+        ],
+        position="bottom-end",
+    )
+
+
 def shell_layout() -> dmc.MantineProvider:
     header = dmc.AppShellHeader(
         dmc.Group(
@@ -60,10 +95,13 @@ def shell_layout() -> dmc.MantineProvider:
                     ],
                     gap="xl",
                 ),
-                dmc.Button(
-                    "Theme", id=ids.THEME_TOGGLE, variant="subtle", size="compact-sm",
-                    attributes={"title": "Switch between light and dark"}, className="shell-theme-toggle",
-                ),
+                dmc.Group([
+                    user_menu(),
+                    dmc.Button(
+                        "Theme", id=ids.THEME_TOGGLE, variant="subtle", size="compact-sm",
+                        attributes={"title": "Switch between light and dark"}, className="shell-theme-toggle",
+                    ),
+                ], gap="xs"),
             ],
             justify="space-between",
             h="100%",

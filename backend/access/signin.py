@@ -6,7 +6,10 @@
     GET/POST /account/password     change one's own password (every other session of the user ends)
     GET      /l/<token>            a signed read-only link: a session limited to that one view
 
-Every form carries the session's CSRF token; a POST without it (or with another) is a 400.
+Every form carries the session's CSRF token; a POST without it (or with another) is a 400, as
+is a field longer than anyone types. A person's own mistake (a wrong password, a locked
+account, two new passwords that differ) shows the form again with the reason, as a 200: the
+browser reports other statuses as errors.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ _NOT_NEXT: Final = ("/signin", "/signout", "/l/", "/account/password")
 
 _PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · Deskboard</title>
+<title>{{ title }} · Deskboard</title><link rel="icon" href="/_favicon.ico">
 <style>
 :root { color-scheme: light dark; --accent: #4c6ef5; --text: #212529; --muted: #495057; --bg: #f8f9fa;
   --card: #ffffff; --border: #dee2e6; --error: #c92a2a; --ok: #2b8a3e; }
@@ -155,10 +158,10 @@ def make_blueprint(sessions: Sessions, accounts: Any, links: Any | None,
             principal = accounts.authenticate(user, password, address=request.remote_addr or "")
         except LockedOutError as exc:
             until = exc.until.astimezone(UTC).strftime("%H:%M UTC") if isinstance(exc.until, datetime) else "later"
-            return signin_form(403, f"This account is locked after too many failed sign-ins. Try again after {until},"
+            return signin_form(200, f"This account is locked after too many failed sign-ins. Try again after {until},"
                                     " or ask an administrator to unlock it.", user=user[:64], next_=next_)
         except SignInError:
-            return signin_form(401, "Wrong user name or password.", user=user[:64], next_=next_)
+            return signin_form(200, "Wrong user name or password.", user=user[:64], next_=next_)
         must_change = bool(accounts.get(principal.id).must_change_password)
         sessions.sign_in(principal, must_change_password=must_change)
         log.info("%s signed in", principal.id)
@@ -202,11 +205,11 @@ def make_blueprint(sessions: Sessions, accounts: Any, links: Any | None,
         if new is None or confirm is None or current is None:
             return form(400, "That password is too long.")
         if new != confirm:
-            return form(400, "The two new passwords differ.")
+            return form(200, "The two new passwords differ.")
         try:
             accounts.change_password(principal.id, None if must_change else current, new)
         except (PasswordPolicyError, AccountError) as exc:
-            return form(400, str(exc))
+            return form(200, str(exc))
         fresh = accounts.principal(principal.id)
         if fresh is None:
             sessions.sign_out()

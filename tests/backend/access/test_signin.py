@@ -50,11 +50,11 @@ def can_open_pivot(client: FlaskClient) -> bool:
 def test_the_right_password_signs_in_and_the_wrong_one_does_not(client) -> None:
     assert not can_open_pivot(client)
     wrong = sign_in(client, user_of("viewer"), "not the password at all", next_="/pivot")
-    assert wrong.status_code == 401
+    assert wrong.status_code == 200  # the form again, saying why (other statuses are errors to a browser)
     assert "Wrong user name or password" in wrong.get_data(as_text=True)
     assert not can_open_pivot(client)
     unknown = sign_in(client, "nobody-here", PASSWORD)
-    assert unknown.status_code == 401 and "Wrong user name or password" in unknown.get_data(as_text=True)
+    assert unknown.status_code == 200 and "Wrong user name or password" in unknown.get_data(as_text=True)
     good = sign_in(client, user_of("viewer").upper(), PASSWORD, next_="/pivot?rows=desk")
     assert good.status_code == 302 and good.headers["Location"] == "/pivot?rows=desk"
     assert can_open_pivot(client)
@@ -83,10 +83,12 @@ def test_an_anonymous_page_visit_is_sent_to_sign_in_and_back(client) -> None:
 def test_lockout_after_failed_attempts_says_so(client, app) -> None:
     user = "lock-me"
     services(app).accounts.create_user(user, password=PASSWORD, roles=("viewer",), actor=user)
-    assert [sign_in(client, user, "wrong password here").status_code for _ in range(3)] == [401, 401, 403]
+    texts = [sign_in(client, user, "wrong password here").get_data(as_text=True) for _ in range(3)]
+    assert ["Wrong user name or password" in t for t in texts] == [True, True, False]
+    assert "locked after too many failed sign-ins" in texts[2]
     locked = sign_in(client, user, PASSWORD)  # the right password does not open a locked account
     text = locked.get_data(as_text=True)
-    assert locked.status_code == 403
+    assert locked.status_code == 200
     assert "locked after too many failed sign-ins" in text and "Try again after" in text and "UTC" in text
     assert not can_open_pivot(client)
 
@@ -97,7 +99,7 @@ def test_sign_in_attempts_are_rate_limited_per_address(app) -> None:
     token = form_csrf(client)
     answers = [client.post("/signin", data={"user": "nobody-x", "password": "x" * 12, "csrf_token": token}).status_code
                for _ in range(9)]
-    assert answers[:8] == [401] * 8 and answers[8] == 429
+    assert answers[:8] == [200] * 8 and answers[8] == 429
     # the page itself is not limited, and another address is not held up
     assert client.get("/signin").status_code == 200
     other = app.server.test_client()
@@ -150,11 +152,11 @@ def test_safe_next(value: object, kept: bool) -> None:
 @pytest.mark.parametrize(("user", "password", "status"), [
     ("x" * 10_000, PASSWORD, 400),
     (user_of("viewer"), "p" * 100_000, 400),
-    ("<script>alert(1)</script>", PASSWORD, 401),
-    ("viewer-user\x00", PASSWORD, 401),
-    ("' OR 1=1 --", PASSWORD, 401),
-    ("ｖｉｅｗｅｒ-user", PASSWORD, 401),
-    ("", "", 401),
+    ("<script>alert(1)</script>", PASSWORD, 200),
+    ("viewer-user\x00", PASSWORD, 200),
+    ("' OR 1=1 --", PASSWORD, 200),
+    ("ｖｉｅｗｅｒ-user", PASSWORD, 200),
+    ("", "", 200),
 ])
 def test_hostile_and_oversized_form_values_are_refused_plainly(client, user: str, password: str,
                                                                status: int) -> None:
@@ -208,9 +210,10 @@ def test_a_reset_link_leads_to_the_password_page_and_nothing_else(app, client) -
     token = form_csrf(client, "/account/password")
     new = "a brand new passphrase 77"
     mismatch = client.post("/account/password", data={"csrf_token": token, "new": new, "confirm": new + "x"})
-    assert mismatch.status_code == 400 and "differ" in mismatch.get_data(as_text=True)
+    assert mismatch.status_code == 200 and "differ" in mismatch.get_data(as_text=True)
     short = client.post("/account/password", data={"csrf_token": token, "new": "short", "confirm": "short"})
-    assert short.status_code == 400
+    assert short.status_code == 200 and "password" in short.get_data(as_text=True).lower()
+    assert not can_open_pivot(client)
     done = client.post("/account/password", data={"csrf_token": token, "new": new, "confirm": new, "next": "/pivot"})
     assert done.status_code == 302 and done.headers["Location"] == "/pivot"
     assert can_open_pivot(client)
@@ -236,11 +239,11 @@ def test_changing_the_password_ends_every_other_session(app) -> None:
     token = form_csrf(first, "/account/password")
     wrong = first.post("/account/password", data={"csrf_token": token, "current": "not it at all",
                                                   "new": "another passphrase 55", "confirm": "another passphrase 55"})
-    assert wrong.status_code == 400 and can_open_pivot(second)
+    assert "not your current password" in wrong.get_data(as_text=True) and can_open_pivot(second)
     new = "another passphrase 55"
     done = first.post("/account/password", data={"csrf_token": token, "current": PASSWORD, "new": new, "confirm": new})
     assert done.status_code == 302
     assert can_open_pivot(first)  # the session that changed it carries on
     assert not can_open_pivot(second)  # the other one is signed out at its next request
-    assert sign_in(second, user, PASSWORD).status_code == 401
+    assert "Wrong user name or password" in sign_in(second, user, PASSWORD).get_data(as_text=True)
     assert sign_in(second, user, new).status_code == 302

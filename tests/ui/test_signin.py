@@ -1,0 +1,65 @@
+"""Signing in through the page, seeing the pivot, and signing out, with sign-in on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+
+from backend.access.install import EXTENSION_KEY
+from backend.config import load_settings
+from backend.warehouse import Warehouse
+
+PASSWORD = "a long enough passphrase 42"
+
+
+@pytest.fixture
+def signin_app(tmp_path: Path, warehouse_url: str, loaded_warehouse: Warehouse):
+    from app import create_app
+
+    settings = load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
+                             warehouse_database=loaded_warehouse.database, demo_rows=0, auth="on")
+    app = create_app(settings, market=False)
+    app.server.extensions[EXTENSION_KEY].accounts.create_user(
+        "ana", display_name="Ana Analyst", password=PASSWORD, roles=("analyst",), actor="ana")
+    return app
+
+
+def _path(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return location.pathname + location.search")
+
+
+def test_sign_in_see_the_pivot_and_sign_out(dash_duo, signin_app) -> None:
+    # not navigate=True: that waits for Dash at "/", and a visitor who is not signed in meets the sign-in page
+    dash_duo.start_server(signin_app, navigate=False)
+    base = dash_duo.server.url.rstrip("/")
+    dash_duo.driver.get(base + "/pivot")
+    # not signed in: the sign-in page, which will lead back to the pivot
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    assert _path(dash_duo).startswith("/signin?next=/pivot")
+    dash_duo.find_element("#user").send_keys("ana")
+    dash_duo.find_element("#password").send_keys("not the password")
+    dash_duo.find_element("#signin-submit").click()
+    dash_duo.wait_for_contains_text("#signin-message", "Wrong user name or password", timeout=20)
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#signin-submit").click()
+
+    # the pivot, with its numbers
+    until(lambda: _path(dash_duo) == "/pivot", timeout=20)
+    dash_duo.wait_for_contains_text("#pivot-freshness", "rows from", timeout=60)
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#pivot-grid .ag-center-cols-container .ag-row"),
+          timeout=30)
+    dash_duo.wait_for_text_to_equal("#shell-user", "Ana Analyst", timeout=10)
+
+    # sign out from the user menu
+    dash_duo.find_element("#shell-user").click()
+    dash_duo.wait_for_element("#shell-signout", timeout=10).click()
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    assert _path(dash_duo) == "/signin"
+    # and the pivot is closed again
+    dash_duo.driver.get(base + "/pivot")
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    assert _path(dash_duo).startswith("/signin?next=/pivot")
+    assert dash_duo.get_logs() == []
