@@ -11,6 +11,7 @@ from dash.testing.wait import until
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
+from backend.access.usage import EXTENSION_KEY as USAGE_KEY
 from backend.access.usage import install_usage
 from backend.warehouse import Warehouse
 from components.overview_charts import DARK, LIGHT
@@ -38,6 +39,10 @@ def usage_app(deskboard_app, fresh_warehouse: Warehouse):
     page, query, owner = _top_view()
     SavedViews(deskboard_app.server.extensions[EXTENSION_KEY].meta).create_from_search(owner, "Morning check", page,
                                                                                         query)
+    # This test's own recorder on its own database, in place of one the app may have installed.
+    installed = deskboard_app.server.extensions.pop(USAGE_KEY, None)
+    if installed is not None:
+        installed.stop()
     recorder = install_usage(deskboard_app.server, fresh_warehouse, flush_seconds=0.2)
     for event in EVENTS:
         recorder.record(event)
@@ -171,6 +176,9 @@ def test_the_kiosk_view_hides_the_controls_and_is_dark(dash_duo, usage_app) -> N
 
 
 def test_without_a_recorder_the_page_says_usage_is_not_recorded(dash_duo, deskboard_app) -> None:
+    installed = deskboard_app.server.extensions.pop(USAGE_KEY, None)
+    if installed is not None:
+        installed.stop()
     dash_duo.start_server(deskboard_app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/admin/usage")
     until(lambda: "not recorded" in _text(dash_duo, "#usage-notices"), timeout=20)
