@@ -3,7 +3,8 @@
     GET  /health                       each store reachable, data version
     /api/v1/...                        pivot, exposure, P&L, instruments, constituents (v1.py),
                                        trades drill-through and CSV (trades.py), jobs (jobs.py),
-                                       live market (market.py)
+                                       live market (market.py), feature flags and signed
+                                       links (flags.py)
     GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
     GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
 
@@ -17,6 +18,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from backend.api import errors
+from backend.api.flags import access_api
 from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
 from backend.api.market import market_api
@@ -31,6 +33,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(trades_api)
     server.register_blueprint(market_api)
     server.register_blueprint(jobs_api)
+    server.register_blueprint(access_api)
     register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api

@@ -47,9 +47,7 @@ import json
 import re
 from flask import Flask
 from backend.api import register_api
-from backend.api.flags import access_api
 app = Flask("doc")
-app.register_blueprint(access_api)
 register_api(app)
 print(json.dumps(app.test_client().get("/api/v1/openapi.json").get_json()))
 """
