@@ -63,3 +63,22 @@ def test_sign_in_see_the_pivot_and_sign_out(dash_duo, signin_app) -> None:
     dash_duo.wait_for_element("#signin-form", timeout=20)
     assert _path(dash_duo).startswith("/signin?next=/pivot")
     assert dash_duo.get_logs() == []
+
+
+def test_a_page_the_user_may_not_see_says_so(dash_duo, signin_app) -> None:
+    signin_app.server.extensions[EXTENSION_KEY].accounts.create_user(
+        "vic", password=PASSWORD, roles=("viewer",), actor="vic")
+    dash_duo.start_server(signin_app, navigate=False)
+    base = dash_duo.server.url.rstrip("/")
+    dash_duo.driver.get(base + "/admin/system")
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    dash_duo.find_element("#user").send_keys("vic")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#signin-submit").click()
+    dash_duo.wait_for_contains_text("#access-denied", "No access to this page", timeout=30)
+    assert not dash_duo.driver.find_elements(By.ID, "system-stats")
+    # the pages they may see still open, from the same tab
+    dash_duo.driver.get(base + "/")
+    dash_duo.wait_for_element("#overview", timeout=30)
+    assert not dash_duo.driver.find_elements(By.ID, "access-denied")
+    assert dash_duo.get_logs() == []
