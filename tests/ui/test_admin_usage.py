@@ -184,3 +184,36 @@ def test_without_a_recorder_the_page_says_usage_is_not_recorded(dash_duo, deskbo
     until(lambda: "not recorded" in _text(dash_duo, "#usage-notices"), timeout=20)
     assert _stat(dash_duo, "page_view") == "0"
     assert dash_duo.get_logs() == []
+
+
+def test_a_kiosk_tick_redraws_the_same_view_with_the_newest_events(usage_app) -> None:
+    import sys
+
+    app, recorder = usage_app
+    page = sys.modules["pages.admin_usage"]
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        before = page.refresh(1, f"?{RANGE}&kiosk=1")
+        recorder.record(EVENTS[0].__class__("job", "late", route="export", time=EVENTS[0].time))
+        recorder.flush()
+        after = page.refresh(2, f"?{RANGE}&kiosk=1")
+    df = _expected()
+    jobs = int(df.loc[df["kind"] == "job", "count"].sum())
+    job_y = {t["meta"]: sum(t["y"]) for t in before["trend"]["data"]}["job"]
+    assert job_y == jobs
+    assert {t["meta"]: sum(t["y"]) for t in after["trend"]["data"]}["job"] == jobs + 1
+    assert after["drawn"] == 2 and after["notices"] == []
+
+
+@pytest.mark.parametrize(("dates", "user", "search", "href"), [
+    (["2026-03-01", "2026-03-05"], None, "", "/admin/usage?from=2026-03-01&to=2026-03-05"),
+    (["2026-03-01T00:00:00", "2026-03-05"], "chloé", "?kiosk=1&from=x&junk=1",
+     "/admin/usage?from=2026-03-01&to=2026-03-05&user=chlo%C3%A9&kiosk=1"),
+    (["2026-03-01", None], "bob", "", None),  # the second date is still being picked
+    (None, "bob", "", None),
+    ("2026-03-01", "bob", "", None),
+])
+def test_the_chosen_dates_and_user_become_the_url(deskboard_app, dates, user, search, href) -> None:
+    import sys
+
+    page = sys.modules["pages.admin_usage"]  # imported by the app, as Dash imports pages
+    assert page.usage_href(dates, user, search) == href
