@@ -97,6 +97,12 @@ PAGES: Final[dict[str, str]] = {
     "/market": p.MARKET_VIEW,
     "/admin/system": p.ADMIN_SYSTEM,
     "/admin/usage": p.ADMIN_USAGE,
+    "/admin": SIGNED_IN,  # links to the sections the user may open, no data
+    "/admin/audit": p.ADMIN_AUDIT,
+    "/admin/flags": p.ADMIN_FLAGS,
+    "/admin/links": p.ADMIN_LINKS,
+    "/admin/users": p.ADMIN_USERS,
+    "/admin/sources": p.ADMIN_SYSTEM,
     "/404": SIGNED_IN,
 }
 # A path no page answers shows the not-found page, except under /admin/, where even the
@@ -162,6 +168,18 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     **{name: p.ADMIN_USAGE for name in (
         "usage-dates", "usage-stats", "usage-trend", "usage-dau", "usage-dimensions", "usage-metrics",
         "usage-routes", "usage-views", "usage-notices", "usage-drawn")},
+    # administration pages
+    **{name: p.ADMIN_LINKS for name in (
+        "links-status", "links-modal", "links-modal-text", "links-target", "links-notices", "links-grid")},
+    "audit-apply": p.ADMIN_AUDIT,
+    **{name: p.ADMIN_USERS for name in (
+        "users-grid", "users-notices", "users-disable", "users-reset-link", "roles-grid", "roles-notices",
+        "roles-modal")},
+    "sources-grid": p.ADMIN_SYSTEM,
+    "sources-sample": p.ADMIN_SYSTEM,
+    **{name: p.ADMIN_FLAGS for name in (
+        "flags-grid", "flags-notices", "flags-description", "flags-enabled", "flags-rollout", "flags-roles",
+        "flags-users", "flags-version", "flags-modal")},
     # components: saving views and running jobs are actions
     **{("saved-views", part): p.VIEWS_SAVE for part in (
         "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
@@ -172,6 +190,12 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
 NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     "overview-trend": p.OVERVIEW_VIEW,
     "usage-dates": p.ADMIN_USAGE,
+    "links-status": p.ADMIN_LINKS,
+    "audit-apply": p.ADMIN_AUDIT,
+    "flags-grid": p.ADMIN_FLAGS,
+    "users-grid": p.ADMIN_USERS,
+    "roles-grid": p.ADMIN_USERS,
+    "sources-status": p.ADMIN_SYSTEM,
 }
 
 

@@ -61,7 +61,7 @@ def test_declarations_name_only_catalogue_permissions() -> None:
 @pytest.mark.parametrize(("pathname", "needs"), [
     ("/", "overview.view"), ("/pivot", "pivot.view"), ("/pivot/", "pivot.view"), ("//pivot//", "pivot.view"),
     ("/board", "market.view"), ("/market", "market.view"), ("/admin/system", "admin.system"),
-    ("/admin/anything", "admin.system"), ("/admin", "admin.system"), ("/no-such-page", policy.SIGNED_IN),
+    ("/admin/anything", "admin.system"), ("/admin", policy.SIGNED_IN), ("/admin/flags", "admin.flags"), ("/no-such-page", policy.SIGNED_IN),
     (None, policy.SIGNED_IN), (123, policy.SIGNED_IN), ("/" + "x" * 5000, policy.SIGNED_IN),
 ])
 def test_page_rule(pathname: object, needs: str) -> None:
