@@ -105,9 +105,14 @@ def ensure_table(warehouse: Warehouse) -> None:
     warehouse.command(DDL)
 
 
+def _utf8(text: str) -> str:
+    # A lone surrogate cannot be encoded: left in, it would fail every insert of its batch for ever.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: Any, limit: int) -> str:
     text = value if isinstance(value, str) else ("" if value is None else str(value))
-    return _CONTROL.sub("", text[: limit * 2])[:limit]
+    return _utf8(_CONTROL.sub("", text[: limit * 2])[:limit])
 
 
 def _items(values: Any) -> list[str]:
@@ -131,6 +136,7 @@ def _detail(detail: Mapping[str, Any] | str | None) -> str:
         text = detail if isinstance(detail, str) else json.dumps(detail, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(detail)
+    text = _utf8(text)
     if len(text) <= MAX_DETAIL_CHARS:
         return text
     # Still valid JSON, so queries that read a field of it keep working on other events.

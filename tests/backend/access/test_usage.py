@@ -122,6 +122,17 @@ def test_a_huge_detail_is_cut_not_refused_and_hostile_values_are_cleaned(fresh_w
     assert metrics == ["pnl"] and text == "not json ' \" \\"
 
 
+def test_text_that_cannot_be_utf8_is_replaced_so_it_never_blocks_its_batch(fresh_warehouse: Warehouse) -> None:
+    recorder = UsageRecorder(fresh_warehouse)
+    recorder.record(UsageEvent("pivot", "a\ud800b", route="/p\udfff", dimensions=["d\ud800"],
+                               detail={"x": "\ud800"}, time=1_780_000_000))
+    recorder.record(UsageEvent("job", "ok", route="fine", detail="\udc00", time=1_780_000_001))
+    assert recorder.flush() == 2
+    rows = fresh_warehouse.query_rows("SELECT user, route, dimensions, detail FROM {db}.usage_events ORDER BY time")
+    assert rows[0][0] == "a?b" and rows[0][1] == "/p?" and rows[0][2] == ["d?"]
+    assert rows[1][:2] == ("ok", "fine")
+
+
 def test_events_that_cannot_be_rows_are_rejected_and_counted_without_losing_the_batch(
         fresh_warehouse: Warehouse) -> None:
     recorder = UsageRecorder(fresh_warehouse)
