@@ -290,14 +290,30 @@ class UsageRecorder:
                     ensure_table(self.warehouse)
                     self._table_ready = True
                 self.warehouse.insert_rows(TABLE, rows, COLUMNS)
+            except (TypeError, ValueError):
+                # The client refused a value before sending anything: the data, not the warehouse. Retrying
+                # the batch would fail for ever, so each row is tried alone and the ones refused are counted.
+                return self._insert_one_by_one(rows)
             except Exception as exc:  # noqa: BLE001 - keep the events and retry on the next flush
                 self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
                 log.warning("usage events not written (%s); keeping %d", self.last_error, len(events))
+                self._table_ready = False  # a table dropped meanwhile is created again on the next try
                 self._put_back(events)
                 return 0
             self.written += len(rows)
             self.last_error = None
             return len(rows)
+
+    def _insert_one_by_one(self, rows: list[tuple[Any, ...]]) -> int:
+        written = 0
+        for row in rows:
+            try:
+                self.warehouse.insert_rows(TABLE, [row], COLUMNS)
+                written += 1
+            except (TypeError, ValueError):
+                self.rejected += 1
+        self.written += written
+        return written
 
     # -- writer thread -------------------------------------------------------------
     def start(self) -> UsageRecorder:

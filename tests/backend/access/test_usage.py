@@ -133,6 +133,38 @@ def test_text_that_cannot_be_utf8_is_replaced_so_it_never_blocks_its_batch(fresh
     assert rows[1][:2] == ("ok", "fine")
 
 
+def test_a_row_the_client_refuses_is_rejected_alone_and_its_batch_written(fresh_warehouse: Warehouse) -> None:
+    recorder = UsageRecorder(fresh_warehouse)
+    for i in range(5):
+        recorder.record(UsageEvent("job", "u", route=f"r{i}", time=1_780_000_000 + i))
+    recorder.record(UsageEvent("pivot", "u", dimensions=[object()], time=1_780_000_010))  # becomes text: fine
+    original = fresh_warehouse.insert_rows
+
+    def picky(table, rows, columns):
+        if any(row[4] == "r3" for row in rows):
+            raise ValueError("a value the client cannot encode")
+        return original(table, rows, columns)
+
+    fresh_warehouse.insert_rows = picky  # type: ignore[method-assign]
+    try:
+        assert recorder.flush() == 5
+    finally:
+        del fresh_warehouse.insert_rows
+    assert recorder.rejected == 1 and recorder.status()["pending"] == 0
+    assert sorted(r for (_, _, r) in _rows(fresh_warehouse)) == ["", "r0", "r1", "r2", "r4"]
+
+
+def test_a_table_dropped_while_running_is_created_again(fresh_warehouse: Warehouse) -> None:
+    recorder = UsageRecorder(fresh_warehouse)
+    recorder.record(UsageEvent("job", "u", route="first"))
+    assert recorder.flush() == 1
+    fresh_warehouse.command("DROP TABLE {db}.usage_events SYNC")
+    recorder.record(UsageEvent("job", "u", route="second"))
+    assert recorder.flush() == 0 and recorder.status()["pending"] == 1  # kept, and the table is made again next
+    assert recorder.flush() == 1
+    assert _rows(fresh_warehouse) == [("u", "job", "second")]
+
+
 def test_events_that_cannot_be_rows_are_rejected_and_counted_without_losing_the_batch(
         fresh_warehouse: Warehouse) -> None:
     recorder = UsageRecorder(fresh_warehouse)
