@@ -1,0 +1,191 @@
+"""The admin pages through the real app with sign-in on: each page and each of its callbacks is
+refused to users without its permission and open to those with it; the /admin index shows only the
+sections a user may open; hostile form values get a clear notice and write nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from backend.access.principal import DataScope
+from tests.backend.access.guard_support import (
+    PASSWORD,
+    ROLES,
+    build_app,
+    callback_body,
+    cookie_csrf,
+    is_refused,
+    make_users,
+    passed,
+    post_callback,
+    services,
+    sign_in,
+    user_of,
+)
+from tests.backend.access.test_scopes_support import dash_call
+
+# page → (its permission, an id that only its callbacks name)
+PAGES = {
+    "/admin/users": ("admin.users", ("users-", "roles-")),
+    "/admin/flags": ("admin.flags", ("flags-",)),
+    "/admin/audit": ("admin.audit", ("audit-",)),
+    "/admin/links": ("admin.links", ("links-",)),
+    "/admin/sources": ("admin.system", ("sources-",)),
+}
+FLAGS_ONLY = "flag-keeper"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_warehouse):
+    app = build_app(tmp_path_factory.mktemp("admin-pages") / "data", warehouse_url, loaded_warehouse.database)
+    app.server.test_client().get("/health")
+    make_users(app)
+    access = services(app)
+    access.roles.create("flagger", ["admin.flags", "account.self"], "flags only", actor="admin-user")
+    access.accounts.create_user(FLAGS_ONLY, password=PASSWORD, roles=("flagger",), actor=FLAGS_ONLY)
+    return app
+
+
+@pytest.fixture(scope="module")
+def clients(app) -> dict[str, FlaskClient]:
+    out = {}
+    for who in (*(user_of(r) for r in ROLES), FLAGS_ONLY):
+        client = app.server.test_client()
+        assert sign_in(client, who).status_code == 302
+        out[who] = client
+    return out
+
+
+class WithCsrf:
+    """A test client whose callback posts carry the session's CSRF header, as the renderer's do."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.client.post(path, headers={"X-CSRFToken": cookie_csrf(self.client)}, **kwargs)
+
+
+def page_callbacks(app, prefixes: tuple[str, ...]) -> list[str]:
+    def names(entry: dict[str, Any]) -> list[str]:
+        specs = entry.get("output") or []
+        specs = specs if isinstance(specs, list) else [specs]
+        ids = [str(getattr(s, "component_id", s)) for s in specs] + [str(i["id"]) for i in entry["inputs"][:1]]
+        return ids
+
+    found = [k for k, e in app.callback_map.items() if any(n.startswith(prefixes) for n in names(e))]
+    assert found, prefixes
+    return found
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_each_admin_page_and_its_callbacks_are_refused_to_non_admins(app, clients, page: str) -> None:
+    permission, prefixes = PAGES[page]
+    content = next(k for k in app.callback_map if "_pages_content" in k)
+    for role in ROLES:
+        client = clients[user_of(role)]
+        allowed = role == "admin"
+        answer = post_callback(client, callback_body(app.callback_map[content], content, pathname=page))
+        assert passed(answer) == allowed, (role, page)
+        for key in page_callbacks(app, prefixes):
+            answer = post_callback(client, callback_body(app.callback_map[key], key))
+            assert passed(answer) == allowed, (role, key)
+            if not allowed:
+                assert answer.status_code == 403 and is_refused(answer)
+    # a custom role with admin.flags alone opens the flags page and nothing else of these
+    keeper = clients[FLAGS_ONLY]
+    answer = post_callback(keeper, callback_body(app.callback_map[content], content, pathname=page))
+    assert passed(answer) == (permission == "admin.flags"), page
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _hrefs(body: str) -> set[str]:
+    return {n["href"] for n in _walk(json.loads(body)) if isinstance(n.get("href"), str)}
+
+
+def _page_json(client: FlaskClient, app, path: str) -> str:
+    content = next(k for k in app.callback_map if "_pages_content" in k)
+    answer = dash_call(WithCsrf(client), app, content, {"_pages_location.pathname": path,
+                                                        "_pages_location.search": ""})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    return answer.get_data(as_text=True)
+
+
+def test_the_admin_index_lists_only_the_sections_a_user_may_open(app, clients) -> None:
+    admin = _hrefs(_page_json(clients[user_of("admin")], app, "/admin"))
+    assert set(PAGES) | {"/admin/usage", "/admin/system"} <= admin
+    keeper = _hrefs(_page_json(clients[FLAGS_ONLY], app, "/admin"))
+    assert keeper == {"/admin", "/admin/flags"}
+    viewer = _page_json(clients[user_of("viewer")], app, "/admin")
+    assert "holds no administration rights" in viewer and _hrefs(viewer) == {"/admin"}
+
+
+def _create_key(app) -> str:
+    return next(k for k in app.callback_map if "users-notices.children" in k and "@" not in k)
+
+
+def _scope_name(part: str) -> str:
+    return json.dumps({"part": part, "type": "users-scope"}, sort_keys=True)
+
+
+def create_user_call(app, client: FlaskClient, *, user_id: Any, name: Any = "", roles: Any = ("viewer",),
+                     desks: Any = None, pms: Any = None, books: Any = None) -> str:
+    parts = {"portfolio_managers": pms, "desks": desks, "books": books}
+    ids = {_scope_name(f"new-{n}"): {"type": "users-scope", "part": f"new-{n}"} for n in parts}
+    values = {"users-create.n_clicks": 1, "users-new-id.value": user_id, "users-new-name.value": name,
+              "users-new-roles.value": list(roles) if isinstance(roles, tuple) else roles,
+              **{f"{_scope_name('new-' + n)}.value": v for n, v in parts.items()}}
+    answer = dash_call(WithCsrf(client), app, _create_key(app), values, triggered=["users-create.n_clicks"], ids=ids)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    return answer.get_data(as_text=True)
+
+
+HOSTILE = [
+    ({"user_id": "x" * 10_000}, "User name: 1 to 64"),
+    ({"user_id": "ok-user", "name": "n" * 10_000}, "Display name: at most 120"),
+    ({"user_id": "robert'); DROP TABLE users;--"}, "User name: 1 to 64"),
+    ({"user_id": "ngọc"}, "User name: 1 to 64"),
+    ({"user_id": "ok-user", "name": "line\nbreak"}, "control characters"),
+    ({"user_id": "ok-user", "desks": ["No Such Desk' OR 1=1 --"]}, "Desks: not in the warehouse"),
+    ({"user_id": "ok-user", "desks": "Commodities"}, "Desks: expected a list of names"),
+    ({"user_id": "ok-user", "books": [{"a": 1}]}, "Books: expected a list of names"),
+    ({"user_id": "ok-user", "roles": ["root"]}, "no such role"),
+    ({"user_id": "ok-user", "roles": []}, "choose at least one role"),
+    ({"user_id": "ok-user", "roles": ["x" * 5000]}, "Name: 2 to 40"),
+    ({"user_id": None}, "User name: 1 to 64"),
+    ({"user_id": ["a"]}, "User name: 1 to 64"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), HOSTILE)
+def test_hostile_create_user_values_get_a_notice_and_write_nothing(app, clients, fields, message) -> None:
+    access = services(app)
+    users_before = [a.id for a in access.accounts.list_users()]
+    audit_before = access.audit.list(limit=1)
+    body = create_user_call(app, clients[user_of("admin")], **fields)
+    assert message in body, body[:600]
+    assert "Traceback" not in body and "admin-notice-red" in body
+    assert [a.id for a in access.accounts.list_users()] == users_before
+    assert access.audit.list(limit=1) == audit_before
+
+
+def test_a_user_created_with_a_desk_scope_holds_that_scope_and_the_audit_names_the_admin(app, clients) -> None:
+    body = create_user_call(app, clients[user_of("admin")], user_id="desk-user", name="Ngọc Ánh",
+                            roles=("analyst",), desks=["Commodities"])
+    assert "Created desk-user" in body
+    account = services(app).accounts.get("desk-user")
+    assert account.scope == DataScope(desks=frozenset({"Commodities"})) and account.display_name == "Ngọc Ánh"
+    entry = services(app).audit.list(action="user.create", limit=1)[0]
+    assert entry.actor == user_of("admin") and entry.target == "desk-user"
