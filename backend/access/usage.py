@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import current_app, g, has_app_context, request
 
 from backend.access.current import current_principal
+from backend.access.usage_schema import USAGE_COLUMNS, USAGE_EVENTS_DDL, USAGE_RETENTION_DAYS, USAGE_TABLE
 
 if TYPE_CHECKING:  # the request hooks import this module: keep the warehouse client out of their import
     from backend.warehouse import Warehouse
@@ -44,12 +45,11 @@ if TYPE_CHECKING:  # the request hooks import this module: keep the warehouse cl
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY: Final = "deskboard.usage"
-TABLE: Final = "usage_events"
+TABLE: Final = USAGE_TABLE
 KINDS: Final[tuple[str, ...]] = ("page_view", "api_call", "callback", "pivot", "job")
-COLUMNS: Final[tuple[str, ...]] = (
-    "time", "day", "user", "kind", "route", "status", "duration_ms", "count", "dimensions", "metrics", "detail",
-)
-RETENTION_DAYS: Final = 400
+COLUMNS: Final[tuple[str, ...]] = USAGE_COLUMNS
+RETENTION_DAYS: Final = USAGE_RETENTION_DAYS
+DDL: Final = USAGE_EVENTS_DDL
 MAX_USER_CHARS: Final = 200
 MAX_ROUTE_CHARS: Final = 300
 MAX_DETAIL_CHARS: Final = 2_000
@@ -58,25 +58,6 @@ MAX_ITEM_CHARS: Final = 100
 MAX_SEARCH_CHARS: Final = 1_000
 # Kept out of a view's identity: they change how a view is shown, not which view it is.
 PRESENTATION_KEYS: Final = frozenset({"embed", "kiosk"})
-
-DDL: Final = f"""
-CREATE TABLE IF NOT EXISTS {{db}}.{TABLE} (
-    `time` DateTime64(3, 'UTC'),
-    `day` Date,
-    `user` LowCardinality(String),
-    `kind` LowCardinality(String),
-    `route` String,
-    `status` UInt16,
-    `duration_ms` Float64,
-    `count` UInt32,
-    `dimensions` Array(LowCardinality(String)),
-    `metrics` Array(LowCardinality(String)),
-    `detail` String
-) ENGINE = MergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (day, kind, user)
-TTL day + INTERVAL {RETENTION_DAYS} DAY
-"""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PAGES_OUTPUT: Final = "_pages_content.children"  # Dash's page-content callback names this output first
@@ -100,8 +81,7 @@ class UsageEvent:
 
 
 def ensure_table(warehouse: Warehouse) -> None:
-    """Create ``usage_events`` in the warehouse's database when it is missing."""
-    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{warehouse.database}`")
+    """Create ``usage_events`` in the warehouse's (migrated) database when it is missing."""
     warehouse.command(DDL)
 
 
