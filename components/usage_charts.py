@@ -68,7 +68,8 @@ def trend_figure(trend: list[tuple[date, str, int]], start: date, end: date) -> 
              "marker": {"color": KIND_COLOURS[k]}, "hovertemplate": "%{x}: %{y:,}<extra>" + KIND_LABELS[k] + "</extra>"}
             for k, ys in series.items()]
     return {"data": data, "layout": _layout(barmode="stack", xaxis={**_layout()["xaxis"], "type": "date"},
-                                            yaxis={**_layout()["yaxis"], "title": {"text": "events"}})}
+                                            yaxis={**_layout()["yaxis"], "rangemode": "nonnegative",
+                                                                   "title": {"text": "events"}})}
 
 
 def active_users_figure(dau: list[tuple[date, int]], start: date, end: date) -> dict[str, Any]:
