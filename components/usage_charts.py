@@ -69,7 +69,7 @@ def trend_figure(trend: list[tuple[date, str, int]], start: date, end: date) -> 
             for k, ys in series.items()]
     return {"data": data, "layout": _layout(barmode="stack", xaxis={**_layout()["xaxis"], "type": "date"},
                                             yaxis={**_layout()["yaxis"], "rangemode": "nonnegative",
-                                                                   "title": {"text": "events"}})}
+                                                   "title": {"text": "events"}})}
 
 
 def active_users_figure(dau: list[tuple[date, int]], start: date, end: date) -> dict[str, Any]:
