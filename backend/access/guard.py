@@ -152,6 +152,8 @@ class Guard:
         if not rule.declared:
             log.warning("refused callback %.200r: outputs %s declare no permission", key, ", ".join(rule.undeclared))
             return json_error(403, "this callback is not open to anyone (no access declaration)")
+        if principal.via == "link" and not rule.on_page(principal.link_path):
+            return json_error(403, "a signed link runs only its own page")
         for need in sorted(rule.needs):
             if need == policy.SIGNED_IN:
                 continue

@@ -199,6 +199,19 @@ NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
 }
 
 
+# The pages a signed link may show, by the names their components start with: a link's
+# session may run only its own page's callbacks (and the shell's), even where another
+# page needs the same permission (/board and /market).
+LINK_PAGE_COMPONENTS: Final[dict[str, tuple[str, ...]]] = {
+    "/": ("overview",),
+    "/pivot": ("pivot-",),
+    "/board": ("board-",),
+    "/market": ("market-",),
+}
+SHELL_COMPONENTS: Final = frozenset({"_pages_content", "_pages_store", "_pages_dummy", "shell", "shell-provider",
+                                     "shell-theme"})
+
+
 def component_key(component_id: Any) -> str | tuple[str, str | None]:
     """How a declaration names a component: a string id as is, a dict id by its
     ``component`` (all-in-one) or ``type`` key and its ``part``."""
@@ -217,10 +230,18 @@ class CallbackRule:
 
     needs: frozenset[str]
     undeclared: tuple[str, ...] = ()
+    # the component names it writes (or, without outputs, the one it is named by)
+    components: tuple[str, ...] = ()
 
     @property
     def declared(self) -> bool:
         return not self.undeclared
+
+    def on_page(self, path: str | None) -> bool:
+        """Whether every component this callback writes belongs to the page at ``path`` (a signed
+        link's session runs only its own page's callbacks) or to the shell around every page."""
+        prefixes = LINK_PAGE_COMPONENTS.get(path or "", ())
+        return all(name in SHELL_COMPONENTS or name.startswith(prefixes) for name in self.components)
 
 
 def _ids(specs: Iterable[Any]) -> list[Any]:
@@ -261,7 +282,8 @@ def callback_rule(entry: Mapping[str, Any]) -> CallbackRule:
             needs.add(need)
     if not ids:
         missing.append("(no outputs or inputs)")
-    return CallbackRule(needs=frozenset(needs), undeclared=tuple(missing))
+    names = tuple(sorted({key if isinstance(key, str) else key[0] for key in map(component_key, ids)}))
+    return CallbackRule(needs=frozenset(needs), undeclared=tuple(missing), components=names)
 
 
 def callback_rules(callback_map: Mapping[str, Mapping[str, Any]]) -> dict[str, CallbackRule]:

@@ -294,3 +294,17 @@ def test_acknowledging_records_the_signed_in_user_not_a_name_in_the_body(app, cl
 
 def test_outside_a_request_the_caller_is_the_local_user() -> None:
     assert current_principal().id == "local"
+
+
+def test_a_link_runs_only_its_own_pages_callbacks_even_with_the_same_permission(app, client) -> None:
+    url, _ = _link(app, "/board")  # /board and /market both need market.view
+    client.get(url)
+    assert passed(tick(client, app, "board-poll", ["board-tick.n_intervals"]))
+    assert passed(tick(client, app, "shell", []))
+    refused = tick(client, app, "market-request", ["market-tick.n_intervals"])
+    assert refused.status_code == 403 and "own page" in refused.get_json()["error"]
+    # a signed-in user with the same permission runs both
+    user = app.server.test_client()
+    user.environ_base["REMOTE_ADDR"] = next(_addresses)
+    sign_in(user, user_of("viewer"))
+    assert passed(tick(user, app, "market-request", ["market-tick.n_intervals"]))

@@ -247,3 +247,25 @@ def test_changing_the_password_ends_every_other_session(app) -> None:
     assert not can_open_pivot(second)  # the other one is signed out at its next request
     assert "Wrong user name or password" in sign_in(second, user, PASSWORD).get_data(as_text=True)
     assert sign_in(second, user, new).status_code == 302
+
+
+def test_the_first_start_prints_a_link_that_signs_in_the_first_administrator(
+        tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_warehouse, capsys) -> None:
+    data_dir = tmp_path_factory.mktemp("first-admin") / "data"
+    app = build_app(data_dir, warehouse_url, loaded_warehouse.database)
+    printed = capsys.readouterr().out
+    match = re.search(r"Sign in as the first administrator here: http://[^/]+(/signin/link/[A-Za-z0-9_-]+)", printed)
+    assert match, printed
+    client = app.server.test_client()
+    opened = client.get(match.group(1))
+    # the first administrator sets their password before anything else
+    assert opened.status_code == 302 and opened.headers["Location"] == "/account/password"
+    token = form_csrf(client, "/account/password")
+    new = "the very first passphrase 1"
+    done = client.post("/account/password", data={"csrf_token": token, "new": new, "confirm": new})
+    assert done.status_code == 302
+    assert passed(client.get("/admin/system", headers={STOP_HEADER: "1"}))
+    assert passed(client.get("/metrics", headers={STOP_HEADER: "1"}))
+    # the next start over the same records prints nothing: someone can sign in
+    build_app(data_dir, warehouse_url, loaded_warehouse.database)
+    assert "first administrator" not in capsys.readouterr().out
