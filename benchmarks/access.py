@@ -1,0 +1,170 @@
+"""What access control costs a pivot: scoped by portfolio manager and by desk, against the same pivot unscoped.
+
+    python -m benchmarks.access [--rows 200000] [--pairs 31] [--seed 7] [--data-dir /tmp/x]
+    python -m benchmarks.access --rows 20000000
+
+Generates the trades once per (rows, seed) under /tmp/deskboard-bench (as
+``benchmarks.pivot`` does, and reused by it), loads them into a throwaway chDB
+folder, then times each pivot unscoped and scoped, alternately, and prints the
+median of the per-round ratios scoped / unscoped. A scope by manager or desk is
+a bound ``IN`` filter on columns the first rollup holds, so a scoped pivot is
+answered from the same rollup as the unscoped one; the budget is at most 1.05x
+(5 %) per pivot. A scoped request also pays its per-request checks before the
+query (``per_request_checks``): today resolving the request's scope; the
+permission check's own cost belongs there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from backend.access.current import current_scope, set_current_principal
+from backend.access.principal import EVERYTHING, DataScope, Principal
+from backend.pivot import PivotRequest, run_pivot
+from backend.warehouse import Warehouse, close_all, open_warehouse
+from backend.warehouse.loader import load_folder
+from benchmarks.pivot import CACHE_ROOT, data_folder
+
+BUDGET = 1.05
+SCOPES: dict[str, DataScope] = {
+    # Three of the twenty managers, two of the six desks: what a PM's or a desk head's login sees.
+    "by PM": DataScope(portfolio_managers=frozenset({"PM01", "PM11", "PM17"})),
+    "by desk": DataScope(desks=frozenset({"Global Macro", "Commodities"})),
+}
+PIVOTS: dict[str, dict[str, Any]] = {
+    "PM/asset class/symbol": {
+        "dimensions": ["portfolio_manager_id", "asset_class", "symbol"],
+        "metrics": ["notional", "pnl", "gross_exposure", "trade_count"],
+        "sort": {"field": "pnl", "direction": "desc"},
+    },
+    "desk/PM exposure, one quarter": {
+        "dimensions": ["desk", "portfolio_manager_id"],
+        "metrics": ["gross_exposure", "net_exposure"],
+        "filters": {"trade_date": {"from": "2024-04-01", "to": "2024-06-30"}},
+    },
+    "date x PM, one month": {
+        "dimensions": ["trade_date", "portfolio_manager_id"],
+        "metrics": ["net_exposure", "pnl_pct_gross"],
+        "filters": {"trade_date": {"from": "2024-06-01", "to": "2024-06-30"}},
+    },
+    "asset class/sector, one day": {
+        "dimensions": ["asset_class", "sector"],
+        "metrics": ["pnl", "gross_exposure"],
+        "filters": {"trade_date": "2024-06-28"},
+    },
+    "look-through desk/sector/symbol": {
+        "dimensions": ["desk", "sector", "symbol"],
+        "metrics": ["notional", "pnl", "avg_price"],
+        "exposure": "look_through",
+    },
+}
+
+
+def per_request_checks(scope: DataScope) -> Callable[[], DataScope]:
+    """What a scoped request does before its query, as one call; timed with the scoped side.
+
+    Today: the request's principal is put on the request and its scope read back, as
+    the services' callers do (``current_scope()``). The access check's per-request cost
+    (finding the principal, testing the permission of the route or callback) is added here.
+    """
+    app = Flask("benchmarks.access")
+    principal = Principal(id="bench", permissions=frozenset({"pivot.view"}), scope=scope)
+
+    def check() -> DataScope:
+        with app.test_request_context("/api/v1/pivot", method="POST"):
+            set_current_principal(principal)
+            return current_scope()
+
+    return check
+
+
+def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
+    """Median ms of ``a`` and ``b`` timed alternately, and the median of the per-round ratios a / b."""
+    a(), b()
+    times_a, times_b, ratios = [], [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        a()
+        t_a = time.perf_counter() - t
+        t = time.perf_counter()
+        b()
+        t_b = time.perf_counter() - t
+        times_a.append(t_a * 1000)
+        times_b.append(t_b * 1000)
+        ratios.append(t_a / t_b)
+    return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
+
+
+def scoped_pivot(wh: Warehouse, req: PivotRequest, scope: DataScope) -> Callable[[], Any]:
+    checks = per_request_checks(scope)
+
+    def run() -> Any:
+        return run_pivot(wh, req, scope=checks())
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.access")
+    parser.add_argument("--rows", type=int, default=200_000, help="trades to generate (the demo size by default)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pairs", type=int, default=31, help="alternating rounds behind each ratio")
+    parser.add_argument("--data-dir", type=Path, default=CACHE_ROOT,
+                        help="where the generated Parquet is kept and the throwaway warehouse is made")
+    args = parser.parse_args(argv)
+
+    folder = data_folder(args.rows, args.seed, args.data_dir)
+    work = Path(tempfile.mkdtemp(prefix="deskboard-bench-access-", dir=args.data_dir))
+    try:
+        wh = open_warehouse(f"chdb://{work / 'wh'}", "bench")
+        started = time.perf_counter()
+        report = load_folder(wh, folder)
+        print(f"loaded {report.trades:,} trades in {time.perf_counter() - started:.1f} s")
+        print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(the machine is shared: read the ratios, each pair timed alternately)")
+        header = (f"{'pivot':<32} {'scope':<8} {'source (scoped / unscoped)':<42} {'rows':>5} | "
+                  f"{'scoped ms':>9} {'unscoped ms':>11} | {'ratio':>7}  budget <= {BUDGET}x")
+        print(header)
+        print("-" * len(header))
+        verdicts: list[bool] = []
+        for name, body in PIVOTS.items():
+            req = PivotRequest.model_validate(body)
+            plain = run_pivot(wh, req, scope=EVERYTHING)
+            for label, scope in SCOPES.items():
+                scoped = run_pivot(wh, req, scope=scope)
+                scoped_ms, plain_ms, ratio = paired(scoped_pivot(wh, req, scope),
+                                                    lambda req=req: run_pivot(wh, req), args.pairs)
+                met = ratio <= BUDGET
+                verdicts.append(met)
+                source = f"{scoped.meta['source']} / {plain.meta['source']}"
+                print(f"{name:<32} {label:<8} {source:<42} {len(scoped.rows):>5} | {scoped_ms:>9.2f} "
+                      f"{plain_ms:>11.2f} | {ratio:>5.3f}x  {'met' if met else 'missed'}", flush=True)
+        check_ms = statistics.median(_timed(per_request_checks(SCOPES["by PM"]), 200))
+        print(f"\nper-request checks (per_request_checks, today: resolving the scope): {check_ms * 1000:.0f} µs median")
+        print(f"budget scoped <= {BUDGET}x unscoped: {sum(verdicts)} of {len(verdicts)} met")
+    finally:
+        close_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+if __name__ == "__main__":
+    main()
