@@ -12,10 +12,11 @@ What is recorded (``note_request`` is called by the request hooks after every re
   It runs on every page load *and* on every navigation inside the app, so the page HTML
   load itself (always followed by that callback) is not counted again.
 * ``api_call``: every ``/api/...`` request, under its route template (never the raw path).
-* ``callback``: other Dash callbacks, counted by their registered name per user and per
-  ``callback_seconds`` window (one row with ``count`` = calls, ``duration_ms`` = mean), so a
-  live page polling twice a second writes one row a minute, not 120. Callbacks triggered by
-  ``dcc.Interval`` ticks alone are live refreshes, not use, and are not counted at all.
+* ``callback``: other Dash callbacks a person triggered, counted by their registered name per
+  user and per ``callback_seconds`` window (one row with ``count`` = calls, ``duration_ms`` =
+  mean). What a person triggered is decided as for the idle sign-out
+  (``sessions.is_user_activity``): callbacks set off only by ``dcc.Interval`` ticks or store
+  updates (live refreshes, a board's polls) and background-job polling are not counted at all.
 * ``pivot``: the dimensions and metrics of each pivot request (``record_pivot`` / ``note_pivot``).
 * ``job``: each job submitted, by kind (``record_job`` / ``note_job``).
 """
@@ -37,6 +38,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import current_app, g, has_app_context, request
 
 from backend.access.current import current_principal
+from backend.access.sessions import is_user_activity
 from backend.access.usage_schema import USAGE_COLUMNS, USAGE_EVENTS_DDL, USAGE_RETENTION_DAYS, USAGE_TABLE
 
 if TYPE_CHECKING:  # the request hooks import this module: keep the warehouse client out of their import
@@ -61,7 +63,6 @@ PRESENTATION_KEYS: Final = frozenset({"embed", "kiosk"})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PAGES_OUTPUT: Final = "_pages_content.children"  # Dash's page-content callback names this output first
-_INTERVAL_PROP: Final = ".n_intervals"
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs ~4x more to build, and events are built per request
@@ -369,11 +370,6 @@ def _page_inputs(body: Any) -> tuple[str, str] | None:
     return pathname, search if isinstance(search, str) else ""
 
 
-def _interval_only(body: Any) -> bool:
-    changed = body.get("changedPropIds") if isinstance(body, dict) else None
-    return bool(changed) and all(isinstance(p, str) and p.endswith(_INTERVAL_PROP) for p in changed)
-
-
 def note_request(route: str, status: int, seconds: float) -> None:
     """Called once per finished request by the request hooks: classify it and hand it to the recorder.
 
@@ -395,7 +391,7 @@ def note_request(route: str, status: int, seconds: float) -> None:
                 pathname, search = page
                 recorder.record(UsageEvent("page_view", _user(), route=pathname, status=status, duration_ms=ms,
                                            detail={"search": search[:MAX_SEARCH_CHARS]}))
-            elif not _interval_only(body):
+            elif is_user_activity():  # the same test the idle sign-out uses: ticks, stores and job polls are not
                 recorder.count_callback(_user(), str(g.get("dash_callback") or "<unknown>"), ms, status)
     except Exception:
         log.debug("usage: request not recorded", exc_info=True)
