@@ -105,10 +105,9 @@ def layout(actor: str | None = None, action: str | None = None, before: str | No
         header,
         html.Div([notice(t, "yellow") for t in problems], id=ids.NOTICES, role="status"),
         dmc.Group([
-            dmc.TextInput(id=ids.ACTOR, label="Actor", value=actor_v or "", placeholder="any user", size="xs", w=200,
-                          maxLength=TEXT_MAX),
+            dmc.TextInput(id=ids.ACTOR, label="Actor", value=actor_v or "", placeholder="any user", size="xs", w=200),
             dmc.Autocomplete(id=ids.ACTION, label="Action", data=list(KNOWN_ACTIONS), value=action_v or "",
-                             placeholder="any action", size="xs", w=200, maxLength=TEXT_MAX),
+                             placeholder="any action", size="xs", w=200),
             dmc.Button("Show", id=ids.APPLY, size="xs"),
         ], align="flex-end", gap="sm", mb="sm", className="db-kiosk-hide"),
         dag.AgGrid(id=ids.GRID, rowData=rows(entries), columnDefs=COLUMNS, getRowId="params.data.id",

@@ -90,7 +90,7 @@ def form(values: dict[str, Any], editing: bool, roles: list[str], users: list[st
     return dmc.Paper([
         dmc.Text(f"Edit {values['key']}" if editing else "New flag", fw=600, id=ids.FORM_TITLE, mb="xs"),
         dmc.TextInput(id=ids.KEY, label="Key", value=values["key"], disabled=editing, size="xs",
-                      description="a-z first, then a-z 0-9 _ . - (2-64)", maxLength=200),
+                      description="a-z first, then a-z 0-9 _ . - (2-64)"),
         dmc.Textarea(id=ids.DESCRIPTION, label="Description", value=values["description"], size="xs", autosize=True,
                      minRows=2),
         dmc.Switch(id=ids.ENABLED, label="Enabled", checked=values["enabled"], mt="sm"),

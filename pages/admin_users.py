@@ -134,7 +134,8 @@ def create_card(role_names: list[str], choices: dict[str, list[str]]) -> dmc.Pap
             dmc.TextInput(id=ids.NEW_ID, label="User name", size="xs", w=200,
                           description="a-z 0-9 . _ @ - (1-64)"),
             dmc.TextInput(id=ids.NEW_NAME, label="Display name", size="xs", w=220),
-            dmc.MultiSelect(id=ids.NEW_ROLES, label="Roles", data=role_names, value=["viewer"], size="xs", w=220),
+            dmc.MultiSelect(id=ids.NEW_ROLES, label="Roles", data=role_names, value=["viewer"], size="xs", w=220,
+                            searchable=True),
         ], gap="sm", align="flex-start"),
         dmc.Text("Data scope: leave a list empty to allow every value of it.", size="xs", c="dimmed", mt="xs"),
         scope_inputs("new", choices, {}),
@@ -148,7 +149,7 @@ def user_card(account: Account, role_names: list[str], choices: dict[str, list[s
                  id="users-selected-title"),
         dmc.Group([
             dmc.MultiSelect(id=ids.ROLES, label="Roles", data=sorted({*role_names, *account.roles}),
-                            value=list(account.roles), size="xs", w=260),
+                            value=list(account.roles), size="xs", w=260, searchable=True),
             dmc.Button("Save roles", id=ids.SAVE_ROLES, size="xs"),
         ], align="flex-end", gap="sm"),
         scope_inputs("user", {n: sorted({*choices.get(n, []), *(getattr(account.scope, n) or ())})

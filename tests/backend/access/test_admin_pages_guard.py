@@ -132,6 +132,21 @@ def test_the_admin_index_lists_only_the_sections_a_user_may_open(app, clients) -
     assert "holds no administration rights" in viewer and _hrefs(viewer) == {"/admin"}
 
 
+@pytest.mark.parametrize("path", ["/admin", *sorted(PAGES), "/admin/users?user=no-such&role=nope",
+                                  "/admin/flags?flag=NOT%20A%20KEY", "/admin/audit?actor=x&before=abc",
+                                  "/admin/links?status=zzz", "/admin/sources?status=zzz"])
+def test_every_admin_page_draws_for_an_admin_with_good_and_bad_url_values(app, clients, path: str) -> None:
+    page, _, query = path.partition("?")
+    content = next(k for k in app.callback_map if "_pages_content" in k)
+    answer = dash_call(WithCsrf(clients[user_of("admin")]), app, content,
+                       {"_pages_location.pathname": page, "_pages_location.search": "?" + query if query else ""})
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body[:300]
+    assert "Traceback" not in body
+    if query:
+        assert "admin-notice-yellow" in body, body[:300]
+
+
 def _create_key(app) -> str:
     return next(k for k in app.callback_map if "users-notices.children" in k and "@" not in k)
 
