@@ -16,6 +16,7 @@ from dash import Input, Output, callback, dcc, html
 from backend.backup.listing import list_backups
 from backend.observability.summary import Latency, SystemSummary, system_summary
 from backend.stores import current_stores
+from components.admin_nav import admin_nav
 from components.job_progress import job_progress
 
 dash.register_page(__name__, path="/admin/system", title="System", name="System", order=9)
@@ -126,6 +127,7 @@ def _grid(grid_id: str, first: str, data: list[dict[str, Any]]) -> dag.AgGrid:
 def layout(**_query: Any) -> html.Div:
     summary, span = system_summary(dash.get_app().server, recent=True)
     return html.Div([
+        admin_nav("/admin/system"),
         dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
         dmc.Group([
             dmc.Group([dmc.Title("System", order=2),

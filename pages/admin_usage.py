@@ -22,6 +22,7 @@ from backend.access.usage_queries import UsageFilter, UsageReport, filter_from_u
 from backend.meta.views import SavedViews
 from backend.stores import current_stores
 from components import usage_charts as charts
+from components.admin_nav import admin_nav
 
 dash.register_page(__name__, path="/admin/usage", title="Usage", name="Usage", order=10)
 
@@ -160,6 +161,7 @@ def layout(kiosk: str | None = None, **query: Any) -> html.Div:
     if f.user and f.user not in users:
         users.append(f.user)
     return html.Div([
+        admin_nav("/admin/usage"),
         dcc.Interval(id=ids.TICK, interval=KIOSK_REFRESH_MS, disabled=kiosk != "1"),
         dcc.Store(id=ids.DRAWN, data=0),
         dmc.Group([dmc.Title("Usage", order=2), dmc.Text(_range_text(f), size="sm", c="dimmed", id=ids.RANGE_TEXT)],
