@@ -204,3 +204,121 @@ def test_a_user_created_with_a_desk_scope_holds_that_scope_and_the_audit_names_t
     assert account.scope == DataScope(desks=frozenset({"Commodities"})) and account.display_name == "Ngọc Ánh"
     entry = services(app).audit.list(action="user.create", limit=1)[0]
     assert entry.actor == user_of("admin") and entry.target == "desk-user"
+
+
+def _key_of(app, output: str) -> str:
+    return next(k for k in app.callback_map if output in k)
+
+
+def test_the_audit_page_pages_newest_first_with_the_filters_in_the_links(app, clients) -> None:
+    audit = services(app).audit
+    for n in range(57):
+        audit.record("pager", "test.step", target=f"step-{n}")
+    content = next(k for k in app.callback_map if "_pages_content" in k)
+
+    def page(search: str) -> tuple[list[str], set[str]]:
+        body = dash_call(WithCsrf(clients[user_of("admin")]), app, content,
+                         {"_pages_location.pathname": "/admin/audit", "_pages_location.search": search})
+        data = json.loads(body.get_data(as_text=True))
+        grid = next(n for n in _walk(data) if n.get("id") == "audit-grid")
+        return [r["target"] for r in grid["rowData"]], _hrefs(body.get_data(as_text=True))
+
+    first, links = page("?actor=pager&action=test.step")
+    assert first == [f"step-{n}" for n in range(56, 6, -1)]  # 50, newest first
+    older = next(h for h in links if "before=" in h)
+    assert "actor=pager" in older and "action=test.step" in older
+    second, links = page("?" + older.split("?", 1)[1])
+    assert second == [f"step-{n}" for n in range(6, -1, -1)]
+    assert not any("before=" in h for h in links)  # the last page has no older link
+
+
+FLAG_HOSTILE = [
+    ({"key": "Robert'); DROP TABLE flags;--"}, "Key: 2 to 64"),
+    ({"key": "k" * 10_000}, "Key: 2 to 64"),
+    ({"key": "cờ-mới"}, "Key: 2 to 64"),
+    ({"key": "ok-flag", "description": "d" * 10_000}, "Description: at most 500"),
+    ({"key": "ok-flag", "rollout": 101}, "Rollout: expected a whole percentage"),
+    ({"key": "ok-flag", "rollout": "50"}, "Rollout: expected a whole percentage"),
+    ({"key": "ok-flag", "users": ["bad name with spaces"]}, "Users: each entry"),
+    ({"key": "ok-flag", "roles": "admin"}, "Roles: expected a list"),
+    ({"key": "ok-flag", "users": ["u" * 65]}, "Users: each entry"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), FLAG_HOSTILE)
+def test_hostile_flag_values_get_a_notice_and_write_nothing(app, clients, fields, message) -> None:
+    flags = app.server.extensions["deskboard.flags"]
+    before, audit_before = flags.list(), services(app).audit.list(limit=1)
+    values = {"flags-save.n_clicks": 1, "flags-key.value": fields["key"], "flags-key.disabled": False,
+              "flags-description.value": fields.get("description", ""), "flags-enabled.checked": True,
+              "flags-rollout.value": fields.get("rollout", 100), "flags-roles.value": fields.get("roles", []),
+              "flags-users.value": fields.get("users", []), "flags-version.data": None}
+    answer = dash_call(WithCsrf(clients[user_of("admin")]), app, _key_of(app, "flags-notices.children"), values,
+                       triggered=["flags-save.n_clicks"])
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and message in body, body[:500]
+    assert flags.list() == before and services(app).audit.list(limit=1) == audit_before
+
+
+ROLE_HOSTILE = [
+    ({"name": "x" * 10_000}, "Name: 2 to 40"),
+    ({"name": "admin"}, "built-in role"),
+    ({"name": "ok-role", "permissions": ["everything"]}, "not in the catalogue"),
+    ({"name": "ok-role", "description": "d" * 10_000}, "Description: at most 200"),
+    ({"name": "ok-role", "permissions": "admin.users"}, "Permissions: expected a list"),
+    ({"name": "'; DELETE FROM custom_roles; --"}, "Name: 2 to 40"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), ROLE_HOSTILE)
+def test_hostile_role_values_get_a_notice_and_write_nothing(app, clients, fields, message) -> None:
+    roles = services(app).roles
+    before, audit_before = roles.list(), services(app).audit.list(limit=1)
+    values = {"roles-save.n_clicks": 1, "roles-name.value": fields["name"], "roles-name.disabled": False,
+              "roles-description.value": fields.get("description", ""),
+              "roles-permissions.value": fields.get("permissions", ["pivot.view"])}
+    answer = dash_call(WithCsrf(clients[user_of("admin")]), app, _key_of(app, "roles-notices.children"), values,
+                       triggered=["roles-save.n_clicks"])
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and message in body, body[:500]
+    assert roles.list() == before and services(app).audit.list(limit=1) == audit_before
+
+
+@pytest.mark.parametrize(("desks", "message"), [
+    (["Commodities", "Nowhere"], "Desks: not in the warehouse: 'Nowhere'"),
+    (["x" * 10_000], "Desks: not in the warehouse"),
+    ([None], "Desks: expected a list of names"),
+])
+def test_a_forged_scope_for_an_existing_user_is_refused_and_changes_nothing(app, clients, desks, message) -> None:
+    target = user_of("viewer")
+    account_before, audit_before = services(app).accounts.get(target), services(app).audit.list(limit=1)
+    parts = ("portfolio_managers", "desks", "books")
+    ids = {_scope_name(f"user-{n}"): {"type": "users-scope", "part": f"user-{n}"} for n in parts}
+    values = {"users-save-scope.n_clicks": 1, "users-selected.data": target,
+              f"{_scope_name('user-desks')}.value": desks}
+    key = next(k for k in app.callback_map if "users-notices.children@" in k
+               and any(i["id"] == "users-save-scope" for i in app.callback_map[k]["inputs"]))
+    answer = dash_call(WithCsrf(clients[user_of("admin")]), app, key, values, triggered=["users-save-scope.n_clicks"],
+                       ids=ids)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and message in body, body[:500]
+    assert services(app).accounts.get(target) == account_before
+    assert services(app).audit.list(limit=1) == audit_before
+
+
+def test_the_last_admin_cannot_be_disabled_from_the_page(app, clients) -> None:
+    key = next(k for k in app.callback_map if "users-disable.children" in k)
+    accounts = services(app).accounts
+    # the page's own admin is not the only one here: disable the other admin first, then try on itself
+    values = {"users-disable.n_clicks": 1, "users-selected.data": user_of("admin"), "users-disable.children": "Disable"}
+    others = [a.id for a in accounts.list_users() if "admin" in a.roles and a.id != user_of("admin") and not a.disabled]
+    for other in others:
+        accounts.set_disabled(other, True, actor=user_of("admin"))
+    try:
+        answer = dash_call(WithCsrf(clients[user_of("admin")]), app, key, values, triggered=["users-disable.n_clicks"])
+        body = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and "last enabled user who can manage users" in body, body[:500]
+        assert accounts.get(user_of("admin")).disabled is False
+    finally:
+        for other in others:
+            accounts.set_disabled(other, False, actor=user_of("admin"))
