@@ -73,6 +73,7 @@ class Guard:
         self.callback_map = callback_map
         self.metrics_allowed = metrics_allowed
         self._rules: dict[str, policy.CallbackRule] = {}
+        self._rules_from = -1  # the number of callbacks the table was read from
 
     def install(self, server: Flask) -> None:
         server.before_request(self.check)
@@ -135,8 +136,12 @@ class Guard:
     # -- callbacks ------------------------------------------------------------------------
     def rule_for(self, key: str) -> policy.CallbackRule | None:
         rule = self._rules.get(key)
-        if rule is None:  # callbacks are added at the first request, and may be added later
-            self._rules = policy.callback_rules(self.callback_map())
+        callbacks = self.callback_map()
+        # Callbacks are added at the first request, and may be added later (never removed): read
+        # the table again only when it grew, so unknown names sent at will cost a lookup only.
+        if rule is None and len(callbacks) != self._rules_from:
+            self._rules = policy.callback_rules(callbacks)
+            self._rules_from = len(callbacks)
             rule = self._rules.get(key)
         return rule
 
