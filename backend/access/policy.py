@@ -199,6 +199,14 @@ NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
 }
 
 
+# /settings: the user's own defaults and API tokens (callbacks also set the shell's theme, SIGNED_IN above)
+PAGES["/settings"] = p.ACCOUNT_SELF
+OUTPUTS.update({name: p.ACCOUNT_SELF for name in (
+    "settings-notices", "settings-version", "settings-theme", "settings-thousands", "settings-decimals",
+    "settings-time-zone", "settings-pivot-view", "settings-watchlist", "settings-preview", "settings-token-notices",
+    "settings-token-shown", "settings-token-grid", "settings-token-name", "settings-token-modal",
+    "settings-token-modal-text")})
+
 # The pages a signed link may show, by the names their components start with: a link's
 # session may run only its own page's callbacks (and the shell's), even where another
 # page needs the same permission (/board and /market).
