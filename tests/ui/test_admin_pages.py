@@ -80,7 +80,9 @@ def choose(dash_duo, field, option: str) -> None:
 def click_row(dash_duo, grid: str, row_id: str) -> None:
     css = f"#{grid} .ag-center-cols-container .ag-row[row-id='{row_id}']"
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, css), timeout=20)
-    dash_duo.driver.find_element(By.CSS_SELECTOR, css + " .ag-cell").click()
+    cell = dash_duo.driver.find_element(By.CSS_SELECTOR, css + " .ag-cell")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+    cell.click()
 
 
 def grid_values(dash_duo, grid: str, col: str) -> list[str]:
@@ -214,4 +216,33 @@ def test_with_sign_in_off_user_pages_say_so_and_flags_still_work(dash_duo, tmp_p
     assert app.server.extensions[FLAGS_KEY].get("quiet-mode").updated_by == "local"
     dash_duo.driver.get(dash_duo.server_url + "/admin/sources")
     until(lambda: "Warehouse" in grid_values(dash_duo, "sources-grid", "name"), timeout=20)
+    assert dash_duo.get_logs() == []
+
+
+def test_an_admin_makes_edits_and_deletes_a_custom_role_with_permission_checkboxes(dash_duo, admin_app) -> None:
+    roles = admin_app.server.extensions[EXTENSION_KEY].roles
+    dash_duo.start_server(admin_app, navigate=False)
+    sign_in(dash_duo, ADMIN, then="/admin/users")
+    dash_duo.wait_for_element("#roles-name", timeout=30).send_keys("desk-reader")
+    dash_duo.find_element("#roles-description").send_keys("sees the pivot and exports it")
+    for permission in ("pivot.view", "pivot.export"):
+        dash_duo.driver.find_element(By.CSS_SELECTOR, f"input[type='checkbox'][value='{permission}']").click()
+    dash_duo.find_element("#roles-save").click()
+    dash_duo.wait_for_contains_text("#roles-notices", "Saved role desk-reader (2 permissions)", timeout=20)
+    assert roles.get("desk-reader").permissions == {"pivot.view", "pivot.export"}
+
+    # open it from the table (the URL names it), take one permission away
+    click_row(dash_duo, "roles-grid", "desk-reader")
+    until(lambda: "role=desk-reader" in _path(dash_duo), timeout=20)
+    box = "input[type='checkbox'][value='pivot.export']"
+    until(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, box).is_selected(), timeout=20)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, box).click()
+    dash_duo.find_element("#roles-save").click()
+    dash_duo.wait_for_contains_text("#roles-notices", "Saved role desk-reader (1 permissions)", timeout=20)
+    assert roles.get("desk-reader").permissions == {"pivot.view"}
+
+    dash_duo.find_element("#roles-delete").click()
+    dash_duo.wait_for_element("#roles-confirm", timeout=10).click()
+    dash_duo.wait_for_contains_text("#roles-notices", "Deleted role desk-reader", timeout=20)
+    assert "desk-reader" not in [r.name for r in roles.list()]
     assert dash_duo.get_logs() == []
