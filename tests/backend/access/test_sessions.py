@@ -308,3 +308,17 @@ def test_a_link_runs_only_its_own_pages_callbacks_even_with_the_same_permission(
     user.environ_base["REMOTE_ADDR"] = next(_addresses)
     sign_in(user, user_of("viewer"))
     assert passed(tick(user, app, "market-request", ["market-tick.n_intervals"]))
+
+
+def test_disabling_a_user_or_changing_their_roles_ends_their_sessions(app) -> None:
+    accounts = services(app).accounts
+    for user, change in (("to-disable", lambda u: accounts.set_disabled(u, True, actor=user_of("admin"))),
+                         ("to-demote", lambda u: accounts.set_roles(u, ["viewer"], actor=user_of("admin")))):
+        accounts.create_user(user, password="a long enough passphrase 42", roles=("analyst",), actor=user)
+        client = app.server.test_client()
+        client.environ_base["REMOTE_ADDR"] = next(_addresses)
+        sign_in(client, user)
+        assert passed(client.get("/api/v1/trades.csv", headers={STOP_HEADER: "1"}))
+        change(user)
+        answer = client.get("/api/v1/trades.csv", headers={STOP_HEADER: "1"})
+        assert answer.status_code == 401 and is_refused(answer), user
