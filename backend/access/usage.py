@@ -230,12 +230,12 @@ class UsageRecorder:
     def _take(self, force: bool) -> list[UsageEvent]:
         now = time.monotonic()
         with self._lock:
-            events = list(self._buffer)
-            self._buffer.clear()
+            taken, self._buffer = self._buffer, deque()  # a swap: request threads never wait for a copy
             callbacks: dict[tuple[str, str], list[float]] = {}
             if self._callbacks and (force or now - self._callbacks_since >= self.callback_seconds):
                 callbacks, self._callbacks = self._callbacks, {}
                 self._callbacks_since = now
+        events = list(taken)
         stamp = time.time()
         for (user, name), (calls, total, status) in callbacks.items():
             events.append(UsageEvent("callback", user, route=name, status=int(status), duration_ms=total / calls,
