@@ -32,10 +32,6 @@ class JobScope(BaseModel):
     def data_scope(self) -> DataScope:
         return DataScope.from_dict(self.model_dump())
 
-    @classmethod
-    def of(cls, scope: DataScope) -> JobScope:
-        return cls.model_validate(scope.as_dict())
-
 
 class TradesCsvParams(BaseModel):
     """Every trade of a pivot view's filters, written to a CSV file.
