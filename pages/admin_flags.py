@@ -152,21 +152,27 @@ def pick(selected: Any) -> None:
             set_props(URL, {"href": f"/admin/flags?flag={key}"})
 
 
-FORM_OUT = [Output(ids.DESCRIPTION, "value"), Output(ids.ENABLED, "checked"), Output(ids.ROLLOUT, "value"),
-            Output(ids.ROLES, "value"), Output(ids.USERS, "value"), Output(ids.VERSION, "data")]
+SAVE_OUT = {"notices": Output(ids.NOTICES, "children"), "rows": Output(ids.GRID, "rowData"),
+            "description": Output(ids.DESCRIPTION, "value"), "enabled": Output(ids.ENABLED, "checked"),
+            "rollout": Output(ids.ROLLOUT, "value"), "roles": Output(ids.ROLES, "value"),
+            "users": Output(ids.USERS, "value"), "version": Output(ids.VERSION, "data")}
+FORM_FIELDS = ("description", "enabled", "rollout", "roles", "users", "version")
 
 
-@callback(Output(ids.NOTICES, "children"), Output(ids.GRID, "rowData"), *FORM_OUT,
-          Input(ids.SAVE, "n_clicks"), State(ids.KEY, "value"), State(ids.KEY, "disabled"),
-          State(ids.DESCRIPTION, "value"), State(ids.ENABLED, "checked"), State(ids.ROLLOUT, "value"),
-          State(ids.ROLES, "value"), State(ids.USERS, "value"), State(ids.VERSION, "data"),
+def _answer(notices: Any, rows_: Any = no_update, form: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"notices": notices, "rows": rows_, **{name: (form or {}).get(name, no_update) for name in FORM_FIELDS}}
+
+
+@callback(output=SAVE_OUT,
+          inputs=[Input(ids.SAVE, "n_clicks"), State(ids.KEY, "value"), State(ids.KEY, "disabled"),
+                  State(ids.DESCRIPTION, "value"), State(ids.ENABLED, "checked"), State(ids.ROLLOUT, "value"),
+                  State(ids.ROLES, "value"), State(ids.USERS, "value"), State(ids.VERSION, "data")],
           prevent_initial_call=True)
 def save(_n: int | None, key: Any, editing: Any, description: Any, enabled: Any, rollout: Any, roles: Any,
-         users: Any, version: Any) -> tuple[Any, ...]:
+         users: Any, version: Any) -> dict[str, Any]:
     flags = service()
-    keep = (no_update,) * len(FORM_OUT)
     if flags is None:
-        return [notice("Feature flags are not set up on this server.")], no_update, *keep
+        return _answer([notice("Feature flags are not set up on this server.")])
     fields = {"description": description if description is not None else "", "enabled": bool(enabled),
               "rollout": rollout, "roles": roles or [], "users": users or []}
     actor = current_principal().id
@@ -178,16 +184,14 @@ def save(_n: int | None, key: Any, editing: Any, description: Any, enabled: Any,
             set_props(URL, {"href": f"/admin/flags?flag={flag.key}"})
     except StaleFlagError as exc:
         fresh = flags.get(key)
-        v = form_values(fresh)
         message = f"{error_text(exc)} The form now shows the flag as it is (version {fresh.version})."
-        return ([notice(message, "orange")], rows(flags), v["description"], v["enabled"], v["rollout"], v["roles"],
-                v["users"], v["version"])
+        return _answer([notice(message, "orange")], rows(flags), form_values(fresh))
     except FlagNotFoundError as exc:
-        return [notice(f"{error_text(exc)} (someone deleted it)")], rows(flags), *keep
+        return _answer([notice(f"{error_text(exc)} (someone deleted it)")], rows(flags))
     except FlagError as exc:
-        return [notice(error_text(exc))], no_update, *keep
-    return ([notice(f"Saved {flag.key} (version {flag.version}).", "green")], rows(flags), no_update, no_update,
-            no_update, no_update, no_update, flag.version)
+        return _answer([notice(error_text(exc))])
+    return _answer([notice(f"Saved {flag.key} (version {flag.version}).", "green")], rows(flags),
+                   {"version": flag.version})
 
 
 @callback(Output(ids.MODAL, "opened"), Input(ids.DELETE, "n_clicks"), Input(ids.CANCEL, "n_clicks"),
