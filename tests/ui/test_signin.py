@@ -53,6 +53,15 @@ def test_sign_in_see_the_pivot_and_sign_out(dash_duo, signin_app) -> None:
           timeout=30)
     dash_duo.wait_for_text_to_equal("#shell-user", "Ana Analyst", timeout=10)
 
+    # embedded, the page shows no chrome: no user menu either
+    dash_duo.driver.get(base + "/pivot?embed=1")
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#pivot-grid .ag-center-cols-container .ag-row"),
+          timeout=60)
+    until(lambda: not dash_duo.driver.find_elements(By.ID, "shell-user")
+          or not dash_duo.driver.find_element(By.ID, "shell-user").is_displayed(), timeout=10)
+    dash_duo.driver.get(base + "/pivot")
+    dash_duo.wait_for_text_to_equal("#shell-user", "Ana Analyst", timeout=30)
+
     # sign out from the user menu
     dash_duo.find_element("#shell-user").click()
     dash_duo.wait_for_element("#shell-signout", timeout=10).click()
