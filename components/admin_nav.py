@@ -4,6 +4,7 @@ notices, the sign-in-off message, and the one way a service error becomes a sent
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
 
 import dash_mantine_components as dmc
 from dash import html
@@ -61,3 +62,11 @@ def error_text(exc: BaseException) -> str:
 
 def page_header(title: str, active: str, *extra: Any) -> html.Div:
     return html.Div([admin_nav(active), dmc.Group([dmc.Title(title, order=2), *extra], justify="space-between")])
+
+
+def admin_href(path: str, search: str | None, **params: Any) -> str:
+    """``path`` with ``params`` (None or empty left out), keeping ``embed``/``kiosk`` from the
+    current ``search`` so a choice made in an embedded page stays embedded."""
+    kept = [(k, v) for k, v in parse_qsl((search or "").lstrip("?")) if k in ("embed", "kiosk")]
+    query = urlencode([(k, str(v)) for k, v in params.items() if v not in (None, "")] + kept)
+    return path + ("?" + query if query else "")

@@ -20,7 +20,7 @@ from backend.access.flags import Flag, FlagError, FlagNotFoundError, Flags, Stal
 from backend.access.install import current_access
 from backend.access.permissions import BUILT_IN_ROLES
 from backend.api.flags import FLAGS_KEY
-from components.admin_nav import error_text, notice, page_header
+from components.admin_nav import admin_href, error_text, notice, page_header
 
 dash.register_page(__name__, path="/admin/flags", title="Flags", name="Flags", nav=False)
 
@@ -144,12 +144,12 @@ def layout(flag: str | None = None, **_query: Any) -> html.Div:
     ], className="admin-page")
 
 
-@callback(Input(ids.GRID, "selectedRows"), prevent_initial_call=True)
-def pick(selected: Any) -> None:
+@callback(Input(ids.GRID, "selectedRows"), State(URL, "search"), prevent_initial_call=True)
+def pick(selected: Any, search: str | None) -> None:
     if isinstance(selected, list) and len(selected) == 1 and isinstance(selected[0], dict):
         key = selected[0].get("key")
         if isinstance(key, str):
-            set_props(URL, {"href": f"/admin/flags?flag={key}"})
+            set_props(URL, {"href": admin_href("/admin/flags", search, flag=key)})
 
 
 SAVE_OUT = {"notices": Output(ids.NOTICES, "children"), "rows": Output(ids.GRID, "rowData"),
@@ -166,10 +166,11 @@ def _answer(notices: Any, rows_: Any = no_update, form: dict[str, Any] | None = 
 @callback(output=SAVE_OUT,
           inputs=[Input(ids.SAVE, "n_clicks"), State(ids.KEY, "value"), State(ids.KEY, "disabled"),
                   State(ids.DESCRIPTION, "value"), State(ids.ENABLED, "checked"), State(ids.ROLLOUT, "value"),
-                  State(ids.ROLES, "value"), State(ids.USERS, "value"), State(ids.VERSION, "data")],
+                  State(ids.ROLES, "value"), State(ids.USERS, "value"), State(ids.VERSION, "data"),
+                  State(URL, "search")],
           prevent_initial_call=True)
 def save(_n: int | None, key: Any, editing: Any, description: Any, enabled: Any, rollout: Any, roles: Any,
-         users: Any, version: Any) -> dict[str, Any]:
+         users: Any, version: Any, search: str | None) -> dict[str, Any]:
     flags = service()
     if flags is None:
         return _answer([notice("Feature flags are not set up on this server.")])
@@ -181,7 +182,7 @@ def save(_n: int | None, key: Any, editing: Any, description: Any, enabled: Any,
             flag = flags.update(key, version, actor=actor, **fields)
         else:
             flag = flags.create(key, actor=actor, **fields)
-            set_props(URL, {"href": f"/admin/flags?flag={flag.key}"})
+            set_props(URL, {"href": admin_href("/admin/flags", search, flag=flag.key)})
     except StaleFlagError as exc:
         fresh = flags.get(key)
         message = f"{error_text(exc)} The form now shows the flag as it is (version {fresh.version})."
@@ -201,9 +202,9 @@ def ask_delete(_delete: int | None, _cancel: int | None) -> bool:
 
 
 @callback(Output(ids.NOTICES, "children", allow_duplicate=True), Output(ids.MODAL, "opened", allow_duplicate=True),
-          Input(ids.CONFIRM, "n_clicks"), State(ids.KEY, "value"), State(ids.VERSION, "data"),
+          Input(ids.CONFIRM, "n_clicks"), State(ids.KEY, "value"), State(ids.VERSION, "data"), State(URL, "search"),
           prevent_initial_call=True)
-def delete(_n: int | None, key: Any, version: Any) -> tuple[Any, bool]:
+def delete(_n: int | None, key: Any, version: Any, search: str | None) -> tuple[Any, bool]:
     flags = service()
     if flags is None:
         return [notice("Feature flags are not set up on this server.")], False
@@ -211,5 +212,5 @@ def delete(_n: int | None, key: Any, version: Any) -> tuple[Any, bool]:
         flags.delete(key, actor=current_principal().id, version=version)
     except FlagError as exc:
         return [notice(error_text(exc))], False
-    set_props(URL, {"href": "/admin/flags"})
+    set_props(URL, {"href": admin_href("/admin/flags", search)})
     return no_update, False

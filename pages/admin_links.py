@@ -16,7 +16,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update, set_props
 from backend.access.current import current_principal
 from backend.access.install import current_access
 from backend.access.links import LinkError
-from components.admin_nav import auth_off, error_text, notice, page_header
+from components.admin_nav import admin_href, auth_off, error_text, notice, page_header
 
 dash.register_page(__name__, path="/admin/links", title="Signed links", name="Signed links", nav=False)
 
@@ -94,9 +94,9 @@ def layout(status: str | None = None, **_query: Any) -> html.Div:
     ], className="admin-page")
 
 
-@callback(Input(ids.STATUS, "value"), prevent_initial_call=True)
-def choose_status(value: Any) -> None:
-    set_props(URL, {"href": "/admin/links" + (f"?status={value}" if value in STATUSES else "")})
+@callback(Input(ids.STATUS, "value"), State(URL, "search"), prevent_initial_call=True)
+def choose_status(value: Any, search: str | None) -> None:
+    set_props(URL, {"href": admin_href("/admin/links", search, status=value if value in STATUSES else None)})
 
 
 @callback(Output(ids.MODAL, "opened"), Output(ids.MODAL_TEXT, "children"), Output(ids.TARGET, "data"),

@@ -18,7 +18,7 @@ from backend.jobs.runtime import EXTENSION_KEY as JOBS_KEY
 from backend.market.service import current_market_service
 from backend.sources import STATUSES, Sample, data_sources, feed_sample
 from backend.stores import current_stores
-from components.admin_nav import notice, page_header
+from components.admin_nav import admin_href, notice, page_header
 
 dash.register_page(__name__, path="/admin/sources", title="Data sources", name="Data sources", nav=False)
 
@@ -86,9 +86,9 @@ def layout(status: str | None = None, **_query: Any) -> html.Div:
     ], className="admin-page")
 
 
-@callback(Input(ids.STATUS, "value"), prevent_initial_call=True)
-def choose_status(value: Any) -> None:
-    set_props(URL, {"href": "/admin/sources" + (f"?status={value}" if value in STATUSES else "")})
+@callback(Input(ids.STATUS, "value"), State(URL, "search"), prevent_initial_call=True)
+def choose_status(value: Any, search: str | None) -> None:
+    set_props(URL, {"href": admin_href("/admin/sources", search, status=value if value in STATUSES else None)})
 
 
 @callback(Output(ids.GRID, "rowData"), Output(ids.SAMPLE, "data"),

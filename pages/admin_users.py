@@ -26,7 +26,7 @@ from backend.access.permissions import DESCRIPTIONS
 from backend.access.roles import RoleError
 from backend.admin_forms import FormError, roles_from_form, scope_choices, scope_from_form, scope_text
 from backend.stores import current_stores
-from components.admin_nav import auth_off, error_text, notice, page_header
+from components.admin_nav import admin_href, auth_off, error_text, notice, page_header
 
 dash.register_page(__name__, path="/admin/users", title="Users and roles", name="Users and roles", nav=False)
 
@@ -246,21 +246,18 @@ def _scope_values(prefix: str, values: list[Any]) -> dict[str, Any]:
     return {name: value for (name, _), value in zip(SCOPE_FIELDS, values, strict=False)}
 
 
-def _href(**params: str) -> str:
-    return "/admin/users?" + urlencode({k: v for k, v in params.items() if v is not None})
-
-
-@callback(Input(ids.GRID, "selectedRows"), prevent_initial_call=True)
-def pick_user(selected: Any) -> None:
+@callback(Input(ids.GRID, "selectedRows"), State(URL, "search"), prevent_initial_call=True)
+def pick_user(selected: Any, search: str | None) -> None:
     if isinstance(selected, list) and len(selected) == 1 and isinstance(selected[0], dict):
-        set_props(URL, {"href": _href(user=str(selected[0].get("id", "")))})
+        set_props(URL, {"href": admin_href("/admin/users", search, user=str(selected[0].get("id", "")))})
 
 
-@callback(Input(ids.ROLE_GRID, "selectedRows"), State(ids.SELECTED, "data"), prevent_initial_call=True)
-def pick_role(selected: Any, user: Any) -> None:
+@callback(Input(ids.ROLE_GRID, "selectedRows"), State(ids.SELECTED, "data"), State(URL, "search"),
+          prevent_initial_call=True)
+def pick_role(selected: Any, user: Any, search: str | None) -> None:
     if isinstance(selected, list) and len(selected) == 1 and isinstance(selected[0], dict):
-        set_props(URL, {"href": _href(user=user if isinstance(user, str) else None,
-                                      role=str(selected[0].get("name", "")))})
+        set_props(URL, {"href": admin_href("/admin/users", search, user=user if isinstance(user, str) else None,
+                                           role=str(selected[0].get("name", "")))})
 
 
 def _done(text: str) -> tuple[Any, Any]:

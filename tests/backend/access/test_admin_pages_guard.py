@@ -322,3 +322,12 @@ def test_the_last_admin_cannot_be_disabled_from_the_page(app, clients) -> None:
     finally:
         for other in others:
             accounts.set_disabled(other, False, actor=user_of("admin"))
+
+
+def test_a_choice_made_in_an_embedded_admin_page_keeps_it_embedded() -> None:
+    from components.admin_nav import admin_href
+
+    assert admin_href("/admin/flags", "?embed=1&flag=old", flag="new") == "/admin/flags?flag=new&embed=1"
+    assert admin_href("/admin/links", "?kiosk=1", status=None) == "/admin/links?kiosk=1"
+    assert admin_href("/admin/users", "", user="a b&c") == "/admin/users?user=a+b%26c"
+    assert admin_href("/admin/sources", None) == "/admin/sources"
