@@ -20,6 +20,7 @@ import dash
 import dash_ag_grid as dag
 import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from backend.access.current import current_principal
 from backend.access.install import current_access
@@ -219,6 +220,8 @@ def _view_id(value: Any) -> Any:
           State(ids.WATCHLIST, "value"), State(ids.VERSION, "data"), prevent_initial_call=True)
 def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, view: Any, watchlist: Any,
          version: Any) -> tuple[Any, ...]:
+    if not _n:  # the page's insertion can fire this once with no click (its outputs outlive the page)
+        raise PreventUpdate
     keep = (no_update,) * (len(FORM_OUT) + 2)
     settings, user = service(), current_principal().id
     changes = {"theme": theme, "thousands": SEPARATOR_CHOICES.get(thousands, thousands) if isinstance(thousands, str)
@@ -254,6 +257,8 @@ def show_preview(thousands: Any, decimals: Any) -> str:
           Input(ids.TOKEN_CREATE, "n_clicks"), State(ids.TOKEN_NAME, "value"), State(ids.TOKEN_DAYS, "value"),
           prevent_initial_call=True)
 def create_token(_n: int | None, name: Any, days: Any) -> tuple[Any, ...]:
+    if not _n:
+        raise PreventUpdate
     tokens = current_access().tokens
     if tokens is None:
         return [notice(AUTH_OFF_TOKENS, "gray")], None, no_update, no_update
@@ -279,7 +284,7 @@ def create_token(_n: int | None, name: Any, days: Any) -> tuple[Any, ...]:
           Input(ids.TOKEN_REVOKE, "n_clicks"), Input(ids.TOKEN_CANCEL, "n_clicks"),
           State(ids.TOKEN_GRID, "selectedRows"), prevent_initial_call=True)
 def ask_revoke(_revoke: int | None, _cancel: int | None, selected: Any) -> tuple[Any, ...]:
-    if dash.ctx.triggered_id != ids.TOKEN_REVOKE:
+    if dash.ctx.triggered_id != ids.TOKEN_REVOKE or not _revoke:
         return False, no_update, no_update
     row = selected[0] if isinstance(selected, list) and len(selected) == 1 and isinstance(selected[0], dict) else None
     if row is None:
@@ -295,6 +300,8 @@ def ask_revoke(_revoke: int | None, _cancel: int | None, selected: Any) -> tuple
                                                                           allow_duplicate=True),
           Input(ids.TOKEN_CONFIRM, "n_clicks"), State(ids.TOKEN_GRID, "selectedRows"), prevent_initial_call=True)
 def revoke_token(_n: int | None, selected: Any) -> tuple[Any, ...]:
+    if not _n:
+        raise PreventUpdate
     tokens = current_access().tokens
     row = selected[0] if isinstance(selected, list) and len(selected) == 1 and isinstance(selected[0], dict) else None
     if tokens is None or row is None:

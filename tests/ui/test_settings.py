@@ -1,0 +1,195 @@
+"""/settings in the browser. With sign-in on: a user changes every default, reloads and finds them
+kept; a save from an out-of-date form is refused and the form shows what is stored; a personal API
+token is shown once, opens a real API route as a bearer token, and is refused once revoked. With
+sign-in off the local user saves settings and the page says tokens are not needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from backend.access.install import EXTENSION_KEY
+from backend.access.user_settings import UserSettingsService
+from backend.config import load_settings
+from backend.market.watchlists import UserData
+from backend.meta.views import SavedViews
+from backend.stores import EXTENSION_KEY as STORES_KEY
+from backend.warehouse import Warehouse
+
+PASSWORD = "a long enough passphrase 42"
+
+
+def _app(tmp_path: Path, warehouse_url: str, wh: Warehouse, auth: str):
+    from app import create_app
+
+    settings = load_settings(data_dir=tmp_path / "app-data", warehouse_dsn=warehouse_url,
+                             warehouse_database=wh.database, demo_rows=0, auth=auth)
+    return create_app(settings, market=False)
+
+
+@pytest.fixture
+def signin_app(tmp_path: Path, warehouse_url: str, loaded_warehouse: Warehouse):
+    app = _app(tmp_path, warehouse_url, loaded_warehouse, "on")
+    app.server.extensions[EXTENSION_KEY].accounts.create_user(
+        "ana", display_name="Ana Analyst", password=PASSWORD, roles=("analyst",), actor="ana")
+    return app
+
+
+def meta(app):
+    return app.server.extensions[STORES_KEY].meta
+
+
+def _path(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return location.pathname + location.search")
+
+
+def sign_in(dash_duo, user: str, then: str) -> None:
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/signin?next=" + then)
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    dash_duo.find_element("#user").send_keys(user)
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#signin-submit").click()
+    until(lambda: _path(dash_duo) == then, timeout=20)
+
+
+def pick(dash_duo, css: str, option: str, typed: str = "") -> None:
+    """Choose ``option`` in a Mantine select (typing ``typed`` first to filter a long list)."""
+    field = dash_duo.find_element(css)
+    field.click()
+    if typed:
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(typed)
+    xpath = f"//*[@role='option' and normalize-space()='{option}']"
+    until(lambda: dash_duo.driver.find_elements(By.XPATH, xpath), timeout=10)
+    dash_duo.driver.find_element(By.XPATH, xpath).click()
+
+
+def value(dash_duo, css: str) -> str:
+    return dash_duo.find_element(css).get_attribute("value")
+
+
+def theme(dash_duo) -> str:
+    return dash_duo.driver.execute_script(
+        "const c = document.querySelector('#settings-theme input:checked'); return c ? c.value : null")
+
+
+def form(dash_duo) -> tuple[str, ...]:
+    return (theme(dash_duo), value(dash_duo, "#settings-thousands"), value(dash_duo, "#settings-decimals"),
+            value(dash_duo, "#settings-time-zone"), value(dash_duo, "#settings-pivot-view"),
+            value(dash_duo, "#settings-watchlist"))
+
+
+def test_settings_persist_and_a_stale_save_is_refused(dash_duo, signin_app) -> None:
+    view = SavedViews(meta(signin_app)).create("ana", "Rates by book", "/pivot", {"rows": "book"})
+    wl = UserData(meta(signin_app)).save_watchlist("Banks", ["VCB", "TCB"])
+    dash_duo.start_server(signin_app, navigate=False)
+    sign_in(dash_duo, "ana", "/settings")
+    dash_duo.wait_for_element("#settings-save", timeout=30)
+    assert form(dash_duo) == ("auto", "1,234,567", "0", "Asia/Ho_Chi_Minh", "", "")
+    assert dash_duo.find_element("#settings-password").get_attribute("href").endswith("/account/password")
+
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='settings-theme']//label[normalize-space()='Dark']").click()
+    pick(dash_duo, "#settings-thousands", "1.234.567")
+    decimals = dash_duo.find_element("#settings-decimals")
+    decimals.send_keys(Keys.CONTROL, "a")
+    decimals.send_keys("2")
+    dash_duo.wait_for_text_to_equal("#settings-preview", "Numbers look like -1.234.567,89", timeout=10)
+    pick(dash_duo, "#settings-time-zone", "Europe/London", typed="Europe/Lond")
+    pick(dash_duo, "#settings-pivot-view", "Rates by book")
+    pick(dash_duo, "#settings-watchlist", "Banks")
+    dash_duo.find_element("#settings-save").click()
+    dash_duo.wait_for_contains_text("#settings-notices", "Saved (version 1)", timeout=20)
+    # the chosen theme applies at once
+    until(lambda: dash_duo.driver.execute_script(
+        "return document.querySelector('[data-mantine-color-scheme]')"
+        ".getAttribute('data-mantine-color-scheme')") == "dark", timeout=10)
+
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#settings-save", timeout=30)
+    until(lambda: form(dash_duo) == ("dark", "1.234.567", "2", "Europe/London", "Rates by book", "Banks"), timeout=20)
+    stored = UserSettingsService(meta(signin_app)).get("ana")
+    assert (stored.pivot_view, stored.watchlist, stored.version) == (view.id, wl.id, 1)
+
+    # another tab saves meanwhile: this form (version 1) is out of date
+    UserSettingsService(meta(signin_app)).update("ana", 1, decimals=4, theme="light")
+    pick(dash_duo, "#settings-thousands", "1 234 567")
+    dash_duo.find_element("#settings-save").click()
+    dash_duo.wait_for_contains_text("#settings-notices", "changed elsewhere", timeout=20)
+    until(lambda: form(dash_duo)[:3] == ("light", "1.234.567", "4"), timeout=10)
+    assert UserSettingsService(meta(signin_app)).get("ana").thousands == "."  # the stale change was not written
+    # saved again from the form as it is now
+    dash_duo.find_element("#settings-save").click()
+    dash_duo.wait_for_contains_text("#settings-notices", "Saved (version 3)", timeout=20)
+    assert dash_duo.get_logs() == []
+
+
+def test_a_token_is_shown_once_opens_the_api_and_is_refused_once_revoked(dash_duo, signin_app) -> None:
+    dash_duo.start_server(signin_app, navigate=False)
+    base = dash_duo.server.url.rstrip("/")
+    api = base + "/api/v1/instruments"
+    assert requests.get(api, timeout=30).status_code == 401
+    sign_in(dash_duo, "ana", "/settings")
+    dash_duo.wait_for_element("#settings-token-name", timeout=30).send_keys("nightly export")
+    dash_duo.find_element("#settings-token-days").send_keys("30")
+    dash_duo.find_element("#settings-token-create").click()
+    raw = dash_duo.wait_for_element("#settings-token-raw", timeout=20).get_attribute("value")
+    assert raw.startswith("dsk_") and len(raw) == 47
+    dash_duo.wait_for_contains_text("#settings-token-shown", "not shown again", timeout=10)
+    css = "#settings-token-grid .ag-center-cols-container .ag-row"
+    until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, css)) == 1, timeout=20)
+    row = dash_duo.driver.find_element(By.CSS_SELECTOR, css)
+    assert row.find_element(By.CSS_SELECTOR, "[col-id='prefix']").text == raw[:8] + "…"
+    assert row.find_element(By.CSS_SELECTOR, "[col-id='state']").text == "live"
+    assert row.find_element(By.CSS_SELECTOR, "[col-id='last_used']").text == "never"
+
+    answer = requests.get(api, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["instruments"]
+    # the token is not on the page after a reload; the list shows it was used
+    dash_duo.driver.refresh()
+    until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, css)) == 1, timeout=30)
+    assert raw not in dash_duo.driver.page_source
+    assert not dash_duo.driver.find_elements(By.ID, "settings-token-raw")
+    assert dash_duo.driver.find_element(By.CSS_SELECTOR, css + " [col-id='last_used']").text != "never"
+
+    # revoking asks first; cancelling keeps the token working
+    dash_duo.find_element("#settings-token-revoke").click()
+    dash_duo.wait_for_contains_text("#settings-token-notices", "Select a token", timeout=10)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, css + " [col-id='name']").click()
+    dash_duo.find_element("#settings-token-revoke").click()
+    dash_duo.wait_for_contains_text("#settings-token-modal-text", "nightly export", timeout=10)
+    dash_duo.find_element("#settings-token-cancel").click()
+    until(lambda: not dash_duo.driver.find_elements(By.ID, "settings-token-confirm"), timeout=10)
+    assert requests.get(api, headers={"Authorization": f"Bearer {raw}"}, timeout=30).status_code == 200
+    dash_duo.find_element("#settings-token-revoke").click()
+    dash_duo.wait_for_element("#settings-token-confirm", timeout=10).click()
+    dash_duo.wait_for_contains_text("#settings-token-notices", "Revoked 'nightly export'", timeout=20)
+    until(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, css + " [col-id='state']").text == "revoked",
+          timeout=10)
+    answer = requests.get(api, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
+    assert answer.status_code == 401
+    # a bad token name is answered with a notice, and nothing is created
+    dash_duo.find_element("#settings-token-create").click()
+    dash_duo.wait_for_contains_text("#settings-token-notices", "Name: give the token a name", timeout=10)
+    assert len(signin_app.server.extensions[EXTENSION_KEY].tokens.list("ana")) == 1
+    assert dash_duo.get_logs() == []
+
+
+def test_with_sign_in_off_settings_save_and_tokens_are_not_needed(dash_duo, tmp_path: Path, warehouse_url: str,
+                                                                  loaded_warehouse: Warehouse) -> None:
+    app = _app(tmp_path, warehouse_url, loaded_warehouse, "off")
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/settings?junk=%00%ff&x=" + "a" * 3000)
+    dash_duo.wait_for_contains_text("#settings-tokens-off", "not needed", timeout=30)
+    assert not dash_duo.driver.find_elements(By.ID, "settings-token-create")
+    assert not dash_duo.driver.find_elements(By.ID, "settings-password")
+    pick(dash_duo, "#settings-time-zone", "UTC", typed="UTC")
+    dash_duo.find_element("#settings-save").click()
+    dash_duo.wait_for_contains_text("#settings-notices", "Saved (version 1)", timeout=20)
+    assert UserSettingsService(meta(app)).get("local").time_zone == "UTC"
+    assert dash_duo.get_logs() == []
