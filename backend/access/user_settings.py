@@ -11,6 +11,7 @@ always wins, so a shared link shows the same view to everyone.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 import zoneinfo
@@ -22,13 +23,15 @@ from typing import Any, Final
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from backend.access.accounts import clean_user_id
-from backend.access.current import LOCAL_USER
+from backend.access.current import LOCAL_USER, current_principal
 from backend.market.watchlists import WATCHLIST_ID, UserData
 from backend.meta.models import SavedView, User, UserSettings, utc_now
 from backend.meta.store import MetaStore
+
+log = logging.getLogger(__name__)
 
 THEMES: Final = ("auto", "light", "dark")
 # "" is "no thousands separator".
@@ -246,3 +249,40 @@ class UserSettingsService:
         dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(dialect_insert(_USERS).values(id=user_id, display_name="Local user", created_at=utc_now())
                      .on_conflict_do_nothing(index_elements=[_USERS.c.id]))
+
+
+# -- the defaults of the request's user, for the pages that apply them -------------------------
+def current_prefs(meta: MetaStore) -> UserPrefs:
+    """The settings of the user being served. A signed link's screen (and an API token's call)
+    gets the defaults: a link shows what it carries, the same to everyone. A records store
+    that cannot answer costs the user their defaults, never the page."""
+    principal = current_principal()
+    if principal.via not in ("session", "local"):
+        return DEFAULTS
+    try:
+        return UserSettingsService(meta).get(principal.id)
+    except (SettingsError, ValueError, SQLAlchemyError):
+        log.warning("user settings could not be read for %s; showing defaults", principal.id, exc_info=True)
+        return DEFAULTS
+
+
+def default_theme(meta: MetaStore) -> str | None:
+    """"light" or "dark" when the user chose one; None: the browser's own choice."""
+    theme = current_prefs(meta).theme
+    return theme if theme in ("light", "dark") else None
+
+
+def default_pivot_state(meta: MetaStore) -> dict[str, str | list[str]]:
+    """The URL state of the user's default pivot view ({} when none): for /pivot opened
+    without a query string only, since a URL always wins."""
+    view_id = current_prefs(meta).pivot_view
+    if view_id is None:
+        return {}
+    with meta.read() as conn:
+        row = conn.execute(select(_VIEWS.c.state).where(_VIEWS.c.id == view_id)).first()
+    return dict(row.state) if row is not None and isinstance(row.state, Mapping) else {}
+
+
+def default_watchlist(meta: MetaStore) -> str | None:
+    """The user's default board watchlist (None: the board's own default)."""
+    return current_prefs(meta).watchlist

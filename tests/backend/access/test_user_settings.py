@@ -178,3 +178,31 @@ def test_the_local_user_saves_with_sign_in_off(meta: MetaStore) -> None:
     prefs = service.update(LOCAL_USER, 0, theme="dark", time_zone="UTC")
     assert (prefs.theme, prefs.time_zone, prefs.version) == ("dark", "UTC", 1)
     assert service.get(LOCAL_USER) == prefs
+
+
+def test_pages_get_the_defaults_of_the_user_they_serve(service: UserSettingsService, meta: MetaStore) -> None:
+    from dataclasses import replace
+
+    from flask import Flask
+
+    from backend.access.current import LOCAL_PRINCIPAL, set_current_principal
+    from backend.access.user_settings import current_prefs, default_pivot_state, default_theme, default_watchlist
+
+    view = SavedViews(meta).create("ana", "Mine", "/pivot", {"rows": "book", "m": ["pnl", "notional"]})
+    wl = UserData(meta).save_watchlist("Banks", ["VCB"])
+    service.update("ana", 0, pivot_view=view.id, theme="dark", watchlist=wl.id)
+    app = Flask(__name__)
+    for via, expected in (("session", True), ("link", False), ("token", False)):
+        with app.test_request_context():
+            set_current_principal(replace(LOCAL_PRINCIPAL, id="ana", via=via))
+            if expected:
+                assert default_theme(meta) == "dark"
+                assert default_pivot_state(meta) == {"rows": "book", "m": ["pnl", "notional"]}
+                assert default_watchlist(meta) == wl.id
+            else:  # a signed link shows what it carries, the same to everyone
+                assert current_prefs(meta) == UserPrefs()
+                assert (default_theme(meta), default_pivot_state(meta), default_watchlist(meta)) == (None, {}, None)
+    with app.test_request_context():  # bo chose nothing; "auto" is the browser's own choice
+        set_current_principal(replace(LOCAL_PRINCIPAL, id="bo", via="session"))
+        service.update("bo", 0, theme="auto")
+        assert (default_theme(meta), default_pivot_state(meta), default_watchlist(meta)) == (None, {}, None)
