@@ -246,3 +246,39 @@ def test_an_admin_makes_edits_and_deletes_a_custom_role_with_permission_checkbox
     dash_duo.wait_for_contains_text("#roles-notices", "Deleted role desk-reader", timeout=20)
     assert "desk-reader" not in [r.name for r in roles.list()]
     assert dash_duo.get_logs() == []
+
+
+class CountingFeed:
+    """A market service whose feed receives ``per_second`` messages a second, as status() reports."""
+
+    def __init__(self, per_second: float) -> None:
+        import time
+
+        self._clock, self._start, self.per_second = time.monotonic, time.monotonic(), per_second
+
+    def status(self) -> dict:
+        elapsed = self._clock() - self._start
+        return {"state": "live", "age_seconds": 0.2, "messages": int(elapsed * self.per_second), "rejected": 0,
+                "error": None, "catching_up": False}
+
+    def stop(self, timeout: float = 0) -> None:  # the test server stops the app's market service after
+        return None
+
+
+def test_the_sources_page_measures_the_feed_rate_between_redraws(dash_duo, admin_app) -> None:
+    from backend.market.service import EXTENSION_KEY as MARKET_KEY
+
+    admin_app.server.extensions[MARKET_KEY] = CountingFeed(per_second=400)
+    dash_duo.start_server(admin_app, navigate=False)
+    sign_in(dash_duo, ADMIN, then="/admin/sources")
+    until(lambda: grid_values(dash_duo, "sources-grid", "name")[:1] == ["Market feed (simulator)"], timeout=20)
+    assert grid_values(dash_duo, "sources-grid", "rate")[0] == ""  # one reading: no rate yet
+    assert grid_values(dash_duo, "sources-grid", "status")[0] == "ok"
+    until(lambda: grid_values(dash_duo, "sources-grid", "rate")[0] != "", timeout=20)
+    rate = number(grid_values(dash_duo, "sources-grid", "rate")[0])
+    assert 300 <= rate <= 500, rate
+    # the status filter lives in the URL
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='down']").click()
+    until(lambda: _path(dash_duo) == "/admin/sources?status=down", timeout=20)
+    until(lambda: grid_values(dash_duo, "sources-grid", "name") == [], timeout=20)
+    assert dash_duo.get_logs() == []

@@ -331,3 +331,24 @@ def test_a_choice_made_in_an_embedded_admin_page_keeps_it_embedded() -> None:
     assert admin_href("/admin/links", "?kiosk=1", status=None) == "/admin/links?kiosk=1"
     assert admin_href("/admin/users", "", user="a b&c") == "/admin/users?user=a+b%26c"
     assert admin_href("/admin/sources", None) == "/admin/sources"
+
+
+def test_a_flag_targeted_at_a_role_and_a_user_from_the_page_decides_as_set(app, clients) -> None:
+    flags = app.server.extensions["deskboard.flags"]
+    values = {"flags-save.n_clicks": 1, "flags-key.value": "trader-tools", "flags-key.disabled": False,
+              "flags-description.value": "tools for traders", "flags-enabled.checked": True,
+              "flags-rollout.value": 0, "flags-roles.value": ["trader"], "flags-users.value": [user_of("viewer")],
+              "flags-version.data": None}
+    answer = dash_call(WithCsrf(clients[user_of("admin")]), app, _key_of(app, "flags-notices.children"), values,
+                       triggered=["flags-save.n_clicks"])
+    assert answer.status_code == 200 and "Saved trader-tools (version 1)" in answer.get_data(as_text=True)
+    flag = flags.get("trader-tools")
+    assert (flag.roles, flag.users, flag.rollout, flag.updated_by) == (("trader",), (user_of("viewer"),), 0,
+                                                                      user_of("admin"))
+    accounts = services(app).accounts
+    # rollout 0: only the named user; holding the role alone is not enough
+    assert flags.is_on("trader-tools", accounts.principal(user_of("viewer")))
+    assert not flags.is_on("trader-tools", accounts.principal(user_of("trader")))
+    entry = services(app).audit.list(action="flag.create", limit=1)[0]
+    assert entry.actor == user_of("admin") and entry.target == "trader-tools"
+    flags.delete("trader-tools", actor=user_of("admin"))
