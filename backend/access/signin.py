@@ -232,6 +232,12 @@ def make_blueprint(sessions: Sessions, accounts: Any, links: Any | None,
             sessions.sign_in_link(token)
         return redirect(safe_next(info.href))
 
+    def too_many(_exc: Exception) -> Response:
+        # The sign-in rate limit: the form again, saying why, instead of a bare error page.
+        return signin_form(429, "Too many sign-in attempts from this address. Wait a minute and try again.",
+                           next_=safe_next(request.values.get("next")))
+
+    bp.register_error_handler(429, too_many)
     bp.add_url_rule("/signin", "signin", signin, methods=["GET", "POST"])
     bp.add_url_rule("/signout", "signout", signout, methods=["POST"])
     bp.add_url_rule("/signin/link/<token>", "signin_link", signin_link, methods=["GET"])

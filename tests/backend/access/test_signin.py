@@ -97,9 +97,11 @@ def test_sign_in_attempts_are_rate_limited_per_address(app) -> None:
     client = app.server.test_client()
     client.environ_base["REMOTE_ADDR"] = "10.99.0.1"
     token = form_csrf(client)
-    answers = [client.post("/signin", data={"user": "nobody-x", "password": "x" * 12, "csrf_token": token}).status_code
+    answers = [client.post("/signin", data={"user": "nobody-x", "password": "x" * 12, "csrf_token": token})
                for _ in range(9)]
-    assert answers[:8] == [200] * 8 and answers[8] == 429
+    assert [a.status_code for a in answers] == [200] * 8 + [429]
+    assert "Too many sign-in attempts" in answers[8].get_data(as_text=True)
+    assert 'id="signin-form"' in answers[8].get_data(as_text=True)
     # the page itself is not limited, and another address is not held up
     assert client.get("/signin").status_code == 200
     other = app.server.test_client()
