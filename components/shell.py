@@ -11,6 +11,8 @@ from flask import has_request_context
 
 from backend.access.current import current_principal
 from backend.access.sessions import ANONYMOUS, Sessions
+from backend.access.user_settings import default_theme
+from backend.stores import current_stores
 
 
 class ids:
@@ -83,6 +85,10 @@ def user_menu() -> dmc.Menu | None:
     )
 
 
+def _user_theme() -> str | None:
+    return default_theme(current_stores().meta) if has_request_context() else None
+
+
 def shell_layout() -> dmc.MantineProvider:
     header = dmc.AppShellHeader(
         dmc.Group(
@@ -114,7 +120,8 @@ def shell_layout() -> dmc.MantineProvider:
         theme={"primaryColor": "indigo", "fontFamily": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"},
         children=[
             dcc.Location(id=ids.URL, refresh="callback-nav"),
-            dcc.Store(id=ids.THEME, storage_type="local"),
+            # the user's theme starts a browser that has none stored yet (/settings also writes it here)
+            dcc.Store(id=ids.THEME, storage_type="local", data=_user_theme()),
             dmc.NotificationContainer(id="shell-notifications"),
             dmc.AppShell(
                 [header, dmc.AppShellMain(dash.page_container, className="shell-main")],

@@ -78,6 +78,14 @@ def theme(dash_duo) -> str:
         "const c = document.querySelector('#settings-theme input:checked'); return c ? c.value : null")
 
 
+def scheme(dash_duo) -> tuple[str | None, str | None]:
+    """(Mantine's colour scheme, the shell's theme that the grids follow)."""
+    return tuple(dash_duo.driver.execute_script(
+        "const m = document.querySelector('[data-mantine-color-scheme]');"
+        "return [m && m.getAttribute('data-mantine-color-scheme'),"
+        " document.documentElement.getAttribute('data-db-theme')]"))
+
+
 def form(dash_duo) -> tuple[str, ...]:
     return (theme(dash_duo), value(dash_duo, "#settings-thousands"), value(dash_duo, "#settings-decimals"),
             value(dash_duo, "#settings-time-zone"), value(dash_duo, "#settings-pivot-view"),
@@ -105,13 +113,14 @@ def test_settings_persist_and_a_stale_save_is_refused(dash_duo, signin_app) -> N
     dash_duo.find_element("#settings-save").click()
     dash_duo.wait_for_contains_text("#settings-notices", "Saved (version 1)", timeout=20)
     # the chosen theme applies at once
-    until(lambda: dash_duo.driver.execute_script(
-        "return document.querySelector('[data-mantine-color-scheme]')"
-        ".getAttribute('data-mantine-color-scheme')") == "dark", timeout=10)
+    until(lambda: scheme(dash_duo)[0] == "dark", timeout=10)
 
+    # a browser that has no theme of its own yet (here: its storage cleared) starts with the user's
+    dash_duo.driver.execute_script("window.localStorage.clear()")
     dash_duo.driver.refresh()
     dash_duo.wait_for_element("#settings-save", timeout=30)
     until(lambda: form(dash_duo) == ("dark", "1.234.567", "2", "Europe/London", "Rates by book", "Banks"), timeout=20)
+    until(lambda: scheme(dash_duo) == ("dark", "dark"), timeout=10)
     stored = UserSettingsService(meta(signin_app)).get("ana")
     assert (stored.pivot_view, stored.watchlist, stored.version) == (view.id, wl.id, 1)
 
