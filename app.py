@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from dash import Dash, DiskcacheManager, set_props
 from backend.access.audit import Audit
 from backend.access.flags import Flags
 from backend.access.install import install_access
+from backend.access.usage import install_usage
 from backend.api import register_api
 from backend.api.flags import install_access_services
 from backend.cache import init_cache
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     # A warehouse server that is down does not stop the start: pages and /health say so.
     stores = open_stores(settings, cache)
     server.extensions[EXTENSION_KEY] = stores
+    # Usage events (page views, API calls, pivots, jobs) are buffered and written off the request path.
+    atexit.register(install_usage(server, stores.warehouse).stop)
     # At start, not on first use: jobs a previous server left queued run, and ones it left running fail.
     install_jobs(server, stores)
     _ensure_demo_data(stores)

@@ -98,11 +98,12 @@ class AppServer(ThreadedRunner):
 
 
 def stop_app_services(server) -> None:
-    """Stop what an app started beside its web server: the job runner and the live market."""
+    """Stop what an app started beside its web server: the job runner, the live market, the usage writer."""
+    from backend.access.usage import EXTENSION_KEY as USAGE_KEY
     from backend.jobs.runtime import EXTENSION_KEY as JOBS_KEY
     from backend.market.service import EXTENSION_KEY as MARKET_KEY
 
-    for key in (MARKET_KEY, JOBS_KEY):
+    for key in (MARKET_KEY, JOBS_KEY, USAGE_KEY):
         service = server.extensions.pop(key, None)
         if service is not None:
             service.stop(5.0)

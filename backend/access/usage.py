@@ -39,7 +39,7 @@ from flask import current_app, g, has_app_context, request
 
 from backend.access.current import current_principal
 from backend.access.sessions import is_user_activity
-from backend.access.usage_schema import USAGE_COLUMNS, USAGE_EVENTS_DDL, USAGE_RETENTION_DAYS, USAGE_TABLE
+from backend.warehouse.usage_schema import USAGE_COLUMNS, USAGE_EVENTS_DDL, USAGE_RETENTION_DAYS, USAGE_TABLE
 
 if TYPE_CHECKING:  # the request hooks import this module: keep the warehouse client out of their import
     from backend.warehouse import Warehouse

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from backend.access.usage import note_job
 from backend.config import Settings
 from backend.jobs.context import result_dir, safe_file_name
 from backend.jobs.kinds import JobKind, Placement, get_kind
@@ -79,6 +80,7 @@ class JobRunner(ABC):
             kind=job_kind.name, parameters=params.model_dump(mode="json", exclude_defaults=True), owner=owner,
             runner=runner, placement=placement.value, max_queued_per_owner=self.job_settings.max_queued_per_owner,
         )
+        note_job(job_kind.name, user=owner)  # usage: jobs run, by kind and user
         self._hand_over(job)
         return self.store.get(job.id)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from backend.warehouse.usage_schema import USAGE_EVENTS_DDL
+
 # Columns of trades_1d in table order: (name, ClickHouse type). The generator, the
 # loaders and the pivot whitelist all read this list, so the table has one definition.
 TRADES_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
@@ -307,6 +309,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (4, "live market history", MARKET_HISTORY_DDL),
     (5, "rollup by book and strategy", _rollup_migration(ROLLUP_TABLES[1])),
     (6, "rollup by book, strategy and counterparty (as held)", _rollup_migration(ROLLUP_TABLES[2])),
+    (7, "usage events", (USAGE_EVENTS_DDL,)),
 )
 
 MIGRATIONS_DDL = """

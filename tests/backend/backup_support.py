@@ -25,7 +25,7 @@ from backend.backup.manifest import MANIFEST_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_TABLES = ("constituents", "data_loads", "instruments", "market_alerts", "market_basis", "market_foreign",
-               "market_index", "market_trades", "trades_1d")
+               "market_index", "market_trades", "trades_1d", "usage_events")
 ROLLUPS = ("trades_1d_rollup", "trades_1d_book_rollup", "trades_1d_counterparty_rollup")
 CLI_TIMEOUT = 300
 

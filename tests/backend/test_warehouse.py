@@ -270,7 +270,7 @@ def test_a_warehouse_loaded_before_the_book_rollups_gets_them_filled_on_migratio
         wh.command(f"DROP VIEW {{db}}.{rollup.view} SYNC")
         wh.command(f"DROP TABLE {{db}}.{rollup.name} SYNC")
     wh.command("ALTER TABLE {db}.schema_migrations DELETE WHERE version >= 5 SETTINGS mutations_sync = 2")
-    assert wh.migrate() == [5, 6]
+    assert wh.migrate() == [5, 6, 7]
     for rollup in ROLLUP_TABLES[1:]:
         _rollup_vs_parquet(wh, trades_folder, rollup.name, rollup.dimensions)
     assert wh.migrate() == []

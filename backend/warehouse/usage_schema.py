@@ -1,4 +1,4 @@
-"""The ``usage_events`` table: its columns and DDL, with no imports, so the warehouse schema can list it."""
+"""The ``usage_events`` table (usage of the app by user, written by ``backend.access.usage``): columns and DDL."""
 
 from __future__ import annotations
 
