@@ -19,14 +19,14 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, dcc, html, no_update, set_props
 from flask import request
 
-from backend.access.accounts import Account, AccountError
+from backend.access.accounts import Account, AccountError, Accounts
 from backend.access.current import current_principal
 from backend.access.install import current_access
 from backend.access.permissions import DESCRIPTIONS
-from backend.access.roles import RoleError
+from backend.access.roles import RoleError, Roles
 from backend.admin_forms import FormError, roles_from_form, scope_choices, scope_from_form, scope_text
 from backend.stores import current_stores
-from components.admin_nav import admin_href, auth_off, error_text, notice, page_header
+from components.admin_nav import AUTH_OFF, admin_href, auth_off, error_text, notice, page_header
 
 dash.register_page(__name__, path="/admin/users", title="Users and roles", name="Users and roles", nav=False)
 
@@ -60,6 +60,21 @@ class ids:
     ROLE_CONFIRM = "roles-confirm"
     ROLE_CANCEL = "roles-cancel"
     ROLE_NOTICES = "roles-notices"
+
+
+def accounts() -> Accounts:
+    """The accounts service; with sign-in off there is none, and a forged request is told so."""
+    service = current_access().accounts
+    if service is None:
+        raise AccountError(AUTH_OFF)
+    return service
+
+
+def roles_service() -> Roles:
+    service = current_access().roles
+    if service is None:
+        raise RoleError(AUTH_OFF)
+    return service
 
 
 def scope_id(prefix: str, name: str) -> dict[str, str]:
@@ -242,7 +257,7 @@ def layout(user: str | None = None, role: str | None = None, **_query: Any) -> h
 
 
 # -- callbacks ------------------------------------------------------------------------------
-def _scope_values(prefix: str, values: list[Any]) -> dict[str, Any]:
+def _scope_values(values: list[Any]) -> dict[str, Any]:
     return {name: value for (name, _), value in zip(SCOPE_FIELDS, values, strict=False)}
 
 
@@ -276,10 +291,9 @@ SCOPE_USER = [State(scope_id("user", n), "value") for n, _ in SCOPE_FIELDS]
           Input(ids.CREATE, "n_clicks"), State(ids.NEW_ID, "value"), State(ids.NEW_NAME, "value"),
           State(ids.NEW_ROLES, "value"), *SCOPE_NEW, prevent_initial_call=True)
 def create(_n: int | None, user_id: Any, name: Any, roles: Any, *scope: Any) -> tuple[Any, Any]:
-    access = current_access()
     try:
-        chosen = scope_from_form(scope_choices(current_stores().warehouse), _scope_values("new", list(scope)))
-        account = access.accounts.create_user(  # type: ignore[union-attr]
+        chosen = scope_from_form(scope_choices(current_stores().warehouse), _scope_values(list(scope)))
+        account = accounts().create_user(
             user_id if isinstance(user_id, str) else "", display_name=name if isinstance(name, str) else "",
             roles=roles_from_form(roles), scope=chosen, actor=current_principal().id)
     except (FormError, AccountError, RoleError) as exc:
@@ -292,7 +306,7 @@ def create(_n: int | None, user_id: Any, name: Any, roles: Any, *scope: Any) -> 
           prevent_initial_call=True)
 def save_roles(_n: int | None, user_id: Any, roles: Any) -> tuple[Any, Any]:
     try:
-        account = current_access().accounts.set_roles(  # type: ignore[union-attr]
+        account = accounts().set_roles(
             user_id, roles_from_form(roles), actor=current_principal().id)
     except (FormError, AccountError, RoleError) as exc:
         return _failed(exc)
@@ -303,8 +317,8 @@ def save_roles(_n: int | None, user_id: Any, roles: Any) -> tuple[Any, Any]:
           Input(ids.SAVE_SCOPE, "n_clicks"), State(ids.SELECTED, "data"), *SCOPE_USER, prevent_initial_call=True)
 def save_scope(_n: int | None, user_id: Any, *scope: Any) -> tuple[Any, Any]:
     try:
-        chosen = scope_from_form(scope_choices(current_stores().warehouse), _scope_values("user", list(scope)))
-        account = current_access().accounts.set_scope(  # type: ignore[union-attr]
+        chosen = scope_from_form(scope_choices(current_stores().warehouse), _scope_values(list(scope)))
+        account = accounts().set_scope(
             user_id, chosen, actor=current_principal().id)
     except (FormError, AccountError) as exc:
         return _failed(exc)
@@ -317,7 +331,7 @@ def save_scope(_n: int | None, user_id: Any, *scope: Any) -> tuple[Any, Any]:
           prevent_initial_call=True)
 def toggle_disabled(_n: int | None, user_id: Any, label: Any) -> tuple[Any, Any, Any]:
     try:
-        account = current_access().accounts.set_disabled(  # type: ignore[union-attr]
+        account = accounts().set_disabled(
             user_id, label == "Disable", actor=current_principal().id)
     except AccountError as exc:
         return (*_failed(exc), no_update)
@@ -329,7 +343,7 @@ def toggle_disabled(_n: int | None, user_id: Any, label: Any) -> tuple[Any, Any,
           Input(ids.UNLOCK, "n_clicks"), State(ids.SELECTED, "data"), prevent_initial_call=True)
 def unlock(_n: int | None, user_id: Any) -> tuple[Any, Any]:
     try:
-        account = current_access().accounts.unlock(user_id, actor=current_principal().id)  # type: ignore[union-attr]
+        account = accounts().unlock(user_id, actor=current_principal().id)
     except AccountError as exc:
         return _failed(exc)
     return _done(f"{account.id} may sign in again now.")
@@ -339,7 +353,7 @@ def unlock(_n: int | None, user_id: Any) -> tuple[Any, Any]:
           Input(ids.RESET, "n_clicks"), State(ids.SELECTED, "data"), prevent_initial_call=True)
 def reset(_n: int | None, user_id: Any) -> tuple[Any, Any]:
     try:
-        token = current_access().accounts.issue_reset(  # type: ignore[union-attr]
+        token = accounts().issue_reset(
             user_id, actor=current_principal().id, minutes=RESET_MINUTES)
     except AccountError as exc:
         return no_update, [notice(error_text(exc))]
@@ -355,13 +369,12 @@ def reset(_n: int | None, user_id: Any) -> tuple[Any, Any]:
           Input(ids.ROLE_SAVE, "n_clicks"), State(ids.ROLE_NAME, "value"), State(ids.ROLE_NAME, "disabled"),
           State(ids.ROLE_DESCRIPTION, "value"), State(ids.ROLE_PERMISSIONS, "value"), prevent_initial_call=True)
 def save_role(_n: int | None, name: Any, editing: Any, description: Any, permissions: Any) -> tuple[Any, Any]:
-    roles = current_access().roles
     actor = current_principal().id
     try:
         if editing:
-            role = roles.update(name, permissions=permissions or [], description=description, actor=actor)  # type: ignore[union-attr]
+            role = roles_service().update(name, permissions=permissions or [], description=description, actor=actor)
         else:
-            role = roles.create(name, permissions or [], description, actor)  # type: ignore[union-attr]
+            role = roles_service().create(name, permissions or [], description, actor)
     except RoleError as exc:
         return [notice(error_text(exc))], no_update
     return [notice(f"Saved role {role.name} ({len(role.permissions)} permissions).", "green")], role_rows()
@@ -378,7 +391,7 @@ def ask_delete_role(_d: int | None, _c: int | None) -> bool:
           Input(ids.ROLE_CONFIRM, "n_clicks"), State(ids.ROLE_NAME, "value"), prevent_initial_call=True)
 def delete_role(_n: int | None, name: Any) -> tuple[Any, Any, bool]:
     try:
-        current_access().roles.delete(name, actor=current_principal().id)  # type: ignore[union-attr]
+        roles_service().delete(name, actor=current_principal().id)
     except RoleError as exc:
         return [notice(error_text(exc))], no_update, False
     return [notice(f"Deleted role {name}.", "green")], role_rows(), False

@@ -352,3 +352,22 @@ def test_a_flag_targeted_at_a_role_and_a_user_from_the_page_decides_as_set(app, 
     entry = services(app).audit.list(action="flag.create", limit=1)[0]
     assert entry.actor == user_of("admin") and entry.target == "trader-tools"
     flags.delete("trader-tools", actor=user_of("admin"))
+
+
+def test_with_sign_in_off_a_forged_user_change_is_told_sign_in_is_off(tmp_path, warehouse_url, loaded_warehouse) -> None:
+    from app import create_app
+    from backend.config import load_settings
+
+    off = create_app(load_settings(data_dir=tmp_path / "off", warehouse_dsn=warehouse_url,
+                                   warehouse_database=loaded_warehouse.database, demo_rows=0, auth="off"),
+                     market=False)
+    client = off.server.test_client()
+    client.get("/health")  # Dash adds the pages' callbacks at the first request
+    answer = dash_call(client, off, _create_key(off), {"users-create.n_clicks": 1, "users-new-id.value": "eve",
+                                                       "users-new-roles.value": ["admin"]},
+                       triggered=["users-create.n_clicks"])
+    assert answer.status_code == 200 and "DESKBOARD_AUTH=off" in answer.get_data(as_text=True)
+    key = next(k for k in off.callback_map if "roles-notices.children" in k and "@" not in k)
+    answer = dash_call(client, off, key, {"roles-save.n_clicks": 1, "roles-name.value": "eve-role"},
+                       triggered=["roles-save.n_clicks"])
+    assert answer.status_code == 200 and "DESKBOARD_AUTH=off" in answer.get_data(as_text=True)
