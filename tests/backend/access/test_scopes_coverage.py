@@ -164,9 +164,11 @@ def _walk_pages(client: Any, app: Any) -> list[Any]:
     answers = []
     for page in dash.page_registry.values():
         search = "?" + VIEW if page["path"] == "/pivot" else ""
-        answers.append(dash_call(client, app, PAGE_ROUTER, {"_pages_location.pathname": page["path"],
-                                                            "_pages_location.search": search},
-                                 triggered=["_pages_location.pathname"]))
+        answer = dash_call(client, app, PAGE_ROUTER, {"_pages_location.pathname": page["path"],
+                                                      "_pages_location.search": search},
+                           triggered=["_pages_location.pathname"])
+        if page["path"] in ("/", "/pivot"):  # other pages are walked for their queries, whatever they answer
+            answers.append(answer)
     common = {"pivot-state.data": state_json, "pivot-request.data": request}
     calls = [
         ("..pivot-filter-values.data", {"pivot-filter-dim.value": "book", "pivot-filter-values.searchValue": "",
