@@ -91,3 +91,39 @@ def test_a_page_the_user_may_not_see_says_so(dash_duo, signin_app) -> None:
     dash_duo.wait_for_element("#overview", timeout=30)
     assert not dash_duo.driver.find_elements(By.ID, "access-denied")
     assert dash_duo.get_logs() == []
+
+
+def test_a_page_whose_session_ended_goes_to_the_sign_in_form_and_back(dash_duo, signin_app) -> None:
+    accounts = signin_app.server.extensions[EXTENSION_KEY].accounts
+    dash_duo.start_server(signin_app, navigate=False)
+    base = dash_duo.server.url.rstrip("/")
+    dash_duo.driver.get(base + "/pivot?rows=desk")
+    dash_duo.wait_for_element("#signin-form", timeout=20)
+    dash_duo.find_element("#user").send_keys("ana")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#signin-submit").click()
+    dash_duo.wait_for_contains_text("#pivot-freshness", "rows from", timeout=60)
+
+    # Elsewhere, the password changes: this session is over, and the page's next request says so.
+    accounts.set_password("ana", PASSWORD + " renewed", actor="admin")
+    dash_duo.driver.execute_script(
+        "window.history.pushState({}, '', '/'); window.dispatchEvent(new PopStateEvent('popstate'))")
+    dash_duo.wait_for_element("#signin-form", timeout=30)
+    assert _path(dash_duo).startswith("/signin?reason=idle&next=")
+    # the refused request is the only thing the browser complained about
+    logs = dash_duo.get_logs()
+    assert all("401" in entry["message"] for entry in logs), [e["message"][-160:] for e in logs]
+
+    dash_duo.find_element("#user").send_keys("ana")
+    dash_duo.find_element("#password").send_keys(PASSWORD + " renewed")
+    dash_duo.find_element("#signin-submit").click()
+    # a password an administrator set must be changed first; then the page it left
+    until(lambda: _path(dash_duo).startswith("/account/password"), timeout=20)
+    if dash_duo.driver.find_elements(By.ID, "current"):
+        dash_duo.find_element("#current").send_keys(PASSWORD + " renewed")
+    dash_duo.find_element("#new").send_keys(PASSWORD + " again")
+    dash_duo.find_element("#confirm").send_keys(PASSWORD + " again")
+    dash_duo.find_element("#password-submit").click()
+    until(lambda: not _path(dash_duo).startswith(("/account", "/signin")), timeout=20)
+    dash_duo.wait_for_element("#shell-user", timeout=30)
+    assert dash_duo.get_logs() == []
