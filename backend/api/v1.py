@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spectree import Response
 
 from backend.access.current import current_scope
+from backend.access.usage import note_pivot
 from backend.api import errors
 from backend.api.errors import ApiError
 from backend.api.spec import TAGS, ErrorBody, Query, spec
@@ -84,6 +85,7 @@ def pivot(json: PivotRequest):
     limit; at most 1,000,000 bytes. The answer is cached per request and data version
     unless ``"cache": false``.
     """
+    note_pivot([*json.dimensions, *json.columns], json.metrics)  # usage: which dimensions and metrics are asked for
     return jsonify(pivot_answer(json))
 
 
