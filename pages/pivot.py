@@ -23,6 +23,7 @@ from dash.dependencies import ClientsideFunction
 
 from backend.access.current import current_scope
 from backend.access.scope_sql import scope_key
+from backend.access.user_settings import default_pivot_state
 from backend.cache import cached_call, request_key
 from backend.meta.view_panel import SavedViewsPanel
 from backend.meta.views import SavedViews
@@ -167,6 +168,8 @@ def _first_answer(state: ViewState) -> tuple[dict[str, Any] | None, Any]:
 
 
 def layout(**kwargs: Any) -> html.Div:
+    if not kwargs:  # no query string: the user's default saved view, if any (a link's own view always wins)
+        kwargs = default_pivot_state(current_stores().meta)
     parsed = parse_view(_query_of(kwargs), latest_date=_latest_date())
     state = parsed.state
     out = actions.view_values(state, parsed.notices)

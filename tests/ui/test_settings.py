@@ -202,3 +202,48 @@ def test_with_sign_in_off_settings_save_and_tokens_are_not_needed(dash_duo, tmp_
     dash_duo.wait_for_contains_text("#settings-notices", "Saved (version 1)", timeout=20)
     assert UserSettingsService(meta(app)).get("local").time_zone == "UTC"
     assert dash_duo.get_logs() == []
+
+
+def test_the_default_pivot_view_applies_only_without_a_query_and_a_shared_link_looks_the_same(
+        dash_duo, signin_app, trades_folder: Path) -> None:
+    import duckdb
+
+    from tests.ui.pivot_support import HELD, latest, rows, view_state
+
+    accounts = signin_app.server.extensions[EXTENSION_KEY].accounts
+    accounts.create_user("bo", password=PASSWORD, roles=("analyst",), actor="bo")
+    views, settings = SavedViews(meta(signin_app)), UserSettingsService(meta(signin_app))
+    settings.update("ana", 0, pivot_view=views.create("ana", "By book", "/pivot", {"rows": "book"}).id)
+    settings.update("bo", 0, pivot_view=views.create("bo", "By region", "/pivot", {"rows": "region"}).id)
+    duck = duckdb.connect()
+    duck.execute(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{trades_folder}/trades_1d/*.parquet')")
+    day = latest(duck)
+
+    def distinct(column: str) -> set[str]:
+        return {r[0] for r in duck.execute(
+            f"SELECT DISTINCT {column} FROM trades WHERE trade_date = '{day}' AND {HELD}").fetchall()}
+
+    def labels() -> set[str]:
+        return {r["label"] for r in rows(dash_duo)}
+
+    def open_page(query: str) -> None:
+        dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/pivot" + query)
+        until(lambda: len(rows(dash_duo)) > 0, timeout=90)
+
+    dash_duo.start_server(signin_app, navigate=False)
+    seen: dict[str, dict[str, object]] = {}
+    for user, own_rows, column in (("ana", "book", "book"), ("bo", "region", "region")):
+        dash_duo.driver.delete_all_cookies()
+        sign_in(dash_duo, user, "/settings")
+        dash_duo.wait_for_element("#settings-save", timeout=30)
+        open_page("")  # no query string: the user's own default view, written into the address bar
+        until(lambda own_rows=own_rows: tuple(view_state(dash_duo).rows) == (own_rows,), timeout=30)
+        # (the grid draws only the rows in sight: what it shows must be this dimension's values)
+        until(lambda column=column: labels() and labels() <= distinct(column), timeout=30)
+        assert f"rows={own_rows}" in _path(dash_duo)
+        open_page("?rows=desk")  # a shared link: what it carries wins over the default
+        until(lambda: labels() == distinct("desk"), timeout=30)
+        seen[user] = {"rows": tuple(view_state(dash_duo).rows), "labels": labels(), "path": _path(dash_duo)}
+    assert seen["ana"] == seen["bo"]
+    assert seen["ana"]["rows"] == ("desk",)
+    assert dash_duo.get_logs() == []
