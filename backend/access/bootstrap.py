@@ -46,6 +46,7 @@ def ensure_first_admin(accounts: Accounts, *, base_url: str) -> str | None:
         return None
     token = accounts.issue_sign_in_link_unless_live(FIRST_ADMIN, actor=SYSTEM_ACTOR, minutes=LINK_MINUTES)
     if token is None:
-        log.info("the first admin's sign-in link printed earlier is still valid")
+        log.info("the first admin's sign-in link printed earlier is still valid "
+                 "(python -m backend.access signin-link admin prints a new one)")
         return None
     return sign_in_url(base_url, token)

@@ -16,7 +16,6 @@ the pages and APIs that manage users, roles and links.
 from __future__ import annotations
 
 import hmac
-import importlib
 import ipaddress
 import logging
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from backend.access.accounts import AccountError, Accounts
 from backend.access.audit import Audit
+from backend.access.bootstrap import ensure_first_admin
 from backend.access.guard import Guard
 from backend.access.links import Links
 from backend.access.permissions import METRICS_READ
@@ -37,6 +37,7 @@ from backend.access.principal import DataScope, Principal
 from backend.access.roles import Roles
 from backend.access.sessions import CSRF_COOKIE, Sessions
 from backend.access.signin import make_blueprint
+from backend.access.tokens import Tokens
 from backend.config import Settings
 from backend.observability import metrics
 from backend.observability.install import metrics_collectors
@@ -58,7 +59,7 @@ class Access:
     roles: Roles | None = None
     accounts: Accounts | None = None
     links: Links | None = None
-    tokens: Any | None = None
+    tokens: Tokens | None = None
     sessions: Sessions | None = None
     guard: Guard | None = None
     limiter: Limiter | None = None
@@ -85,16 +86,16 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
     access.roles = Roles(meta, access.audit)
     access.accounts = accounts = Accounts(meta, settings.access, access.roles, access.audit)
 
-    def maker_state(user_id: str) -> tuple[bool, DataScope] | None:
+    def maker_state(user_id: str) -> tuple[bool, DataScope, frozenset[str]] | None:
         try:
             account = accounts.get(user_id)
         except AccountError:
             return None
-        return (not account.disabled, account.scope)
+        return (not account.disabled, account.scope, access.roles.resolve(account.roles))  # type: ignore[union-attr]
 
     access.links = Links(meta, settings.secret_key, maker_state=maker_state, max_days=settings.access.link_max_days,
                          audit=access.audit.record)
-    access.tokens = _tokens(meta, accounts, access)
+    access.tokens = Tokens(meta, accounts=accounts, audit=access.audit)
     access.sessions = sessions = Sessions(server, settings.access, accounts, access.tokens, access.links)
 
     # Rate limits: per client address; in memory (per process) unless Redis is configured.
@@ -114,22 +115,8 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
     return access
 
 
-def _tokens(meta: Any, accounts: Accounts, access: Access) -> Any | None:
-    """Personal API tokens, when this build has them."""
-    try:
-        module = importlib.import_module("backend.access.tokens")
-    except ImportError:
-        log.warning("API tokens are not available: bearer tokens are refused")
-        return None
-    return module.Tokens(meta, accounts=accounts, audit=access.audit)
-
-
 def _announce_first_admin(accounts: Accounts, settings: Settings) -> None:
-    try:
-        bootstrap = importlib.import_module("backend.access.bootstrap")
-    except ImportError:
-        return
-    url = bootstrap.ensure_first_admin(accounts, base_url=f"http://{settings.host}:{settings.port}")
+    url = ensure_first_admin(accounts, base_url=f"http://{settings.host}:{settings.port}")
     if url:
         # Printed, not only logged: the person starting the server for the first time reads the console.
         print(f"Deskboard: nobody can sign in yet. Sign in as the first administrator here: {url}", flush=True)

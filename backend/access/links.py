@@ -51,8 +51,10 @@ _USERS = User.__table__
 
 Status = Literal["active", "expired", "revoked", "dead"]
 DenyReason = Literal["bad_signature", "unknown", "revoked", "expired", "maker_disabled", "maker_unknown",
-                     "out_of_scope"]
-MakerState = Callable[[str], "tuple[bool, DataScope] | None"]
+                     "out_of_scope", "lost_permission"]
+# (active, scope) of a maker — or (active, scope, permissions), and then a maker who may no
+# longer open the link's page takes the link down with them.
+MakerState = Callable[[str], "tuple[bool, DataScope] | tuple[bool, DataScope, frozenset[str]] | None"]
 AuditFn = Callable[..., None]
 
 _DENIALS: Final[dict[str, str]] = {
@@ -63,7 +65,21 @@ _DENIALS: Final[dict[str, str]] = {
     "maker_disabled": "the user who made this link can no longer sign in",
     "maker_unknown": "the user who made this link no longer exists",
     "out_of_scope": "the user who made this link may no longer see its data",
+    "lost_permission": "the user who made this link may no longer see this page",
 }
+
+
+def _maker_allows(state: tuple[Any, ...] | None, scope: DataScope, path: str) -> DenyReason | None:
+    """Why a maker's current state stops a link of ``scope`` to ``path`` (None: it does not)."""
+    if state is None:
+        return "maker_unknown"
+    if not state[0]:
+        return "maker_disabled"
+    if not scope.within(state[1]):
+        return "out_of_scope"
+    if len(state) > 2 and PAGE_PERMISSIONS[path] not in state[2]:
+        return "lost_permission"
+    return None
 
 
 class LinkError(ValueError):
@@ -232,14 +248,10 @@ class Links:
         if _as_utc(row.expires_at) <= now:
             raise LinkDeniedError("expired")
         state = self._maker_state(row.maker)
-        if state is None:
-            raise LinkDeniedError("maker_unknown")
-        active, maker_scope = state
-        if not active:
-            raise LinkDeniedError("maker_disabled")
         scope = DataScope.from_dict(row.scope)
-        if not scope.within(maker_scope):
-            raise LinkDeniedError("out_of_scope")
+        denied = _maker_allows(state, scope, row.path)
+        if denied is not None:
+            raise LinkDeniedError(denied)
         last_used = _as_utc(row.last_used_at)
         if last_used is None or now - last_used >= USE_STAMP_EVERY:
             with self.meta.write() as conn:
@@ -300,7 +312,7 @@ class Links:
         return self._info(row, {}, now)
 
     # -- helpers -------------------------------------------------------------------------
-    def _info(self, row: Any, states: dict[str, tuple[bool, DataScope] | None], now: datetime) -> LinkInfo:
+    def _info(self, row: Any, states: dict[str, Any], now: datetime) -> LinkInfo:
         scope = DataScope.from_dict(row.scope)
         expires_at = _as_utc(row.expires_at)
         assert expires_at is not None
@@ -311,8 +323,7 @@ class Links:
         else:
             if row.maker not in states:
                 states[row.maker] = self._maker_state(row.maker)
-            state = states[row.maker]
-            alive = state is not None and state[0] and scope.within(state[1])
+            alive = row.path in PAGE_PERMISSIONS and _maker_allows(states[row.maker], scope, row.path) is None
             status = "active" if alive else "dead"
         created_at = _as_utc(row.created_at)
         assert created_at is not None

@@ -45,10 +45,10 @@ class Accounts:
     """Makers' current state as the accounts service would report it."""
 
     def __init__(self) -> None:
-        self.users: dict[str, tuple[bool, DataScope]] = {"ana": (True, DESKS_AB)}
+        self.users: dict[str, tuple] = {"ana": (True, DESKS_AB)}
         self.calls = 0
 
-    def __call__(self, user_id: str) -> tuple[bool, DataScope] | None:
+    def __call__(self, user_id: str) -> tuple | None:
         self.calls += 1
         return self.users.get(user_id)
 
@@ -332,3 +332,16 @@ def test_the_service_refuses_to_start_without_a_key_or_with_a_bad_maximum(meta_u
     for bad in (0, -3, True, 1.5):
         with pytest.raises(ValueError, match="max_days"):
             Links(meta, SECRET, maker_state=accounts, max_days=bad)  # type: ignore[arg-type]
+
+
+def test_a_maker_who_may_no_longer_open_the_page_stops_their_links_to_it(links: Links, accounts: Accounts) -> None:
+    pivot_url, pivot = links.create(ANALYST, "/pivot", "rows=desk", days=1)
+    board_url, board = links.create(ANALYST, "/board", "", days=1)
+    # the accounts service also reports what the maker may do: a role without the pivot now
+    accounts.users["ana"] = (True, DESKS_AB, frozenset({MARKET_VIEW}))
+    assert _denied(links, _token(pivot_url)) == "lost_permission"
+    assert links.get(pivot.id).status == "dead"
+    assert links.resolve(_token(board_url)).link_path == "/board"
+    assert links.get(board.id).status == "active"
+    accounts.users["ana"] = (True, DESKS_AB, BUILT_IN_ROLES["analyst"])  # given back: the link opens again
+    assert links.resolve(_token(pivot_url)).permissions == {PIVOT_VIEW}
