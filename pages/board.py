@@ -26,12 +26,14 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
+from backend.access.user_settings import default_watchlist
 from backend.market.board import BoardState
 from backend.market.board_view import clean_symbols, one_value, parse_pins, parse_symbol, screen_tick
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import MarketService, current_market_service
 from backend.market.symbol_detail import SymbolDetail, detail_day, symbol_detail
 from backend.market.watchlists import VN30_ID, UserDataError
+from backend.stores import current_stores
 from components.board_detail import detail_drawer, detail_ids, detail_parts
 from components.board_grid import SORTABLE, board_grid
 from components.board_status import (
@@ -168,6 +170,8 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
            **_: Any) -> html.Div:
     is_kiosk = kiosk == "1"
     notes: list[str] = []
+    if watchlist is None:  # no watchlist in the URL: the user's default (a link's own list always wins)
+        watchlist = default_watchlist(current_stores().meta)
     wanted, more = one_value("watchlist", watchlist)
     notes += more
     selection = _selection(wanted)

@@ -247,3 +247,25 @@ def test_the_default_pivot_view_applies_only_without_a_query_and_a_shared_link_l
     assert seen["ana"] == seen["bo"]
     assert seen["ana"]["rows"] == ("desk",)
     assert dash_duo.get_logs() == []
+
+
+def test_the_default_watchlist_opens_the_board_and_a_list_in_the_url_wins(dash_duo, tmp_path: Path,
+                                                                           warehouse_url: str,
+                                                                           fresh_warehouse: Warehouse) -> None:
+    from tests.ui import board_support
+    from tests.ui.board_support import FUTURES, LIMITS, open_board, row_order, wait_cell
+
+    with board_support.scripted_market(tmp_path, warehouse_url, fresh_warehouse) as m:
+        m.send_limits()
+        for symbol, (ref, _ceiling, _floor) in LIMITS.items():
+            m.trade(symbol, ref)
+        m.trade(FUTURES, 1_301.0, total=5, volume=5)
+        banks = m.service.userdata.save_watchlist("Banks", ["ACB", "BID"])
+        UserSettingsService(meta(m.app)).update("local", 0, watchlist=banks.id)  # sign-in off: the local user
+        open_board(dash_duo, m)  # /board with no watchlist in the URL, /market live in another tab
+        wait_cell(dash_duo, "ACB", "last", "24.50")
+        until(lambda: set(row_order(dash_duo)) == {"ACB", "BID"}, timeout=15)
+        dash_duo.wait_for_page(dash_duo.server_url + "/board?watchlist=vn30")
+        wait_cell(dash_duo, "HPG", "last", "27.00")
+        until(lambda: set(row_order(dash_duo)) == set(LIMITS) | {FUTURES}, timeout=15)
+        assert dash_duo.get_logs() == []
