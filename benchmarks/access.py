@@ -1,6 +1,6 @@
 """What access control costs a pivot: scoped by portfolio manager and by desk, against the same pivot unscoped.
 
-    python -m benchmarks.access [--rows 200000] [--pairs 31] [--seed 7] [--data-dir /tmp/x]
+    python -m benchmarks.access [--rows 200000] [--pairs 31] [--requests 200] [--seed 7] [--data-dir /tmp/x]
     python -m benchmarks.access --rows 20000000
 
 Generates the trades once per (rows, seed) under /tmp/deskboard-bench (as
@@ -9,14 +9,20 @@ folder, then times each pivot unscoped and scoped, alternately, and prints the
 median of the per-round ratios scoped / unscoped. A scope by manager or desk is
 a bound ``IN`` filter on columns the first rollup holds, so a scoped pivot is
 answered from the same rollup as the unscoped one; the budget is at most 1.05x
-(5 %) per pivot. A scoped request also pays its per-request checks before the
-query (``per_request_checks``): today resolving the request's scope; the
-permission check's own cost belongs there.
+(5 %) per pivot. The scoped side also pays the real access check of an API pivot
+request (``per_request_checks``: the bearer token of a user with that scope looked up,
+the permission tested, the scope read back), as a scoped request does before its query.
+
+Then each kind of request — the pivot page's callback, an API pivot with a bearer token,
+a page's HTML — is sent to the app with sign-in on and to the same app with it off, each
+behind a real server (``benchmarks.access_requests``); the budget is at most 1 ms added
+to the server's median time per request.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -26,13 +32,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-
-from backend.access.current import current_scope, set_current_principal
-from backend.access.principal import EVERYTHING, DataScope, Principal
+from backend.access.principal import EVERYTHING, DataScope
 from backend.pivot import PivotRequest, run_pivot
 from backend.warehouse import Warehouse, close_all, open_warehouse
 from backend.warehouse.loader import load_folder
+from benchmarks.access_requests import (
+    BUDGET_MS,
+    Side,
+    add_user,
+    build_app,
+    guarded_checks,
+    records_reads,
+    request_section,
+    serving,
+    sign_in,
+)
 from benchmarks.pivot import CACHE_ROOT, data_folder
 
 BUDGET = 1.05
@@ -70,22 +84,10 @@ PIVOTS: dict[str, dict[str, Any]] = {
 }
 
 
-def per_request_checks(scope: DataScope) -> Callable[[], DataScope]:
-    """What a scoped request does before its query, as one call; timed with the scoped side.
-
-    Today: the request's principal is put on the request and its scope read back, as
-    the services' callers do (``current_scope()``). The access check's per-request cost
-    (finding the principal, testing the permission of the route or callback) is added here.
-    """
-    app = Flask("benchmarks.access")
-    principal = Principal(id="bench", permissions=frozenset({"pivot.view"}), scope=scope)
-
-    def check() -> DataScope:
-        with app.test_request_context("/api/v1/pivot", method="POST"):
-            set_current_principal(principal)
-            return current_scope()
-
-    return check
+def per_request_checks(on: Side, token: str) -> Callable[[], DataScope]:
+    """What a scoped request does before its query, as one call; timed with the scoped side:
+    the app's access check of an API pivot request with ``token`` (its owner has the scope)."""
+    return guarded_checks(on, token)
 
 
 def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
@@ -105,8 +107,8 @@ def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[flo
     return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
 
 
-def scoped_pivot(wh: Warehouse, req: PivotRequest, scope: DataScope) -> Callable[[], Any]:
-    checks = per_request_checks(scope)
+def scoped_pivot(wh: Warehouse, req: PivotRequest, scope: DataScope, checks: Callable[[], DataScope]) -> Callable[[], Any]:
+    assert checks() == scope  # the check leaves the token owner's scope for the query
 
     def run() -> Any:
         return run_pivot(wh, req, scope=checks())
@@ -119,42 +121,66 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="trades to generate (the demo size by default)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pairs", type=int, default=31, help="alternating rounds behind each ratio")
+    parser.add_argument("--requests", type=int, default=200, help="requests of each kind to each app")
     parser.add_argument("--data-dir", type=Path, default=CACHE_ROOT,
                         help="where the generated Parquet is kept and the throwaway warehouse is made")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
 
     folder = data_folder(args.rows, args.seed, args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="deskboard-bench-access-", dir=args.data_dir))
     try:
-        wh = open_warehouse(f"chdb://{work / 'wh'}", "bench")
+        url = f"chdb://{work / 'wh'}"
+        wh = open_warehouse(url, "bench")
         started = time.perf_counter()
         report = load_folder(wh, folder)
         print(f"loaded {report.trades:,} trades in {time.perf_counter() - started:.1f} s")
-        print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-              "(the machine is shared: read the ratios, each pair timed alternately)")
-        header = (f"{'pivot':<32} {'scope':<8} {'source (scoped / unscoped)':<42} {'rows':>5} | "
-                  f"{'scoped ms':>9} {'unscoped ms':>11} | {'ratio':>7}  budget <= {BUDGET}x")
-        print(header)
-        print("-" * len(header))
-        verdicts: list[bool] = []
-        for name, body in PIVOTS.items():
-            req = PivotRequest.model_validate(body)
-            plain = run_pivot(wh, req, scope=EVERYTHING)
-            for label, scope in SCOPES.items():
-                scoped = run_pivot(wh, req, scope=scope)
-                scoped_ms, plain_ms, ratio = paired(scoped_pivot(wh, req, scope),
-                                                    lambda req=req: run_pivot(wh, req), args.pairs)
-                met = ratio <= BUDGET
-                verdicts.append(met)
-                source = f"{scoped.meta['source']} / {plain.meta['source']}"
-                print(f"{name:<32} {label:<8} {source:<42} {len(scoped.rows):>5} | {scoped_ms:>9.2f} "
-                      f"{plain_ms:>11.2f} | {ratio:>5.3f}x  {'met' if met else 'missed'}", flush=True)
-        check_ms = statistics.median(_timed(per_request_checks(SCOPES["by PM"]), 200))
-        print(f"\nper-request checks (per_request_checks, today: resolving the scope): {check_ms * 1000:.0f} µs median")
-        print(f"budget scoped <= {BUDGET}x unscoped: {sum(verdicts)} of {len(verdicts)} met")
+        apps = {auth: build_app(work / f"auth-{auth}", url, "bench", auth) for auth in ("off", "on")}
+        with serving(apps) as sides:
+            on = sides["on"]
+            tokens = {label: add_user(on, f"bench-{i}", scope) for i, (label, scope) in enumerate(SCOPES.items())}
+            print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+                  "(the machine is shared: read the ratios, each pair timed alternately)")
+            verdicts = scope_section(wh, {label: per_request_checks(on, tokens[label]) for label in SCOPES},
+                                     args.pairs)
+            check_ms = statistics.median(_timed(per_request_checks(on, tokens["by PM"]), 200))
+            print(f"\nthe access check of a scoped API request on its own (per_request_checks): "
+                  f"{check_ms * 1000:.0f} µs median")
+            print(f"budget scoped <= {BUDGET}x unscoped: {sum(verdicts)} of {len(verdicts)} met\n")
+
+            everything = add_user(on, "bench-all")
+            sign_in(on, "bench-all", everything)
+            print("records-store statements per request with sign-in on: "
+                  + ", ".join(f"{name.split(' (')[0]} {count}" for name, count in records_reads(on).items()))
+            print(f"server time per request (Server-Timing app;dur, ms), {args.requests} of each kind "
+                  "to each app alternately; the signed-in user sees every row, as with sign-in off")
+            request_verdicts = request_section(sides, args.requests)
+            print(f"budget <= {BUDGET_MS:g} ms added per request: {sum(request_verdicts)} of "
+                  f"{len(request_verdicts)} met")
     finally:
         close_all()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def scope_section(wh: Warehouse, checks: dict[str, Callable[[], DataScope]], pairs: int) -> list[bool]:
+    header = (f"{'pivot':<32} {'scope':<8} {'source (scoped / unscoped)':<42} {'rows':>5} | "
+              f"{'scoped ms':>9} {'unscoped ms':>11} | {'ratio':>7}  budget <= {BUDGET}x")
+    print(header)
+    print("-" * len(header))
+    verdicts: list[bool] = []
+    for name, body in PIVOTS.items():
+        req = PivotRequest.model_validate(body)
+        plain = run_pivot(wh, req, scope=EVERYTHING)
+        for label, scope in SCOPES.items():
+            scoped = run_pivot(wh, req, scope=scope)
+            scoped_ms, plain_ms, ratio = paired(scoped_pivot(wh, req, scope, checks[label]),
+                                                lambda req=req: run_pivot(wh, req), pairs)
+            met = ratio <= BUDGET
+            verdicts.append(met)
+            source = f"{scoped.meta['source']} / {plain.meta['source']}"
+            print(f"{name:<32} {label:<8} {source:<42} {len(scoped.rows):>5} | {scoped_ms:>9.2f} "
+                  f"{plain_ms:>11.2f} | {ratio:>5.3f}x  {'met' if met else 'missed'}", flush=True)
+    return verdicts
 
 
 def _timed(fn: Callable[[], Any], repeat: int) -> list[float]:
