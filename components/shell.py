@@ -76,6 +76,7 @@ def user_menu() -> dmc.Menu | None:
                                       size="compact-sm", attributes={"title": "Your account"})),
             dmc.MenuDropdown([
                 dmc.MenuLabel(f"Signed in as {principal.id}"),
+                dmc.MenuItem("Settings and API tokens", href="/settings", id="shell-settings"),
                 dmc.MenuItem("Change password", href="/account/password", refresh=True, id="shell-password"),
                 dmc.MenuDivider(),
                 sign_out,

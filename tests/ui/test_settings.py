@@ -142,7 +142,11 @@ def test_a_token_is_shown_once_opens_the_api_and_is_refused_once_revoked(dash_du
     base = dash_duo.server.url.rstrip("/")
     api = base + "/api/v1/instruments"
     assert requests.get(api, timeout=30).status_code == 401
-    sign_in(dash_duo, "ana", "/settings")
+    sign_in(dash_duo, "ana", "/admin")
+    # the page opens from the user menu
+    dash_duo.wait_for_element("#shell-user", timeout=30).click()
+    dash_duo.wait_for_element("#shell-settings", timeout=10).click()
+    until(lambda: _path(dash_duo) == "/settings", timeout=20)
     dash_duo.wait_for_element("#settings-token-name", timeout=30).send_keys("nightly export")
     dash_duo.find_element("#settings-token-days").send_keys("30")
     dash_duo.find_element("#settings-token-create").click()
