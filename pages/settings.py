@@ -47,6 +47,8 @@ SEPARATOR_CHOICES: Final = {"comma": ",", "dot": ".", "space": " ", "apostrophe"
 SEPARATOR_LABELS: Final = {"comma": "1,234,567", "dot": "1.234.567", "space": "1 234 567", "apostrophe": "1'234'567",
                            "none": "1234567"}
 PREVIEW_VALUE: Final = -1234567.891
+FIELD_LABELS: Final = {"Thousands": "Thousands separator", "Time_zone": "Time zone", "Pivot_view": "Default pivot view",
+                       "Watchlist": "Default watchlist", "Expires_days": "Expires after (days)", "Id": "Token"}
 AUTH_OFF_TOKENS: Final = ("Sign-in is off on this server: every request is the local user, so API tokens are "
                           "not needed — scripts call the API without one.")
 
@@ -90,6 +92,15 @@ def form_values(prefs: UserPrefs) -> tuple[Any, ...]:
     """The form's field values, in FORM_OUT order."""
     return (prefs.theme, separator_key(prefs.thousands), prefs.decimals, prefs.time_zone,
             None if prefs.pivot_view is None else str(prefs.pivot_view), prefs.watchlist, prefs.version)
+
+
+def field_text(exc: BaseException) -> str:
+    """The service's message, its leading field name written as the form labels it."""
+    text = error_text(exc)
+    for name, label in FIELD_LABELS.items():
+        if text.startswith(name + ":"):
+            return label + text[len(name):]
+    return text
 
 
 def preview(prefs: UserPrefs) -> str:
@@ -231,10 +242,11 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
         prefs = settings.update(user, version, **changes)
     except StaleSettingsError as exc:
         fresh = settings.get(user)
-        text = f"{error_text(exc)}. The form now shows your settings as they are (version {fresh.version})."
+        reason = str(exc).removeprefix("version: ")
+        text = f"{reason[:1].upper()}{reason[1:]}. The form now shows your settings as they are (version {fresh.version})."
         return [notice(text, "orange")], *form_values(fresh), no_update, no_update
     except SettingsError as exc:
-        return [notice(error_text(exc))], *keep
+        return [notice(field_text(exc))], *keep
     scheme = prefs.theme if prefs.theme in ("light", "dark") else no_update
     return ([notice(f"Saved (version {prefs.version}).", "green")], *(no_update,) * (len(FORM_OUT) - 1),
             prefs.version, scheme, scheme)
@@ -245,7 +257,7 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
 def show_preview(thousands: Any, decimals: Any) -> str:
     try:
         prefs = UserPrefs(thousands=SEPARATOR_CHOICES[thousands], decimals=int(decimals))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return "Numbers look like … (choose a separator and 0 to 6 decimals)"
     if not 0 <= prefs.decimals <= DECIMALS_MAX:
         return f"Numbers look like … (0 to {DECIMALS_MAX} decimals)"
@@ -266,7 +278,7 @@ def create_token(_n: int | None, name: Any, days: Any) -> tuple[Any, ...]:
     try:
         raw, info = tokens.create(current_principal().id, name, expires_days=days)
     except (TokenError, ValueError) as exc:
-        return [notice(error_text(exc))], None, no_update, no_update
+        return [notice(field_text(exc))], None, no_update, no_update
     shown = dmc.Alert([
         dmc.Text("Copy this token now: it is not shown again, and only its hash is kept.", size="sm", fw=600,
                  mb="xs"),
@@ -310,5 +322,5 @@ def revoke_token(_n: int | None, selected: Any) -> tuple[Any, ...]:
     try:
         tokens.revoke(user, row.get("id"), actor=user)
     except (TokenError, ValueError) as exc:
-        return [notice(error_text(exc))], my_token_rows(), False, no_update
+        return [notice(field_text(exc))], my_token_rows(), False, no_update
     return [notice(f"Revoked {str(row.get('name'))[:120]!r}.", "green")], my_token_rows(), False, None

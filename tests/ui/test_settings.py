@@ -273,3 +273,89 @@ def test_the_default_watchlist_opens_the_board_and_a_list_in_the_url_wins(dash_d
         wait_cell(dash_duo, "HPG", "last", "27.00")
         until(lambda: set(row_order(dash_duo)) == set(LIMITS) | {FUTURES}, timeout=15)
         assert dash_duo.get_logs() == []
+
+
+# -- the page's callbacks answer hostile form values with a notice, and write nothing ------------
+def _callback_key(app, *outputs: str) -> str:
+    found = [key for key in app.callback_map if all(o in key for o in outputs)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _post(client, app, key: str, values: list) -> dict:
+    from tests.backend.access.guard_support import post_callback
+
+    entry = app.callback_map[key]
+    specs = [*entry["inputs"], *entry["state"]]
+    assert len(values) == len(specs)
+    filled = [{"id": s["id"], "property": s["property"], "value": v} for s, v in zip(specs, values, strict=True)]
+    n_in = len(entry["inputs"])
+    parts = key.strip(".").split("...")
+    outputs = [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True)) for part in parts]
+    body = {"output": key, "outputs": outputs if len(parts) > 1 else outputs[0], "inputs": filled[:n_in],
+            "state": filled[n_in:], "changedPropIds": [f"{filled[0]['id']}.{filled[0]['property']}"]}
+    answer = post_callback(client, body, stop=False)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    return answer.get_json()["response"]
+
+
+def _notice(response: dict, component: str) -> str:
+    import json
+
+    return json.dumps(response[component]["children"], ensure_ascii=False)
+
+
+HOSTILE_SAVES = [
+    # theme, thousands, decimals, time zone, pivot view, watchlist, version -> the field the notice names
+    (("x" * 10_000, "comma", 0, "UTC", None, None, 0), "Theme:"),
+    (("dark", ["comma"], 0, "UTC", None, None, 0), "Thousands separator:"),
+    (("dark", "comma\x00", 0, "UTC", None, None, 0), "Thousands separator:"),
+    (("dark", "comma", "3", "UTC", None, None, 0), "Decimals:"),
+    (("dark", "comma", 1e308, "UTC", None, None, 0), "Decimals:"),
+    (("dark", "comma", 2, "../../etc/passwd", None, None, 0), "Time zone:"),
+    (("dark", "comma", 2, "Mars/Olympus", None, None, 0), "Time zone:"),
+    (("dark", "comma", 2, "UTC", "../1", None, 0), "Default pivot view:"),
+    (("dark", "comma", 2, "UTC", {"id": 1}, None, 0), "Default pivot view:"),
+    (("dark", "comma", 2, "UTC", "99999", None, 0), "Default pivot view:"),
+    (("dark", "comma", 2, "UTC", None, "y" * 10_000, 0), "Default watchlist:"),
+    (("dark", "comma", 2, "UTC", None, "no-such-list", 0), "Default watchlist:"),
+    (("dark", "comma", 2, "UTC", None, None, "0"), "Version:"),
+    (("dark", "comma", 2, "UTC", None, None, None), "Version:"),
+]
+
+
+def test_hostile_form_values_get_a_notice_naming_the_field_and_nothing_is_written(tmp_path: Path,
+                                                                                  warehouse_url: str,
+                                                                                  loaded_warehouse: Warehouse) -> None:
+    from tests.backend.access.guard_support import build_app
+    from tests.backend.access.guard_support import sign_in as form_sign_in
+
+    app = build_app(tmp_path / "data", warehouse_url, loaded_warehouse.database)
+    access = app.server.extensions[EXTENSION_KEY]
+    access.accounts.create_user("ana", password=PASSWORD, roles=("analyst",), actor="ana")
+    client = app.server.test_client()
+    assert form_sign_in(client, "ana", PASSWORD).status_code == 302
+    save = _callback_key(app, "settings-notices.children", "settings-version.data")
+    for values, field in HOSTILE_SAVES:
+        response = _post(client, app, save, [1, *values])
+        assert field in _notice(response, "settings-notices"), (values[:6], _notice(response, "settings-notices"))
+        assert len(_notice(response, "settings-notices")) < 1_000
+    assert UserSettingsService(meta(app)).get("ana").version == 0  # nothing was written
+
+    preview = _callback_key(app, "settings-preview.children")
+    for thousands, decimals in ((["x"], 2), ("comma", 1e308), ("comma", None), ("nope", 2), ("comma", 99)):
+        assert "…" in _post(client, app, preview, [thousands, decimals])["settings-preview"]["children"]
+
+    create = _callback_key(app, "settings-token-shown.children", "settings-token-name.value")
+    for name, days, field in (("x" * 10_000, None, "Name: at most"), (None, None, "Name: give"),
+                              ("ok", "abc", "Expires after (days):"), ("ok", -1, "Expires after (days):"),
+                              ("ok", 10**9, "Expires after (days):"), ("line\nbreak", None, "Name:")):
+        response = _post(client, app, create, [1, name, days])
+        assert field in _notice(response, "settings-token-notices"), _notice(response, "settings-token-notices")
+    assert access.tokens.list("ana") == []
+
+    revoke = _callback_key(app, "settings-token-grid.rowData", "settings-token-modal.opened")
+    for selected, text in (([{"id": "x"}], "Token: expected a token id"), ("junk", "Select a token"),
+                           ([{"id": 99_999}], "has no token"), ([{"id": 2**40}], "Token:")):
+        response = _post(client, app, revoke, [1, selected])
+        assert text in _notice(response, "settings-token-notices"), _notice(response, "settings-token-notices")
