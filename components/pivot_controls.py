@@ -7,6 +7,8 @@ from typing import Any
 import dash_mantine_components as dmc
 from dash import html
 
+from backend.access.current import current_principal
+from backend.access.permissions import PIVOT_EXPORT
 from backend.pivot.catalog import DIMENSIONS, MAX_COLUMN_DIMENSIONS, MAX_DIMENSIONS, METRICS
 from backend.pivot.view_state import EXPOSURE_TYPES, FILTERABLE, ViewState, types_for
 
@@ -32,6 +34,17 @@ class ids:
     @staticmethod
     def clear_filter(dim: str) -> dict[str, str]:
         return {"type": "pivot-filter-clear", "dim": dim}
+
+
+def export_controls(export_id: str, raw_id: str, raw_href: str) -> list[Any]:
+    """The toolbar's CSV exports. Without ``pivot.export`` they are there but hidden: the view's
+    callbacks still write the link's address, and no control offers what the server would refuse."""
+    hidden = None if current_principal().can(PIVOT_EXPORT) else {"display": "none"}
+    return [
+        dmc.Button("Export CSV", id=export_id, variant="light", size="compact-sm", style=hidden),
+        html.A("Raw trades CSV", id=raw_id, href=raw_href, className="pivot-raw-link pivot-phone-hide", download="",
+               style=hidden),
+    ]
 
 
 def _options(names: Any, labels: Any) -> list[dict[str, str]]:

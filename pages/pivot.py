@@ -40,7 +40,7 @@ from components import pivot_charts as charts
 from components import pivot_drill as drill
 from components import pivot_summary as summary
 from components.job_progress import job_progress
-from components.pivot_controls import controls_panel
+from components.pivot_controls import controls_panel, export_controls
 from components.pivot_controls import ids as cids
 from components.pivot_grid import EMPTY_TEXT, column_defs, pivot_grid, total_row
 from components.saved_views import saved_views, use_service
@@ -182,9 +182,7 @@ def layout(**kwargs: Any) -> html.Div:
                                  data=[{"value": "table", "label": "Table"}, {"value": "chart", "label": "Chart"}]),
             dmc.Button("Expand all", id=ids.EXPAND_ALL, variant="light", size="compact-sm"),
             dmc.Button("Collapse all", id=ids.COLLAPSE_ALL, variant="light", size="compact-sm"),
-            dmc.Button("Export CSV", id=ids.EXPORT, variant="light", size="compact-sm"),
-            html.A("Raw trades CSV", id=ids.RAW_EXPORT, href=out["raw_href"], className="pivot-raw-link pivot-phone-hide",
-                   download=""),
+            *export_controls(ids.EXPORT, ids.RAW_EXPORT, out["raw_href"]),
             dmc.Button("?", id=ids.HELP, variant="subtle", size="compact-sm", className="pivot-phone-hide",
                        attributes={"aria-label": "Keyboard shortcuts", "title": "Keyboard shortcuts (?)"}),
             dmc.Loader(id=ids.LOADING, size="xs", style={"visibility": "hidden"}),
