@@ -7,12 +7,28 @@
   const fmtCache = {};
   const digits = { money: 0, qty: 0, count: 0, pct: 2, price: 2, weight: 4 };
 
+  // The user's number format from their settings, written by the shell into #shell-number-format:
+  // grouping and decimal marks for every kind, their decimals for money (other kinds keep theirs).
+  function userFormat() {
+    const el = document.getElementById("shell-number-format");
+    const d = (el && el.dataset) || {};
+    const places = parseInt(d.decimals, 10);
+    return { group: d.thousands === undefined ? "," : d.thousands, point: d.point || ".",
+             money: places >= 0 && places <= 6 ? places : null };
+  }
+
   function formatter(kind) {
-    if (!fmtCache[kind]) {
-      const d = digits[kind] === undefined ? 2 : digits[kind];
-      fmtCache[kind] = new Intl.NumberFormat("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    const user = userFormat();
+    const key = kind + "|" + user.group + "|" + user.point + "|" + user.money;
+    if (!fmtCache[key]) {
+      let d = digits[kind] === undefined ? 2 : digits[kind];
+      if (kind === "money" && user.money !== null) d = user.money;
+      const en = new Intl.NumberFormat("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+      fmtCache[key] = { format: function (v) {
+        return en.format(v).replace(/[,.]/g, function (m) { return m === "," ? user.group : user.point; });
+      } };
     }
-    return fmtCache[kind];
+    return fmtCache[key];
   }
 
   function depthOf(row) {

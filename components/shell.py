@@ -9,10 +9,14 @@ from dash import dcc, hooks, html
 from dash.dependencies import ClientsideFunction, Input, Output, State
 from flask import has_request_context
 
+from backend.access import policy
 from backend.access.current import current_principal
+from backend.access.permissions import ACCOUNT_SELF
+from backend.access.principal import Principal
 from backend.access.sessions import ANONYMOUS, Sessions
-from backend.access.user_settings import default_theme
+from backend.access.user_settings import DEFAULTS, current_prefs, default_theme
 from backend.stores import current_stores
+from components.admin_nav import allowed_sections
 
 
 class ids:
@@ -25,10 +29,22 @@ class ids:
     PHONE_MENU = "shell-phone-menu"
 
 
+def may_open(principal: Principal, path: str) -> bool:
+    """Whether the header links to ``path`` for ``principal``: the page's own declaration decides, as
+    the access check does; /admin (open to anyone, it only lists sections) needs some admin permission."""
+    if principal.via == "link":
+        return policy.normalise_path(path) == principal.link_path
+    if path == "/admin":
+        return bool(allowed_sections())
+    need = policy.page_rule(path)
+    return need == policy.SIGNED_IN or principal.can(need)
+
+
 def nav_pages() -> list[dict]:
-    """Registered pages in page order; a page opts out with ``nav=False``."""
+    """Registered pages the request's principal may open, in page order; a page opts out with ``nav=False``."""
+    principal = current_principal()
     return sorted(
-        (p for p in dash.page_registry.values() if p.get("nav", True)),
+        (p for p in dash.page_registry.values() if p.get("nav", True) and may_open(principal, p["path"])),
         key=lambda p: (p.get("order") if p.get("order") is not None else 99, p["name"]),
     )
 
@@ -76,7 +92,8 @@ def user_menu() -> dmc.Menu | None:
                                       size="compact-sm", attributes={"title": "Your account"})),
             dmc.MenuDropdown([
                 dmc.MenuLabel(f"Signed in as {principal.id}"),
-                dmc.MenuItem("Settings and API tokens", href="/settings", id="shell-settings"),
+                dmc.MenuItem("Settings and API tokens", href="/settings", id="shell-settings")
+                if principal.can(ACCOUNT_SELF) else None,
                 dmc.MenuItem("Change password", href="/account/password", refresh=True, id="shell-password"),
                 dmc.MenuDivider(),
                 sign_out,
@@ -88,6 +105,14 @@ def user_menu() -> dmc.Menu | None:
 
 def _user_theme() -> str | None:
     return default_theme(current_stores().meta) if has_request_context() else None
+
+
+def _number_format() -> html.Div:
+    """The user's number format, read by the grids' number formatter in the browser (assets/pivot_grid.js)."""
+    prefs = current_prefs(current_stores().meta) if has_request_context() else DEFAULTS
+    return html.Div(id="shell-number-format", hidden=True, **{"data-thousands": prefs.thousands,
+                                                              "data-point": prefs.decimal_mark,
+                                                              "data-decimals": str(prefs.decimals)})
 
 
 def shell_layout() -> dmc.MantineProvider:
@@ -123,6 +148,7 @@ def shell_layout() -> dmc.MantineProvider:
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             # the user's theme starts a browser that has none stored yet (/settings also writes it here)
             dcc.Store(id=ids.THEME, storage_type="local", data=_user_theme()),
+            _number_format(),
             dmc.NotificationContainer(id="shell-notifications"),
             dmc.AppShell(
                 [header, dmc.AppShellMain(dash.page_container, className="shell-main")],

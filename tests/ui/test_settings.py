@@ -5,6 +5,7 @@ sign-in off the local user saves settings and the page says tokens are not neede
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -212,12 +213,13 @@ def test_the_default_pivot_view_applies_only_without_a_query_and_a_shared_link_l
         dash_duo, signin_app, trades_folder: Path) -> None:
     import duckdb
 
-    from tests.ui.pivot_support import HELD, latest, rows, view_state
+    from tests.ui.pivot_support import HELD, latest, number, rows, total_text, view_state
 
     accounts = signin_app.server.extensions[EXTENSION_KEY].accounts
     accounts.create_user("bo", password=PASSWORD, roles=("analyst",), actor="bo")
     views, settings = SavedViews(meta(signin_app)), UserSettingsService(meta(signin_app))
-    settings.update("ana", 0, pivot_view=views.create("ana", "By book", "/pivot", {"rows": "book"}).id)
+    settings.update("ana", 0, pivot_view=views.create("ana", "By book", "/pivot", {"rows": "book"}).id,
+                    thousands=".", decimals=2)
     settings.update("bo", 0, pivot_view=views.create("bo", "By region", "/pivot", {"rows": "region"}).id)
     duck = duckdb.connect()
     duck.execute(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{trades_folder}/trades_1d/*.parquet')")
@@ -236,6 +238,7 @@ def test_the_default_pivot_view_applies_only_without_a_query_and_a_shared_link_l
 
     dash_duo.start_server(signin_app, navigate=False)
     seen: dict[str, dict[str, object]] = {}
+    totals: dict[str, str] = {}
     for user, own_rows, column in (("ana", "book", "book"), ("bo", "region", "region")):
         dash_duo.driver.delete_all_cookies()
         sign_in(dash_duo, user, "/settings")
@@ -248,8 +251,15 @@ def test_the_default_pivot_view_applies_only_without_a_query_and_a_shared_link_l
         open_page("?rows=desk")  # a shared link: what it carries wins over the default
         until(lambda: labels() == distinct("desk"), timeout=30)
         seen[user] = {"rows": tuple(view_state(dash_duo).rows), "labels": labels(), "path": _path(dash_duo)}
+        totals[user] = total_text(dash_duo, "pnl")
     assert seen["ana"] == seen["bo"]
     assert seen["ana"]["rows"] == ("desk",)
+    # the same number, each in their own format: ana groups with "." and shows 2 decimals after ","
+    want = duck.execute(f"SELECT sum(pnl) FROM trades WHERE trade_date = '{day}' AND {HELD}").fetchone()[0]
+    assert re.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d{2}", totals["ana"]), totals["ana"]
+    assert re.fullmatch(r"-?\d{1,3}(,\d{3})*", totals["bo"]), totals["bo"]
+    assert float(totals["ana"].replace(".", "").replace(",", ".")) == pytest.approx(want, abs=0.01)
+    assert number(totals["bo"]) == pytest.approx(want, abs=1)
     assert dash_duo.get_logs() == []
 
 
