@@ -5,6 +5,12 @@ with the account's session version; every request asks the accounts service for 
 principal of that pair, so a password change, reset, disable or role change (which bump
 the version) signs the session out at its next request.
 
+That answer — and an API token's — is kept for ``PRINCIPAL_TTL_SECONDS`` per process
+(``PrincipalCache``), so a page's burst of callbacks reads the account once, not once per
+callback. Any write this process commits to the records store forgets every kept answer
+at once; a change made by another process (another worker, a command-line tool) ends a
+session or a token within the TTL, and a token that expires is refused at most the TTL late.
+
 A session unused for ``idle_minutes`` signs out. Use is what a person does: opening a
 page, clicking, typing, calling the API. A live page's own refreshes (callbacks fired by
 an Interval tick, or by a store that a tick filled, and background-job polling) do not
@@ -13,16 +19,20 @@ count, so a board left open on a desk does not keep its session alive for ever.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from flask import Flask, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from backend.access.links import LinkDeniedError
 from backend.access.principal import DataScope, Principal
@@ -37,6 +47,13 @@ TOKEN_PREFIX: Final = "dsk_"
 # Properties whose change is a page refreshing itself, not a person: Interval ticks and stores.
 PASSIVE_PROPS: Final = frozenset({"n_intervals", "data"})
 NOT_ACTIVITY_PATHS: Final = frozenset({"/_reload-hash"})
+# How long a resolved principal answers for its session or token without asking the records
+# store again: the longest a change made by another process takes to end a session.
+PRINCIPAL_TTL_SECONDS: Final = 2.0
+PRINCIPAL_CACHE_MAX: Final = 4096
+# Statements that change nothing; any other statement on the records store is taken as a write.
+_READ_STATEMENTS: Final = frozenset({"SELECT", "BEGIN", "PRAGMA", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK"})
+_WROTE: Final = "deskboard_access_wrote"
 ANONYMOUS: Final = Principal(id="anonymous", display_name="Not signed in", roles=frozenset(),
                              permissions=frozenset(),
                              scope=DataScope(portfolio_managers=frozenset(), desks=frozenset(), books=frozenset()),
@@ -73,6 +90,64 @@ class SessionUser(UserMixin):
         return f"{self.principal.id}|{self.version}"
 
 
+class PrincipalCache:
+    """Principals resolved in the last ``ttl`` seconds, by session (user, version) or token hash.
+
+    Only principals are kept (a refusal is asked again each time). ``clear()`` forgets every
+    entry, and a load that was running while it happened is not kept: an answer read before
+    a change never outlives it. ``watch(engine)`` clears at every write through the engine.
+    """
+
+    def __init__(self, ttl: float = PRINCIPAL_TTL_SECONDS, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = PRINCIPAL_CACHE_MAX) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, tuple[float, Principal]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], Principal | None]) -> Principal | None:
+        if self.ttl <= 0:
+            return load()
+        hit = self._entries.get(key)
+        if hit is not None and self.clock() < hit[0]:
+            return hit[1]
+        generation = self._generation
+        started = self.clock()
+        principal = load()
+        if principal is not None:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._entries) >= self.max_entries:
+                        self._entries.clear()  # only live sessions and tokens come here: a rare reset
+                    # The TTL counts from before the read: the answer is never older than ``ttl``.
+                    self._entries[key] = (started + self.ttl, principal)
+        return principal
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def watch(self, engine: Engine) -> None:
+        """Forget everything when a write is sent through ``engine`` and again when it commits
+        (a read between the two saw the old rows)."""
+        def executed(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            words = statement.lstrip().split(None, 1)
+            if not words or words[0].upper() not in _READ_STATEMENTS:
+                conn.info[_WROTE] = True
+                self.clear()
+
+        def ended(conn: Any) -> None:
+            if conn.info.pop(_WROTE, False):
+                self.clear()
+
+        event.listen(engine, "before_cursor_execute", executed)
+        event.listen(engine, "commit", ended)
+        event.listen(engine, "rollback", ended)
+
+
 @dataclass(frozen=True)
 class Resolution:
     principal: Principal | None
@@ -86,12 +161,18 @@ class Sessions:
 
     def __init__(self, server: Flask, settings: AccessSettings, accounts: AccountsLike,
                  tokens: TokensLike | None = None, links: LinksLike | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, principals: PrincipalCache | None = None) -> None:
         self.settings = settings
         self.accounts = accounts
         self.tokens = tokens
         self.links = links
         self.clock = clock
+        self.principals = principals or PrincipalCache()
+        engine = getattr(getattr(accounts, "meta", None), "engine", None)
+        if isinstance(engine, Engine):
+            self.principals.watch(engine)
+        else:  # nothing tells this cache about changes: ask the accounts at every request
+            self.principals.ttl = 0
         self.login_manager = LoginManager()
         self.login_manager.session_protection = "basic"
         self.login_manager.user_loader(self._load_user)
@@ -102,7 +183,8 @@ class Sessions:
         name, _, version = user_id.rpartition("|")
         if not name or not version.isdigit():
             return None
-        principal = self.accounts.principal(name, int(version))
+        principal = self.principals.get(("session", name, int(version)),
+                                        lambda: self.accounts.principal(name, int(version)))
         if principal is None:  # disabled, removed, or signed out everywhere by a version bump
             return None
         return SessionUser(principal, int(version))
@@ -113,7 +195,9 @@ class Sessions:
         if bearer is not None and request.path.startswith("/api/"):
             if self.tokens is None or not bearer.startswith(TOKEN_PREFIX):
                 return Resolution(None, "token")
-            principal = self.tokens.verify(bearer)
+            tokens = self.tokens
+            digest = hashlib.sha256(bearer.encode("utf-8", "surrogatepass")).hexdigest()
+            principal = self.principals.get(("token", digest), lambda: tokens.verify(bearer))
             return Resolution(principal, "" if principal else "token")
         if _K_LINK in session:
             return self._link_session()
