@@ -3,6 +3,7 @@ each kind of request with sign-in on against the same request with it off.
 
     python -m benchmarks.access [--rows 200000] [--pairs 31] [--requests 200] [--seed 7] [--data-dir /tmp/x]
     python -m benchmarks.access --rows 20000000
+    python -m benchmarks.access --no-principal-cache   # every request reads its account, to compare
 
 Generates the trades once per (rows, seed) under /tmp/deskboard-bench (as
 ``benchmarks.pivot`` does, and reused by it), loads them into a throwaway chDB
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pairs", type=int, default=31, help="alternating rounds behind each ratio")
     parser.add_argument("--requests", type=int, default=200, help="requests of each kind to each app")
+    parser.add_argument("--no-principal-cache", action="store_true",
+                        help="resolve every request's principal from the records store (no 2 s cache), to compare")
     parser.add_argument("--data-dir", type=Path, default=CACHE_ROOT,
                         help="where the generated Parquet is kept and the throwaway warehouse is made")
     args = parser.parse_args(argv)
@@ -140,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
         apps = {auth: build_app(work / f"auth-{auth}", url, "bench", auth) for auth in ("off", "on")}
         with serving(apps) as sides:
             on = sides["on"]
+            if args.no_principal_cache:
+                on.access.sessions.principals.ttl = 0  # type: ignore[union-attr]
+            print(f"principal cache: {'off' if args.no_principal_cache else 'on'} "
+                  f"(principals kept for {on.access.sessions.principals.ttl:g} s)")  # type: ignore[union-attr]
             tokens = {label: add_user(on, f"bench-{i}", scope) for i, (label, scope) in enumerate(SCOPES.items())}
             print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
                   "(the machine is shared: read the ratios, each pair timed alternately)")
