@@ -74,12 +74,17 @@ def build_app(data_dir: Path, warehouse_url: str, database: str, auth: str) -> A
 
     settings = load_settings(data_dir=data_dir, warehouse_dsn=warehouse_url, warehouse_database=database,
                              demo_rows=0, auth=auth)
-    # The first start prints the first administrator's sign-in link: not part of the figures.
-    with contextlib.redirect_stdout(io.StringIO()):
-        app = create_app(settings, market=False)
-        # Dash hands the pages' callbacks to the first app that serves a request: set this one up
-        # now, before the next app imports the pages again.
-        app.server.test_client().get("/_dash-layout")
+    # The first start prints the first administrator's sign-in link and logs its set-up (schema
+    # upgrades, job runner): not part of the figures.
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            app = create_app(settings, market=False)
+            # Dash hands the pages' callbacks to the first app that serves a request: set this one
+            # up now, before the next app imports the pages again.
+            app.server.test_client().get("/_dash-layout")
+    finally:
+        logging.disable(logging.NOTSET)
     logging.getLogger().setLevel(logging.WARNING)  # the apps log every request at info
     return app
 
