@@ -33,6 +33,8 @@ import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, dcc, hooks, html, no_update
 from dash.exceptions import AppNotFoundError
 
+from backend.access.current import current_principal
+from backend.access.permissions import JOBS_RUN
 from backend.jobs import JobError, JobNotFoundError, current_owner
 from backend.jobs.runtime import current_jobs
 from backend.jobs.view import IDLE, JobView, job_view
@@ -64,7 +66,12 @@ def job_progress(aio_id: str, *, kind: str, label: str, parameters: dict[str, An
 
     ``parameters``: the job's fixed parameters; without them the job is given the page's
     query string (``{"view": ...}``) at the moment of the click.
+
+    Nothing for a principal who may not run jobs (``jobs.run``, checked per request): no control,
+    so none of its callbacks is asked.
     """
+    if not current_principal().can(JOBS_RUN):
+        return html.Div(className="job-progress-none")
     return html.Div(
         className="job-progress db-kiosk-hide",
         children=[

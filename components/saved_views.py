@@ -32,6 +32,9 @@ from typing import Any, Protocol
 import dash_mantine_components as dmc
 from dash import MATCH, Input, Output, State, ctx, dcc, hooks, html, no_update, set_props
 
+from backend.access.current import current_principal
+from backend.access.permissions import VIEWS_SAVE
+
 URL = "url"  # the shell's dcc.Location
 LOADING = "Loading saved views…"
 
@@ -59,7 +62,10 @@ class ids:
 
 
 def saved_views(aio_id: str) -> html.Div:
-    """The panel; ``aio_id`` must be unique on the page."""
+    """The panel; ``aio_id`` must be unique on the page. Nothing for a principal who may not save
+    views (``views.save``, checked per request): no panel, so none of its callbacks is asked."""
+    if not current_principal().can(VIEWS_SAVE):
+        return html.Div(className="saved-views-none")
     return html.Div(
         className="saved-views db-kiosk-hide",
         children=[

@@ -26,6 +26,8 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
+from backend.access.current import current_principal
+from backend.access.permissions import MARKET_RULES_EDIT
 from backend.access.user_settings import default_watchlist
 from backend.market.board import BoardState
 from backend.market.board_view import clean_symbols, one_value, parse_pins, parse_symbol, screen_tick
@@ -160,7 +162,8 @@ def _toolbar(options: list[dict[str, str]], chosen: str, shown: list[str]) -> ht
                        attributes={"title": "Pin the symbol found to the top"}),
             dmc.Button("Details", id=ids.OPEN, size="compact-xs", variant="light",
                        attributes={"title": "Open the detail of the symbol found"}),
-            _lists_menu(options, all_symbols),
+            # editing watchlists needs market.rules.edit: without it, no editor (whose callbacks would be refused)
+            _lists_menu(options, all_symbols) if current_principal().can(MARKET_RULES_EDIT) else None,
         ],
         className="board-toolbar db-kiosk-hide",
     )

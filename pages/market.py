@@ -20,6 +20,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from dash.dependencies import ClientsideFunction
 
 from backend.access.current import current_principal
+from backend.access.permissions import MARKET_ALERTS_ACK, MARKET_RULES_EDIT
 from backend.market.reference import VN30_SYMBOLS
 from backend.market.service import current_market_service
 from backend.market.watchlists import UserDataError, shown_price
@@ -110,6 +111,9 @@ def _movers(part: dict[str, Any]) -> list[Any]:
 
 def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
     is_kiosk = kiosk == "1"
+    # Controls the principal may not use are left out, so none of their callbacks is ever asked.
+    principal = current_principal()
+    edits_rules, acks = principal.can(MARKET_RULES_EDIT), principal.can(MARKET_ALERTS_ACK)
     day = _day(date)
     service = current_market_service()
     view = service.view if service is not None else None
@@ -159,7 +163,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
             _card(title(ids.LEADERS_TITLE, "leaders"), graph(ids.FOREIGN_LEADERS)),
             _card(title(ids.BASIS_TITLE, "basis"), graph(ids.BASIS)),
             _card(alerts_controls, html.Div(id=ids.ALERTS, className="market-alerts"),
-                  None if is_kiosk else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
+                  None if is_kiosk or not edits_rules else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
                                                   html.Div(rules_list(service.rules() if service else []),
                                                            id=ids.RULES)])),
         ], cols={"base": 1, "md": 2}, spacing="xs", className="market-grid"),
@@ -170,7 +174,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
         dcc.Store(id=ids.CURSOR, data={"ack": 0, "cursor": view.cursor() if view else None,
                                        "status": status_key(status)}),
         dcc.Store(id=ids.ALERTS_SEEN, data=None),
-        dcc.Store(id=ids.ACK_REQUEST, data=None),
+        dcc.Store(id=ids.ACK_REQUEST, data=None) if acks else None,  # the Ack buttons write it
         dcc.Store(id=ids.ACK_DONE, data=None),
         dcc.Interval(id=ids.TICK, interval=500),
         dcc.Interval(id=ids.ALERT_TICK, interval=1000),
@@ -264,7 +268,8 @@ def refresh_alerts(_n: int | None, unacked: bool | None, _done: Any, day: str | 
     if key == seen and ctx.triggered_id == ids.ALERT_TICK:
         return no_update, no_update
     alerts = service.alerts(day=_day(day), unacked=bool(unacked), limit=100)
-    return alerts_table(alerts, today=day is None, readonly=bool((config or {}).get("kiosk"))), key
+    readonly = bool((config or {}).get("kiosk")) or not current_principal().can(MARKET_ALERTS_ACK)
+    return alerts_table(alerts, today=day is None, readonly=readonly), key
 
 
 @callback(
