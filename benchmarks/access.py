@@ -89,7 +89,9 @@ PIVOTS: dict[str, dict[str, Any]] = {
 
 def per_request_checks(on: Side, token: str) -> Callable[[], DataScope]:
     """What a scoped request does before its query, as one call; timed with the scoped side:
-    the app's access check of an API pivot request with ``token`` (its owner has the scope)."""
+    the app's access check of an API pivot request with ``token`` (its owner has the scope).
+    The call also builds the request's context, which a real request pays with access off too:
+    the scoped side's ratio is an upper bound on what access control adds to the pivot."""
     return guarded_checks(on, token)
 
 
