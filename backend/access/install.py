@@ -105,6 +105,8 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
         application_limits_exempt_when=lambda: not request.path.startswith("/api/"),
         headers_enabled=True,
     )
+    # Pages, callbacks and assets have no limit: skip the limiter's own bookkeeping for them early.
+    limiter.request_filter(lambda: not request.path.startswith(("/api/", "/signin")))
     server.register_blueprint(make_blueprint(sessions, accounts, access.links,
                                              limiter.limit(settings.access.signin_rate, methods=["POST"])))
     access.guard = Guard(settings.access, sessions, callback_map, _metrics_rule(settings))
