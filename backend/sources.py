@@ -3,8 +3,8 @@ and last error, for the data-sources admin page.
 
 Built from what this process has: the live market feed (simulator, replay or SSI FastConnect)
 as the market service reports it, the history it writes, the warehouse, the records store,
-the cache and the job runner. The stores are probed the way ``/health`` probes them (its
-``_check`` times each probe and keeps only the error's type and its message for users).
+the cache and the job runner. ``timed_probe`` runs one probe the way ``/health`` does too:
+ok or not, how long it took, and only the error's type and its message for users.
 
 A message rate needs two readings: the caller passes the previous ``Sample`` back (the page
 keeps it in the browser), so no process keeps per-viewer state.
@@ -13,11 +13,10 @@ keeps it in the browser), so no process keeps per-viewer state.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-from backend.api.health import _check
 from backend.jobs.states import JobState
 from backend.stores import Stores
 
@@ -28,6 +27,21 @@ FEED_NAMES: Final = {"simulator": "Market feed (simulator)", "replay": "Market f
 _FEED_STATUS: Final[dict[str, Status]] = {"live": "ok", "starting": "degraded", "stale": "degraded",
                                           "disconnected": "down", "stopped": "off"}
 ERROR_MAX: Final = 300
+
+
+
+def timed_probe(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """Run one probe: ok or not, how long it took, and an error only as its type and its message for users."""
+    started = time.perf_counter()
+    try:
+        detail = probe() or {}
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+        detail, ok = {"error": type(exc).__name__}, False
+        reason = getattr(exc, "user_message", None)
+        if isinstance(reason, str):
+            detail["reason"] = reason[:300]
+    return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 2), **detail}
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ def store_sources(stores: Stores) -> list[SourceStatus]:
     out = []
     for name, kind, probe in (("Warehouse", "warehouse", warehouse), ("Records store", "records", records),
                               ("Cache", "cache", cache)):
-        check = _check(probe)
+        check = timed_probe(probe)
         parts = [f"{check['backend']}" if check.get("backend") else "", f"answered in {check['ms']:g} ms"]
         if check.get("data_version"):
             parts.append(f"data version {check['data_version']}")

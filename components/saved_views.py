@@ -18,7 +18,7 @@ the panel service (``backend.meta.view_panel.SavedViewsPanel``: the saved views
 of the user of the request being served)::
 
     from components import saved_views
-    saved_views.use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta)))
+    saved_views.use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta), current_principal().id))
 
 Its callbacks are process-wide Dash hooks, so the function is too; it must read
 the request's own stores (``current_stores()`` does), never hold a user's state.

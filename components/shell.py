@@ -15,7 +15,6 @@ from backend.access.permissions import ACCOUNT_SELF
 from backend.access.principal import Principal
 from backend.access.sessions import ANONYMOUS, Sessions
 from backend.access.user_settings import DEFAULTS, current_prefs, default_theme
-from backend.stores import current_stores
 from components.admin_nav import allowed_sections
 
 
@@ -104,12 +103,12 @@ def user_menu() -> dmc.Menu | None:
 
 
 def _user_theme() -> str | None:
-    return default_theme(current_stores().meta) if has_request_context() else None
+    return default_theme() if has_request_context() else None
 
 
 def _number_format() -> html.Div:
     """The user's number format, read by the grids' number formatter in the browser (assets/pivot_grid.js)."""
-    prefs = current_prefs(current_stores().meta) if has_request_context() else DEFAULTS
+    prefs = current_prefs() if has_request_context() else DEFAULTS
     return html.Div(id="shell-number-format", hidden=True, **{"data-thousands": prefs.thousands,
                                                               "data-point": prefs.decimal_mark,
                                                               "data-decimals": str(prefs.decimals)})

@@ -16,10 +16,9 @@ from dash import Input, Output, State, callback, dcc, html, no_update, set_props
 from flask import current_app
 
 from backend.access.current import current_principal
-from backend.access.flags import Flag, FlagError, FlagNotFoundError, Flags, StaleFlagError
+from backend.access.flags import FLAGS_KEY, Flag, FlagError, FlagNotFoundError, Flags, StaleFlagError
 from backend.access.install import current_access
 from backend.access.permissions import BUILT_IN_ROLES
-from backend.api.flags import FLAGS_KEY
 from components.admin_nav import admin_href, error_text, notice, page_header
 
 dash.register_page(__name__, path="/admin/flags", title="Flags", name="Flags", nav=False)

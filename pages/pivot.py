@@ -21,7 +21,7 @@ import dash_mantine_components as dmc
 from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
 
-from backend.access.current import current_scope
+from backend.access.current import current_principal, current_scope
 from backend.access.scope_sql import scope_key
 from backend.access.user_settings import default_pivot_state
 from backend.cache import cached_call, request_key
@@ -47,7 +47,7 @@ from components.saved_views import saved_views, use_service
 
 dash.register_page(__name__, path="/pivot", title="Pivot", name="Pivot", order=1)
 # The saved-views panel is handed its service (a component never opens a store nor picks the user).
-use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta)))
+use_service(lambda: SavedViewsPanel(SavedViews(current_stores().meta), current_principal().id))
 
 
 class ids:

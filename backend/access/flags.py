@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 AuditFn = Callable[..., None]
 
 
+# Where the app keeps its flags service (``server.extensions``): the API and the admin page read it.
+FLAGS_KEY: Final = "deskboard.flags"
+
 class FlagError(ValueError):
     """A flag request that cannot be carried out; the message says why (and names the field)."""
 

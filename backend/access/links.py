@@ -82,6 +82,9 @@ def _maker_allows(state: tuple[Any, ...] | None, scope: DataScope, path: str) ->
     return None
 
 
+# Where the app keeps its links service for the API (``server.extensions``).
+LINKS_KEY: Final = "deskboard.links"
+
 class LinkError(ValueError):
     """A link request that cannot be carried out; the message says why (and names the field)."""
 

@@ -30,6 +30,7 @@ from backend.access.current import LOCAL_USER, current_principal
 from backend.market.watchlists import WATCHLIST_ID, UserData
 from backend.meta.models import SavedView, User, UserSettings, utc_now
 from backend.meta.store import MetaStore
+from backend.stores import current_stores
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ class UserSettingsService:
 
 
 # -- the defaults of the request's user, for the pages that apply them -------------------------
-def current_prefs(meta: MetaStore) -> UserPrefs:
+def current_prefs(meta: MetaStore | None = None) -> UserPrefs:
     """The settings of the user being served. A signed link's screen (and an API token's call)
     gets the defaults: a link shows what it carries, the same to everyone. A records store
     that cannot answer costs the user their defaults, never the page."""
@@ -260,13 +261,13 @@ def current_prefs(meta: MetaStore) -> UserPrefs:
     if principal.via not in ("session", "local"):
         return DEFAULTS
     try:
-        return UserSettingsService(meta).get(principal.id)
+        return UserSettingsService(meta or current_stores().meta).get(principal.id)
     except (SettingsError, ValueError, SQLAlchemyError):
         log.warning("user settings could not be read for %s; showing defaults", principal.id, exc_info=True)
         return DEFAULTS
 
 
-def default_theme(meta: MetaStore) -> str | None:
+def default_theme(meta: MetaStore | None = None) -> str | None:
     """"light" or "dark" when the user chose one; None: the browser's own choice."""
     theme = current_prefs(meta).theme
     return theme if theme in ("light", "dark") else None

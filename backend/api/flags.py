@@ -17,15 +17,15 @@ refuse what a signed link's principal must never do.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, url_for
 from spectree import Response as Responses
 from spectree.models import Tag
 
 from backend.access.current import current_principal
-from backend.access.flags import FlagError, Flags, clean_key
-from backend.access.links import LinkError, Links, clean_link_id
+from backend.access.flags import FLAGS_KEY, FlagError, Flags, clean_key
+from backend.access.links import LINKS_KEY, LinkError, Links, clean_link_id
 from backend.access.permissions import ADMIN_FLAGS, ADMIN_LINKS, LINKS_CREATE
 from backend.access.principal import Principal
 from backend.api.access_models import (
@@ -44,9 +44,6 @@ from backend.api.access_models import (
 )
 from backend.api.errors import ApiError, install
 from backend.api.spec import ErrorBody, Query, spec
-
-FLAGS_KEY: Final = "deskboard.flags"
-LINKS_KEY: Final = "deskboard.links"
 
 access_api = Blueprint("access_api", __name__, url_prefix="/api/v1")
 install(access_api)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
@@ -12,6 +11,7 @@ from spectree import Response
 from backend.api import errors
 from backend.api.spec import TAGS, ErrorBody, Query, spec
 from backend.market.service import current_market_service
+from backend.sources import timed_probe
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
@@ -51,19 +51,6 @@ class HealthQuery(Query):
     """No query parameters."""
 
 
-def _check(probe) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        detail = probe() or {}
-        ok = True
-    except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
-        detail, ok = {"error": type(exc).__name__}, False
-        reason = getattr(exc, "user_message", None)
-        if isinstance(reason, str):
-            detail["reason"] = reason[:300]
-    return {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 2), **detail}
-
-
 @health_bp.get("/health")
 @spec.validate(resp=Response(HTTP_200=(Health, "every store answered"), HTTP_503=(Health, "a store is down"),
                              HTTP_400=ErrorBody), tags=[TAGS["health"]])
@@ -88,7 +75,7 @@ def health(query: HealthQuery):
         stores.meta.ping()
         return {"backend": stores.meta.engine.dialect.name}
 
-    checks = {"warehouse": _check(warehouse), "meta": _check(meta), "cache": _check(cache)}
+    checks = {"warehouse": timed_probe(warehouse), "meta": timed_probe(meta), "cache": timed_probe(cache)}
     healthy = all(c["ok"] for c in checks.values())
     version = wh.data_version() if checks["warehouse"]["ok"] else None
     body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version,

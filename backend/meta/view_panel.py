@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from backend.access.current import current_principal
-from backend.meta.views import SavedViewError, SavedViews, View
+from backend.meta.views import LOCAL_OWNER, SavedViewError, SavedViews, View
 
 ListedView = dict[str, Any]  # {"id", "name", "version", "href"}
 
@@ -80,10 +79,10 @@ class SavedViewsPanel:
     find = staticmethod(find)
     absolute_link = staticmethod(absolute_link)
 
-    def __init__(self, service: SavedViews, owner: str | None = None) -> None:
+    def __init__(self, service: SavedViews, owner: str = LOCAL_OWNER) -> None:
         self.service = service
-        # By default the request's signed-in user (the local user when sign-in is off).
-        self.owner = current_principal().id if owner is None else owner
+        # The page hands the request's user (the records store's local user when sign-in is off).
+        self.owner = owner
 
     def load(self, page: str, selected: int | None = None, message: str = "", ok: bool = True) -> PanelState:
         try:

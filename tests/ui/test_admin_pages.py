@@ -14,8 +14,8 @@ from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from backend.access.flags import FLAGS_KEY
 from backend.access.install import EXTENSION_KEY
-from backend.api.flags import FLAGS_KEY
 from backend.config import load_settings
 from backend.warehouse import Warehouse
 from tests.ui.pivot_support import HELD, cell_texts, number, rows, total_text
