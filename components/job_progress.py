@@ -35,6 +35,7 @@ from dash.exceptions import AppNotFoundError
 
 from backend.access.current import current_principal
 from backend.access.permissions import JOBS_RUN
+from backend.access.policy import may_run_job
 from backend.jobs import JobError, JobNotFoundError, current_owner
 from backend.jobs.runtime import current_jobs
 from backend.jobs.view import IDLE, JobView, job_view
@@ -143,6 +144,9 @@ _START = (
 def _submit(asked: Any):
     if not isinstance(asked, dict):
         return no_update, ""
+    # The kind comes from the page: the server decides whether this user may run it.
+    if not may_run_job(current_principal(), asked.get("kind")):
+        return no_update, "You may not run this kind of job."
     try:
         job = current_jobs().submit(asked.get("kind"), asked.get("parameters"), _owner())
     except JobError as exc:

@@ -214,26 +214,32 @@ def layout(**_query: Any) -> html.Div:
     ], className="admin-page settings-page")
 
 
-FORM_OUT = [Output(ids.THEME, "value"), Output(ids.THOUSANDS, "value"), Output(ids.DECIMALS, "value"),
-            Output(ids.TIME_ZONE, "value"), Output(ids.PIVOT_VIEW, "value"), Output(ids.WATCHLIST, "value"),
-            Output(ids.VERSION, "data")]
+FORM_FIELDS = ("theme", "thousands", "decimals", "zone", "view", "watchlist", "version")
+FORM_OUT = dict(zip(FORM_FIELDS, (
+    Output(ids.THEME, "value"), Output(ids.THOUSANDS, "value"), Output(ids.DECIMALS, "value"),
+    Output(ids.TIME_ZONE, "value"), Output(ids.PIVOT_VIEW, "value"), Output(ids.WATCHLIST, "value"),
+    Output(ids.VERSION, "data")), strict=True))
 
 
 def _view_id(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 12 else value
 
 
-@callback(Output(ids.NOTICES, "children"), *FORM_OUT,
-          Output("shell-theme", "data", allow_duplicate=True),
-          Output("shell-provider", "forceColorScheme", allow_duplicate=True),
-          Input(ids.SAVE, "n_clicks"), State(ids.THEME, "value"), State(ids.THOUSANDS, "value"),
-          State(ids.DECIMALS, "value"), State(ids.TIME_ZONE, "value"), State(ids.PIVOT_VIEW, "value"),
-          State(ids.WATCHLIST, "value"), State(ids.VERSION, "data"), prevent_initial_call=True)
+@callback(
+    output={"notices": Output(ids.NOTICES, "children"), **FORM_OUT,
+            "shell_theme": Output("shell-theme", "data", allow_duplicate=True),
+            "scheme": Output("shell-provider", "forceColorScheme", allow_duplicate=True)},
+    inputs={"_n": Input(ids.SAVE, "n_clicks")},
+    state={"theme": State(ids.THEME, "value"), "thousands": State(ids.THOUSANDS, "value"),
+           "decimals": State(ids.DECIMALS, "value"), "zone": State(ids.TIME_ZONE, "value"),
+           "view": State(ids.PIVOT_VIEW, "value"), "watchlist": State(ids.WATCHLIST, "value"),
+           "version": State(ids.VERSION, "data")},
+    prevent_initial_call=True)
 def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, view: Any, watchlist: Any,
-         version: Any) -> tuple[Any, ...]:
+         version: Any) -> dict[str, Any]:
     if not _n:  # the page's insertion can fire this once with no click (its outputs outlive the page)
         raise PreventUpdate
-    keep = (no_update,) * (len(FORM_OUT) + 2)
+    out: dict[str, Any] = dict.fromkeys(("notices", *FORM_FIELDS, "shell_theme", "scheme"), no_update)
     settings, user = service(), current_principal().id
     changes = {"theme": theme, "thousands": SEPARATOR_CHOICES.get(thousands, thousands) if isinstance(thousands, str)
                else thousands, "decimals": decimals, "time_zone": zone, "pivot_view": _view_id(view) or None,
@@ -244,12 +250,12 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
         fresh = settings.get(user)
         reason = str(exc).removeprefix("version: ")
         text = f"{reason[:1].upper()}{reason[1:]}. The form now shows your settings as they are (version {fresh.version})."
-        return [notice(text, "orange")], *form_values(fresh), no_update, no_update
+        return {**out, "notices": [notice(text, "orange")], **dict(zip(FORM_FIELDS, form_values(fresh), strict=True))}
     except SettingsError as exc:
-        return [notice(field_text(exc))], *keep
+        return {**out, "notices": [notice(field_text(exc))]}
     scheme = prefs.theme if prefs.theme in ("light", "dark") else no_update
-    return ([notice(f"Saved (version {prefs.version}).", "green")], *(no_update,) * (len(FORM_OUT) - 1),
-            prefs.version, scheme, scheme)
+    return {**out, "notices": [notice(f"Saved (version {prefs.version}).", "green")], "version": prefs.version,
+            "shell_theme": scheme, "scheme": scheme}
 
 
 @callback(Output(ids.PREVIEW, "children"), Input(ids.THOUSANDS, "value"), Input(ids.DECIMALS, "value"),

@@ -109,6 +109,19 @@ def stop_app_services(server) -> None:
             service.stop(5.0)
 
 
+@pytest.fixture(autouse=True)
+def _stop_usage_writers_started_by_the_test() -> Iterator[None]:
+    """Every app a test builds starts a usage writer; one left running would keep writing (and
+    logging) for an app and a database that are gone."""
+    from backend.access.usage import running_recorders
+
+    before = set(map(id, running_recorders()))
+    yield
+    for recorder in running_recorders():
+        if id(recorder) not in before:
+            recorder.stop(2.0)
+
+
 @pytest.fixture
 def dash_thread_server() -> Iterator[ThreadedRunner]:
     with AppServer() as runner:

@@ -220,6 +220,26 @@ SHELL_COMPONENTS: Final = frozenset({"_pages_content", "_pages_store", "_pages_d
                                      "shell-theme"})
 
 
+# Starting a job needs ``jobs.run`` (the route and the job control say so); what the job does
+# needs its own permission as well, checked where a job is submitted: a raw-trades export reads
+# trades like any export, and a backup copies every record and every row, unscoped. A kind not
+# listed here is for administrators only.
+JOB_KINDS: Final[dict[str, str]] = {
+    "trades_csv": p.PIVOT_EXPORT,
+    "backup": p.ADMIN_SYSTEM,
+    "probe": p.ADMIN_SYSTEM,
+}
+
+
+def job_kind_permission(kind: object) -> str:
+    return JOB_KINDS.get(kind, p.ADMIN_SYSTEM) if isinstance(kind, str) else p.ADMIN_SYSTEM
+
+
+def may_run_job(principal: Any, kind: object) -> bool:
+    """Whether ``principal`` may submit a job of ``kind`` (both ``jobs.run`` and the kind's own)."""
+    return bool(principal.can(p.JOBS_RUN) and principal.can(job_kind_permission(kind)))
+
+
 def component_key(component_id: Any) -> str | tuple[str, str | None]:
     """How a declaration names a component: a string id as is, a dict id by its
     ``component`` (all-in-one) or ``type`` key and its ``part``."""

@@ -28,6 +28,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,7 @@ class UsageRecorder:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
             self._thread.start()
+            _RUNNING.add(self)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -310,6 +312,7 @@ class UsageRecorder:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
+        _RUNNING.discard(self)
         self.flush(force=True)
 
     def _run(self) -> None:
@@ -318,6 +321,15 @@ class UsageRecorder:
                 self.flush(force=False)
             except Exception:
                 log.exception("usage writer")
+
+
+# Every recorder whose writer runs in this process (a process that builds many apps, such as a
+# test run, stops the ones it no longer serves).
+_RUNNING: weakref.WeakSet[UsageRecorder] = weakref.WeakSet()
+
+
+def running_recorders() -> list[UsageRecorder]:
+    return list(_RUNNING)
 
 
 # -- the app's recorder ------------------------------------------------------------

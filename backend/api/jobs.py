@@ -20,6 +20,8 @@ from flask import Blueprint, Response, jsonify, send_file, url_for
 from pydantic import AfterValidator, BaseModel, Field, StrictStr
 from spectree import Response as Responses
 
+from backend.access.current import current_principal
+from backend.access.policy import job_kind_permission, may_run_job
 from backend.api.errors import ApiError, install
 from backend.api.spec import TAGS, Body, ErrorBody, Query, spec
 from backend.api.types import whole_number
@@ -105,11 +107,14 @@ def _shown(job: Job) -> dict[str, Any]:
 
 @jobs_api.post("/jobs")
 @spec.validate(resp=Responses(HTTP_202=(JobModel, "queued; Location names the job"), HTTP_400=ErrorBody,
+                              HTTP_403=(ErrorBody, "the caller may not run jobs of this kind"),
                               HTTP_413=ErrorBody, HTTP_429=(ErrorBody, "too many jobs queued"),
                               HTTP_503=(ErrorBody, "the job queue (Redis) cannot be reached")), tags=[TAG])
 def submit(json: JobRequest) -> tuple[Response, int, dict[str, str]]:
     """Start a job: 202 with the job, its Location and links."""
     get_kind(json.kind)  # an unknown kind is named as such, with the choices
+    if not may_run_job(current_principal(), json.kind):
+        raise ApiError(f"you may not run {json.kind} jobs (it needs {job_kind_permission(json.kind)!r})", 403)
     job = current_jobs().submit(json.kind, json.parameters, current_owner())
     return jsonify(_shown(job)), 202, {"Location": url_for("jobs_api.job", job_id=job.id)}
 

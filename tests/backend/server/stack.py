@@ -84,6 +84,9 @@ def server_env(*, data_dir: Path, port: int, redis_url: str, warehouse_dsn: str,
         "DESKBOARD_DATA_DIR": str(data_dir), "DESKBOARD_HOST": "127.0.0.1", "DESKBOARD_PORT": str(port),
         "DESKBOARD_REDIS_URL": redis_url, "DESKBOARD_WAREHOUSE_DSN": warehouse_dsn, "DESKBOARD_FEED": "process",
         "DESKBOARD_DEMO_ROWS": "0", "PYTHONUNBUFFERED": "1",
+        # The feed, stores and workers are under test here, as the single local user; sign-in across
+        # workers has its own test (extra={"DESKBOARD_AUTH": "on"}).
+        "DESKBOARD_AUTH": "off",
     })
     if meta_url:
         env["DESKBOARD_META_URL"] = meta_url
