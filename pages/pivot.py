@@ -20,9 +20,12 @@ import dash
 import dash_mantine_components as dmc
 from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
+from flask import has_request_context
 
 from backend.access.current import current_principal, current_scope
 from backend.access.scope_sql import scope_key
+from backend.access.sessions import is_user_activity
+from backend.access.usage import note_pivot
 from backend.access.user_settings import default_pivot_state
 from backend.cache import cached_call, request_key
 from backend.meta.view_panel import SavedViewsPanel
@@ -116,6 +119,14 @@ def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
     return answer(current_stores(), body, current_scope())
 
 
+def _counted(body: dict[str, Any]) -> dict[str, Any]:
+    """The request, counted in usage by its dimensions and metrics when a person asked for it
+    (a kiosk's timer refreshing the view is not use)."""
+    if has_request_context() and is_user_activity():
+        note_pivot([*body.get("dimensions", []), *body.get("columns", [])], body.get("metrics", []))
+    return body
+
+
 def _latest_date() -> Any:
     """The newest trade date the user has data on, cached per data version and scope (every page load asks)."""
     stores = current_stores()
@@ -162,7 +173,7 @@ def _drawn(state: ViewState, payload: dict[str, Any]) -> dict[str, Any]:
 
 def _first_answer(state: ViewState) -> tuple[dict[str, Any] | None, Any]:
     try:
-        return _drawn(state, pivot_answer(state.to_request())), None
+        return _drawn(state, pivot_answer(_counted(state.to_request()))), None
     except Exception as exc:  # noqa: BLE001 - shown to the user; the page still renders its controls
         return None, dmc.Alert(summary.error_text(exc), title="The pivot could not be computed", color="red")
 
@@ -284,7 +295,7 @@ def _no_answer() -> dict[str, Any]:
 def _answer_values(state: ViewState) -> dict[str, Any]:
     """``ANSWER_OUT`` for ``state``'s request; on failure a banner, and the rows shown stay."""
     try:
-        drawn = _drawn(state, pivot_answer(state.to_request()))
+        drawn = _drawn(state, pivot_answer(_counted(state.to_request())))
     except Exception as exc:  # noqa: BLE001 - shown to the user; the previous result stays
         banner = dmc.Alert(summary.error_text(exc), title="The pivot could not be computed", color="red")
         return {**_no_answer(), "error": banner}
