@@ -8,7 +8,7 @@ a refusal must leave nothing written.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,23 +32,13 @@ from backend.access.permissions import ACCOUNT_SELF, ADMIN_USERS, BUILT_IN_ROLES
 from backend.access.principal import EVERYTHING, DataScope
 from backend.access.roles import RoleError, Roles
 from backend.config import AccessSettings
-from backend.meta import open_meta
 from backend.meta.store import MetaStore
 from backend.meta.views import SavedViews
+from tests.backend.access.flag_link_support import Clock
 
 PASSWORD = "correct staple 2024"
 OTHER = "a different phrase 99"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class CountingHasher(PasswordHasher):
@@ -69,14 +59,6 @@ def cheap_hasher(time_cost: int = 1) -> CountingHasher:
                           type=base.type)
 
 
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def make_accounts(meta: MetaStore, clock: Clock, *, hasher: PasswordHasher | None = None,

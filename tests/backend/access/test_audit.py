@@ -17,26 +17,8 @@ from backend.access.passwords import make_hasher
 from backend.access.roles import Roles
 from backend.access.tokens import Tokens
 from backend.config import AccessSettings
-from backend.meta import open_meta
 from backend.meta.store import MetaStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.backend.access.flag_link_support import Clock
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ link, which a later start replaces only while the admin has no password and no l
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,30 +17,13 @@ from backend.access.passwords import make_hasher
 from backend.access.permissions import ACCOUNT_SELF, ALL
 from backend.access.roles import Roles
 from backend.config import AccessSettings
-from backend.meta import open_meta
 from backend.meta.store import MetaStore
 from backend.meta.views import SavedViews
+from tests.backend.access.flag_link_support import Clock
 
 BASE = "http://127.0.0.1:8050"
 PASSWORD = "a strong phrase of my own 1"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def make_accounts(meta: MetaStore, clock: Clock, auth: str = "on") -> Accounts:

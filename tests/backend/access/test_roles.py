@@ -19,14 +19,8 @@ from backend.access.roles import (
     Roles,
 )
 from backend.config import AccessSettings
-from backend.meta import open_meta
 from backend.meta.models import CustomRole, utc_now
 from backend.meta.store import MetaStore
-
-
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ revoked, expired, malformed or owned by a disabled user."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +24,11 @@ from backend.access.tokens import (
     TooManyTokensError,
 )
 from backend.config import AccessSettings
-from backend.meta import open_meta
 from backend.meta.store import MetaStore
+from tests.backend.access.flag_link_support import Clock
 
 PASSWORD = "correct staple 2024"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -21,17 +21,12 @@ from backend.access.user_settings import (
 )
 from backend.config import AccessSettings
 from backend.market.watchlists import UserData
-from backend.meta import open_meta
 from backend.meta.models import UserSettings
 from backend.meta.store import MetaStore
 from backend.meta.views import SavedViews
 
 PASSWORD = "correct staple 2024"
 
-
-@pytest.fixture
-def meta(meta_url: str) -> MetaStore:
-    return open_meta(meta_url)
 
 
 @pytest.fixture
