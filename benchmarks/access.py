@@ -50,7 +50,7 @@ from benchmarks.access_requests import (
     serving,
     sign_in,
 )
-from benchmarks.pivot import CACHE_ROOT, data_folder
+from benchmarks.pivot import CACHE_ROOT, data_folder, paired
 
 BUDGET = 1.05
 SCOPES: dict[str, DataScope] = {
@@ -93,23 +93,6 @@ def per_request_checks(on: Side, token: str) -> Callable[[], DataScope]:
     The call also builds the request's context, which a real request pays with access off too:
     the scoped side's ratio is an upper bound on what access control adds to the pivot."""
     return guarded_checks(on, token)
-
-
-def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
-    """Median ms of ``a`` and ``b`` timed alternately, and the median of the per-round ratios a / b."""
-    a(), b()
-    times_a, times_b, ratios = [], [], []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        a()
-        t_a = time.perf_counter() - t
-        t = time.perf_counter()
-        b()
-        t_b = time.perf_counter() - t
-        times_a.append(t_a * 1000)
-        times_b.append(t_b * 1000)
-        ratios.append(t_a / t_b)
-    return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
 
 
 def scoped_pivot(wh: Warehouse, req: PivotRequest, scope: DataScope, checks: Callable[[], DataScope]) -> Callable[[], Any]:
