@@ -106,6 +106,11 @@ def _settled(dash_duo) -> None:
 
 def _sign_in(dash_duo, user: str) -> None:
     base = dash_duo.server.url.rstrip("/")
+    # Leave the previous role's (live) page first, for a page of the same site that runs nothing
+    # (cookies are deleted for the page's own site): with its cookies gone, a live page's next
+    # refresh would be refused and take the tab to the sign-in form on its own, racing the
+    # navigation below.
+    dash_duo.driver.get(base + "/health")
     dash_duo.driver.delete_all_cookies()  # the previous role's session ends with its cookies
     dash_duo.driver.get(base + "/signin?next=/")
     dash_duo.wait_for_element("#signin-form", timeout=20)
