@@ -50,7 +50,7 @@ from benchmarks.access_requests import (
     serving,
     sign_in,
 )
-from benchmarks.pivot import CACHE_ROOT, data_folder, paired
+from benchmarks.pivot import CACHE_ROOT, REQUESTS, data_folder, paired
 
 BUDGET = 1.05
 SCOPES: dict[str, DataScope] = {
@@ -58,32 +58,17 @@ SCOPES: dict[str, DataScope] = {
     "by PM": DataScope(portfolio_managers=frozenset({"PM01", "PM11", "PM17"})),
     "by desk": DataScope(desks=frozenset({"Global Macro", "Commodities"})),
 }
+# The pivot benchmark's requests (the same work there and here), plus a one-day pivot.
 PIVOTS: dict[str, dict[str, Any]] = {
-    "PM/asset class/symbol": {
-        "dimensions": ["portfolio_manager_id", "asset_class", "symbol"],
-        "metrics": ["notional", "pnl", "gross_exposure", "trade_count"],
-        "sort": {"field": "pnl", "direction": "desc"},
-    },
-    "desk/PM exposure, one quarter": {
-        "dimensions": ["desk", "portfolio_manager_id"],
-        "metrics": ["gross_exposure", "net_exposure"],
-        "filters": {"trade_date": {"from": "2024-04-01", "to": "2024-06-30"}},
-    },
-    "date x PM, one month": {
-        "dimensions": ["trade_date", "portfolio_manager_id"],
-        "metrics": ["net_exposure", "pnl_pct_gross"],
-        "filters": {"trade_date": {"from": "2024-06-01", "to": "2024-06-30"}},
-    },
+    "PM/asset class/symbol": REQUESTS["3 dims (PM/asset class/symbol)"],
+    "desk/PM exposure, one quarter": REQUESTS["exposure by desk/PM, one quarter"],
+    "date x PM, one month": REQUESTS["rollup: date x PM, one month"],
     "asset class/sector, one day": {
         "dimensions": ["asset_class", "sector"],
         "metrics": ["pnl", "gross_exposure"],
         "filters": {"trade_date": "2024-06-28"},
     },
-    "look-through desk/sector/symbol": {
-        "dimensions": ["desk", "sector", "symbol"],
-        "metrics": ["notional", "pnl", "avg_price"],
-        "exposure": "look_through",
-    },
+    "look-through desk/sector/symbol": REQUESTS["look-through desk/sector/symbol"],
 }
 
 

@@ -14,7 +14,7 @@ from backend.access.current import current_principal
 from backend.access.permissions import ACCOUNT_SELF
 from backend.access.principal import Principal
 from backend.access.sessions import ANONYMOUS, Sessions
-from backend.access.user_settings import DEFAULTS, current_prefs, default_theme
+from backend.access.user_settings import DEFAULTS, UserPrefs, current_prefs
 from components.admin_nav import allowed_sections
 
 
@@ -102,19 +102,15 @@ def user_menu() -> dmc.Menu | None:
     )
 
 
-def _user_theme() -> str | None:
-    return default_theme() if has_request_context() else None
-
-
-def _number_format() -> html.Div:
+def _number_format(prefs: UserPrefs) -> html.Div:
     """The user's number format, read by the grids' number formatter in the browser (assets/pivot_grid.js)."""
-    prefs = current_prefs() if has_request_context() else DEFAULTS
     return html.Div(id="shell-number-format", hidden=True, **{"data-thousands": prefs.thousands,
                                                               "data-point": prefs.decimal_mark,
                                                               "data-decimals": str(prefs.decimals)})
 
 
 def shell_layout() -> dmc.MantineProvider:
+    prefs = current_prefs() if has_request_context() else DEFAULTS  # one read of the user's settings
     header = dmc.AppShellHeader(
         dmc.Group(
             [
@@ -146,8 +142,8 @@ def shell_layout() -> dmc.MantineProvider:
         children=[
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             # the user's theme starts a browser that has none stored yet (/settings also writes it here)
-            dcc.Store(id=ids.THEME, storage_type="local", data=_user_theme()),
-            _number_format(),
+            dcc.Store(id=ids.THEME, storage_type="local", data=prefs.chosen_theme),
+            _number_format(prefs),
             dmc.NotificationContainer(id="shell-notifications"),
             dmc.AppShell(
                 [header, dmc.AppShellMain(dash.page_container, className="shell-main")],

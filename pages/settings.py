@@ -253,7 +253,7 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
         return {**out, "notices": [notice(text, "orange")], **dict(zip(FORM_FIELDS, form_values(fresh), strict=True))}
     except SettingsError as exc:
         return {**out, "notices": [notice(field_text(exc))]}
-    scheme = prefs.theme if prefs.theme in ("light", "dark") else no_update
+    scheme = prefs.chosen_theme or no_update
     return {**out, "notices": [notice(f"Saved (version {prefs.version}).", "green")], "version": prefs.version,
             "shell_theme": scheme, "scheme": scheme}
 

@@ -73,6 +73,11 @@ class UserPrefs:
     updated_at: datetime | None = None
 
     @property
+    def chosen_theme(self) -> str | None:
+        """"light" or "dark" when the user chose one; None: the browser's own choice."""
+        return self.theme if self.theme in ("light", "dark") else None
+
+    @property
     def decimal_mark(self) -> str:
         # A "." grouping needs the other mark for decimals, or 1.234 would read both ways.
         return "," if self.thousands == "." else "."
@@ -269,8 +274,7 @@ def current_prefs(meta: MetaStore | None = None) -> UserPrefs:
 
 def default_theme(meta: MetaStore | None = None) -> str | None:
     """"light" or "dark" when the user chose one; None: the browser's own choice."""
-    theme = current_prefs(meta).theme
-    return theme if theme in ("light", "dark") else None
+    return current_prefs(meta).chosen_theme
 
 
 def default_pivot_state(meta: MetaStore) -> dict[str, str | list[str]]:

@@ -8,6 +8,7 @@ start jobs or write records). Anything else is the check's answer.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,18 @@ def post_callback(client: FlaskClient, body: dict[str, Any], *, stop: bool = Tru
     if csrf:
         headers["X-CSRFToken"] = cookie_csrf(client)
     return client.post("/_dash-update-component", json=body, headers=headers)
+
+
+# Rate limits count per client address: each test client comes from an address of its own.
+_ADDRESSES = (f"10.20.{i // 250}.{i % 250 + 1}" for i in itertools.count())
+
+
+def new_address() -> str:
+    return next(_ADDRESSES)
+
+
+def own_client(app) -> FlaskClient:
+    """A browser of its own, from an address of its own."""
+    client = app.server.test_client()
+    client.environ_base["REMOTE_ADDR"] = new_address()
+    return client

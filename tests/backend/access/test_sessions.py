@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import date
 
@@ -17,6 +16,8 @@ from tests.backend.access.guard_support import (
     cookie_csrf,
     is_refused,
     make_users,
+    new_address,
+    own_client,
     passed,
     post_callback,
     services,
@@ -26,7 +27,6 @@ from tests.backend.access.guard_support import (
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 FRAME_ANCESTORS = "'self' https://intranet.example"
-_addresses = (f"10.30.{i // 250}.{i % 250 + 1}" for i in itertools.count())
 
 
 class Clock:
@@ -49,9 +49,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_war
 
 @pytest.fixture
 def client(app) -> FlaskClient:
-    client = app.server.test_client()
-    client.environ_base["REMOTE_ADDR"] = next(_addresses)
-    return client
+    return own_client(app)
 
 
 @pytest.fixture
@@ -158,8 +156,7 @@ def test_metrics_need_the_token_an_allowed_address_or_the_permission(app, client
         assert (other.get("/metrics").status_code == 200) == allowed, address
     sign_in(client, user_of("trader"))
     assert client.get("/metrics").status_code == 401  # signed in, without metrics.read
-    admin = app.server.test_client()
-    admin.environ_base["REMOTE_ADDR"] = next(_addresses)
+    admin = own_client(app)
     sign_in(admin, user_of("admin"))
     assert admin.get("/metrics").status_code == 200
 
@@ -286,7 +283,7 @@ def test_acknowledging_records_the_signed_in_user_not_a_name_in_the_body(app, cl
         ("r1:1", user_of("trader")), ("r2:1", user_of("trader")), ("r3:1", user_of("admin"))}
     # a viewer may not acknowledge at all
     viewer = client.application.test_client()
-    viewer.environ_base["REMOTE_ADDR"] = next(_addresses)
+    viewer.environ_base["REMOTE_ADDR"] = new_address()
     sign_in(viewer, user_of("viewer"))
     assert viewer.post("/api/v1/market/alerts/r1:1/ack", headers={"X-CSRFToken": cookie_csrf(viewer)}).status_code \
         == 403
@@ -304,8 +301,7 @@ def test_a_link_runs_only_its_own_pages_callbacks_even_with_the_same_permission(
     refused = tick(client, app, "market-request", ["market-tick.n_intervals"])
     assert refused.status_code == 403 and "own page" in refused.get_json()["error"]
     # a signed-in user with the same permission runs both
-    user = app.server.test_client()
-    user.environ_base["REMOTE_ADDR"] = next(_addresses)
+    user = own_client(app)
     sign_in(user, user_of("viewer"))
     assert passed(tick(user, app, "market-request", ["market-tick.n_intervals"]))
 
@@ -316,7 +312,7 @@ def test_disabling_a_user_or_changing_their_roles_ends_their_sessions(app) -> No
                          ("to-demote", lambda u: accounts.set_roles(u, ["viewer"], actor=user_of("admin")))):
         accounts.create_user(user, password="a long enough passphrase 42", roles=("analyst",), actor=user)
         client = app.server.test_client()
-        client.environ_base["REMOTE_ADDR"] = next(_addresses)
+        client.environ_base["REMOTE_ADDR"] = new_address()
         sign_in(client, user)
         assert passed(client.get("/api/v1/trades.csv", headers={STOP_HEADER: "1"}))
         change(user)

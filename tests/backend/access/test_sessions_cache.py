@@ -19,12 +19,20 @@ from backend.access.roles import Roles
 from backend.access.sessions import PRINCIPAL_TTL_SECONDS, PrincipalCache
 from backend.access.tokens import Tokens
 from backend.meta.store import MetaStore, create_meta_engine
-from tests.backend.access.guard_support import PASSWORD, STOP_HEADER, build_app, is_refused, passed, services, sign_in
+from tests.backend.access.guard_support import (
+    PASSWORD,
+    STOP_HEADER,
+    build_app,
+    is_refused,
+    own_client,
+    passed,
+    services,
+    sign_in,
+)
 
 NEW_PASSWORD = "another long enough passphrase 43"
 STOP = {STOP_HEADER: "1"}
 _names = (f"cached-{i}" for i in itertools.count())
-_addresses = (f"10.40.{i // 250}.{i % 250 + 1}" for i in itertools.count())
 
 
 class Ticks:
@@ -75,8 +83,7 @@ def new_user(app) -> str:
 
 
 def signed_in(app, user: str) -> FlaskClient:
-    client = app.server.test_client()
-    client.environ_base["REMOTE_ADDR"] = next(_addresses)
+    client = own_client(app)
     sign_in(client, user)
     return client
 
@@ -131,8 +138,7 @@ def test_a_token_revoked_elsewhere_stops_within_the_ttl_and_here_at_once(app, ti
     _accounts, other_tokens = elsewhere
     tokens = services(app).tokens
     user = new_user(app)
-    client = app.server.test_client()
-    client.environ_base["REMOTE_ADDR"] = next(_addresses)
+    client = own_client(app)
     for revoke_here in (False, True):
         raw, info = tokens.create(user, f"script {revoke_here}")
         auth = {"Authorization": f"Bearer {raw}", **STOP}

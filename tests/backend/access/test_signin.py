@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import pytest
@@ -17,13 +16,12 @@ from tests.backend.access.guard_support import (
     form_csrf,
     is_refused,
     make_users,
+    own_client,
     passed,
     services,
     sign_in,
     user_of,
 )
-
-_addresses = (f"10.20.{i // 250}.{i % 250 + 1}" for i in itertools.count())
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +35,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_war
 
 @pytest.fixture
 def client(app) -> FlaskClient:
-    """A browser of its own, from an address of its own (the sign-in rate limit counts per address)."""
-    client = app.server.test_client()
-    client.environ_base["REMOTE_ADDR"] = next(_addresses)
-    return client
+    return own_client(app)
 
 
 def can_open_pivot(client: FlaskClient) -> bool:
@@ -233,8 +228,7 @@ def test_an_admin_set_password_must_be_changed_at_first_sign_in(app, client) -> 
 def test_changing_the_password_ends_every_other_session(app) -> None:
     user = "two-browsers"
     services(app).accounts.create_user(user, password=PASSWORD, roles=("viewer",), actor=user)
-    first, second = app.server.test_client(), app.server.test_client()
-    first.environ_base["REMOTE_ADDR"], second.environ_base["REMOTE_ADDR"] = next(_addresses), next(_addresses)
+    first, second = own_client(app), own_client(app)
     sign_in(first, user)
     sign_in(second, user)
     assert can_open_pivot(first) and can_open_pivot(second)
