@@ -11,12 +11,9 @@ import diskcache
 import pandas  # noqa: F401  (see below)
 from dash import Dash, DiskcacheManager, set_props
 
-from backend.access.audit import Audit
-from backend.access.flags import Flags
 from backend.access.install import install_access
 from backend.access.usage import install_usage
 from backend.api import register_api
-from backend.api.flags import install_access_services
 from backend.cache import init_cache
 from backend.config import Settings, SettingsError, load_settings
 from backend.jobs.runtime import install_jobs
@@ -73,10 +70,7 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     if market:
         install_market(server, stores)  # as DESKBOARD_FEED says: embedded thread, feed process, or off
     # Last of the server's set-up: the access check must know every route, and wraps them all.
-    access = install_access(server, stores, settings, callback_map=lambda: app.callback_map)
-    # Flags are checked with sign-in off too (the local user); links need the accounts.
-    install_access_services(server, flags=Flags(stores.meta, audit=(access.audit or Audit(stores.meta)).record),
-                            links=access.links)
+    install_access(server, stores, settings, callback_map=lambda: app.callback_map)
     app.layout = shell_layout
     return app
 

@@ -30,8 +30,9 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from backend.access.accounts import AccountError, Accounts
 from backend.access.audit import Audit
 from backend.access.bootstrap import ensure_first_admin
+from backend.access.flags import FLAGS_KEY, Flags
 from backend.access.guard import Guard
-from backend.access.links import Links
+from backend.access.links import LINKS_KEY, Links
 from backend.access.permissions import METRICS_READ
 from backend.access.principal import DataScope, Principal
 from backend.access.roles import Roles
@@ -75,6 +76,9 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
     access = Access(settings=settings)
     server.extensions[EXTENSION_KEY] = access
     _install_frame_ancestors(server, settings.access.frame_ancestors)
+    # Flags are checked with sign-in off too (for the local user), and their changes audited.
+    audit = Audit(stores.meta)
+    server.extensions[FLAGS_KEY] = Flags(stores.meta, audit=audit.record)
     if settings.access.auth == "off":
         access.guard = Guard(settings.access, None, callback_map, lambda _p: True)
         access.guard.install(server)
@@ -82,7 +86,7 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
 
     server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     meta = stores.meta
-    access.audit = Audit(meta)
+    access.audit = audit
     access.roles = Roles(meta, access.audit)
     access.accounts = accounts = Accounts(meta, settings.access, access.roles, access.audit)
 
@@ -95,6 +99,7 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
 
     access.links = Links(meta, settings.secret_key, maker_state=maker_state, max_days=settings.access.link_max_days,
                          audit=access.audit.record)
+    server.extensions[LINKS_KEY] = access.links
     access.tokens = Tokens(meta, accounts=accounts, audit=access.audit)
     access.sessions = sessions = Sessions(server, settings.access, accounts, access.tokens, access.links)
 
