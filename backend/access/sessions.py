@@ -91,7 +91,7 @@ class SessionUser(UserMixin):
 
 
 class PrincipalCache:
-    """Principals resolved in the last ``ttl`` seconds, by session (user, version) or token hash.
+    """Principals resolved in the last ``ttl`` seconds, by session (user, version), token hash or signed-link hash.
 
     Only principals are kept (a refusal is asked again each time). ``clear()`` forgets every
     entry, and a load that was running while it happened is not kept: an answer read before
@@ -215,16 +215,29 @@ class Sessions:
         return Resolution(current_user.principal, must_change_password=bool(session.get(_K_MUST_CHANGE)))
 
     def _link_session(self) -> Resolution:
-        # The link is checked at every request: a revoked or expired link stops at once.
+        # Like a session or a token, the link's principal is read again after the cache's few
+        # seconds (at once after a change made through this process): a wall screen polling
+        # several times a second does not read the records store at every poll.
         if self.links is None:
             session.clear()
             return Resolution(None, "link")
-        try:
-            return Resolution(self.links.resolve(str(session[_K_LINK])))
-        except LinkDeniedError as exc:  # a records store that cannot answer is a 500, not a sign-out
-            log.info("signed-link session ended: %s", exc)
+        token, links = str(session[_K_LINK]), self.links
+        denied: list[LinkDeniedError] = []
+
+        def load() -> Principal | None:
+            try:
+                return links.resolve(token)
+            except LinkDeniedError as exc:  # a records store that cannot answer is a 500, not a sign-out
+                denied.append(exc)
+                return None
+
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        principal = self.principals.get(("link", digest), load)
+        if principal is None:
+            log.info("signed-link session ended: %s", denied[0] if denied else "refused")
             session.clear()
             return Resolution(None, "link")
+        return Resolution(principal)
 
     @staticmethod
     def bearer() -> str | None:

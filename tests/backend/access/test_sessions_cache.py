@@ -14,6 +14,7 @@ from sqlalchemy import event
 
 from backend.access.accounts import Accounts
 from backend.access.audit import Audit
+from backend.access.links import Links
 from backend.access.principal import Principal
 from backend.access.roles import Roles
 from backend.access.sessions import PRINCIPAL_TTL_SECONDS, PrincipalCache
@@ -151,6 +152,41 @@ def test_a_token_revoked_elsewhere_stops_within_the_ttl_and_here_at_once(app, ti
             ticks.now += 0.2
         refused = client.get("/api/v1/pnl", headers=auth)
         assert refused.status_code == 401 and is_refused(refused), revoke_here
+
+
+def test_a_signed_link_revoked_elsewhere_stops_within_the_ttl_and_here_at_once(app, ticks, elsewhere) -> None:
+    access = services(app)
+    other_links = Links(elsewhere[0].meta, access.settings.secret_key, maker_state=lambda _user: None,
+                        max_days=access.settings.access.link_max_days)
+    maker = access.accounts.principal(new_user(app))
+    assert maker is not None
+    engine = access.accounts.meta.engine
+    me = threading.get_ident()
+    reads: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_args) -> None:
+        if threading.get_ident() == me and "FROM signed_links" in statement:
+            reads.append(statement)
+
+    for revoke_here in (False, True):
+        url, info = access.links.create(maker, "/pivot", "rows=desk", days=1)
+        screen = own_client(app)
+        assert screen.get(url).status_code in (302, 303)
+        assert passed(page(screen))  # the first use stamps the link; now it is kept
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            reads.clear()
+            for _ in range(5):  # a wall screen polling: the records store is read once per TTL
+                assert passed(page(screen))
+            assert reads == []
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        (access.links if revoke_here else other_links).revoke(info.id, actor=maker.id)
+        if not revoke_here:
+            ticks.now += PRINCIPAL_TTL_SECONDS - 0.1
+            assert passed(page(screen))
+            ticks.now += 0.2
+        assert not passed(page(screen)), revoke_here
 
 
 def test_a_burst_of_requests_reads_the_account_once_per_ttl(app, ticks) -> None:
