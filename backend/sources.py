@@ -3,7 +3,7 @@ and last error, for the data-sources admin page.
 
 Built from what this process has: the live market feed (simulator, replay or SSI FastConnect)
 as the market service reports it, the history it writes, the warehouse, the records store,
-the cache and the job runner. ``timed_probe`` runs one probe the way ``/health`` does too:
+the cache and the job runner. The stores are probed by ``store_checks``, as ``/health`` probes them:
 ok or not, how long it took, and only the error's type and its message for users.
 
 A message rate needs two readings: the caller passes the previous ``Sample`` back (the page
@@ -125,32 +125,39 @@ def feed_sources(settings: Any, service: Any, previous: Sample | None,
     return out, sample
 
 
-def store_sources(stores: Stores) -> list[SourceStatus]:
+def store_checks(stores: Stores) -> dict[str, dict[str, Any]]:
+    """The warehouse, records store and cache, each probed once: what ``/health`` reports, and
+    what the registry shows."""
     wh = stores.warehouse
 
     def warehouse() -> dict[str, Any]:
         if not wh.ping():
             raise ConnectionError("warehouse did not answer")
-        return {"backend": "chdb" if wh.embedded else "clickhouse", "data_version": wh.data_version()}
+        return {"backend": "chdb" if wh.embedded else "clickhouse", "schema_version": wh.schema_version()}
 
-    def records() -> dict[str, Any]:
+    def meta() -> dict[str, Any]:
         stores.meta.ping()
         return {"backend": stores.meta.engine.dialect.name}
 
     def cache() -> dict[str, Any]:
-        key = "deskboard:sources-probe"
+        key = "deskboard:store-probe"
         stores.cache.set(key, 1, timeout=10)
         if stores.cache.get(key) != 1:
             raise ConnectionError("cache did not keep a value")
         return {"backend": "redis" if stores.settings.redis_url else "file"}
 
+    return {"warehouse": timed_probe(warehouse), "meta": timed_probe(meta), "cache": timed_probe(cache)}
+
+
+def store_sources(stores: Stores) -> list[SourceStatus]:
+    checks = store_checks(stores)
     out = []
-    for name, kind, probe in (("Warehouse", "warehouse", warehouse), ("Records store", "records", records),
-                              ("Cache", "cache", cache)):
-        check = timed_probe(probe)
+    for name, kind, key in (("Warehouse", "warehouse", "warehouse"), ("Records store", "records", "meta"),
+                            ("Cache", "cache", "cache")):
+        check = checks[key]
         parts = [f"{check['backend']}" if check.get("backend") else "", f"answered in {check['ms']:g} ms"]
-        if check.get("data_version"):
-            parts.append(f"data version {check['data_version']}")
+        if key == "warehouse" and check["ok"]:
+            parts.append(f"data version {stores.warehouse.data_version()}")
         out.append(SourceStatus(name, kind, "ok" if check["ok"] else "down", last_error=_probe_error(check),
                                 detail=", ".join(p for p in parts if p)))
     return out

@@ -11,7 +11,7 @@ from spectree import Response
 from backend.api import errors
 from backend.api.spec import TAGS, ErrorBody, Query, spec
 from backend.market.service import current_market_service
-from backend.sources import timed_probe
+from backend.sources import store_checks
 from backend.stores import current_stores
 
 health_bp = Blueprint("health", __name__)
@@ -58,24 +58,7 @@ def health(query: HealthQuery):
     """Each store reachable (warehouse, metadata, cache), its backend, and the data version."""
     stores = current_stores()
     wh = stores.warehouse
-
-    def warehouse() -> dict[str, Any]:
-        if not wh.ping():
-            raise ConnectionError("warehouse did not answer")
-        return {"backend": "chdb" if wh.embedded else "clickhouse", "schema_version": wh.schema_version()}
-
-    def cache() -> dict[str, Any]:
-        key = "deskboard:health-probe"
-        stores.cache.set(key, 1, timeout=10)
-        if stores.cache.get(key) != 1:
-            raise ConnectionError("cache did not keep a value")
-        return {"backend": "redis" if stores.settings.redis_url else "file"}
-
-    def meta() -> dict[str, Any]:
-        stores.meta.ping()
-        return {"backend": stores.meta.engine.dialect.name}
-
-    checks = {"warehouse": timed_probe(warehouse), "meta": timed_probe(meta), "cache": timed_probe(cache)}
+    checks = store_checks(stores)
     healthy = all(c["ok"] for c in checks.values())
     version = wh.data_version() if checks["warehouse"]["ok"] else None
     body = {"status": "ok" if healthy else "degraded", "stores": checks, "data_version": version,
