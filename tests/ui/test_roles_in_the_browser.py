@@ -105,14 +105,17 @@ def _settled(dash_duo) -> None:
 
 
 def _sign_in(dash_duo, user: str) -> None:
+    """Sign ``user`` in as a person switching accounts does: sign the previous one out first."""
     base = dash_duo.server.url.rstrip("/")
-    # Leave the previous role's (live) page first, for a page of the same site that runs nothing
-    # (cookies are deleted for the page's own site): with its cookies gone, a live page's next
-    # refresh would be refused and take the tab to the sign-in form on its own, racing the
-    # navigation below.
-    dash_duo.driver.get(base + "/health")
-    dash_duo.driver.delete_all_cookies()  # the previous role's session ends with its cookies
-    dash_duo.driver.get(base + "/signin?next=/")
+    driver = dash_duo.driver
+    if driver.current_url.startswith(base):
+        # The sign-out form of the shell's user menu: the page leaves at once, so none of its live
+        # refreshes runs without a session.
+        driver.get(base + "/settings")
+        dash_duo.wait_for_element("#shell-user", timeout=30).click()
+        dash_duo.wait_for_element("#shell-signout", timeout=10).click()
+        dash_duo.wait_for_element("#signin-form", timeout=30)
+    driver.get(base + "/signin?next=/")
     dash_duo.wait_for_element("#signin-form", timeout=20)
     dash_duo.find_element("#user").send_keys(user)
     dash_duo.find_element("#password").send_keys(PASSWORD)
