@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash
 import dash_mantine_components as dmc
 from dash import dcc, hooks, html
-from dash.dependencies import ClientsideFunction, Input, Output, State
+from dash.dependencies import ClientsideFunction, Input, Output
 from flask import has_request_context
 
 from backend.access import policy
@@ -22,7 +22,9 @@ class ids:
     PROVIDER = "shell-provider"
     SHELL = "shell"
     URL = "url"
-    THEME = "shell-theme"
+    THEME = "shell-theme"  # the user's choice, kept by the browser: "light", "dark", or "auto"/none
+    SCHEME = "shell-scheme"  # the scheme shown now, for the pages' charts
+    SYSTEM = "shell-system"  # the system's scheme, written when it changes (assets/shell.js)
     THEME_TOGGLE = "shell-theme-toggle"
     NAV = "shell-nav"
     PHONE_MENU = "shell-phone-menu"
@@ -143,6 +145,8 @@ def shell_layout() -> dmc.MantineProvider:
             dcc.Location(id=ids.URL, refresh="callback-nav"),
             # the user's theme starts a browser that has none stored yet (/settings also writes it here)
             dcc.Store(id=ids.THEME, storage_type="local", data=prefs.chosen_theme),
+            dcc.Store(id=ids.SCHEME),
+            dcc.Store(id=ids.SYSTEM),
             _number_format(prefs),
             dmc.NotificationContainer(id="shell-notifications"),
             dmc.AppShell(
@@ -162,9 +166,11 @@ hooks.clientside_callback(
     ClientsideFunction(namespace="shell", function_name="applyChrome"),
     Output(ids.PROVIDER, "forceColorScheme"),
     Output(ids.THEME, "data"),
+    Output(ids.SCHEME, "data"),
     Output(ids.SHELL, "disabled"),
     Output(ids.SHELL, "className"),
     Input(ids.URL, "search"),
     Input(ids.THEME_TOGGLE, "n_clicks"),
-    State(ids.THEME, "data"),
+    Input(ids.SYSTEM, "data"),
+    Input(ids.THEME, "data"),  # /settings writes the choice here too
 )

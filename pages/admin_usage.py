@@ -28,7 +28,7 @@ dash.register_page(__name__, path="/admin/usage", title="Usage", name="Usage", o
 
 KIOSK_REFRESH_MS = 60_000
 URL = "url"  # the shell's dcc.Location
-THEME = "shell-theme"  # the shell's stored colour scheme
+THEME = "shell-scheme"  # the colour scheme the shell shows
 
 
 class ids:

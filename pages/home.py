@@ -32,7 +32,7 @@ class ids:
     TICK = "overview-kiosk-tick"
     DRAWN = "overview-drawn"  # the data version on screen
     URL = "url"  # the shell's dcc.Location
-    THEME = "shell-theme"  # the shell's stored colour scheme
+    THEME = "shell-scheme"  # the colour scheme the shell shows
 
 
 def data_version(stores: Stores) -> str:

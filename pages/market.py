@@ -246,7 +246,7 @@ clientside_callback(
     *(Output(g, "figure") for g in GRAPHS),
     Output(ids.CURSOR, "data"),
     Input(ids.ANSWER, "data"),
-    Input("shell-theme", "data"),
+    Input("shell-scheme", "data"),
     *(State(g, "figure") for g in GRAPHS),
     State(ids.CURSOR, "data"),
     State(ids.CONFIG, "data"),

@@ -413,7 +413,7 @@ def filter_options(dim: str, search: str | None, opened: bool | None, chosen: li
 # -- charts -------------------------------------------------------------------------
 @callback(
     Output(ids.PNL_CHART, "figure"), Output(ids.PIE_CHART, "figure"), Output(ids.GROSS_CHART, "figure"),
-    Input(ids.CHART_KICK, "data"), Input(ids.CHART_BY, "value"), Input("shell-theme", "data"),
+    Input(ids.CHART_KICK, "data"), Input(ids.CHART_BY, "value"), Input("shell-scheme", "data"),
     State(ids.REQUEST, "data"), State(ids.VIEW, "value"), State(ids.STATE, "data"),
     # The table view asks for no charts: chartKick (in the browser) starts them in the chart view.
     prevent_initial_call=True,

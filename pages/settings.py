@@ -227,8 +227,8 @@ def _view_id(value: Any) -> Any:
 
 @callback(
     output={"notices": Output(ids.NOTICES, "children"), **FORM_OUT,
-            "shell_theme": Output("shell-theme", "data", allow_duplicate=True),
-            "scheme": Output("shell-provider", "forceColorScheme", allow_duplicate=True)},
+            # the shell shows the choice at once ("auto" follows the system) and this browser keeps it
+            "shell_theme": Output("shell-theme", "data", allow_duplicate=True)},
     inputs={"_n": Input(ids.SAVE, "n_clicks")},
     state={"theme": State(ids.THEME, "value"), "thousands": State(ids.THOUSANDS, "value"),
            "decimals": State(ids.DECIMALS, "value"), "zone": State(ids.TIME_ZONE, "value"),
@@ -239,7 +239,7 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
          version: Any) -> dict[str, Any]:
     if not _n:  # the page's insertion can fire this once with no click (its outputs outlive the page)
         raise PreventUpdate
-    out: dict[str, Any] = dict.fromkeys(("notices", *FORM_FIELDS, "shell_theme", "scheme"), no_update)
+    out: dict[str, Any] = dict.fromkeys(("notices", *FORM_FIELDS, "shell_theme"), no_update)
     settings, user = service(), current_principal().id
     changes = {"theme": theme, "thousands": SEPARATOR_CHOICES.get(thousands, thousands) if isinstance(thousands, str)
                else thousands, "decimals": decimals, "time_zone": zone, "pivot_view": _view_id(view) or None,
@@ -253,9 +253,8 @@ def save(_n: int | None, theme: Any, thousands: Any, decimals: Any, zone: Any, v
         return {**out, "notices": [notice(text, "orange")], **dict(zip(FORM_FIELDS, form_values(fresh), strict=True))}
     except SettingsError as exc:
         return {**out, "notices": [notice(field_text(exc))]}
-    scheme = prefs.chosen_theme or no_update
     return {**out, "notices": [notice(f"Saved (version {prefs.version}).", "green")], "version": prefs.version,
-            "shell_theme": scheme, "scheme": scheme}
+            "shell_theme": prefs.theme}
 
 
 @callback(Output(ids.PREVIEW, "children"), Input(ids.THOUSANDS, "value"), Input(ids.DECIMALS, "value"),

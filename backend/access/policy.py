@@ -122,6 +122,7 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     "shell": SIGNED_IN,
     "shell-provider": SIGNED_IN,
     "shell-theme": SIGNED_IN,
+    "shell-scheme": SIGNED_IN,
     # overview
     "overview": p.OVERVIEW_VIEW,
     "overview-drawn": p.OVERVIEW_VIEW,
@@ -217,7 +218,7 @@ LINK_PAGE_COMPONENTS: Final[dict[str, tuple[str, ...]]] = {
     "/market": ("market-",),
 }
 SHELL_COMPONENTS: Final = frozenset({"_pages_content", "_pages_store", "_pages_dummy", "shell", "shell-provider",
-                                     "shell-theme"})
+                                     "shell-theme", "shell-scheme"})
 
 
 # Starting a job needs ``jobs.run`` (the route and the job control say so); what the job does

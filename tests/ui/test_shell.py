@@ -66,3 +66,30 @@ def test_phone_width_has_a_menu_with_every_page(dash_duo, deskboard_app) -> None
     items()["Pivot"].click()
     until(lambda: dash_duo.driver.current_url.split("?")[0].endswith("/pivot"), timeout=20)
     assert dash_duo.get_logs() == []
+
+
+def _system_scheme(dash_duo, scheme: str) -> None:
+    dash_duo.driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                    {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+
+
+def test_with_no_theme_chosen_the_shell_follows_the_system_until_the_user_picks_one(dash_duo, deskboard_app) -> None:
+    dash_duo.start_server(deskboard_app)
+    dash_duo.wait_for_element("#shell-theme-toggle")
+    dash_duo.driver.execute_script("window.localStorage.removeItem('shell-theme')")
+    _system_scheme(dash_duo, "dark")
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#shell-theme-toggle")
+    until(lambda: _theme(dash_duo) == "dark", timeout=20)
+    _system_scheme(dash_duo, "light")  # the system changes while the page is open
+    until(lambda: _theme(dash_duo) == "light", timeout=20)
+    assert dash_duo.driver.execute_script("return document.documentElement.getAttribute('data-mantine-color-scheme')") == "light"
+    dash_duo.find_element("#shell-theme-toggle").click()  # a choice: kept whatever the system does
+    until(lambda: _theme(dash_duo) == "dark", timeout=20)
+    _system_scheme(dash_duo, "light")
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#shell-theme-toggle")
+    until(lambda: _theme(dash_duo) == "dark", timeout=20)
+    dash_duo.find_element("#shell-theme-toggle").click()
+    until(lambda: _theme(dash_duo) == "light", timeout=20)
+    assert dash_duo.get_logs() == []
