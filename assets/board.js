@@ -13,6 +13,10 @@
   const whole = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
   // The board's view state in this tab: the pinned symbols, in pin order.
   const view = (window.deskboardBoard = window.deskboardBoard || { pins: [] });
+  // Numbers are formatted in English and shown in the user's marks (assets/number_format.js).
+  function local(text) {
+    return window.deskboardNumbers ? window.deskboardNumbers.localise(text) : text;
+  }
 
   function isFuture(data) {
     return data && data.kind === "future";
@@ -25,12 +29,12 @@
   fns.boardPrice = function (params) {
     const v = params.value;
     if (missing(v) || v === 0) return "";
-    return isFuture(params.data) ? price1.format(v) : price2.format(v / 1000);
+    return local(isFuture(params.data) ? price1.format(v) : price2.format(v / 1000));
   };
   fns.boardChange = function (params) {
     const v = params.value;
     if (missing(v)) return "";
-    return isFuture(params.data) ? price1.format(v) : price2.format(v / 1000);
+    return local(isFuture(params.data) ? price1.format(v) : price2.format(v / 1000));
   };
   // Volumes to three significant figures above 9,999 (12.3K, 350K, 1.23M); the exact figure
   // is the cell's tooltip.
@@ -48,14 +52,16 @@
     }
     return whole.format(v);
   }
-  fns.boardCompact = compact;
+  fns.boardCompact = function (v) {
+    return local(compact(v));
+  };
   fns.boardVolume = function (params) {
     const v = params.value;
-    return missing(v) || v === 0 ? "" : compact(v);
+    return missing(v) || v === 0 ? "" : local(compact(v));
   };
   fns.boardPct = function (params) {
     const v = params.value;
-    return missing(v) ? "" : (v > 0 ? "+" : "") + v.toFixed(2) + "%";
+    return missing(v) ? "" : local((v > 0 ? "+" : "") + v.toFixed(2) + "%");
   };
   // Average matched price: traded value over volume; a futures contract trades for its
   // points × the contract multiplier (backend.market.reference.FUTURES_MULTIPLIER; a test
@@ -176,11 +182,11 @@
   // Foreign room: 0 is news (the room is full), not an empty cell; blank only before it is known.
   fns.boardRoom = function (params) {
     const v = params.value;
-    return missing(v) ? "" : compact(v);
+    return missing(v) ? "" : local(compact(v));
   };
   fns.boardExactVolume = function (params) {
     const v = params.value;
-    return missing(v) || v === 0 ? undefined : whole.format(v);
+    return missing(v) || v === 0 ? undefined : local(whole.format(v));
   };
 
   // Kiosk rows: the screen's height below the grid's top and its two header rows, shared by the

@@ -7,14 +7,11 @@
   const fmtCache = {};
   const digits = { money: 0, qty: 0, count: 0, pct: 2, price: 2, weight: 4 };
 
-  // The user's number format from their settings, written by the shell into #shell-number-format:
-  // grouping and decimal marks for every kind, their decimals for money (other kinds keep theirs).
+  // The user's number format from their settings (assets/number_format.js): grouping and decimal
+  // marks for every kind, their decimals for money (other kinds keep theirs).
   function userFormat() {
-    const el = document.getElementById("shell-number-format");
-    const d = (el && el.dataset) || {};
-    const places = parseInt(d.decimals, 10);
-    return { group: d.thousands === undefined ? "," : d.thousands, point: d.point || ".",
-             money: places >= 0 && places <= 6 ? places : null };
+    const m = window.deskboardNumbers ? window.deskboardNumbers.marks() : { group: ",", point: ".", decimals: null };
+    return { group: m.group, point: m.point, money: m.decimals };
   }
 
   function formatter(kind) {

@@ -11,6 +11,7 @@ import dash_mantine_components as dmc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from backend.access.user_settings import localised
 from backend.market.board_view import price_tone
 from backend.market.symbol_detail import SymbolDetail, price_series
 
@@ -35,16 +36,16 @@ def _is_future(symbol: str, row: dict[str, Any] | None) -> bool:
 def fmt_price(value: float | None, future: bool) -> str:
     if value is None or value == 0:
         return "—"
-    return f"{value:,.1f}" if future else f"{value / 1000:,.2f}"
+    return localised(f"{value:,.1f}" if future else f"{value / 1000:,.2f}")
 
 
 def fmt_volume(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+    return "—" if value is None else localised(f"{value:,.0f}")
 
 
 def fmt_value(value: float | None) -> str:
     """VND as billions (the unit VN market reports use for traded and foreign value)."""
-    return "—" if value is None else f"{value / 1e9:,.2f} bn"
+    return "—" if value is None else localised(f"{value / 1e9:,.2f}") + " bn"
 
 
 def _vn_time(ts: float) -> datetime:
@@ -63,7 +64,7 @@ def head(detail: SymbolDetail) -> list[Any]:
     future = _is_future(detail.symbol, row)
     last = row.get("last")
     change, pct = row.get("change"), row.get("change_pct")
-    change_text = "" if change is None else (f"{change:+,.1f}" if future else f"{change / 1000:+,.2f}")
+    change_text = "" if change is None else localised(f"{change:+,.1f}" if future else f"{change / 1000:+,.2f}")
     facts = [("Ref", fmt_price(row.get("ref"), future), "board-ref"),
              ("Ceil", fmt_price(row.get("ceiling"), future), "board-ceiling"),
              ("Floor", fmt_price(row.get("floor"), future), "board-floor"),
@@ -74,7 +75,8 @@ def head(detail: SymbolDetail) -> list[Any]:
     return [
         html.Span(fmt_price(last, future), className=f"board-detail-price {_tone_class(last, row)}",
                   **{"data-price": "" if last is None else str(last)}),
-        html.Span(f"{change_text} ({pct:+.2f}%)" if pct is not None else "", className=_tone_class(last, row)),
+        html.Span(f"{change_text} ({localised(f'{pct:+.2f}')}%)" if pct is not None else "",
+                  className=_tone_class(last, row)),
         *(html.Span([html.B(f"{label} "), html.Span(text, className=css)]) for label, text, css in facts),
         html.Span("Futures, index points" if future else "Prices in thousand VND", className="board-version"),
     ]
@@ -162,11 +164,11 @@ def foreign_table(detail: SymbolDetail) -> html.Table | dmc.Text:
     if flow is None:
         return dmc.Text("No foreign flow reported for this symbol.", size="sm", c="dimmed")
     net_css = "board-up" if flow.net_val > 0 else "board-down" if flow.net_val < 0 else ""
-    usage = "—" if flow.room_usage is None else f"{flow.room_usage * 100:.1f}% of the limit used"
+    usage = "—" if flow.room_usage is None else localised(f"{flow.room_usage * 100:.1f}") + "% of the limit used"
     rows = [
-        ("Buy", fmt_value(flow.buy_val), f"{flow.buy_vol:,} shares", ""),
-        ("Sell", fmt_value(flow.sell_val), f"{flow.sell_vol:,} shares", ""),
-        ("Net", fmt_value(flow.net_val), f"{flow.buy_vol - flow.sell_vol:+,} shares", net_css),
+        ("Buy", fmt_value(flow.buy_val), localised(f"{flow.buy_vol:,}") + " shares", ""),
+        ("Sell", fmt_value(flow.sell_val), localised(f"{flow.sell_vol:,}") + " shares", ""),
+        ("Net", fmt_value(flow.net_val), localised(f"{flow.buy_vol - flow.sell_vol:+,}") + " shares", net_css),
         ("Room", fmt_volume(flow.room), usage, ""),
     ]
     return html.Table(html.Tbody([

@@ -9,6 +9,8 @@ from typing import Any
 import dash_mantine_components as dmc
 from dash import html
 
+from backend.access.user_settings import localised
+
 _VN = timedelta(hours=7)
 PHASES = {
     "pre_open": "Pre-open", "ato": "ATO", "continuous": "Continuous", "lunch": "Lunch break",
@@ -101,7 +103,7 @@ def breadth_text(counts: dict[str, int], *, short: bool = False) -> str:
 
 def movers_line(movers: dict[str, list[dict[str, Any]]]) -> list[Any]:
     def item(m: dict[str, Any], cls: str) -> html.Span:
-        return html.Span(f"{m['symbol']} {m['change_pct']:+.2f}%", className=f"board-mover {cls}")
+        return html.Span(f"{m['symbol']} {_signed(m['change_pct'], 2)}%", className=f"board-mover {cls}")
 
     parts: list[Any] = [html.B("Top ▲ ")]
     parts += [item(m, "board-up") for m in movers.get("gainers", ())] or [html.Span("—", className="board-mover")]
@@ -111,7 +113,7 @@ def movers_line(movers: dict[str, list[dict[str, Any]]]) -> list[Any]:
 
 
 def _signed(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:+,.{digits}f}"
+    return "" if value is None else localised(f"{value:+,.{digits}f}")
 
 
 def index_strip_view(items: list[dict[str, Any]]) -> list[html.Div]:
@@ -130,12 +132,12 @@ def index_strip_view(items: list[dict[str, Any]]) -> list[html.Div]:
         else:
             pct = item.get("change_pct")
             parts += [
-                html.Span(f"{value:,.{digits}f}", className="board-index-value"),
+                html.Span(localised(f"{value:,.{digits}f}"), className="board-index-value"),
                 html.Span(_signed(item.get("change"), digits), className="board-index-change"),
-                html.Span("" if pct is None else f"({pct:+.2f}%)", className="board-index-pct"),
+                html.Span("" if pct is None else f"({_signed(pct, 2)}%)", className="board-index-pct"),
             ]
             if item.get("basis") is not None:
-                parts.append(html.Span(f"basis {item['basis']:+.1f}", className="board-index-basis",
+                parts.append(html.Span(f"basis {_signed(item['basis'], 1)}", className="board-index-basis",
                                        title="futures minus VN30, index points"))
         tone = item.get("tone")
         out.append(html.Div(parts, className="board-index" + (f" board-{tone}" if tone else ""),

@@ -15,6 +15,7 @@ from datetime import date
 import dash_mantine_components as dmc
 from dash import dcc, html
 
+from backend.access.user_settings import localised
 from backend.overview import Change, Contributor, Contributors, Overview
 from components.overview_charts import desk_exposure_figure, desk_pnl_figure, exposure_title, trend_title
 
@@ -49,8 +50,8 @@ def money(value: float | None, *, signed: bool = False) -> str:
     size = abs(value)
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if size >= limit:
-            return f"{sign}${size / limit:,.2f}{suffix}"
-    return f"{sign}${size:,.0f}"
+            return sign + "$" + localised(f"{size / limit:,.2f}") + suffix
+    return sign + "$" + localised(f"{size:,.0f}")
 
 
 def short_day(day: date) -> str:
@@ -68,7 +69,7 @@ def change_line(name: str, change: Change | None, previous: date | None) -> dmc.
         return dmc.Text("No earlier trade date to compare", id=ids.change(name), size="sm", c="dimmed",
                         className="overview-change")
     arrow = "▲" if change.delta > 0 else "▼" if change.delta < 0 else "="
-    pct = "" if change.pct is None else f" ({change.pct:+.1f}%)"
+    pct = "" if change.pct is None else f" ({localised(f'{change.pct:+.1f}')}%)"
     return dmc.Text(
         [html.Span(arrow, className="overview-arrow"), f" {money(change.delta, signed=True)}{pct}",
          html.Span(f" vs {short_day(previous)}", className="overview-vs")],

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from flask import g, has_request_context
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -86,7 +87,12 @@ class UserPrefs:
         """``value`` with the user's grouping and decimals ("" for a missing value)."""
         if value is None or math.isnan(value):
             return ""
-        text = f"{value:,.{self.decimals}f}"
+        return self.localise(f"{value:,.{self.decimals}f}")
+
+    def localise(self, text: str) -> str:
+        """Text formatted the English way ("1,234.5", "$1.23M") in the user's marks."""
+        if self.thousands == "," and self.decimal_mark == ".":
+            return text
         return text.replace(",", "\0").replace(".", self.decimal_mark).replace("\0", self.thousands)
 
 
@@ -265,11 +271,24 @@ def current_prefs(meta: MetaStore | None = None) -> UserPrefs:
     principal = current_principal()
     if principal.via not in ("session", "local"):
         return DEFAULTS
+    # One read per request: a page's layout and its live parts format many numbers.
+    cached = getattr(g, "deskboard_prefs", None) if has_request_context() else None
+    if cached is not None and cached[0] == principal.id:
+        return cached[1]
     try:
-        return UserSettingsService(meta or current_stores().meta).get(principal.id)
+        prefs = UserSettingsService(meta or current_stores().meta).get(principal.id)
     except (SettingsError, ValueError, SQLAlchemyError):
         log.warning("user settings could not be read for %s; showing defaults", principal.id, exc_info=True)
         return DEFAULTS
+    if has_request_context():
+        g.deskboard_prefs = (principal.id, prefs)
+    return prefs
+
+
+def localised(text: str) -> str:
+    """``text`` formatted the English way, in the marks of the user being served (as it is
+    outside a request: a figure computed for no one in particular)."""
+    return current_prefs().localise(text) if has_request_context() else text
 
 
 def default_theme(meta: MetaStore | None = None) -> str | None:

@@ -285,6 +285,61 @@ def test_the_default_watchlist_opens_the_board_and_a_list_in_the_url_wins(dash_d
         assert dash_duo.get_logs() == []
 
 
+def _separators(dash_duo, css: str) -> list[str]:
+    """Plotly's separators (decimal mark, then grouping) of every chart drawn under ``css``."""
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' .js-plotly-plot'))"
+        ".map(g => g._fullLayout && g._fullLayout.separators).filter(s => s)", css)
+
+
+def test_the_number_format_applies_on_the_board_its_detail_the_market_page_and_every_chart(
+        dash_duo, tmp_path: Path, warehouse_url: str, fresh_warehouse: Warehouse) -> None:
+    from tests.ui import board_support
+    from tests.ui.board_support import FUTURES, LIMITS, open_board, texts, wait_cell
+
+    with board_support.scripted_market(tmp_path, warehouse_url, fresh_warehouse) as m:
+        m.send_limits()
+        for symbol, (ref, _ceiling, _floor) in LIMITS.items():
+            m.trade(symbol, ref, total=12_345, volume=12_345)
+        m.trade(FUTURES, 1_301.5, total=5, volume=5)
+        UserSettingsService(meta(m.app)).update("local", 0, thousands=".", decimals=2)  # 1.234,56
+        open_board(dash_duo, m)  # /market live in the other tab
+        wait_cell(dash_duo, "ACB", "last", "24,50")  # thousand VND, two decimals after a comma
+        wait_cell(dash_duo, FUTURES, "last", "1301,5")  # futures keep their narrow ungrouped points
+        wait_cell(dash_duo, "ACB", "total_vol", "12,3K")
+        until(lambda: any(re.fullmatch(r"1\.301,5", t) for t in texts(dash_duo, ".board-index-value")), timeout=15)
+        dash_duo.find_element("#board-grid [row-id='ACB'] [col-id='symbol'] .board-open").click()
+        until(lambda: texts(dash_duo, ".board-detail-price") == ["24,50"], timeout=15)
+        until(lambda: "12.345" in " ".join(texts(dash_duo, "#board-detail-head span")), timeout=15)  # volume
+        until(lambda: _separators(dash_duo, "#board-detail-chart") == [",."], timeout=15)
+        dash_duo.wait_for_page(dash_duo.server_url + "/market")
+        until(lambda: len(_separators(dash_duo, "body")) >= 4 and set(_separators(dash_duo, "body")) == {",."},
+              timeout=30)
+        assert dash_duo.get_logs() == []
+
+
+def test_the_overview_tiles_and_charts_use_the_users_number_format(dash_duo, signin_app) -> None:
+    UserSettingsService(meta(signin_app)).update("ana", 0, thousands=" ", decimals=2)
+    accounts = signin_app.server.extensions[EXTENSION_KEY].accounts
+    accounts.create_user("bo", password=PASSWORD, roles=("analyst",), actor="bo")
+    dash_duo.start_server(signin_app, navigate=False)
+    shown: dict[str, tuple[str, str]] = {}
+    for user in ("ana", "bo"):
+        dash_duo.driver.delete_all_cookies()
+        sign_in(dash_duo, user, "/")
+        dash_duo.wait_for_element("#overview-trend .bars path", timeout=60)
+        until(lambda: _separators(dash_duo, "body") and len(set(_separators(dash_duo, "body"))) == 1, timeout=20)
+        tile = dash_duo.find_element("[id*='overview-figure'][id*='gross_exposure']")
+        shown[user] = (tile.text, _separators(dash_duo, "body")[0])
+        value = float(tile.get_attribute("data-value"))
+        text = tile.text.replace(" ", "") if user == "ana" else tile.text.replace(",", "")
+        scale = {"B": 1e9, "M": 1e6, "K": 1e3}.get(text[-1], 1)
+        assert float(text.strip("$BMK")) * scale == pytest.approx(value, rel=0.01)
+    assert shown["ana"][1] == ". " and shown["bo"][1] == ".,"
+    assert re.fullmatch(r"\$\d{1,3}\.\d{2}[KMB]", shown["ana"][0]), shown
+    assert dash_duo.get_logs() == []
+
+
 # -- the page's callbacks answer hostile form values with a notice, and write nothing ------------
 def _callback_key(app, *outputs: str) -> str:
     found = [key for key in app.callback_map if all(o in key for o in outputs)]

@@ -77,6 +77,22 @@ def test_number_format(service: UserSettingsService) -> None:
     assert UserPrefs().format_number(None) == "" and UserPrefs().format_number(float("nan")) == ""
 
 
+def test_english_text_is_shown_in_the_users_marks_and_left_alone_in_the_default_ones() -> None:
+    assert UserPrefs(thousands=".").localise("$1,234.50M (+12.3%)") == "$1.234,50M (+12,3%)"
+    assert UserPrefs(thousands=" ").localise("-1,234,567.89") == "-1 234 567.89"
+    assert UserPrefs(thousands="").localise("1,234.5 bn") == "1234.5 bn"
+    text = "1,234.5"
+    assert UserPrefs().localise(text) is text  # the default marks cost nothing
+    # independent of Python's grouping: digits cut into threes from the right by hand
+    def by_hand(value: float) -> str:
+        whole, cents = f"{abs(value):.2f}".split(".")
+        groups = [whole[max(0, i - 3):i] for i in range(len(whole), 0, -3)][::-1]
+        return ("-" if value < 0 else "") + ".".join(groups) + "," + cents
+
+    for value in (0.5, 12.25, 1234.5, 9876543.21, -1000.0, 100000.0):
+        assert UserPrefs(thousands=".").localise(f"{value:,.2f}") == by_hand(value)
+
+
 HOSTILE = [
     ("theme", "purple"), ("theme", "x" * 10_000), ("theme", None), ("theme", 1), ("theme", ["dark"]),
     ("thousands", "_"), ("thousands", ",,"), ("thousands", 0), ("thousands", "x" * 10_000),
