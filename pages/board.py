@@ -25,8 +25,9 @@ import dash
 import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
+from dash.exceptions import PreventUpdate
 
-from backend.access.current import current_principal
+from backend.access.current import current_principal, link_view
 from backend.access.permissions import MARKET_RULES_EDIT
 from backend.access.user_settings import default_watchlist
 from backend.market.board import BoardState
@@ -173,6 +174,9 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
            **_: Any) -> html.Div:
     is_kiosk = kiosk == "1"
     notes: list[str] = []
+    linked = link_view()
+    if linked is not None:  # a signed link's screen shows the link's board, as it was shared
+        watchlist, sort, pin, symbol = (linked.get(k) for k in ("watchlist", "sort", "pin", "symbol"))
     if watchlist is None:  # no watchlist in the URL: the user's default (a link's own list always wins)
         watchlist = default_watchlist(current_stores().meta)
     wanted, more = one_value("watchlist", watchlist)
@@ -273,6 +277,9 @@ def refresh_board(poll: int | None, selection: dict[str, Any] | None,
     nothing = dict.fromkeys(BOARD_OUT, no_update)
     if current_market_service() is None or not isinstance(selection, dict):
         return {**nothing, "ack": poll}
+    linked = link_view()
+    if linked is not None:  # a link's list, whatever the browser asks for
+        selection = _selection(linked.get("watchlist"))
     tick = _tick(selection, client)
     up = tick.update
     state = {"v": up.version, "known": up.known, "list": selection["id"], "strip": tick.strip_key}
@@ -308,6 +315,8 @@ def refresh_status(_n: int | None) -> dict[str, Any]:
     prevent_initial_call=True,
 )
 def choose_watchlist(watchlist: str | None):
+    if link_view() is not None:
+        raise PreventUpdate  # a signed link shows its own list only
     selection = _selection(watchlist)
     return selection, _tick(selection).symbols, None
 

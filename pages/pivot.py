@@ -20,6 +20,7 @@ import dash
 import dash_mantine_components as dmc
 from dash import ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.dependencies import ClientsideFunction
+from dash.exceptions import PreventUpdate
 from flask import has_request_context
 
 from backend.access.current import current_principal, current_scope
@@ -119,6 +120,19 @@ def pivot_answer(body: dict[str, Any]) -> dict[str, Any]:
     return answer(current_stores(), body, current_scope())
 
 
+LINK_NOTICE = "This signed link shows one view: its controls change nothing."
+
+
+def _link_view(shown: ViewState) -> ViewState | None:
+    """A signed link's own view, shown the way the screen asked (kiosk, embedded), whatever else
+    the browser sends: the link's screen can show that one view only. None: not a link."""
+    principal = current_principal()
+    if principal.via != "link":
+        return None
+    own = parse_view(principal.link_query or "", latest_date=_latest_date()).state
+    return own.model_copy(update={"kiosk": shown.kiosk, "embed": shown.embed})
+
+
 def _counted(body: dict[str, Any]) -> dict[str, Any]:
     """The request, counted in usage by its dimensions and metrics when a person asked for it
     (a kiosk's timer refreshing the view is not use)."""
@@ -182,7 +196,7 @@ def layout(**kwargs: Any) -> html.Div:
     if not kwargs:  # no query string: the user's default saved view, if any (a link's own view always wins)
         kwargs = default_pivot_state(current_stores().meta)
     parsed = parse_view(_query_of(kwargs), latest_date=_latest_date())
-    state = parsed.state
+    state = _link_view(parsed.state) or parsed.state
     out = actions.view_values(state, parsed.notices)
     drawn, error = _first_answer(state)
     drawn = drawn or {}
@@ -326,6 +340,11 @@ def _view_and_answer(old: ViewState, new: ViewState, notices: list[str], keep: A
 def update_view(**values: Any) -> Any:
     trigger = ctx.triggered_id
     state = ViewState.model_validate(values["state"])
+    pinned = _link_view(state)
+    if pinned is not None:  # the controls go back to the link's view; the link's answer only
+        if pinned == state:
+            return {**actions.view_values(state, [LINK_NOTICE]), "refused": None, **_no_answer()}
+        return _view_and_answer(state, pinned, [LINK_NOTICE], VIEW_OUT)
     if trigger == ids.POPSTATE:
         parsed = parse_view((values["popstate"] or {}).get("search", ""), latest_date=state.date_from)
         return _view_and_answer(state, parsed.state, parsed.notices, VIEW_OUT)
@@ -355,7 +374,8 @@ def update_view(**values: Any) -> Any:
     prevent_initial_call=True,  # the layout carries the first answer
 )
 def refresh(_tick: int | None, state_json: dict[str, Any]) -> dict[str, Any]:
-    return _answer_values(ViewState.model_validate(state_json))
+    state = ViewState.model_validate(state_json)
+    return _answer_values(_link_view(state) or state)
 
 
 clientside_callback(ClientsideFunction("pivot", "visibleRows"), Output(ids.GRID, "rowData"),
@@ -398,7 +418,7 @@ def place_controls(phone: bool, state_json: dict[str, Any]) -> tuple[Any, Any, A
 )
 def filter_options(dim: str, search: str | None, opened: bool | None, chosen: list[str] | None,
                    state_json: dict) -> tuple[Any, Any]:
-    if dim not in FILTERABLE:
+    if dim not in FILTERABLE or current_principal().via == "link":
         return [], []
     if ctx.triggered_id == cids.FILTER_VALUES and "dropdownOpened" in ctx.triggered[0]["prop_id"] and not opened:
         return no_update, no_update
@@ -423,6 +443,9 @@ def draw_charts(_kick: Any, chart_by: str, theme: str | None, body: dict[str, An
     if view != "chart":
         return no_update, no_update, no_update
     state = ViewState.model_validate(state_json)
+    pinned = _link_view(state)
+    if pinned is not None:
+        state, body, chart_by = pinned, pinned.to_request(), pinned.chart_by
     dark = theme == "dark" or state.kiosk
     first = state.rows[0]
     base = {**body, "columns": [], "limit": state.top}
@@ -451,6 +474,8 @@ def draw_charts(_kick: Any, chart_by: str, theme: str | None, body: dict[str, An
 )
 def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[str, Any] | None,
                state_json: dict[str, Any], meta: dict[str, Any] | None) -> tuple:
+    if current_principal().via == "link":  # a link shows its view; the trades behind it are not part of it
+        raise PreventUpdate
     return drill.open_drill(partial(count_trades, current_stores().warehouse), cell, body, colvals, state_json, meta,
                             data_scope=current_scope())
 
@@ -460,6 +485,8 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
     State(ids.DRILL_SCOPE, "data"), prevent_initial_call=True,
 )
 def drill_rows(req: dict[str, Any] | None, scope: dict[str, Any] | None) -> Any:
+    if current_principal().via == "link":
+        raise PreventUpdate
     return drill.drill_rows(partial(fetch_page, current_stores().warehouse), req, scope, data_scope=current_scope())
 
 

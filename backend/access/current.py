@@ -8,6 +8,7 @@ the caller is the single local user, who may do everything and see every row.
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import parse_qsl
 
 from flask import g, has_request_context
 
@@ -36,3 +37,13 @@ def current_scope() -> DataScope:
 
 def set_current_principal(principal: Principal) -> None:
     setattr(g, G_KEY, principal)
+
+
+def link_view() -> dict[str, str] | None:
+    """The view a signed link was made for (its URL query's parameters, the last of each
+    name), when the request is a link's; None otherwise. Pages show that view whatever the
+    browser asks, so a link's screen shows one view only."""
+    principal = current_principal()
+    if principal.via != "link":
+        return None
+    return dict(parse_qsl((principal.link_query or "").removeprefix("?"), keep_blank_values=True))

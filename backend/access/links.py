@@ -263,7 +263,7 @@ class Links:
         info = replace(self._info(row, {row.maker: state}, now), last_used_at=last_used)
         principal = Principal(id=f"link:{link_id}", display_name=row.label or "Signed link", roles=frozenset(),
                               permissions=frozenset({PAGE_PERMISSIONS[row.path]}), scope=scope, via="link",
-                              link_path=row.path)
+                              link_path=row.path, link_query=row.query)
         return principal, info
 
     def _verified_id(self, token: object) -> str:

@@ -76,8 +76,9 @@ class Principal:
     permissions: frozenset[str] = frozenset()
     scope: DataScope = field(default=EVERYTHING)
     via: Via = "session"
-    # A signed link allows one view only: the page path it was made for.
+    # A signed link allows one view only: the page path and the URL query it was made for.
     link_path: str | None = None
+    link_query: str | None = None
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -157,6 +157,9 @@ def test_a_signed_link_shows_its_kiosk_view_only_and_stops_when_revoked(dash_duo
     _only_refusals(dash_duo, ("403",))
     driver.get(base + "/pivot?" + QUERY)
     assert _totals(dash_duo) == (labels, pnl)  # its own view still shows
+    # another view of the same page, by address: the screen shows the link's view, not that one
+    driver.get(base + "/pivot?rows=book&m=pnl&kiosk=1")
+    assert _totals(dash_duo) == (labels, pnl)
     assert dash_duo.get_logs() == []
     kiosk_cookies = driver.get_cookies()
 

@@ -99,7 +99,7 @@ def test_a_link_opens_one_page_with_the_makers_scope_and_nothing_else(links: Lin
     assert principal.permissions == frozenset({PIVOT_VIEW})
     assert principal.roles == frozenset()
     assert principal.scope == DESKS_AB
-    assert principal.link_path == "/pivot"
+    assert principal.link_path == "/pivot" and principal.link_query == "rows=desk&m=pnl"
     assert not principal.can(LINKS_CREATE)
     assert info.href == "/pivot?rows=desk&m=pnl" and info.label == "Wall screen"
     assert info.status == "active" and info.maker == "ana"
