@@ -11,6 +11,7 @@ from flask import has_request_context
 
 from backend.access import policy
 from backend.access.current import current_principal
+from backend.access.flags import flag_on
 from backend.access.permissions import ACCOUNT_SELF
 from backend.access.principal import Principal
 from backend.access.sessions import ANONYMOUS, Sessions
@@ -38,7 +39,10 @@ def may_open(principal: Principal, path: str) -> bool:
     if path == "/admin":
         return bool(allowed_sections())
     need = policy.page_rule(path)
-    return need == policy.SIGNED_IN or principal.can(need)
+    if need != policy.SIGNED_IN and not principal.can(need):
+        return False
+    flag = policy.page_flag(path)  # a page behind a flag is listed where the flag is on
+    return flag is None or flag_on(flag, principal)
 
 
 def nav_pages() -> list[dict]:

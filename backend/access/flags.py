@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
+from flask import current_app, has_app_context
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -338,3 +339,12 @@ def _listed(values: object) -> object:
     if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
         return values
     return list(values) if not isinstance(values, (list, tuple)) else values
+
+
+def flag_on(key: str, principal: Principal) -> bool:
+    """Whether flag ``key`` is on for ``principal`` in the app being served (off outside one, or
+    where no flag service is installed: a feature behind a flag stays hidden rather than shown)."""
+    if not has_app_context():
+        return False
+    flags = current_app.extensions.get(FLAGS_KEY)
+    return bool(flags is not None and flags.is_on(key, principal))

@@ -34,12 +34,14 @@ CALLBACK_PATH: Final = "/_dash-update-component"
 # Endpoints a session whose password must change may still use.
 MUST_CHANGE_ALLOWED: Final = frozenset({"access_signin.password", "access_signin.signout"})
 PAGES_LOCATION: Final = "_pages_location"
+PAGE_CONTENT_OUTPUT: Final = "_pages_content.children"  # Dash's page-content callback names this output first
 
 # Every answer the check gives instead of the route's own carries this header, so logs,
 # proxies and tests can tell a refusal by the check from the route's own 4xx.
 REFUSED_HEADER: Final = "X-Deskboard-Access"
 
 Allowed = Callable[[Principal | None], bool]
+FlagOn = Callable[[str, Principal], bool]
 
 
 def refused(response: Response) -> Response:
@@ -67,8 +69,10 @@ def no_access_layout(title: str, message: str) -> dict[str, Any]:
 class Guard:
     def __init__(self, settings: AccessSettings, sessions: Sessions | None,
                  callback_map: Callable[[], Mapping[str, Mapping[str, Any]]],
-                 metrics_allowed: Allowed) -> None:
+                 metrics_allowed: Allowed, *, flag_on: FlagOn | None = None) -> None:
         self.settings = settings
+        # Whether a feature flag is on for a principal (a page behind a flag); none: every flag off.
+        self.flag_on = flag_on or (lambda _key, _principal: False)
         self.sessions = sessions
         self.callback_map = callback_map
         self.metrics_allowed = metrics_allowed
@@ -82,6 +86,12 @@ class Guard:
     def check(self) -> Response | None:
         if self.settings.auth == "off":
             set_current_principal(LOCAL_PRINCIPAL)
+            # The one user may open every page, except those behind a flag that is off for them.
+            if policy.PAGE_FLAGS and request.path == CALLBACK_PATH:
+                body = request.get_json(silent=True)
+                output = body.get("output") if isinstance(body, dict) else None
+                if isinstance(output, str) and output.lstrip(".").startswith(PAGE_CONTENT_OUTPUT):
+                    return self._page_flag(LOCAL_PRINCIPAL, _input_value(body, PAGES_LOCATION, "pathname"))
             return None
         assert self.sessions is not None  # only access control that is off has no sessions
         resolution = self.sessions.resolve()
@@ -178,13 +188,25 @@ class Guard:
         if principal.via == "link" and policy.normalise_path(pathname) != principal.link_path:
             allowed = False
         if allowed:
-            return None
+            return self._page_flag(principal, pathname)
         log.info("%s may not see page %.200r (needs %s)", principal.id, pathname, need)
         message = ("This link shows one page only." if principal.via == "link"
                    else "Your account does not have access to this page. Ask an administrator if you need it.")
         return refused(jsonify({"multi": True, "response": {
             "_pages_content": {"children": no_access_layout("No access to this page", message)},
             "_pages_store": {"data": {"title": "No access"}},
+        }}))
+
+
+    def _page_flag(self, principal: Principal, pathname: object) -> Response | None:
+        """A page that ships behind a feature flag shows only where the flag is on."""
+        key = policy.page_flag(pathname)
+        if key is None or self.flag_on(key, principal):
+            return None
+        return refused(jsonify({"multi": True, "response": {
+            "_pages_content": {"children": no_access_layout(
+                "Not available yet", "This page is not switched on for you yet. Ask an administrator if you need it.")},
+            "_pages_store": {"data": {"title": "Not available"}},
         }}))
 
 

@@ -78,9 +78,9 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
     _install_frame_ancestors(server, settings.access.frame_ancestors)
     # Flags are checked with sign-in off too (for the local user), and their changes audited.
     audit = Audit(stores.meta)
-    server.extensions[FLAGS_KEY] = Flags(stores.meta, audit=audit.record)
+    server.extensions[FLAGS_KEY] = flags = Flags(stores.meta, audit=audit.record)
     if settings.access.auth == "off":
-        access.guard = Guard(settings.access, None, callback_map, lambda _p: True)
+        access.guard = Guard(settings.access, None, callback_map, lambda _p: True, flag_on=flags.is_on)
         access.guard.install(server)
         return access
 
@@ -114,7 +114,7 @@ def install_access(server: Flask, stores: Stores, settings: Settings, *, callbac
     limiter.request_filter(lambda: not request.path.startswith(("/api/", "/signin")))
     server.register_blueprint(make_blueprint(sessions, accounts, access.links,
                                              limiter.limit(settings.access.signin_rate, methods=["POST"])))
-    access.guard = Guard(settings.access, sessions, callback_map, _metrics_rule(settings))
+    access.guard = Guard(settings.access, sessions, callback_map, _metrics_rule(settings), flag_on=flags.is_on)
     access.guard.install(server)
     _install_csrf_cookie(server)
     _metrics_view_without_own_token_check(server)

@@ -105,6 +105,11 @@ PAGES: Final[dict[str, str]] = {
     "/admin/sources": p.ADMIN_SYSTEM,
     "/404": SIGNED_IN,
 }
+# Pages that ship behind a feature flag (path → flag key): shown, and listed in the header,
+# only to the principals the flag is on for (with sign-in off too); a flag that does not
+# exist is off. A new page is declared here until it is ready for everyone.
+PAGE_FLAGS: Final[dict[str, str]] = {}
+
 # A path no page answers shows the not-found page, except under /admin/, where even the
 # not-found answer is for administrators.
 NOT_FOUND: Final = SIGNED_IN
@@ -329,6 +334,12 @@ def normalise_path(pathname: object) -> str | None:
     if not isinstance(pathname, str) or len(pathname) > 2000:
         return None
     return "/" + pathname.strip("/")
+
+
+def page_flag(pathname: object) -> str | None:
+    """The feature flag the page at ``pathname`` ships behind (None: none)."""
+    path = normalise_path(pathname)
+    return None if path is None else PAGE_FLAGS.get(path)
 
 
 def page_rule(pathname: object) -> str:

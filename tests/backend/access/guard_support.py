@@ -30,11 +30,11 @@ SAMPLES = {"filename": "x.css", "package_name": "dash", "fingerprinted_path": "x
            "rest": "x"}
 
 
-def build_app(data_dir: Path, warehouse_url: str, database: str, **overrides: Any):
+def build_app(data_dir: Path, warehouse_url: str, database: str, *, auth: str = "on", **overrides: Any):
     from app import create_app
 
     settings = load_settings(data_dir=data_dir, warehouse_dsn=warehouse_url, warehouse_database=database,
-                             demo_rows=0, auth="on", **overrides)
+                             demo_rows=0, auth=auth, **overrides)
     app = create_app(settings, market=False)
 
     @app.server.before_request
