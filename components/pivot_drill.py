@@ -73,7 +73,8 @@ def _as_of_note(state: ViewState, metric: str, as_of: date | None) -> Any:
 
 def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[str, Any],
                colvals: Mapping[str, Any] | None, state_json: dict[str, Any],
-               answer_meta: Mapping[str, Any] | None, *, data_scope: DataScope) -> tuple[Any, Any, Any, Any]:
+               answer_meta: Mapping[str, Any] | None, *, data_scope: DataScope,
+               zone: str = "UTC") -> tuple[Any, Any, Any, Any]:
     """``(opened, title, children, scope)`` of the drill-through modal for a double-clicked cell."""
     try:
         path = json.loads((cell or {}).get("rowId") or "null")
@@ -98,7 +99,7 @@ def open_drill(count: CountTrades, cell: Mapping[str, Any] | None, body: dict[st
     grid = dag.AgGrid(
         id=grid_id(json.dumps([path, column_path, day])[:MAX_ID_CHARS]),
         rowModelType="infinite",
-        columnDefs=summary.drill_columns(scope.exposure),
+        columnDefs=summary.drill_columns(scope.exposure, zone),
         defaultColDef={"resizable": True},
         dashGridOptions={"cacheBlockSize": 200, "maxBlocksInCache": 20, "rowBuffer": 20, "rowHeight": 30,
                          "localeText": {"noRowsToShow": "No trades."}},

@@ -27,7 +27,7 @@ from backend.access.current import current_principal, current_scope
 from backend.access.scope_sql import scope_key
 from backend.access.sessions import is_user_activity
 from backend.access.usage import note_pivot
-from backend.access.user_settings import default_pivot_state
+from backend.access.user_settings import current_prefs, default_pivot_state
 from backend.cache import cached_call, request_key
 from backend.meta.view_panel import SavedViewsPanel
 from backend.meta.views import SavedViews
@@ -477,7 +477,7 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
     if current_principal().via == "link":  # a link shows its view; the trades behind it are not part of it
         raise PreventUpdate
     return drill.open_drill(partial(count_trades, current_stores().warehouse), cell, body, colvals, state_json, meta,
-                            data_scope=current_scope())
+                            data_scope=current_scope(), zone=current_prefs().time_zone)
 
 
 @callback(
@@ -487,7 +487,8 @@ def open_drill(cell: dict[str, Any] | None, body: dict[str, Any], colvals: dict[
 def drill_rows(req: dict[str, Any] | None, scope: dict[str, Any] | None) -> Any:
     if current_principal().via == "link":
         raise PreventUpdate
-    return drill.drill_rows(partial(fetch_page, current_stores().warehouse), req, scope, data_scope=current_scope())
+    return drill.drill_rows(partial(fetch_page, current_stores().warehouse, zone=current_prefs().time_zone), req, scope,
+                            data_scope=current_scope())
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.ERROR, "children", allow_duplicate=True),

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 from pydantic import ValidationError
@@ -246,8 +247,10 @@ def fetch_page(
     limit: int,
     sort: Sequence[Mapping[str, Any]] = (),
     total: int | None = None,
+    zone: str = "UTC",
 ) -> TradePage:
-    """Rows ``offset .. offset + limit`` of the scope in a stable order, and the scope's size."""
+    """Rows ``offset .. offset + limit`` of the scope in a stable order, and the scope's size;
+    times on the wall clock of ``zone`` (an IANA name: the reader's own time zone)."""
     if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise DrillError(f"offset must be between 0 and {MAX_OFFSET:,}")
     if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
@@ -260,7 +263,7 @@ def fetch_page(
         "LIMIT {drill_limit:UInt32} OFFSET {drill_offset:UInt64}",
         params,
     )
-    rows = _json_rows(_readable_times(table).to_pylist())
+    rows = _json_rows(_readable_times(table).to_pylist(), _zone(zone))
     if total is None:
         total = offset + len(rows) if len(rows) < limit else count_trades(wh, scope)
     return TradePage(rows=rows, total=total)
@@ -275,12 +278,22 @@ def _readable_times(table: pa.Table) -> pa.Table:
     return table
 
 
-def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Dates as ``YYYY-MM-DD`` and times as ``YYYY-MM-DD HH:MM:SS`` (UTC, as the warehouse keeps them)."""
+def _zone(name: str) -> ZoneInfo:
+    try:
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise DrillError(f"unknown time zone {str(name)[:64]!r}") from None
+
+
+def _json_rows(rows: list[dict[str, Any]], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Dates as ``YYYY-MM-DD`` and times as ``YYYY-MM-DD HH:MM:SS`` on the wall clock of ``zone``
+    (the warehouse keeps UTC; a naive value is UTC)."""
     for row in rows:
         for key, value in row.items():
             if isinstance(value, datetime):
-                moment = value.astimezone(UTC) if value.tzinfo else value
+                moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
                 row[key] = moment.strftime("%Y-%m-%d %H:%M:%S")
             elif isinstance(value, date):
                 row[key] = value.isoformat()

@@ -128,6 +128,28 @@ def test_pages_show_dates_and_times_as_text_a_trader_reads(loaded_warehouse: War
         assert row["portfolio_manager_name"] == (names.iloc[0] if isinstance(names, pd.Series) else names)
 
 
+@pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "America/New_York", "Europe/London", "UTC"])
+def test_times_show_on_the_readers_wall_clock(loaded_warehouse: Warehouse, trades: pd.DataFrame, zone: str) -> None:
+    day = latest_trade_date(loaded_warehouse)
+    page = fetch_page(loaded_warehouse, drill_scope(_body(day.isoformat()), []), offset=0, limit=100,
+                      sort=[{"colId": "trade_id", "sort": "asc"}], zone=zone)
+    assert page.rows
+    by_id = trades.set_index(["trade_id", "exposure_type"])
+    for row in page.rows:
+        stored = by_id.loc[(row["trade_id"], row["exposure_type"]), "trade_time"]
+        stored = pd.Timestamp(stored.iloc[0] if isinstance(stored, pd.Series) else stored)
+        utc = stored.tz_localize("UTC") if stored.tzinfo is None else stored.tz_convert("UTC")
+        assert row["trade_time"] == utc.tz_convert(zone).strftime("%Y-%m-%d %H:%M:%S"), (zone, row["trade_id"])
+        assert row["trade_date"] == day.isoformat()  # a trade date is a date, in no zone
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "", "x" * 10_000])
+def test_an_unknown_time_zone_is_refused(loaded_warehouse: Warehouse, zone: str) -> None:
+    day = latest_trade_date(loaded_warehouse)
+    with pytest.raises(DrillError, match="time zone"):
+        fetch_page(loaded_warehouse, drill_scope(_body(day.isoformat()), []), offset=0, limit=10, zone=zone)
+
+
 def test_drill_columns_lead_with_the_trade_and_carry_labels() -> None:
     assert DRILL_COLUMNS[:4] == ("side", "quantity", "price", "pnl")
     assert len(set(DRILL_COLUMNS)) == len(DRILL_COLUMNS)

@@ -166,3 +166,32 @@ def test_export_csv_matches_the_api_answer_and_says_the_as_of_date(dash_duo, piv
     assert float(got[-1][-1]) == pytest.approx(gross, rel=1e-9)
     assert len(got) == 2 + len({r["desk"] for r in answer["rows"]})
     assert dash_duo.get_logs() == []
+
+
+def test_drill_through_times_are_on_the_readers_clock_which_the_header_names(dash_duo, pivot_app, duck) -> None:
+    import pandas as pd
+
+    from backend.access.user_settings import UserSettingsService
+    from backend.stores import EXTENSION_KEY
+
+    zone = "America/New_York"
+    UserSettingsService(pivot_app.server.extensions[EXTENSION_KEY].meta).update("local", 0, time_zone=zone)
+    open_pivot(dash_duo, pivot_app, "?rows=desk&m=pnl")
+    seen = _drill(dash_duo, "#pivot-grid .ag-row[row-index='0'] .ag-cell[col-id='pnl']")
+    assert dict(seen["heads"])["trade_time"] == f"Time ({zone})"
+    # the grid's own rows (columns off to the right are not drawn): trade id and the time text shown
+    loaded = dash_duo.driver.execute_script(
+        "const api = dash_ag_grid.getApi(document.querySelector('.pivot-drill-grid').id); const out = [];"
+        "api.forEachNode(n => n.data && out.push({trade_id: n.data.trade_id, trade_time: n.data.trade_time}));"
+        "return out.slice(0, 20);")
+    assert {r["trade_time"] for r in loaded} >= {r["trade_time"] for r in seen["rows"][:5]}
+    checked = 0
+    for row in loaded:
+        stored = duck.execute("SELECT trade_time FROM trades WHERE trade_id = ? LIMIT 1",
+                              [row["trade_id"]]).fetchone()[0]
+        stamp = pd.Timestamp(stored)
+        utc = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        assert row["trade_time"] == utc.tz_convert(zone).strftime("%Y-%m-%d %H:%M:%S"), row
+        checked += 1
+    assert checked >= 5
+    assert dash_duo.get_logs() == []
