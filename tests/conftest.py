@@ -186,3 +186,12 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     return _server_url("DESKBOARD_TEST_POSTGRES_URL", "a PostgreSQL server")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Apps built by the tests stop their usage writers at interpreter exit, after pytest has
+    # closed the streams their last warnings (a test warehouse already dropped) would go to:
+    # those lines are dropped instead of printing "--- Logging error ---" tracebacks.
+    import logging
+
+    logging.raiseExceptions = False
