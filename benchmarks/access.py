@@ -11,10 +11,11 @@ folder, then times each pivot unscoped and scoped, alternately, and prints the
 median of the per-round ratios scoped / unscoped. A scope by manager or desk is
 a bound ``IN`` filter on columns the first rollup holds, so a scoped pivot is
 answered from the same rollup as the unscoped one; the budget is at most 1.05x
-(5 %) per pivot. The scoped side also pays the real access check of an API pivot
-request (``per_request_checks``: the bearer token of a user with that scope resolved — read
-from the records store, or kept from a read less than two seconds old — the permission
-tested, the scope read back), as a scoped request does before its query.
+(5 %) per pivot. Each side is a whole API pivot request before its query as well
+(``per_request_checks``): the scoped side with sign-in on — the bearer token of a user with
+that scope resolved (read from the records store, or kept from a read less than two seconds
+old), the permission tested, the scope read back — and the unscoped side the same request
+to the app with sign-in off, so the ratio is what access control adds to a pivot request.
 
 Then each kind of request — the pivot page's callback, an API pivot with a bearer token,
 a page's HTML — is sent to the app with sign-in on and to the same app with it off, each
@@ -72,12 +73,12 @@ PIVOTS: dict[str, dict[str, Any]] = {
 }
 
 
-def per_request_checks(on: Side, token: str) -> Callable[[], DataScope]:
-    """What a scoped request does before its query, as one call; timed with the scoped side:
-    the app's access check of an API pivot request with ``token`` (its owner has the scope).
-    The call also builds the request's context, which a real request pays with access off too:
-    the scoped side's ratio is an upper bound on what access control adds to the pivot."""
-    return guarded_checks(on, token)
+def per_request_checks(side: Side, token: str) -> Callable[[], DataScope]:
+    """What a request does before its query, as one call: the request's context built and the
+    app's access check of an API pivot request with ``token`` run. With sign-in on, the check
+    resolves the token's owner and leaves their scope; with it off (the unscoped side), the
+    same request gets the local user's unrestricted scope. Both sides pay the context."""
+    return guarded_checks(side, token)
 
 
 def scoped_pivot(wh: Warehouse, req: PivotRequest, scope: DataScope, checks: Callable[[], DataScope]) -> Callable[[], Any]:
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
             tokens = {label: add_user(on, f"bench-{i}", scope) for i, (label, scope) in enumerate(SCOPES.items())}
             print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
                   "(the machine is shared: read the ratios, each pair timed alternately)")
+            off = sides["off"]
             verdicts = scope_section(wh, {label: per_request_checks(on, tokens[label]) for label in SCOPES},
+                                     {label: per_request_checks(off, tokens[label]) for label in SCOPES},
                                      args.pairs)
             check_ms = statistics.median(_timed(per_request_checks(on, tokens["by PM"]), 200))
             print(f"\nthe access check of a scoped API request on its own (per_request_checks): "
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def scope_section(wh: Warehouse, checks: dict[str, Callable[[], DataScope]], pairs: int) -> list[bool]:
+def scope_section(wh: Warehouse, checks: dict[str, Callable[[], DataScope]],
+                  unscoped_checks: dict[str, Callable[[], DataScope]], pairs: int) -> list[bool]:
     header = (f"{'pivot':<32} {'scope':<8} {'source (scoped / unscoped)':<42} {'rows':>5} | "
               f"{'scoped ms':>9} {'unscoped ms':>11} | {'ratio':>7}  budget <= {BUDGET}x")
     print(header)
@@ -155,7 +159,7 @@ def scope_section(wh: Warehouse, checks: dict[str, Callable[[], DataScope]], pai
         for label, scope in SCOPES.items():
             scoped = run_pivot(wh, req, scope=scope)
             scoped_ms, plain_ms, ratio = paired(scoped_pivot(wh, req, scope, checks[label]),
-                                                lambda req=req: run_pivot(wh, req), pairs)
+                                                scoped_pivot(wh, req, EVERYTHING, unscoped_checks[label]), pairs)
             met = ratio <= BUDGET
             verdicts.append(met)
             source = f"{scoped.meta['source']} / {plain.meta['source']}"
