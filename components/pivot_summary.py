@@ -92,13 +92,18 @@ def view_title(state: ViewState, meta: Mapping[str, Any]) -> list[str]:
     return [f"{measures} by {by}{split}", " · ".join(when)]
 
 
+def zone_label(zone: str) -> str:
+    """A time zone as a column header names it: its city ("America/New_York" → "New York")."""
+    return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
 def drill_columns(exposure: str, zone: str = "UTC") -> list[dict[str, Any]]:
     """Column definitions of the trades grid: readable headers, numbers formatted, times as text
     on the wall clock of ``zone``, which the time column's header names."""
     names: Sequence[str] = (*DRILL_COLUMNS, LOOK_THROUGH_FACTOR) if exposure == "look_through" else DRILL_COLUMNS
     defs: list[dict[str, Any]] = []
     for name in names:
-        header = f"{DRILL_LABELS[name]} ({zone})" if name == "trade_time" else DRILL_LABELS[name]
+        header = f"{DRILL_LABELS[name]} ({zone_label(zone)})" if name == "trade_time" else DRILL_LABELS[name]
         col: dict[str, Any] = {"field": name, "colId": name, "headerName": header, "sortable": True,
                                "width": _WIDTHS.get(name, 130)}
         fmt = DRILL_FORMATS.get(name)
