@@ -346,3 +346,30 @@ class UserSettings(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+MEASUREMENT_NAME_MAX = 64
+
+
+class MeasurementRecord(Base):
+    """A research measurement: a dataset, or a series numbered per dataset and kind
+    (``backend.measurements.names``), with the store that keeps its rows and what made it."""
+
+    __tablename__ = "measurements"
+    __table_args__ = (
+        UniqueConstraint("base", "kind", "number"),
+        CheckConstraint("kind IN ('dataset', 'indicators', 'run', 'sim')", name="kind"),
+        CheckConstraint("(kind = 'dataset') = (number IS NULL)", name="number"),
+    )
+
+    name: Mapped[str] = mapped_column(String(MEASUREMENT_NAME_MAX), primary_key=True)
+    base: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    store: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(USER_ID_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    # what it was made from and how (source file, request, code version, input hash), for tracing back
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # a deleted series keeps its record, so its name is never handed out again
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
