@@ -19,6 +19,7 @@ from backend.config import Settings, SettingsError, load_settings
 from backend.jobs.runtime import install_jobs
 from backend.meta import MetaError
 from backend.observability.install import install_observability
+from backend.research.runtime import install_research
 from backend.server_mode import install_market, install_warehouse_errors, open_stores, warehouse_reachable
 from backend.stores import EXTENSION_KEY, Stores
 from backend.warehouse import WarehouseError
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     # At start, not on first use: jobs a previous server left queued run, and ones it left running fail.
     install_jobs(server, stores)
     _ensure_demo_data(stores)
+    install_research(server, settings, stores.meta, stores.warehouse)
     register_api(server)
     install_warehouse_errors(server)
     if market:

@@ -331,6 +331,19 @@ class AccessSettings(Section):
     link_max_days: int = Field(366, ge=1, le=366)
 
 
+class ResearchSettings(Section):
+    """Research data: where its measurements are kept, how large an upload may be, demo datasets."""
+
+    env_prefix: ClassVar[str] = ENV_PREFIX + "RESEARCH_"
+
+    # "parquet": files under the data directory (the embedded default; job workers read and
+    # write them beside the web process); "clickhouse": tables in the warehouse (server mode).
+    measurements: Literal["parquet", "clickhouse"] = "parquet"
+    upload_max_mb: int = Field(100, ge=1, le=4096)
+    # With no dataset yet, the first start adds the S&P 500 and NASDAQ daily histories.
+    demo_datasets: bool = True
+
+
 SECTIONS: dict[str, type[Section]] = {
     "server": ServerSettings,
     "warehouse": WarehouseSettings,
@@ -341,6 +354,7 @@ SECTIONS: dict[str, type[Section]] = {
     "jobs": JobSettings,
     "observability": ObservabilitySettings,
     "access": AccessSettings,
+    "research": ResearchSettings,
 }
 DATA_DIR_VARIABLE = ENV_PREFIX + "DATA_DIR"
 
@@ -360,6 +374,7 @@ class Settings(BaseModel):
     jobs: JobSettings = JobSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     access: AccessSettings = AccessSettings()
+    research: ResearchSettings = ResearchSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Every variable the README and the code document; none may change its name.
 DOCUMENTED = {
+    "DESKBOARD_RESEARCH_MEASUREMENTS", "DESKBOARD_RESEARCH_UPLOAD_MAX_MB", "DESKBOARD_RESEARCH_DEMO_DATASETS",
     "DESKBOARD_DATA_DIR", "DESKBOARD_HOST", "DESKBOARD_PORT", "DESKBOARD_WAREHOUSE_DSN",
     "DESKBOARD_WAREHOUSE_DATABASE", "DESKBOARD_META_URL", "DESKBOARD_REDIS_URL", "DESKBOARD_CACHE_TTL_SECONDS",
     "DESKBOARD_DEMO_ROWS", "DESKBOARD_DEMO_SEED", "DESKBOARD_ENV", "DESKBOARD_SECRET_KEY", "DESKBOARD_DEBUG",
@@ -52,6 +53,7 @@ BAD_PER_SECTION = {
     "jobs": ("DESKBOARD_JOBS_CONCURRENCY", "0", "a whole number at least 1, at most 32"),
     "observability": ("DESKBOARD_LOG_FORMAT", "xml", "one of json, console"),
     "access": ("DESKBOARD_AUTH", "maybe", "one of on, off"),
+    "research": ("DESKBOARD_RESEARCH_MEASUREMENTS", "s3", "one of parquet, clickhouse"),
 }
 
 

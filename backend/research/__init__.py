@@ -1,0 +1,1 @@
+"""The research workbench's backend: datasets, indicators, walk-forward runs and simulations."""

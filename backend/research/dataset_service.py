@@ -1,0 +1,155 @@
+"""Datasets as the research pages and the API see them: imported once, described, listed.
+
+A dataset is a measurement (its bars, in the configured store) and a record (where it came
+from, the zone its times are shown in). The description — rows, time range, bar frequency,
+symbols, columns, gaps and missing values — is computed from the bars themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from backend.measurements.frames import TIMESTAMP, Measurements
+from backend.measurements.names import clean_base
+from backend.measurements.records import MeasurementRecordError, MeasurementRecords
+from backend.research.datasets import SYMBOL, Bars
+
+
+class DatasetError(ValueError):
+    """A dataset request that cannot be done; the message can be shown."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    rows: int
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    frequency: str
+    symbols: tuple[str, ...]
+    columns: tuple[str, ...]
+    time_zone: str
+    gaps: int
+    missing: dict[str, int]
+    source: str
+
+    def public(self) -> dict[str, Any]:
+        def iso(t: pd.Timestamp | None) -> str | None:
+            return None if t is None else t.isoformat()
+
+        return {"name": self.name, "rows": self.rows, "start": iso(self.start), "end": iso(self.end),
+                "frequency": self.frequency, "symbols": list(self.symbols), "columns": list(self.columns),
+                "time_zone": self.time_zone, "gaps": self.gaps, "missing": self.missing, "source": self.source}
+
+
+_UNITS = ((86_400, "D"), (3_600, "h"), (60, "min"), (1, "s"))
+
+
+def frequency_label(seconds: float | None) -> str:
+    """The bar spacing in words a researcher uses: "1D", "5min", "1h"; "irregular" when unknown."""
+    if seconds is None or not np.isfinite(seconds) or seconds <= 0:
+        return "irregular"
+    for size, unit in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _series(table: pa.Table) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """The symbols, and each one's timestamps in nanoseconds (one series without a symbol column)."""
+    nanos = table.column(TIMESTAMP).cast(pa.int64()).to_numpy()
+    if SYMBOL not in table.column_names:
+        return (), [nanos]
+    keys = np.asarray(table.column(SYMBOL).to_pylist(), dtype=object)
+    symbols = tuple(sorted({str(k) for k in keys}))
+    return symbols, [nanos[keys == symbol] for symbol in symbols]
+
+
+def _gaps(series: list[np.ndarray], typical_ns: float, time_zone: str) -> int:
+    """Steps longer than the bars' own: over four calendar days for daily bars (weekends and
+    holidays are not gaps), over 1.5 bars within one local day for intraday bars (nights are not)."""
+    gaps = 0
+    for nanos in series:
+        steps = np.diff(nanos)
+        if typical_ns >= 86_400e9:
+            gaps += int((steps > 4 * 86_400e9).sum())
+            continue
+        days = pd.to_datetime(nanos, utc=True).tz_convert(time_zone).normalize().asi8
+        gaps += int(((steps > 1.5 * typical_ns) & (np.diff(days) == 0)).sum())
+    return gaps
+
+
+def _missing(table: pa.Table) -> dict[str, int]:
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        count = column.null_count
+        if pa.types.is_floating(column.type):
+            count += int(pc.sum(pc.is_nan(column)).as_py() or 0)
+        if count:
+            out[name] = count
+    return out
+
+
+def describe(name: str, table: pa.Table, time_zone: str, source: str = "") -> DatasetInfo:
+    """What a dataset holds, computed from its bars."""
+    symbols, series = _series(table)
+    steps = np.concatenate([np.diff(s) for s in series]) if series else np.array([], dtype=np.int64)
+    steps = steps[steps > 0]
+    typical = float(np.median(steps)) if steps.size else None
+    stamps = table.column(TIMESTAMP)
+    rows = table.num_rows
+    return DatasetInfo(
+        name=name, rows=rows,
+        start=pd.Timestamp(pc.min(stamps).as_py()) if rows else None,
+        end=pd.Timestamp(pc.max(stamps).as_py()) if rows else None,
+        frequency=frequency_label(None if typical is None else typical / 1e9), symbols=symbols,
+        columns=tuple(table.column_names), time_zone=time_zone,
+        gaps=_gaps(series, typical, time_zone) if typical else 0, missing=_missing(table), source=source)
+
+
+class Datasets:
+    """Import, describe and list datasets kept by one measurements store."""
+
+    def __init__(self, measurements: Measurements, records: MeasurementRecords, store: str) -> None:
+        self.measurements = measurements
+        self.records = records
+        self.store = store
+
+    def add(self, name: str, bars: Bars, *, created_by: str = "", source: str = "") -> DatasetInfo:
+        """Keep ``bars`` as dataset ``name``: recorded first (which refuses a taken name), then written;
+        a write that fails takes the record back, so nothing half-made stays."""
+        name = clean_base(name)
+        try:
+            self.records.register_dataset(name, store=self.store, created_by=created_by,
+                                          inputs={"source": source[:200], "time_zone": bars.time_zone,
+                                                  "symbols": len(bars.symbols)})
+        except MeasurementRecordError as exc:
+            raise DatasetError(str(exc)) from None
+        try:
+            self.measurements.write(name, bars.table)
+        except BaseException:
+            self.records.remove(name)
+            self.measurements.delete(name)
+            raise
+        return describe(name, bars.table, bars.time_zone, source[:200])
+
+    def info(self, name: str) -> DatasetInfo:
+        record = self.records.get(clean_base(name))
+        if record is None or record.kind != "dataset":
+            raise DatasetError(f"there is no dataset {name!r}")
+        table = self.measurements.read(record.name)
+        return describe(record.name, table, str(record.inputs.get("time_zone", "UTC")),
+                        str(record.inputs.get("source", "")))
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.records.list() if r.kind == "dataset"]
+
+    def list(self) -> list[DatasetInfo]:
+        return [self.info(name) for name in self.names()]

@@ -1,0 +1,56 @@
+"""The research services of one app: the measurements store its settings name, and datasets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from flask import Flask, current_app
+
+from backend.config import Settings
+from backend.measurements.clickhouse_store import ClickHouseMeasurements
+from backend.measurements.frames import Measurements
+from backend.measurements.parquet_store import ParquetMeasurements
+from backend.measurements.records import MeasurementRecords
+from backend.meta.store import MetaStore
+from backend.research.dataset_service import Datasets
+from backend.research.demo import ensure_demo_datasets
+from backend.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY: Final = "deskboard.datasets"
+
+
+def open_measurements(settings: Settings, warehouse: Warehouse | None) -> tuple[Measurements, str]:
+    """The configured store and its name. Parquet needs no warehouse (job workers and tools use it
+    beside the web process); ClickHouse keeps research series in the warehouse's database."""
+    if settings.research.measurements == "clickhouse":
+        if warehouse is None:
+            raise RuntimeError("DESKBOARD_RESEARCH_MEASUREMENTS=clickhouse needs the warehouse")
+        return ClickHouseMeasurements(warehouse), "clickhouse"
+    return ParquetMeasurements(settings.data_dir / "measurements"), "parquet"
+
+
+def open_datasets(settings: Settings, meta: MetaStore, warehouse: Warehouse | None) -> Datasets:
+    measurements, store = open_measurements(settings, warehouse)
+    return Datasets(measurements, MeasurementRecords(meta), store)
+
+
+def install_research(server: Flask, settings: Settings, meta: MetaStore, warehouse: Warehouse) -> Datasets:
+    """Give the server its datasets; a new installation with demo data gets the demo datasets."""
+    datasets = open_datasets(settings, meta, warehouse)
+    server.extensions[EXTENSION_KEY] = datasets
+    if settings.demo.rows > 0 and settings.research.demo_datasets:
+        try:
+            added = ensure_demo_datasets(datasets)
+        except Exception:  # demo data must never stop the start
+            log.warning("demo datasets could not be added", exc_info=True)
+        else:
+            if added:
+                log.info("added demo datasets %s", ", ".join(added))
+    return datasets
+
+
+def current_datasets() -> Datasets:
+    return current_app.extensions[EXTENSION_KEY]
