@@ -83,6 +83,11 @@ ROUTES: Final[dict[str, str]] = {
     "access_api.list_links": SIGNED_IN,
     "access_api.create_link": p.LINKS_CREATE,
     "access_api.revoke_link": SIGNED_IN,
+    # research datasets
+    "research_api.list_datasets": p.RESEARCH_VIEW,
+    "research_api.get_dataset": p.RESEARCH_VIEW,
+    "research_api.dataset_data": p.RESEARCH_VIEW,
+    "research_api.upload_dataset": p.RESEARCH_RUN,
     "openapi_document": SIGNED_IN,
     "openapi_docs_page": SIGNED_IN,
     "openapi_docs_asset": PUBLIC,

@@ -41,6 +41,7 @@ def install_research(server: Flask, settings: Settings, meta: MetaStore, warehou
     """Give the server its datasets; a new installation with demo data gets the demo datasets."""
     datasets = open_datasets(settings, meta, warehouse)
     server.extensions[EXTENSION_KEY] = datasets
+    server.config["DESKBOARD_UPLOAD_MAX_BYTES"] = settings.research.upload_max_mb * 1024 * 1024
     if settings.demo.rows > 0 and settings.research.demo_datasets:
         try:
             added = ensure_demo_datasets(datasets)
