@@ -88,6 +88,8 @@ ROUTES: Final[dict[str, str]] = {
     "research_api.get_dataset": p.RESEARCH_VIEW,
     "research_api.dataset_data": p.RESEARCH_VIEW,
     "research_api.upload_dataset": p.RESEARCH_RUN,
+    "research_api.indicator_catalogue": p.RESEARCH_VIEW,
+    "research_api.compute_indicators": p.RESEARCH_RUN,
     "openapi_document": SIGNED_IN,
     "openapi_docs_page": SIGNED_IN,
     "openapi_docs_asset": PUBLIC,

@@ -4,6 +4,9 @@
     GET  /api/v1/research/datasets/<name>               one dataset, described (gaps, missing values, time zone)
     GET  /api/v1/research/datasets/<name>/data          its bars: ?columns=a,b&start=&end=&format=json|csv|arrow
     POST /api/v1/research/datasets                      multipart upload: file (CSV or Parquet), name, tz → 201
+    POST /api/v1/research/datasets/<name>/indicators    {"indicators": [{function, params}]} → the version
+                                                        <name>_<n> (201 made; 200 the same request made before)
+    GET  /api/v1/research/indicators                    TA-Lib's catalogue and the return targets
 
 Windows are ``start <= timestamp < end`` (ISO times; naive ones are UTC). JSON carries columns
 of values with NaN and missing values as ``null`` and times as ISO-8601 UTC; large reads should
@@ -25,11 +28,13 @@ from spectree.models import Tag
 
 from backend.access.current import current_principal
 from backend.api.errors import ApiError, install
-from backend.api.spec import ErrorBody, Query, spec
+from backend.api.spec import Body, ErrorBody, Query, spec
 from backend.measurements.frames import TIMESTAMP, FrameError, MeasurementNotFound
 from backend.measurements.names import MeasurementNameError, clean_base
 from backend.research.dataset_service import DatasetError
 from backend.research.datasets import DatasetFileError, read_bars
+from backend.research.indicator_service import IndicatorVersions
+from backend.research.indicators import REQUEST_MAX, IndicatorError, catalogue, clean_request
 from backend.research.runtime import current_datasets
 
 research_api = Blueprint("research_api", __name__, url_prefix="/api/v1/research")
@@ -94,9 +99,10 @@ def _name(name: str) -> str:
 
 
 def _info(name: str) -> Any:
+    """A dataset or one of its indicator versions (``spx_3``)."""
     try:
-        return current_datasets().info(_name(name))
-    except (DatasetError, MeasurementNotFound):
+        return current_datasets().info(name)
+    except (DatasetError, MeasurementNotFound, MeasurementNameError):
         raise ApiError(f"there is no dataset {name[:40]!r}", 404) from None
 
 
@@ -113,7 +119,8 @@ def list_datasets(query: NoQuery) -> Response:
 @spec.validate(resp=Responses(HTTP_200=DatasetModel, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND), tags=[TAG],
                path_parameter_descriptions=NAME_DESCRIPTION)
 def get_dataset(name: str, query: NoQuery) -> Response:
-    """One dataset, described from its bars: range, frequency, symbols, columns, gaps, missing values."""
+    """One dataset (or an indicator version, ``<name>_<n>``), described from its bars: range, frequency,
+    symbols, columns, gaps, missing values."""
     return jsonify(_info(name).public())
 
 
@@ -193,3 +200,72 @@ def upload_dataset(query: NoQuery) -> Response:
     except DatasetError as exc:
         raise ApiError(str(exc), 409) from None
     return jsonify(info.public()), 201
+
+
+class IndicatorItem(BaseModel):
+    function: str = Field(max_length=40, description="a TA-Lib function (SMA, RSI, MACD, ...) or RETURNS, FORWARD_RETURNS")
+    params: dict[str, float] = Field(default_factory=dict, max_length=20,
+                                     description="parameters by name; those left out take TA-Lib's defaults")
+
+
+class IndicatorsBody(Body):
+    indicators: list[IndicatorItem] = Field(min_length=1, max_length=REQUEST_MAX)
+
+
+class IndicatorColumn(BaseModel):
+    function: str
+    parameters: dict[str, float]
+    lookback: int
+    leading_nans: int
+    output: str
+    min: float | None
+    max: float | None
+
+
+class IndicatorVersionModel(BaseModel):
+    name: str = Field(description="the version: <dataset>_<n>")
+    dataset: str
+    reused: bool = Field(description="the same request was made before: that version is answered")
+    columns: dict[str, IndicatorColumn]
+
+
+class IndicatorFunction(BaseModel):
+    name: str
+    group: str
+    display_name: str
+    inputs: list[str]
+    parameters: dict[str, float]
+    outputs: list[str]
+    lookback: int
+    overlay: bool = Field(description="drawn over prices (its values are prices); otherwise in a panel of its own")
+
+
+class IndicatorCatalogue(BaseModel):
+    functions: list[IndicatorFunction]
+
+
+@research_api.get("/indicators")
+@spec.validate(resp=Responses(HTTP_200=IndicatorCatalogue, HTTP_400=ErrorBody), tags=[TAG])
+def indicator_catalogue(query: NoQuery) -> Response:
+    """TA-Lib's functions from its own metadata (group, inputs, parameters and defaults, outputs,
+    lookback), and the targets RETURNS and FORWARD_RETURNS."""
+    return jsonify({"functions": list(catalogue().values())})
+
+
+@research_api.post("/datasets/<name>/indicators")
+@spec.validate(resp=Responses(HTTP_200=IndicatorVersionModel, HTTP_201=IndicatorVersionModel, HTTP_400=ErrorBody,
+                              HTTP_404=NOT_FOUND, HTTP_413=ErrorBody), tags=[TAG],
+               path_parameter_descriptions=NAME_DESCRIPTION)
+def compute_indicators(name: str, json: IndicatorsBody) -> Response:
+    """Compute indicators on a dataset (per symbol for a panel) as a new version ``<name>_<n>``; the
+    same request again answers the version made before."""
+    dataset = _name(name)
+    try:
+        specs = clean_request([item.model_dump() for item in json.indicators])
+        version = IndicatorVersions(current_datasets()).make(dataset, specs, created_by=current_principal().id)
+    except IndicatorError as exc:
+        raise ApiError(str(exc)) from None
+    except DatasetError:
+        raise ApiError(f"there is no dataset {name[:40]!r}", 404) from None
+    body = {"name": version.name, "dataset": version.dataset, "reused": version.reused, "columns": version.columns}
+    return jsonify(body), 200 if version.reused else 201

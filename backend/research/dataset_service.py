@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from backend.measurements.frames import TIMESTAMP, Measurements
-from backend.measurements.names import clean_base
+from backend.measurements.names import clean_base, parse_name
 from backend.measurements.records import MeasurementRecordError, MeasurementRecords
 from backend.research.datasets import SYMBOL, Bars
 
@@ -141,12 +141,14 @@ class Datasets:
         return describe(name, bars.table, bars.time_zone, source[:200])
 
     def info(self, name: str) -> DatasetInfo:
-        record = self.records.get(clean_base(name))
-        if record is None or record.kind != "dataset":
+        """A dataset or one of its indicator versions (``spx_3``), described from its bars."""
+        parsed = parse_name(name)
+        record = self.records.get(parsed.name)
+        if record is None or record.kind not in ("dataset", "indicators"):
             raise DatasetError(f"there is no dataset {name!r}")
         table = self.measurements.read(record.name)
-        return describe(record.name, table, str(record.inputs.get("time_zone", "UTC")),
-                        str(record.inputs.get("source", "")))
+        source = record.inputs.get("source") or (f"indicators on {record.base}" if record.kind == "indicators" else "")
+        return describe(record.name, table, str(record.inputs.get("time_zone", "UTC")), str(source))
 
     def names(self) -> list[str]:
         return [r.name for r in self.records.list() if r.kind == "dataset"]

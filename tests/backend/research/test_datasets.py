@@ -99,7 +99,7 @@ def test_a_dataset_is_added_once_and_a_failed_write_leaves_nothing(datasets: Dat
 
 
 def test_the_demo_datasets_are_archs_real_histories(datasets: Datasets) -> None:
-    arch = pytest.importorskip("arch.data.sp500")
+    from arch.data import sp500 as arch
     assert ensure_demo_datasets(datasets) == ["sp500", "nasdaq"]
     assert ensure_demo_datasets(datasets) == []  # only when there is no dataset at all
     raw = arch.load()

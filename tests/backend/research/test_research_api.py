@@ -135,3 +135,32 @@ def test_a_taken_name_a_missing_file_and_bad_queries_are_refused(monkeypatch: py
     big = client.get("/api/v1/research/datasets/spx/data")
     assert big.status_code == 413 and "format=arrow" in big.get_json()["error"]
     assert client.get("/api/v1/research/datasets/spx/data?format=arrow").status_code == 200
+
+
+def test_indicators_make_a_version_once_and_it_reads_like_a_dataset(client) -> None:
+    doc = client.get(SPEC_URL).get_json()
+    assert _upload(client, CSV.encode()).status_code == 201
+    functions = client.get("/api/v1/research/indicators")
+    _fits(doc, "/api/v1/research/indicators", "get", functions)
+    by_name = {f["name"]: f for f in functions.get_json()["functions"]}
+    assert by_name["RSI"]["parameters"] == {"timeperiod": 14} and by_name["FORWARD_RETURNS"]["group"] == "Targets"
+    body = {"indicators": [{"function": "SMA", "params": {"timeperiod": 3}}, {"function": "FORWARD_RETURNS"}]}
+    made = client.post("/api/v1/research/datasets/spx/indicators", json=body)
+    assert made.status_code == 201, made.get_json()
+    _fits(doc, "/api/v1/research/datasets/{name}/indicators", "post", made)
+    assert made.get_json()["name"] == "spx_1" and set(made.get_json()["columns"]) == {"sma_3", "fwd_ret_1"}
+    again = client.post("/api/v1/research/datasets/spx/indicators", json=body)
+    assert again.status_code == 200 and again.get_json()["reused"] and again.get_json()["name"] == "spx_1"
+    info = client.get("/api/v1/research/datasets/spx_1").get_json()
+    assert info["columns"][-2:] == ["sma_3", "fwd_ret_1"] and info["source"] == "indicators on spx"
+    data = client.get("/api/v1/research/datasets/spx_1/data?columns=close,sma_3").get_json()["columns"]
+    want = pd.read_csv(io.StringIO(CSV))["Close"].rolling(3).mean()
+    got = [np.nan if v is None else v for v in data["sma_3"]]
+    np.testing.assert_allclose(got, want.to_numpy(), equal_nan=True)
+    for bad, says in (({"indicators": [{"function": "NOPE"}]}, "not a TA-Lib function"),
+                      ({"indicators": [{"function": "SMA", "params": {"timeperiod": 0}}]}, "timeperiod"),
+                      ({"indicators": []}, "indicators")):
+        resp = client.post("/api/v1/research/datasets/spx/indicators", json=bad)
+        assert resp.status_code == 400 and says in resp.get_json()["error"], resp.get_json()
+    assert client.post("/api/v1/research/datasets/nope/indicators", json=body).status_code == 404
+    assert [d["name"] for d in client.get("/api/v1/research/datasets").get_json()["datasets"]] == ["spx"]
