@@ -110,12 +110,20 @@ PAGES: Final[dict[str, str]] = {
     "/admin/links": p.ADMIN_LINKS,
     "/admin/users": p.ADMIN_USERS,
     "/admin/sources": p.ADMIN_SYSTEM,
+    "/research": p.RESEARCH_VIEW,
+    "/research/datasets/<name>": p.RESEARCH_VIEW,
     "/404": SIGNED_IN,
+}
+# Pages under a path (Dash's path templates): every path below the prefix needs this.
+PAGE_PREFIXES: Final[dict[str, str]] = {
+    "/research/": p.RESEARCH_VIEW,
 }
 # Pages that ship behind a feature flag (path → flag key): shown, and listed in the header,
 # only to the principals the flag is on for (with sign-in off too); a flag that does not
 # exist is off. A new page is declared here until it is ready for everyone.
-PAGE_FLAGS: Final[dict[str, str]] = {}
+PAGE_FLAGS: Final[dict[str, str]] = {
+    "/research": "research",  # and every page below it
+}
 
 # A path no page answers shows the not-found page, except under /admin/, where even the
 # not-found answer is for administrators.
@@ -193,6 +201,12 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     **{name: p.ADMIN_FLAGS for name in (
         "flags-grid", "flags-notices", "flags-description", "flags-enabled", "flags-rollout", "flags-roles",
         "flags-users", "flags-version", "flags-modal")},
+    # research: looking is research.view; uploading and computing indicators are research.run
+    **{name: p.RESEARCH_VIEW for name in (
+        "research-datasets", "research-name", "research-width", "research-query", "research-chart",
+        "research-notices", "research-ic-table", "research-ic-chart", "research-ic-notices")},
+    "research-upload-notices": p.RESEARCH_RUN,
+    "research-add-notices": p.RESEARCH_RUN,
     # components: saving views and running jobs are actions
     **{("saved-views", part): p.VIEWS_SAVE for part in (
         "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
@@ -346,7 +360,12 @@ def normalise_path(pathname: object) -> str | None:
 def page_flag(pathname: object) -> str | None:
     """The feature flag the page at ``pathname`` ships behind (None: none)."""
     path = normalise_path(pathname)
-    return None if path is None else PAGE_FLAGS.get(path)
+    if path is None:
+        return None
+    for prefix, key in PAGE_FLAGS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return key
+    return None
 
 
 def page_rule(pathname: object) -> str:
@@ -356,6 +375,9 @@ def page_rule(pathname: object) -> str:
         return NOT_FOUND
     if path in PAGES:
         return PAGES[path]
+    for prefix, need in PAGE_PREFIXES.items():
+        if path.startswith(prefix):
+            return need
     if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
         return p.ADMIN_SYSTEM
     return NOT_FOUND
@@ -370,7 +392,12 @@ def undeclared_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> dict[
 
 
 def undeclared_pages(paths: Iterable[str]) -> list[str]:
-    return sorted({path for path in paths if normalise_path(path) not in PAGES})
+    """Pages (Dash's registry paths, or a path template's) that no declaration names."""
+    def declared(path: str) -> bool:
+        normal = normalise_path(path)
+        return normal in PAGES or any((normal or "").startswith(prefix) for prefix in PAGE_PREFIXES)
+
+    return sorted({path for path in paths if not declared(path)})
 
 
 def _check_catalogue() -> None:

@@ -7,6 +7,7 @@ from typing import Final
 
 from flask import Flask, current_app
 
+from backend.access.flags import DuplicateFlagError, FlagNotFoundError, Flags
 from backend.config import Settings
 from backend.measurements.clickhouse_store import ClickHouseMeasurements
 from backend.measurements.frames import Measurements
@@ -20,6 +21,8 @@ from backend.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY: Final = "deskboard.datasets"
+# The research pages ship behind this flag (backend.access.policy.PAGE_FLAGS).
+PAGES_FLAG: Final = "research"
 
 
 def open_measurements(settings: Settings, warehouse: Warehouse | None) -> tuple[Measurements, str]:
@@ -42,6 +45,8 @@ def install_research(server: Flask, settings: Settings, meta: MetaStore, warehou
     datasets = open_datasets(settings, meta, warehouse)
     server.extensions[EXTENSION_KEY] = datasets
     server.config["DESKBOARD_UPLOAD_MAX_BYTES"] = settings.research.upload_max_mb * 1024 * 1024
+    if settings.demo.rows > 0:
+        _switch_on_for_a_new_installation(meta)
     if settings.demo.rows > 0 and settings.research.demo_datasets:
         try:
             added = ensure_demo_datasets(datasets)
@@ -55,3 +60,17 @@ def install_research(server: Flask, settings: Settings, meta: MetaStore, warehou
 
 def current_datasets() -> Datasets:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def _switch_on_for_a_new_installation(meta: MetaStore) -> None:
+    """A new installation (one that makes demo data) gets the research pages' flag on for everyone;
+    an administrator turns it off or narrows it in /admin/flags, and a flag they changed is theirs."""
+    flags = Flags(meta)
+    try:
+        flags.get(PAGES_FLAG)
+    except FlagNotFoundError:
+        try:
+            flags.create(PAGES_FLAG, description="The research pages (/research): datasets and the indicator explorer",
+                         enabled=True, rollout=100, actor="deskboard")
+        except DuplicateFlagError:
+            pass  # another process made it meanwhile

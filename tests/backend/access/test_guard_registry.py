@@ -35,6 +35,12 @@ def app(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str, loaded_war
                     access_metrics_allow="192.0.2.1")
     app.server.test_client().get("/health")
     make_users(app)
+    # Pages behind a flag are walked with their flag on for everyone: the walk is of permissions
+    # (tests/backend/access/test_page_flags.py has the flags' own).
+    from backend.access.flags import FLAGS_KEY
+
+    for key in set(policy.PAGE_FLAGS.values()):
+        app.server.extensions[FLAGS_KEY].create(key, enabled=True, rollout=100, actor="test")
     return app
 
 

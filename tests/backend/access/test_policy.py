@@ -49,8 +49,16 @@ def test_every_page_declares_what_it_needs() -> None:
     paths = [page["path"] for page in dash.page_registry.values()]
     assert {"/", "/pivot", "/board", "/market"} <= set(paths)
     assert policy.undeclared_pages(paths) == []
-    # a path template would let Dash serve a page at paths the table does not name
-    assert [p["path"] for p in dash.page_registry.values() if p.get("path_template")] == []
+    # a path template serves a page at paths the table cannot list one by one: its template is
+    # declared, and a prefix declaration decides every path below it
+    for page in dash.page_registry.values():
+        template = page.get("path_template")
+        if template:
+            assert template in policy.PAGES, template
+            prefix = next(p for p in policy.PAGE_PREFIXES if template.startswith(p))
+            assert policy.PAGE_PREFIXES[prefix] == policy.PAGES[template]
+            assert policy.page_rule(template.replace("<name>", "anything")) == policy.PAGES[template]
+    assert policy.undeclared_pages(["/research/datasets/x", "/nowhere"]) == ["/nowhere"]
 
 
 def test_declarations_name_only_catalogue_permissions() -> None:

@@ -59,6 +59,7 @@ REVIEWED_MODULES: dict[str, str] = {
     "backend.backup.*": "backups and restores copy whole tables, for administrators",
     "backend.market.*": "live market history",
     "backend.access.usage*": "usage events",
+    "backend.measurements.*": "research series (m_<name> tables), never the trades",
 }
 
 # The walk's scope restricts every dimension, so every read must carry all three conditions.
