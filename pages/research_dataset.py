@@ -55,6 +55,7 @@ class ids:
     IC_TABLE = "research-ic-table"
     IC_CHART = "research-ic-chart"
     IC_NOTICES = "research-ic-notices"
+    IC_URL = "research-ic-url"
 
 
 def _first(value: Any) -> str | None:
@@ -64,8 +65,10 @@ def _first(value: Any) -> str | None:
 
 
 def _info_line(info: DatasetInfo) -> str:
+    daily = info.frequency.endswith("D")
+
     def day(t: Any) -> str:
-        return "—" if t is None else t.tz_convert(info.time_zone).strftime("%Y-%m-%d %H:%M")
+        return "—" if t is None else t.tz_convert(info.time_zone).strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M")
 
     parts = [f"{info.rows:,} bars of {info.frequency}", f"{day(info.start)} → {day(info.end)} ({info.time_zone})",
              f"{len(info.symbols)} symbols" if info.symbols else "one instrument"]
@@ -100,6 +103,7 @@ def layout(name: str = "", symbol: Any = None, show: Any = None, start: Any = No
         dcc.Store(id=ids.NAME, data=state),
         dcc.Store(id=ids.WIDTH),
         dcc.Store(id=ids.QUERY),
+        dcc.Store(id=ids.IC_URL),
         dmc.Group([
             dmc.Title(info.name, order=2),
             dcc.Link("← All datasets", href="/research", className="db-kiosk-hide"),
@@ -221,6 +225,19 @@ clientside_callback(
         return window.dash_clientside.no_update;
     }""",
     Output(ids.QUERY, "data", allow_duplicate=True), Input(ids.QUERY, "data"), prevent_initial_call=True,
+)
+
+
+# The analysed column joins the address too.
+clientside_callback(
+    """function (column) {
+        const params = new URLSearchParams(window.location.search);
+        if (column) { params.set('ic', column); } else { params.delete('ic'); }
+        const query = params.toString() ? '?' + params.toString() : '';
+        if (window.location.search !== query) window.history.replaceState(null, '', window.location.pathname + query);
+        return column || null;
+    }""",
+    Output(ids.IC_URL, "data"), Input(ids.IC_COLUMN, "value"), prevent_initial_call=True,
 )
 
 

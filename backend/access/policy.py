@@ -204,7 +204,7 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     # research: looking is research.view; uploading and computing indicators are research.run
     **{name: p.RESEARCH_VIEW for name in (
         "research-datasets", "research-name", "research-width", "research-query", "research-chart",
-        "research-notices", "research-ic-table", "research-ic-chart", "research-ic-notices")},
+        "research-notices", "research-ic-table", "research-ic-chart", "research-ic-notices", "research-ic-url")},
     "research-upload-notices": p.RESEARCH_RUN,
     "research-add-notices": p.RESEARCH_RUN,
     # components: saving views and running jobs are actions
