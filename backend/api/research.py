@@ -217,6 +217,7 @@ class IndicatorColumn(BaseModel):
     parameters: dict[str, float]
     lookback: int
     leading_nans: int
+    missing: int = Field(description="values it has not (warm-up, missing bars)")
     output: str
     min: float | None
     max: float | None

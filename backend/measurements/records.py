@@ -99,6 +99,16 @@ class MeasurementRecords:
                 continue  # another process took that number between the read and the insert
         raise MeasurementRecordError(f"could not allocate a {kind} name for {base!r}: try again")
 
+    def update_inputs(self, name: str, **more: Any) -> None:
+        """Add to what the record of ``name`` says about how it was made (what it was made of stays)."""
+        parsed = parse_name(name)
+        with self.meta.write() as conn:
+            row = conn.execute(select(_TABLE.c.inputs).where(_TABLE.c.name == parsed.name)).first()
+            if row is None:
+                raise MeasurementRecordError(f"there is no measurement {parsed.name!r}")
+            conn.execute(update(_TABLE).where(_TABLE.c.name == parsed.name)
+                         .values(inputs={**dict(row.inputs or {}), **more}))
+
     def get(self, name: str) -> Record | None:
         """The record of ``name`` (None: never made, or deleted)."""
         name = parse_name(name).name

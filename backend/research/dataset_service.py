@@ -39,6 +39,16 @@ class DatasetInfo:
     missing: dict[str, int]
     source: str
 
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> DatasetInfo:
+        def stamp(value: Any) -> pd.Timestamp | None:
+            return None if value is None else pd.Timestamp(value)
+
+        return cls(name=data["name"], rows=int(data["rows"]), start=stamp(data["start"]), end=stamp(data["end"]),
+                   frequency=data["frequency"], symbols=tuple(data["symbols"]), columns=tuple(data["columns"]),
+                   time_zone=data["time_zone"], gaps=int(data["gaps"]), missing=dict(data["missing"]),
+                   source=data["source"])
+
     def public(self) -> dict[str, Any]:
         def iso(t: pd.Timestamp | None) -> str | None:
             return None if t is None else t.isoformat()
@@ -126,10 +136,13 @@ class Datasets:
         """Keep ``bars`` as dataset ``name``: recorded first (which refuses a taken name), then written;
         a write that fails takes the record back, so nothing half-made stays."""
         name = clean_base(name)
+        info = describe(name, bars.table, bars.time_zone, source[:200])
         try:
+            # The description is kept with the record: the bars never change, and describing millions
+            # of them again at every look would cost more than drawing them.
             self.records.register_dataset(name, store=self.store, created_by=created_by,
                                           inputs={"source": source[:200], "time_zone": bars.time_zone,
-                                                  "symbols": len(bars.symbols)})
+                                                  "symbols": len(bars.symbols), "info": info.public()})
         except MeasurementRecordError as exc:
             raise DatasetError(str(exc)) from None
         try:
@@ -138,7 +151,7 @@ class Datasets:
             self.records.remove(name)
             self.measurements.delete(name)
             raise
-        return describe(name, bars.table, bars.time_zone, source[:200])
+        return info
 
     def info(self, name: str) -> DatasetInfo:
         """A dataset or one of its indicator versions (``spx_3``), described from its bars."""
@@ -146,6 +159,9 @@ class Datasets:
         record = self.records.get(parsed.name)
         if record is None or record.kind not in ("dataset", "indicators"):
             raise DatasetError(f"there is no dataset {name!r}")
+        kept = record.inputs.get("info")
+        if isinstance(kept, dict):
+            return DatasetInfo.from_public(kept)
         table = self.measurements.read(record.name)
         source = record.inputs.get("source") or (f"indicators on {record.base}" if record.kind == "indicators" else "")
         return describe(record.name, table, str(record.inputs.get("time_zone", "UTC")), str(source))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backend.measurements.names import clean_base
@@ -51,10 +51,17 @@ class IndicatorVersions:
             if existing.kind == "indicators" and existing.inputs.get("hash") == digest:
                 return IndicatorVersion(existing.name, dataset, True, dict(existing.inputs.get("columns", {})))
         table, described = compute(self.datasets.measurements.read(dataset), specs)
+        zone = str(record.inputs.get("time_zone", "UTC"))
+        base_info = self.datasets.info(dataset)
         name = records.allocate(dataset, "indicators", store=self.datasets.store, created_by=created_by,
                                 inputs={"hash": digest, "dataset": dataset, "request": request,
-                                        "talib": _talib_version(), "columns": described,
-                                        "time_zone": record.inputs.get("time_zone", "UTC")})
+                                        "talib": _talib_version(), "columns": described, "time_zone": zone})
+        # the bars are the dataset's: its description holds, with the new columns and their missing values
+        info = replace(base_info, name=name.name, columns=tuple(table.column_names),
+                       missing={**base_info.missing, **{c: m["missing"] for c, m in described.items()
+                                                        if m["missing"]}},
+                       source=f"indicators on {dataset}")
+        records.update_inputs(name.name, info=info.public())
         try:
             self.datasets.measurements.write(name.name, table)
         except BaseException:

@@ -205,7 +205,8 @@ def compute(table: pa.Table, specs: Sequence[IndicatorSpec]) -> tuple[pa.Table, 
             finite = values[~np.isnan(values)]
             described[name] = {
                 "function": spec.function, "parameters": dict(spec.params), "lookback": lookback(spec),
-                "leading_nans": leading[i], "output": catalogue()[spec.function]["outputs"][i],
+                "leading_nans": leading[i], "missing": int(np.isnan(values).sum()),
+                "output": catalogue()[spec.function]["outputs"][i],
                 "min": float(finite.min()) if finite.size else None, "max": float(finite.max()) if finite.size else None,
             }
             out = out.append_column(pa.field(name, pa.float64()), pa.array(values, pa.float64()))

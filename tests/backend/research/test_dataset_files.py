@@ -130,3 +130,16 @@ def test_a_bad_cell_far_down_a_large_file_is_named() -> None:
     with pytest.raises(DatasetFileError, match="volume: not a number on line 150002"):
         read_bars("\n".join(lines).encode(), "big.csv")
     assert read_bars(text.encode(), "big.csv").table.num_rows == n
+
+
+def test_a_local_time_that_does_not_exist_in_the_zone_is_refused() -> None:
+    text = HEADER + "2024-03-10 01:30,10,11,9,10.5,100\n2024-03-10 02:30,10,11,9,10.5,100\n"
+    with pytest.raises(DatasetFileError, match="America/New_York"):
+        read_bars(text.encode(), "dst.csv", time_zone="America/New_York")
+    assert read_bars(text.encode(), "dst.csv", time_zone="UTC").table.num_rows == 2
+
+
+def test_times_with_offsets_keep_their_instant_whatever_the_zone_given() -> None:
+    text = HEADER + "2024-01-02T09:15:00+07:00,10,11,9,10.5,100\n2024-01-02T02:16:00Z,10,11,9,10.5,100\n"
+    stamps = read_bars(text.encode(), "x.csv", time_zone="America/New_York").table.column("timestamp").to_pylist()
+    assert [t.isoformat() for t in stamps] == ["2024-01-02T02:15:00+00:00", "2024-01-02T02:16:00+00:00"]

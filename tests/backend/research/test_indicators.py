@@ -192,3 +192,18 @@ def test_a_version_is_made_once_per_request_and_traced(tmp_path: Path) -> None:
         versions.make("ndx", clean_request([{"function": "RSI"}]))
     with pytest.raises(IndicatorError, match="already"):
         compute(datasets.measurements.read("spx_1"), clean_request([{"function": "SMA", "params": {"timeperiod": 20}}]))
+
+
+def test_a_versions_description_counts_its_missing_values(tmp_path: Path) -> None:
+    datasets = Datasets(ParquetMeasurements(tmp_path / "m"), MeasurementRecords(open_meta(f"sqlite:///{tmp_path}/m.db")),
+                        "parquet")
+    frame = prices(300)
+    frame.loc[100, "close"] = np.nan
+    datasets.add("spx", Bars(as_table(frame), "UTC"))
+    version = IndicatorVersions(datasets).make("spx", clean_request([{"function": "SMA", "params": {"timeperiod": 5}}]))
+    kept = datasets.info(version.name)
+    stored = datasets.measurements.read(version.name).to_pandas()
+    from backend.research.dataset_service import describe
+
+    assert kept == describe(version.name, datasets.measurements.read(version.name), "UTC", "indicators on spx")
+    assert kept.missing == {"close": 1, "sma_5": int(stored["sma_5"].isna().sum())} and kept.missing["sma_5"] == 9
