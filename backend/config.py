@@ -335,11 +335,25 @@ class ResearchSettings(Section):
     """Research data: where its measurements are kept, how large an upload may be, demo datasets."""
 
     env_prefix: ClassVar[str] = ENV_PREFIX + "RESEARCH_"
+    allowed: ClassVar[dict[str, str]] = {"questdb_ilp": "a QuestDB client configuration such as "
+                                                        "'http::addr=127.0.0.1:9000;'"}
+    sensitive: ClassVar[frozenset[str]] = frozenset({"questdb_sql"})
+
+    @model_validator(mode="after")
+    def _questdb_addresses(self) -> ResearchSettings:
+        if self.measurements == "questdb" and not (self.questdb_ilp and self.questdb_sql):
+            raise ValueError("DESKBOARD_RESEARCH_MEASUREMENTS=questdb needs DESKBOARD_RESEARCH_QUESTDB_ILP and "
+                             "DESKBOARD_RESEARCH_QUESTDB_SQL")
+        return self
 
     # "parquet": files under the data directory (the embedded default; job workers read and
     # write them beside the web process); "clickhouse": tables in the warehouse (server mode).
-    measurements: Literal["parquet", "clickhouse"] = "parquet"
+    # "questdb": a QuestDB server (written over ILP, read over its PostgreSQL wire protocol).
+    measurements: Literal["parquet", "clickhouse", "questdb"] = "parquet"
     upload_max_mb: int = Field(100, ge=1, le=4096)
+    # QuestDB's client configuration ("http::addr=host:9000;") and its PostgreSQL URL.
+    questdb_ilp: str | None = Field(None, pattern=r"^(tcp|tcps|http|https)::addr=[A-Za-z0-9.\-]+:\d{1,5};.{0,400}$")
+    questdb_sql: SecretStr | None = None
     # With no dataset yet, the first start adds the S&P 500 and NASDAQ daily histories.
     demo_datasets: bool = True
 

@@ -28,6 +28,14 @@ PAGES_FLAG: Final = "research"
 def open_measurements(settings: Settings, warehouse: Warehouse | None) -> tuple[Measurements, str]:
     """The configured store and its name. Parquet needs no warehouse (job workers and tools use it
     beside the web process); ClickHouse keeps research series in the warehouse's database."""
+    research = settings.research
+    if research.measurements == "questdb" and research.questdb_ilp and research.questdb_sql:
+        import psycopg
+
+        from backend.measurements.questdb_store import QuestDBMeasurements
+
+        url = research.questdb_sql.get_secret_value()
+        return QuestDBMeasurements(research.questdb_ilp, lambda: psycopg.connect(url, autocommit=True)), "questdb"
     if settings.research.measurements == "clickhouse":
         if warehouse is None:
             raise RuntimeError("DESKBOARD_RESEARCH_MEASUREMENTS=clickhouse needs the warehouse")

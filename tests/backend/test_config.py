@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every variable the README and the code document; none may change its name.
 DOCUMENTED = {
     "DESKBOARD_RESEARCH_MEASUREMENTS", "DESKBOARD_RESEARCH_UPLOAD_MAX_MB", "DESKBOARD_RESEARCH_DEMO_DATASETS",
+    "DESKBOARD_RESEARCH_QUESTDB_ILP", "DESKBOARD_RESEARCH_QUESTDB_SQL",
     "DESKBOARD_DATA_DIR", "DESKBOARD_HOST", "DESKBOARD_PORT", "DESKBOARD_WAREHOUSE_DSN",
     "DESKBOARD_WAREHOUSE_DATABASE", "DESKBOARD_META_URL", "DESKBOARD_REDIS_URL", "DESKBOARD_CACHE_TTL_SECONDS",
     "DESKBOARD_DEMO_ROWS", "DESKBOARD_DEMO_SEED", "DESKBOARD_ENV", "DESKBOARD_SECRET_KEY", "DESKBOARD_DEBUG",
@@ -53,7 +54,7 @@ BAD_PER_SECTION = {
     "jobs": ("DESKBOARD_JOBS_CONCURRENCY", "0", "a whole number at least 1, at most 32"),
     "observability": ("DESKBOARD_LOG_FORMAT", "xml", "one of json, console"),
     "access": ("DESKBOARD_AUTH", "maybe", "one of on, off"),
-    "research": ("DESKBOARD_RESEARCH_MEASUREMENTS", "s3", "one of parquet, clickhouse"),
+    "research": ("DESKBOARD_RESEARCH_MEASUREMENTS", "s3", "one of parquet, clickhouse, questdb"),
 }
 
 
@@ -317,3 +318,17 @@ def test_production_refuses_access_control_off_unless_forced(monkeypatch: pytest
     monkeypatch.setenv("DESKBOARD_ENV", "development")
     monkeypatch.delenv("DESKBOARD_AUTH_OFF_IN_PRODUCTION")
     assert load_settings().access.auth == "off"
+
+
+def test_questdb_measurements_need_both_addresses_and_a_client_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESKBOARD_RESEARCH_MEASUREMENTS", "questdb")
+    with pytest.raises(SettingsError, match="DESKBOARD_RESEARCH_QUESTDB_ILP and DESKBOARD_RESEARCH_QUESTDB_SQL"):
+        load_settings()
+    monkeypatch.setenv("DESKBOARD_RESEARCH_QUESTDB_ILP", "file:///etc/passwd")
+    monkeypatch.setenv("DESKBOARD_RESEARCH_QUESTDB_SQL", "postgresql://admin:s3cret@127.0.0.1:8812/qdb")
+    with pytest.raises(SettingsError, match="DESKBOARD_RESEARCH_QUESTDB_ILP") as caught:
+        load_settings()
+    assert "s3cret" not in str(caught.value)
+    monkeypatch.setenv("DESKBOARD_RESEARCH_QUESTDB_ILP", "http::addr=127.0.0.1:9000;")
+    settings = load_settings()
+    assert settings.research.measurements == "questdb" and "s3cret" not in repr(settings)
