@@ -89,7 +89,8 @@ class ParquetMeasurements:
             raise ValueError(f"{folder.name}: too many appended parts; write the measurement again in one piece")
         final = folder / f"{PART_PREFIX}{number:06d}.parquet"
         temporary = folder / f".tmp-{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, temporary, compression="zstd")
+        # lz4: reads about twice as fast as zstd for a few percent more disk (measured on 5 M bars)
+        pq.write_table(table, temporary, compression="lz4")
         try:
             if exclusive:
                 try:

@@ -47,7 +47,7 @@ def candles(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
         return Candles(
             index=starts, open=open_[starts], close=close[ends],
             high=np.fmax.reduceat(high, starts), low=np.fmin.reduceat(low, starts),
-            volume=np.add.reduceat(np.nan_to_num(volume), starts),
+            volume=np.add.reduceat(np.nan_to_num(volume) if np.isnan(volume).any() else volume, starts),
         )
 
 

@@ -97,12 +97,13 @@ def explorer_window(datasets: Datasets, name: str, *, start: Any = None, end: An
         notices.append("No bars in this window: zoom out or choose another range.")
         return ExplorerWindow(info, symbol, 0, notices=notices)
     nanos = table.column(TIMESTAMP).cast("int64").to_numpy()
-    arrays = {c: table.column(c).to_numpy(zero_copy_only=False).astype(float) for c in (*PRICES, "volume")}
+    # (as they are: no copy of millions of floats just to change nothing)
+    arrays = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in (*PRICES, "volume")}
     merged = candles(arrays["open"], arrays["high"], arrays["low"], arrays["close"], arrays["volume"], width)
     per_candle = int(np.ceil(rows / len(merged.index))) if len(merged.index) else 1
     lines = []
     for column in wanted:
-        values = table.column(column).to_numpy(zero_copy_only=False).astype(float)
+        values = np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=float)
         if np.isnan(values).all():
             notices.append(f"{column} has no values in this window (its warm-up, or missing data).")
             continue
