@@ -155,3 +155,39 @@ def test_a_missing_dataset_and_a_hidden_flag_say_so(dash_duo, deskboard_app) -> 
     dash_duo.wait_for_page(dash_duo.server_url + "/research/datasets/..%2F..%2Fetc")
     dash_duo.wait_for_contains_text(".research-page", "There is no dataset", timeout=20)
     assert dash_duo.get_logs() == []
+
+
+def test_a_panel_switches_symbol_in_the_url_and_analyses_across_symbols(dash_duo, research_app) -> None:
+    datasets = research_app.server.extensions[EXTENSION_KEY]
+    frames = []
+    for i, symbol in enumerate(("AAA", "BBB", "CCC", "DDD", "EEE", "FFF")):
+        one = minute_bars(600, seed=i)
+        one["close"] = one["close"] * (1 + i)
+        one[["open", "high", "low"]] = one[["open", "high", "low"]].mul(1 + i, axis=0)
+        one.insert(1, "symbol", symbol)
+        frames.append(one)
+    panel = pd.concat(frames).sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    datasets.add("panel", Bars(as_table(panel), "UTC", ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF")))
+    from backend.research.indicator_service import IndicatorVersions
+    from backend.research.indicators import clean_request
+
+    IndicatorVersions(datasets).make("panel", clean_request([{"function": "ROC", "params": {"timeperiod": 10}}]))
+    dash_duo.start_server(research_app)
+    dash_duo.wait_for_page(dash_duo.server_url + "/research/datasets/panel_1?show=roc_10")
+    until(lambda: _candles(dash_duo) > 0, timeout=30)
+
+    def first_close() -> float:
+        return dash_duo.driver.execute_script(
+            "return document.querySelector('#research-chart .js-plotly-plot').data[0].close[0]")
+
+    assert first_close() == pytest.approx(panel[panel["symbol"] == "AAA"]["close"].iloc[0])
+    _choose(dash_duo, "#research-symbol", "DDD")
+    until(lambda: first_close() == pytest.approx(panel[panel["symbol"] == "DDD"]["close"].iloc[0]), timeout=30)
+    until(lambda: "symbol=DDD" in _path(dash_duo), timeout=10)
+    _choose(dash_duo, "#research-ic-column", "roc_10")
+    dash_duo.wait_for_contains_text("#research-ic-table", "Mean IC", timeout=30)
+    assert "cross-sections" in dash_duo.find_element("#research-ic-table").text.lower()
+    until(lambda: dash_duo.driver.execute_script(
+        "const g = document.querySelector('#research-ic-chart .js-plotly-plot');"
+        "return g && g.data ? g.data.length : 0;") == 3, timeout=20)  # quintile bars per horizon
+    assert dash_duo.get_logs() == []

@@ -19,7 +19,7 @@ from backend.meta import open_meta
 from backend.research.__main__ import main as cli
 from backend.research.dataset_service import DatasetError, Datasets, describe, frequency_label
 from backend.research.datasets import Bars
-from backend.research.demo import demo_bars, ensure_demo_datasets
+from backend.research.demo import demo_bars, ensure_demo_datasets, vn30_minute_bars
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_dataset_is_added_once_and_a_failed_write_leaves_nothing(datasets: Dat
 
 def test_the_demo_datasets_are_archs_real_histories(datasets: Datasets) -> None:
     from arch.data import sp500 as arch
-    assert ensure_demo_datasets(datasets) == ["sp500", "nasdaq"]
+    assert ensure_demo_datasets(datasets) == ["sp500", "nasdaq", "vn30_minutes"]
     assert ensure_demo_datasets(datasets) == []  # only when there is no dataset at all
     raw = arch.load()
     info = datasets.info("sp500")
@@ -133,3 +133,23 @@ def test_the_command_line_imports_a_file_and_refuses_a_wrong_one(tmp_path: Path,
     settings = load_settings()
     assert (settings.data_dir / "measurements" / "spx").is_dir()
     assert not (settings.data_dir / "measurements" / "bad").exists()
+
+
+def test_the_vn30_demo_panel_is_minute_bars_of_one_simulated_session() -> None:
+    from backend.market.reference import VN30_SYMBOLS
+
+    bars = vn30_minute_bars(density=2.0)
+    frame = bars.table.to_pandas()
+    assert set(bars.symbols) <= set(VN30_SYMBOLS) and len(bars.symbols) >= 25
+    local = frame["timestamp"].dt.tz_convert("Asia/Ho_Chi_Minh")
+    minutes = local.dt.hour * 60 + local.dt.minute
+    # HOSE sessions: 09:00–11:30 and 13:00–14:45, Vietnam time
+    assert ((minutes >= 9 * 60) & (minutes <= 11 * 60 + 30) | (minutes >= 13 * 60) & (minutes <= 14 * 60 + 45)).all()
+    assert (frame["high"] >= frame[["open", "close"]].max(axis=1)).all()
+    assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
+    assert not frame.duplicated(["timestamp", "symbol"]).any() and (frame["volume"] > 0).all()
+    # prices on HOSE's tick grid (10 / 50 / 100 VND by price band), as the board shows them
+    tick = np.where(frame["close"] < 10_000, 10, np.where(frame["close"] < 50_000, 50, 100))
+    assert (frame["close"] % tick == 0).all()
+    info = describe("vn30_minutes", bars.table, bars.time_zone)
+    assert info.frequency == "1min" and info.time_zone == "Asia/Ho_Chi_Minh"
