@@ -22,8 +22,8 @@ from backend.access.current import current_principal
 from backend.access.permissions import RESEARCH_RUN
 from backend.measurements.names import MeasurementNameError
 from backend.research.dataset_service import DatasetError, DatasetInfo
-from backend.research.datasets import DatasetFileError, read_bars
-from backend.research.runtime import current_datasets
+from backend.research.datasets import DEFAULT_MAX_BYTES, MB, DatasetFileError, read_bars
+from backend.research.runtime import UPLOAD_LIMIT_KEY, current_datasets
 from components.admin_nav import notice
 
 dash.register_page(__name__, path="/research", title="Research", name="Research", order=4)
@@ -107,11 +107,11 @@ def _decoded(contents: str) -> bytes:
 def upload(contents: str | None, filename: str | None, name: str | None, zone: str | None) -> tuple[Any, Any]:
     if not contents:
         return no_update, no_update
-    limit = current_app.config.get("DESKBOARD_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+    limit = current_app.config.get(UPLOAD_LIMIT_KEY, DEFAULT_MAX_BYTES)
     filename = (filename or "upload.csv")[:200]
     try:
         if len(contents) > limit * 4 // 3 + 1024:
-            raise DatasetFileError([f"{filename}: over the {limit / 1e6:,.0f} MB allowed"])
+            raise DatasetFileError([f"{filename}: over the {limit / MB:,.0f} MB allowed"])
         bars = read_bars(_decoded(contents), filename, time_zone=zone or "UTC", max_bytes=limit)
         info = current_datasets().add((name or "").strip(), bars, created_by=current_principal().id, source=filename)
     except DatasetFileError as exc:

@@ -76,6 +76,7 @@ def _info_line(info: DatasetInfo) -> str:
         parts.append(f"{info.gaps:,} gaps")
     if info.missing:
         parts.append("missing: " + ", ".join(f"{k} {v:,}" for k, v in list(info.missing.items())[:4]))
+    parts.append("columns: " + ", ".join(c for c in info.columns if c != "timestamp"))
     return " · ".join(parts)
 
 

@@ -32,10 +32,10 @@ from backend.api.spec import Body, ErrorBody, Query, spec
 from backend.measurements.frames import TIMESTAMP, FrameError, MeasurementNotFound
 from backend.measurements.names import MeasurementNameError, clean_base
 from backend.research.dataset_service import DatasetError
-from backend.research.datasets import DatasetFileError, read_bars
+from backend.research.datasets import DEFAULT_MAX_BYTES, MB, DatasetFileError, read_bars
 from backend.research.indicator_service import IndicatorVersions
 from backend.research.indicators import REQUEST_MAX, IndicatorError, catalogue, clean_request
-from backend.research.runtime import current_datasets
+from backend.research.runtime import UPLOAD_LIMIT_KEY, current_datasets
 
 research_api = Blueprint("research_api", __name__, url_prefix="/api/v1/research")
 install(research_api)
@@ -46,7 +46,6 @@ NOT_FOUND = (ErrorBody, "no such dataset")
 JSON_ROWS_MAX: Final = 500_000
 ARROW_MIME: Final = "application/vnd.apache.arrow.stream"
 DATA_ANSWER: Final = ('the bars: JSON {"columns": {name: [values]}, "rows": n}, text/csv, or an Arrow IPC stream')
-UPLOAD_LIMIT_KEY: Final = "DESKBOARD_UPLOAD_MAX_BYTES"
 
 
 class DatasetSummary(BaseModel):
@@ -179,9 +178,9 @@ def upload_dataset(query: NoQuery) -> Response:
     low around open and close, no negative volume, no spreadsheet formulas — and refused with
     every problem named by its lines; nothing is stored unless all is right.
     """
-    limit = current_app.config.get(UPLOAD_LIMIT_KEY, 100 * 1024 * 1024)
+    limit = current_app.config.get(UPLOAD_LIMIT_KEY, DEFAULT_MAX_BYTES)
     if request.content_length is None or request.content_length > limit + 64 * 1024:
-        raise ApiError(f"the upload must say its length and be at most {limit / 1e6:,.0f} MB", 413)
+        raise ApiError(f"the upload must say its length and be at most {limit / MB:,.0f} MB", 413)
     upload = request.files.get("file")
     name = request.form.get("name", "")
     zone = request.form.get("tz", "UTC") or "UTC"

@@ -36,7 +36,8 @@ REQUIRED: Final = ("timestamp", *PRICES, "volume")
 ALIASES: Final = {"date": "timestamp", "datetime": "timestamp", "time": "timestamp", "vol": "volume"}
 SYMBOL: Final = "symbol"
 EXAMPLES: Final = 5  # rows named per problem
-DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
+MB: Final = 1024 * 1024
+DEFAULT_MAX_BYTES: Final = 100 * MB
 
 
 class DatasetFileError(ValueError):
@@ -104,7 +105,7 @@ def read_bars(data: bytes, filename: str, *, time_zone: str = "UTC", max_bytes: 
     """The bars of an uploaded file, checked whole; ``DatasetFileError`` naming every problem otherwise."""
     zone = clean_zone(time_zone)
     if len(data) > max_bytes:
-        raise DatasetFileError([f"{filename}: {len(data) / 1e6:,.1f} MB is over the {max_bytes / 1e6:,.0f} MB allowed"])
+        raise DatasetFileError([f"{filename}: {len(data) / MB:,.1f} MB is over the {max_bytes / MB:,.0f} MB allowed"])
     if not data or data.isspace():  # (isspace stops at the first character that is not: no copy)
         raise DatasetFileError([f"{filename}: the file is empty"])
     raw = _read_table(data, filename)
@@ -271,5 +272,5 @@ def read_file(path: Path, *, time_zone: str = "UTC", max_bytes: int = DEFAULT_MA
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
-        raise DatasetFileError([f"{path.name}: {size / 1e6:,.1f} MB is over the {max_bytes / 1e6:,.0f} MB allowed"])
+        raise DatasetFileError([f"{path.name}: {size / MB:,.1f} MB is over the {max_bytes / MB:,.0f} MB allowed"])
     return read_bars(path.read_bytes(), path.name, time_zone=time_zone, max_bytes=max_bytes)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY: Final = "deskboard.datasets"
 # The research pages ship behind this flag (backend.access.policy.PAGE_FLAGS).
 PAGES_FLAG: Final = "research"
+UPLOAD_LIMIT_KEY: Final = "DESKBOARD_UPLOAD_MAX_BYTES"  # the server's config: the largest upload, in bytes
 
 
 def open_measurements(settings: Settings, warehouse: Warehouse | None) -> tuple[Measurements, str]:
@@ -52,7 +53,7 @@ def install_research(server: Flask, settings: Settings, meta: MetaStore, warehou
     """Give the server its datasets; a new installation with demo data gets the demo datasets."""
     datasets = open_datasets(settings, meta, warehouse)
     server.extensions[EXTENSION_KEY] = datasets
-    server.config["DESKBOARD_UPLOAD_MAX_BYTES"] = settings.research.upload_max_mb * 1024 * 1024
+    server.config[UPLOAD_LIMIT_KEY] = settings.research.upload_max_mb * 1024 * 1024
     if settings.demo.rows > 0:
         _switch_on_for_a_new_installation(meta)
     if settings.demo.rows > 0 and settings.research.demo_datasets:

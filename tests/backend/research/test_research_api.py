@@ -164,3 +164,20 @@ def test_indicators_make_a_version_once_and_it_reads_like_a_dataset(client) -> N
         assert resp.status_code == 400 and says in resp.get_json()["error"], resp.get_json()
     assert client.post("/api/v1/research/datasets/nope/indicators", json=body).status_code == 404
     assert [d["name"] for d in client.get("/api/v1/research/datasets").get_json()["datasets"]] == ["spx"]
+
+
+@pytest.mark.slow
+def test_a_200_mb_file_is_refused_before_it_is_read_and_nothing_is_stored(tmp_path: Path, warehouse_url: str,
+                                                                         fresh_warehouse: Warehouse) -> None:
+    from app import create_app
+
+    settings = load_settings(data_dir=tmp_path / "data", warehouse_dsn=warehouse_url,
+                             warehouse_database=fresh_warehouse.database, demo_rows=0)  # the default 100 MB limit
+    app = create_app(settings, market=False)
+    client = app.server.test_client()
+    row = b"2024-01-02 09:15:00,10,11,9,10.5,100\n"
+    body = b"timestamp,open,high,low,close,volume\n" + row * (200 * 1024 * 1024 // len(row))
+    resp = _upload(client, body, name="huge")
+    assert resp.status_code == 413 and "100 MB" in resp.get_json()["error"]
+    datasets = app.server.extensions[EXTENSION_KEY]
+    assert datasets.names() == [] and datasets.measurements.list() == []
