@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from backend.research.explorer import ExplorerWindow
+from backend.research.chart_data import ExplorerWindow
 from components.market_charts import THEMES
 
 LINE_COLOURS: Final = ("#4f46e5", "#c2410c", "#0b7285", "#8b2fd9", "#067647", "#b45309", "#be185d", "#475569")

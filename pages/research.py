@@ -21,8 +21,9 @@ from flask import current_app
 from backend.access.current import current_principal
 from backend.access.permissions import RESEARCH_RUN
 from backend.measurements.names import MeasurementNameError
-from backend.research.dataset_service import DatasetError, DatasetInfo
+from backend.research.dataset_service import DatasetError
 from backend.research.datasets import DEFAULT_MAX_BYTES, MB, DatasetFileError, read_bars
+from backend.research.description import DatasetInfo
 from backend.research.runtime import UPLOAD_LIMIT_KEY, current_datasets
 from components.admin_nav import notice
 

@@ -22,7 +22,8 @@ from backend.access.current import current_principal
 from backend.access.permissions import RESEARCH_RUN
 from backend.measurements.frames import FrameError, MeasurementNotFound
 from backend.measurements.names import MeasurementNameError, parse_name
-from backend.research.dataset_service import DatasetError, DatasetInfo
+from backend.research.dataset_service import DatasetError
+from backend.research.description import DatasetInfo
 from backend.research.explorer import explorer_window, indicator_columns
 from backend.research.indicator_service import IndicatorVersions
 from backend.research.indicators import IndicatorError, catalogue, clean_request

@@ -9,7 +9,6 @@ chart. Times are the dataset's wall clock (its time zone), as the page shows the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -17,38 +16,16 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from backend.measurements.frames import TIMESTAMP
-from backend.research.dataset_service import DatasetInfo, Datasets
+from backend.research.chart_data import ExplorerWindow, Series
+from backend.research.dataset_service import Datasets
 from backend.research.datasets import PRICES, SYMBOL
+from backend.research.description import DatasetInfo
 from backend.research.downsample import candles, extremes
 from backend.research.indicators import catalogue
 
 WIDTH_MIN: Final = 100
 WIDTH_MAX: Final = 4_000
 BASE_COLUMNS: Final = frozenset({TIMESTAMP, SYMBOL, *PRICES, "volume"})
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    overlay: bool
-    x: list[str]
-    y: list[float | None]
-
-
-@dataclass(frozen=True)
-class ExplorerWindow:
-    info: DatasetInfo
-    symbol: str | None
-    rows: int  # bars in the window
-    x: list[str] = field(default_factory=list)  # candle times, dataset wall clock
-    open: list[float | None] = field(default_factory=list)
-    high: list[float | None] = field(default_factory=list)
-    low: list[float | None] = field(default_factory=list)
-    close: list[float | None] = field(default_factory=list)
-    volume: list[float | None] = field(default_factory=list)
-    lines: list[Series] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    merged: int = 1  # bars per candle at most
 
 
 def indicator_columns(info: DatasetInfo) -> list[str]:

@@ -17,9 +17,10 @@ from backend.measurements.parquet_store import ParquetMeasurements
 from backend.measurements.records import MeasurementRecords
 from backend.meta import open_meta
 from backend.research.__main__ import main as cli
-from backend.research.dataset_service import DatasetError, Datasets, describe, frequency_label
+from backend.research.dataset_service import DatasetError, Datasets
 from backend.research.datasets import Bars
 from backend.research.demo import demo_bars, ensure_demo_datasets, vn30_minute_bars
+from backend.research.description import describe, frequency_label
 
 
 @pytest.fixture

@@ -203,7 +203,7 @@ def test_a_versions_description_counts_its_missing_values(tmp_path: Path) -> Non
     version = IndicatorVersions(datasets).make("spx", clean_request([{"function": "SMA", "params": {"timeperiod": 5}}]))
     kept = datasets.info(version.name)
     stored = datasets.measurements.read(version.name).to_pandas()
-    from backend.research.dataset_service import describe
+    from backend.research.description import describe
 
     assert kept == describe(version.name, datasets.measurements.read(version.name), "UTC", "indicators on spx")
     assert kept.missing == {"close": 1, "sma_5": int(stored["sma_5"].isna().sum())} and kept.missing["sma_5"] == 9
