@@ -169,7 +169,8 @@ def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(m
         conn.execute(text("INSERT INTO users (id, display_name, created_at) VALUES ('ana', 'Ana', CURRENT_TIMESTAMP)"))
     upgrade_store(store)
     assert {"watchlists", "price_rules", "jobs"} <= _tables(meta_url)
-    assert store.ping()["schema_version"] == head_revision() == "0005"
+    assert store.ping()["schema_version"] == head_revision() == "0006"
+    assert "measurements" in _tables(meta_url)
     with store.write() as conn:
         conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
                           "VALUES ('p-1', 'FPT', 'above', 131000, '', CURRENT_TIMESTAMP)"))
@@ -180,6 +181,6 @@ def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(m
             conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
                               "VALUES ('p-3', 'FPT', 'above', 0, '', CURRENT_TIMESTAMP)"))
     downgrade_store(store, "0002")
-    assert not {"watchlists", "price_rules"} & _tables(meta_url) and "jobs" in _tables(meta_url)
+    assert not {"watchlists", "price_rules", "measurements"} & _tables(meta_url) and "jobs" in _tables(meta_url)
     with store.read() as conn:
         assert conn.execute(text("SELECT id FROM users")).scalars().all() == ["ana"]
