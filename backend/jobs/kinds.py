@@ -26,6 +26,7 @@ from backend.access.current import current_scope
 from backend.backup.job import BackupParams
 from backend.jobs.params import ProbeParams, TradesCsvParams
 from backend.jobs.states import InvalidJobError
+from backend.research.simulator.requests import SimulationParams, SweepParams
 
 if TYPE_CHECKING:
     from backend.jobs.context import JobContext
@@ -77,6 +78,10 @@ KINDS: Final[dict[str, JobKind]] = {
         # Reads through the app's own open warehouse, so it runs where the warehouse is.
         JobKind("backup", "Backup of the data directory", BackupParams, "backend.backup.job:run_backup",
                 needs_warehouse=True),
+        JobKind("simulation", "Trading simulation", SimulationParams, "backend.research.simulation_job:run_simulation",
+                needs_warehouse=False),
+        JobKind("sweep", "Parameter sweep", SweepParams, "backend.research.simulation_job:run_sweep",
+                needs_warehouse=False),
     )
 }
 

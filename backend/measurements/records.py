@@ -116,9 +116,10 @@ class MeasurementRecords:
             row = conn.execute(select(_TABLE).where(_TABLE.c.name == name, _TABLE.c.deleted_at.is_(None))).first()
         return None if row is None else _record(row)
 
-    def list(self, base: str | None = None) -> list[Record]:
-        query = (select(_TABLE).where(_TABLE.c.deleted_at.is_(None))
-                 .order_by(_TABLE.c.base, _TABLE.c.kind, _TABLE.c.number))
+    def list(self, base: str | None = None, *, include_deleted: bool = False) -> list[Record]:
+        query = select(_TABLE).order_by(_TABLE.c.base, _TABLE.c.kind, _TABLE.c.number)
+        if not include_deleted:
+            query = query.where(_TABLE.c.deleted_at.is_(None))
         if base is not None:
             query = query.where(_TABLE.c.base == clean_base(base))
         with self.meta.read() as conn:

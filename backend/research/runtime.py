@@ -16,6 +16,7 @@ from backend.measurements.records import MeasurementRecords
 from backend.meta.store import MetaStore
 from backend.research.dataset_service import Datasets
 from backend.research.demo import ensure_demo_datasets
+from backend.research.simulation_service import Simulations
 from backend.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ def install_research(server: Flask, settings: Settings, meta: MetaStore, warehou
 
 def current_datasets() -> Datasets:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def current_simulations() -> Simulations:
+    return Simulations(current_datasets())
 
 
 def _switch_on_for_a_new_installation(meta: MetaStore) -> None:
