@@ -90,6 +90,12 @@ ROUTES: Final[dict[str, str]] = {
     "research_api.upload_dataset": p.RESEARCH_RUN,
     "research_api.indicator_catalogue": p.RESEARCH_VIEW,
     "research_api.compute_indicators": p.RESEARCH_RUN,
+    "simulations_api.create_simulation": p.RESEARCH_RUN,
+    "simulations_api.list_simulations": p.RESEARCH_VIEW,
+    "simulations_api.get_simulation": p.RESEARCH_VIEW,
+    "simulations_api.simulation_trades": p.RESEARCH_VIEW,
+    "simulations_api.simulation_equity": p.RESEARCH_VIEW,
+    "simulations_api.open_cell": p.RESEARCH_RUN,
     "openapi_document": SIGNED_IN,
     "openapi_docs_page": SIGNED_IN,
     "openapi_docs_asset": PUBLIC,
@@ -112,6 +118,7 @@ PAGES: Final[dict[str, str]] = {
     "/admin/sources": p.ADMIN_SYSTEM,
     "/research": p.RESEARCH_VIEW,
     "/research/datasets/<name>": p.RESEARCH_VIEW,
+    "/research/simulations/<name>": p.RESEARCH_VIEW,
     "/404": SIGNED_IN,
 }
 # Pages under a path (Dash's path templates): every path below the prefix needs this.
@@ -207,6 +214,14 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
         "research-notices", "research-ic-table", "research-ic-chart", "research-ic-notices", "research-ic-url")},
     "research-upload-notices": p.RESEARCH_RUN,
     "research-add-notices": p.RESEARCH_RUN,
+    # research simulations: browsing, the charts and the form's choices are research.view; running is research.run
+    **{name: p.RESEARCH_VIEW for name in (
+        "research-sims-grid", "research-sims-url", "research-sims-notices", "research-sim-equity",
+        "research-sim-price", "research-sim-monthly", "research-sim-rolling", "research-sim-trades",
+        "research-sim-heatmap", "research-sim-sweep-url", "research-sim-sweep-notices", "research-compare-chart",
+        "research-new-symbol", "research-new-column", "research-new-url", "research-new-sma", "research-new-rule",
+        "research-new-threshold", "research-new-x-param", "research-new-y-param")},
+    **{name: p.RESEARCH_RUN for name in ("research-new-errors", "research-new-watch", "research-new-watch-tick")},
     # components: saving views and running jobs are actions
     **{("saved-views", part): p.VIEWS_SAVE for part in (
         "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
@@ -255,6 +270,8 @@ JOB_KINDS: Final[dict[str, str]] = {
     "trades_csv": p.PIVOT_EXPORT,
     "backup": p.ADMIN_SYSTEM,
     "probe": p.ADMIN_SYSTEM,
+    "simulation": p.RESEARCH_RUN,
+    "sweep": p.RESEARCH_RUN,
 }
 
 

@@ -4,7 +4,8 @@
     /api/v1/...                        pivot, exposure, P&L, instruments, constituents (v1.py),
                                        trades drill-through and CSV (trades.py), jobs (jobs.py),
                                        live market (market.py), feature flags and signed
-                                       links (flags.py), research datasets (research.py)
+                                       links (flags.py), research datasets (research.py),
+                                       simulations and sweeps (research_simulations.py)
     GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
     GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
 
@@ -23,6 +24,7 @@ from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
 from backend.api.market import market_api
 from backend.api.research import research_api
+from backend.api.research_simulations import simulations_api
 from backend.api.spec import register_spec
 from backend.api.trades import trades_api
 from backend.api.v1 import api_v1
@@ -36,6 +38,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(jobs_api)
     server.register_blueprint(access_api)
     server.register_blueprint(research_api)
+    server.register_blueprint(simulations_api)
     register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Final, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, Field
 from spectree import Response as Responses
@@ -45,6 +46,7 @@ NAME_DESCRIPTION = {"name": "the dataset's name"}
 NOT_FOUND = (ErrorBody, "no such dataset")
 JSON_ROWS_MAX: Final = 500_000
 ARROW_MIME: Final = "application/vnd.apache.arrow.stream"
+PARQUET_MIME: Final = "application/vnd.apache.parquet"
 DATA_ANSWER: Final = ('the bars: JSON {"columns": {name: [values]}, "rows": n}, text/csv, or an Arrow IPC stream')
 
 
@@ -127,6 +129,24 @@ def _json_value(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def table_file(table: pa.Table, name: str, file_format: Literal["csv", "arrow", "parquet"]) -> Response:
+    """``table`` as a download: CSV, an Arrow IPC stream or Parquet, named ``<name>.<extension>``."""
+    sink = io.BytesIO()
+    if file_format == "arrow":
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        mimetype, extension = ARROW_MIME, "arrows"
+    elif file_format == "parquet":
+        pq.write_table(table, sink)
+        mimetype, extension = PARQUET_MIME, "parquet"
+    else:
+        pacsv.write_csv(table, sink)
+        mimetype, extension = "text/csv", "csv"
+    return Response(sink.getvalue(), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"',
+                             "X-Content-Type-Options": "nosniff"})
+
+
 @research_api.get("/datasets/<name>/data")
 @spec.validate(resp=Responses(HTTP_200=(None, DATA_ANSWER),
                               HTTP_400=ErrorBody, HTTP_404=NOT_FOUND,
@@ -143,18 +163,8 @@ def dataset_data(name: str, query: DataQuery) -> Response:
         table = current_datasets().measurements.read(dataset.name, columns=columns, start=query.start, end=query.end)
     except FrameError as exc:
         raise ApiError(str(exc)) from None
-    if query.format == "arrow":
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return Response(sink.getvalue(), mimetype=ARROW_MIME,
-                        headers={"Content-Disposition": f'attachment; filename="{dataset.name}.arrows"'})
-    if query.format == "csv":
-        sink = io.BytesIO()
-        pacsv.write_csv(table, sink)
-        return Response(sink.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{dataset.name}.csv"',
-                                 "X-Content-Type-Options": "nosniff"})
+    if query.format != "json":
+        return table_file(table, dataset.name, query.format)
     if table.num_rows > JSON_ROWS_MAX:
         raise ApiError(f"{table.num_rows:,} rows is more than JSON answers carry ({JSON_ROWS_MAX:,}): "
                        "ask for format=arrow or csv, or a shorter window", 413)

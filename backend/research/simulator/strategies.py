@@ -37,7 +37,7 @@ class _Model(BaseModel):
 
 
 class SmaCross(_Model):
-    kind: Literal["sma_cross"] = "sma_cross"
+    kind: Literal["sma_cross"]  # no default: stored requests (jobs keep non-defaults only) must keep it
     fast: int = Field(10, ge=1, le=WINDOW_MAX)
     slow: int = Field(50, ge=2, le=WINDOW_MAX)
     short: bool = False
@@ -86,7 +86,7 @@ class Indicator(_Model):
 
 
 class IndicatorRule(_Model):
-    kind: Literal["indicator_rule"] = "indicator_rule"
+    kind: Literal["indicator_rule"]
     indicator: Indicator
     entry: Condition
     exit: Condition
@@ -97,7 +97,7 @@ class IndicatorRule(_Model):
 
 
 class Threshold(_Model):
-    kind: Literal["threshold"] = "threshold"
+    kind: Literal["threshold"]
     column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     long_threshold: float | None = Field(None, allow_inf_nan=False)
     short_threshold: float | None = Field(None, allow_inf_nan=False)
