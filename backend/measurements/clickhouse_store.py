@@ -27,10 +27,9 @@ from backend.measurements.frames import (
     pick_columns,
     same_columns,
 )
-from backend.measurements.names import parse_name
+from backend.measurements.names import TABLE_PREFIX, table_name
 from backend.warehouse import Warehouse
 
-PREFIX: Final = "m_"
 HIDDEN: Final = ("_part", "_row")
 _TO_CLICKHOUSE: Final[dict[pa.DataType, str]] = {
     pa.float64(): "Nullable(Float64)", pa.int64(): "Nullable(Int64)", pa.bool_(): "Nullable(Bool)",
@@ -39,10 +38,6 @@ _TO_CLICKHOUSE: Final[dict[pa.DataType, str]] = {
 _FROM_CLICKHOUSE: Final[dict[str, pa.DataType]] = {
     "DateTime64(9, 'UTC')": TIME_TYPE, **{v: k for k, v in _TO_CLICKHOUSE.items()},
 }
-
-
-def _table(name: str) -> str:
-    return PREFIX + parse_name(name).name  # a checked name: safe to quote as an identifier
 
 
 class ClickHouseMeasurements:
@@ -71,7 +66,7 @@ class ClickHouseMeasurements:
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, name: str, frame: pa.Table | pd.DataFrame) -> int:
-        table, data = _table(name), as_table(frame)
+        table, data = table_name(name), as_table(frame)
         fresh = f"{table}__new_{uuid.uuid4().hex[:12]}"
         self._create(fresh, data.schema)
         try:
@@ -86,7 +81,7 @@ class ClickHouseMeasurements:
         return data.num_rows
 
     def append(self, name: str, frame: pa.Table | pd.DataFrame) -> int:
-        table, data = _table(name), as_table(frame)
+        table, data = table_name(name), as_table(frame)
         same_columns(self.schema(name), data, name)
         if data.num_rows:
             self._insert(table, data)
@@ -94,7 +89,7 @@ class ClickHouseMeasurements:
 
     # -- reading ----------------------------------------------------------------------------
     def schema(self, name: str) -> pa.Schema:
-        table = _table(name)
+        table = table_name(name)
         rows = self.warehouse.query_rows(
             "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} "
             "ORDER BY position", {"db": self.warehouse.database, "t": table})
@@ -112,7 +107,7 @@ class ClickHouseMeasurements:
     def read(self, name: str, columns: Sequence[str] | None = None, start: Any = None,
              end: Any = None) -> pa.Table:
         """Rows with ``start <= timestamp < end`` (either may be None), in the order written."""
-        table, schema = _table(name), self.schema(name)
+        table, schema = table_name(name), self.schema(name)
         wanted = pick_columns(schema, columns, name)
         lower, upper = as_instant(start, "start"), as_instant(end, "end")
         conditions, params = ["1"], {}
@@ -132,11 +127,11 @@ class ClickHouseMeasurements:
     def list(self) -> list[str]:
         rows = self.warehouse.query_rows(
             "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String}) "
-            "AND position(name, '__new_') = 0 ORDER BY name", {"db": self.warehouse.database, "p": PREFIX})
-        return [r[0].removeprefix(PREFIX) for r in rows]
+            "AND position(name, '__new_') = 0 ORDER BY name", {"db": self.warehouse.database, "p": TABLE_PREFIX})
+        return [r[0].removeprefix(TABLE_PREFIX) for r in rows]
 
     def delete(self, name: str) -> bool:
-        table = _table(name)
+        table = table_name(name)
         if not self._exists(table):
             return False
         self.warehouse.command(f"DROP TABLE IF EXISTS {{db}}.`{table}` SYNC")

@@ -86,3 +86,14 @@ def parse_name(name: object) -> MeasurementName:
         if _BASE.fullmatch(base) and not _DERIVED_END.search(base):
             return MeasurementName(base, _KIND_OF_TAG[match["tag"]], int(match["number"]))
     return MeasurementName(clean_base(name), "dataset")
+
+
+TABLE_PREFIX: Final = "m_"
+
+
+def table_name(name: str) -> str:
+    """The table a database store keeps measurement ``name`` in: ``m_`` and the checked name, so
+    a table of measurements never meets another table of the same database, and the name is safe
+    to quote as an identifier."""
+    return TABLE_PREFIX + parse_name(name).name
+

@@ -45,9 +45,8 @@ from backend.measurements.frames import (
     pick_columns,
     same_columns,
 )
-from backend.measurements.names import parse_name
+from backend.measurements.names import TABLE_PREFIX, table_name
 
-PREFIX: Final = "m_"
 SYMBOL_COLUMN: Final = "symbol"
 _FROM_QUESTDB: Final[dict[str, pa.DataType]] = {
     "TIMESTAMP": TIME_TYPE, "DOUBLE": pa.float64(), "FLOAT": pa.float64(), "LONG": pa.int64(), "INT": pa.int64(),
@@ -55,10 +54,6 @@ _FROM_QUESTDB: Final[dict[str, pa.DataType]] = {
     "SYMBOL": pa.string(),
 }
 _CONF: Final = re.compile(r"^(tcp|tcps|http|https)::addr=[A-Za-z0-9.\-]+:\d{1,5};")
-
-
-def _table(name: str) -> str:
-    return PREFIX + parse_name(name).name
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
@@ -103,14 +98,14 @@ class QuestDBMeasurements:
             sender.flush()
 
     def write(self, name: str, frame: pa.Table | pd.DataFrame) -> int:
-        table, data = _table(name), as_table(frame)
+        table, data = table_name(name), as_table(frame)
         if self.sql_connect is not None:
             self._sql(f'DROP TABLE IF EXISTS "{table}"')
         self._send(table, data)
         return data.num_rows
 
     def append(self, name: str, frame: pa.Table | pd.DataFrame) -> int:
-        table, data = _table(name), as_table(frame)
+        table, data = table_name(name), as_table(frame)
         if self.sql_connect is not None:
             same_columns(self.schema(name), data, name)
         self._send(table, data)
@@ -118,7 +113,7 @@ class QuestDBMeasurements:
 
     # -- reading -------------------------------------------------------------------------------
     def schema(self, name: str) -> pa.Schema:
-        table = _table(name)
+        table = table_name(name)
         known = table in self._tables()
         rows = self._sql('SELECT "column", "type" FROM table_columns(%s)', (table,)) if known else []
         if not rows:
@@ -134,7 +129,7 @@ class QuestDBMeasurements:
 
     def read(self, name: str, columns: Sequence[str] | None = None, start: Any = None,
              end: Any = None) -> pa.Table:
-        table, schema = _table(name), self.schema(name)
+        table, schema = table_name(name), self.schema(name)
         wanted = pick_columns(schema, columns, name)
         lower, upper = as_instant(start, "start"), as_instant(end, "end")
         conditions, params = ["1 = 1"], []
@@ -162,10 +157,10 @@ class QuestDBMeasurements:
         return [r[0] for r in self._sql("SELECT table_name FROM tables()")]
 
     def list(self) -> list[str]:
-        return sorted(t.removeprefix(PREFIX) for t in self._tables() if t.startswith(PREFIX))
+        return sorted(t.removeprefix(TABLE_PREFIX) for t in self._tables() if t.startswith(TABLE_PREFIX))
 
     def delete(self, name: str) -> bool:
-        table = _table(name)
+        table = table_name(name)
         if table not in self._tables():
             return False
         self._sql(f'DROP TABLE "{table}"')
