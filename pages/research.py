@@ -38,6 +38,7 @@ class ids:
     NAME = "research-upload-name"
     ZONE = "research-upload-zone"
     NOTICES = "research-upload-notices"
+    SIMULATIONS = "research-simulations-link"
 
 
 COLUMNS = [
@@ -86,7 +87,9 @@ def _upload_form() -> dmc.Paper:
 def layout(**_query: Any) -> html.Div:
     can_upload = current_principal().can(RESEARCH_RUN)
     return html.Div(className="research-page", children=[
-        dmc.Title("Research datasets", order=2, mb="sm"),
+        dmc.Group([dmc.Title("Research datasets", order=2),
+                   dcc.Link("Simulations →", href="/research/simulations", id=ids.SIMULATIONS)],
+                  justify="space-between", mb="sm"),
         dag.AgGrid(id=ids.GRID, rowData=dataset_rows(), columnDefs=COLUMNS, className="ag-theme-quartz research-grid",
                    dashGridOptions={"domLayout": "autoHeight", "localeText": {"noRowsToShow": "No datasets yet."}},
                    style={"width": "100%"}),

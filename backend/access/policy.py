@@ -218,7 +218,8 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     **{name: p.RESEARCH_VIEW for name in (
         "research-sims-grid", "research-sims-url", "research-sims-notices", "research-sim-equity",
         "research-sim-price", "research-sim-monthly", "research-sim-rolling", "research-sim-trades",
-        "research-sim-heatmap", "research-sim-sweep-url", "research-sim-sweep-notices", "research-compare-chart",
+        "research-sim-heatmap", "research-sim-sweep-url", "research-sim-sweep-notices", "research-sim-go",
+        "research-compare-chart",
         "research-new-symbol", "research-new-column", "research-new-url", "research-new-sma", "research-new-rule",
         "research-new-threshold", "research-new-x-param", "research-new-y-param")},
     **{name: p.RESEARCH_RUN for name in ("research-new-errors", "research-new-watch", "research-new-watch-tick")},

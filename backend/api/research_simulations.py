@@ -35,15 +35,13 @@ from backend.api.spec import Body, ErrorBody, Query, spec
 from backend.api.types import whole_number
 from backend.jobs import JobError, current_owner
 from backend.jobs.runtime import current_jobs
-from backend.measurements.frames import TIMESTAMP, MeasurementNotFound
+from backend.measurements.frames import TIMESTAMP
 from backend.measurements.names import MeasurementNameError, parse_name
-from backend.research.dataset_service import DatasetError
-from backend.research.runtime import current_datasets, current_simulations
+from backend.research.runtime import current_simulations
 from backend.research.simulation_service import TRADE_COLUMNS, TRADES_PAGE_MAX, SimulationError, Simulations
-from backend.research.simulator import requests as sim_requests
 from backend.research.simulator.requests import SimulationRequest, SweepRequest, parse
 from backend.research.simulator.stats import STAT_KEYS
-from backend.research.simulator.strategies import Grid, Threshold
+from backend.research.simulator.strategies import Grid
 from backend.validation import safe_name
 
 simulations_api = Blueprint("simulations_api", __name__, url_prefix="/api/v1/research")
@@ -187,25 +185,6 @@ def _record(simulations: Simulations, name: str) -> dict[str, Any]:
     return {**record, "links": _links(record["name"])}
 
 
-def _bars_checked(request: SimulationRequest) -> int:
-    """The bars the request would read, about (from the dataset's description, without reading it);
-    the dataset, symbol and column it names are checked here so a job is never queued to fail."""
-    try:
-        info = current_datasets().info(request.dataset)
-    except (DatasetError, MeasurementNotFound, MeasurementNameError):
-        raise ApiError(f"dataset: there is no dataset {safe_name(request.dataset)!r}") from None
-    if request.symbol is not None and request.symbol not in info.symbols:
-        raise ApiError(f"symbol: {info.name} has no symbol {safe_name(request.symbol)!r}")
-    if isinstance(request.strategy, Threshold) and request.strategy.column not in info.columns:
-        raise ApiError(f"strategy.column: {info.name} has no column {request.strategy.column!r}")
-    # A panel's symbols share its rows: one symbol is about its share.
-    return info.rows // len(info.symbols) if info.symbols and request.symbol is not None else info.rows
-
-
-def _cells(grid: Grid) -> int:
-    return len(grid.x.values) * (len(grid.y.values) if grid.y is not None else 1)
-
-
 @simulations_api.post("/simulations")
 @spec.validate(resp=Responses(HTTP_201=(SimulationRecord, "simulated and recorded; Location names it"),
                               HTTP_202=(JobModel, "too large to answer at once: queued as a job; Location names it"),
@@ -220,10 +199,12 @@ def create_simulation(json: SimulationBody) -> Response:
     job (202): watch it at its Location; its result names the simulation.
     """
     request = json.request()
-    bars = _bars_checked(request)
+    simulations = current_simulations()
+    try:
+        large = simulations.workload(request).large
+    except SimulationError as exc:
+        raise ApiError(str(exc)) from None
     sweep = isinstance(request, SweepRequest)
-    large = (bars * _cells(request.grid) > sim_requests.DIRECT_CELLS_BARS_MAX if isinstance(request, SweepRequest)
-             else bars > sim_requests.DIRECT_BARS_MAX)
     principal = current_principal()
     if json.background or large:
         kind = "sweep" if sweep else "simulation"
@@ -233,7 +214,6 @@ def create_simulation(json: SimulationBody) -> Response:
         params = {"request": request.model_dump(mode="json"), "created_by": principal.id}
         job = current_jobs().submit(kind, params, current_owner())
         return _json(_shown(job), 202, {"Location": url_for("jobs_api.job", job_id=job.id)})
-    simulations = current_simulations()
     try:
         if isinstance(request, SweepRequest):
             name = simulations.sweep(request, created_by=principal.id)["name"]

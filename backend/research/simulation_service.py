@@ -34,10 +34,12 @@ from backend.measurements.frames import TIMESTAMP, to_pandas
 from backend.measurements.names import MeasurementNameError, parse_name
 from backend.measurements.records import Record
 from backend.research.dataset_service import DatasetError, Datasets
+from backend.research.simulator import requests as requests_module
 from backend.research.simulator.engine import Bars, SimulationResult
 from backend.research.simulator.requests import SimulationRequest, SweepRequest
 from backend.research.simulator.stats import STAT_KEYS, Trials, compute_stats, sharpe_per_bar, stats_json
-from backend.research.simulator.strategies import grid_cells, signals, sweep_signals
+from backend.research.simulator.strategies import Threshold, grid_cells, signals, sweep_signals
+from backend.validation import safe_name
 
 SYMBOL: Final = "symbol"
 TRADE_PREFIX: Final = "trade_"
@@ -45,7 +47,7 @@ TRADE_COLUMNS: Final = ("direction", "exit_time", "entry_price", "exit_price", "
                         "duration_bars", "mae_pct", "mfe_pct", "is_open")
 TRADES_PAGE_MAX: Final = 1_000
 HEATMAP_KEYS: Final = ("return_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "trades", "win_rate_pct",
-                       "profit_factor", "expectancy_pct", "sqn", "exposure_pct", "cagr_pct", "psr", "sharpe_bar")
+                       "profit_factor", "expectancy_pct", "sqn", "exposure_pct", "cagr_pct", "psr", "dsr", "sharpe_bar")
 ProgressFn = Callable[[float, str], None]
 
 
@@ -95,6 +97,13 @@ class Loaded:
     columns: dict[str, np.ndarray]
     base: str
     time_zone: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    bars: int
+    cells: int
+    large: bool  # over the limits a request is answered within: run it as a job
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,25 @@ class Simulations:
             raise SimulationError(str(exc)) from None
         return Loaded(bars, {c: v[keep] for c, v in columns.items()}, parsed.base,
                       str(record.inputs.get("time_zone", "UTC")))
+
+    def workload(self, request: SimulationRequest) -> Workload:
+        """How much a request would simulate — about, from the dataset's description, without
+        reading its bars — and whether that is too much to answer at once. The dataset, symbol and
+        column it names are checked here too, so a job is never queued only to fail."""
+        try:
+            info = self.datasets.info(request.dataset)
+        except (DatasetError, MeasurementNameError, KeyError):
+            raise SimulationError(f"dataset: there is no dataset {safe_name(request.dataset)!r}") from None
+        if request.symbol is not None and request.symbol not in info.symbols:
+            raise SimulationError(f"symbol: {info.name} has no symbol {safe_name(request.symbol)!r}")
+        if isinstance(request.strategy, Threshold) and request.strategy.column not in info.columns:
+            raise SimulationError(f"strategy.column: {info.name} has no column {request.strategy.column!r}")
+        # a panel's symbols share its rows: one symbol is about its share
+        bars = info.rows // len(info.symbols) if info.symbols and request.symbol is not None else info.rows
+        if isinstance(request, SweepRequest):
+            cells = len(request.grid.x.values) * (len(request.grid.y.values) if request.grid.y else 1)
+            return Workload(bars, cells, bars * cells > requests_module.DIRECT_CELLS_BARS_MAX)
+        return Workload(bars, 1, bars > requests_module.DIRECT_BARS_MAX)
 
     def run(self, request: SimulationRequest, *, created_by: str = "", record: bool = True,
             progress: ProgressFn | None = None, weight: int = 1, extra: dict[str, Any] | None = None
@@ -228,6 +256,7 @@ class Simulations:
         sharpes = [sharpe_per_bar(result.equity[:, k], init_cash=init_cash) for k in valid]
         trials = self.trials(loaded.base, adding=sharpes)
         cells = []
+        full: dict[int, dict[str, Any]] = {}
         for k, ((x, y), reason) in enumerate(zip(grid_cells(request.grid), reasons, strict=True)):
             cell: dict[str, Any] = {"index": k, "x": x, "y": y}
             if reason is not None:
@@ -235,6 +264,7 @@ class Simulations:
             else:
                 stats = stats_json(compute_stats(_account_trades(result, k), _account_equity(result, k),
                                                  periods_per_year=periods, trials=trials, init_cash=init_cash))
+                full[k] = stats
                 cell["stats"] = {key: stats.get(key) for key in HEATMAP_KEYS}
                 cell["label"] = strategies[k].label()
             cells.append(cell)
@@ -246,7 +276,9 @@ class Simulations:
                   "trials": {"count": trials.count, "sharpe_variance": _finite(trials.sharpe_variance)},
                   "weight": len(valid), "cell_sharpes": [_finite(s) for s in sharpes], "cells": cells}
         best = _best(cells)
-        inputs["stats"] = dict(cells[best]["stats"]) if best is not None else {}
+        # the list shows a sweep by its best cell: every statistic of it, its deflated Sharpe
+        # discounted by all the cells tried
+        inputs["stats"] = full[best] if best is not None else {}
         inputs["best_cell"] = best
         if record:
             inputs["name"] = self._keep(loaded.base, created_by, inputs,

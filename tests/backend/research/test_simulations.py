@@ -254,3 +254,20 @@ def test_the_command_line_records_like_the_app(tmp_path, monkeypatch, capsys):
 
 def test_dataset_bars_type_is_the_one_the_importer_makes():
     assert isinstance(demo_bars("sp500"), DatasetBars)
+
+
+def test_the_workload_says_when_a_request_is_a_job(sims, monkeypatch):
+    from backend.research.simulator import requests as limits
+
+    assert sims.workload(request()).bars == 5031 and not sims.workload(request()).large
+    sweep = SweepRequest.model_validate({**request().model_dump(), "grid": {
+        "x": {"param": "fast", "values": [5, 10]}, "y": {"param": "slow", "values": [50, 60, 70]}}})
+    assert sims.workload(sweep).cells == 6
+    monkeypatch.setattr(limits, "DIRECT_CELLS_BARS_MAX", 5031 * 5)
+    assert sims.workload(sweep).large and not sims.workload(request()).large
+    with pytest.raises(SimulationError, match="symbol: sp500 has no symbol 'X'"):
+        sims.workload(request(symbol="X"))
+    with pytest.raises(SimulationError, match="strategy.column: sp500 has no column 'score'"):
+        sims.workload(request(strategy={"kind": "threshold", "column": "score", "long_threshold": 0}))
+    with pytest.raises(SimulationError, match="dataset: there is no dataset"):
+        sims.workload(request(dataset="nope"))
