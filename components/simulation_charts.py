@@ -4,10 +4,12 @@ several equity curves overlaid. Colours follow the theme as the other research c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
+from backend.research.downsample import extremes
 from components.market_charts import THEMES
 from components.research_charts import DARK_LINE_COLOURS, LINE_COLOURS, _axis
 
@@ -18,9 +20,22 @@ def _base(colours: dict[str, str], **extra: Any) -> dict[str, Any]:
             "legend": {"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"}, **extra}
 
 
+# A curve is drawn through each of this many slices' lowest and highest bars: every peak and
+# trough a chart can show stays, and the browser draws a few thousand points as SVG rather
+# than hundreds of thousands (WebGL is slow or missing on kiosk displays and in iframes).
+BUCKETS: Final = 1_500
+
+
 def _line(x: Any, y: Any, name: str, colour: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "scattergl" if len(x) > 2_000 else "scatter", "mode": "lines", "name": name, "x": x, "y": y,
+    return {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y,
             "line": {"width": 1.4, "color": colour}, **extra}
+
+
+def thinned(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows holding each slice's extremes of any of ``columns``, in time order."""
+    keep = np.unique(np.concatenate([extremes(frame[c].to_numpy(dtype=float, na_value=np.nan), BUCKETS)
+                                     for c in columns]))
+    return frame.iloc[keep]
 
 
 def _times(stamps: Any, time_zone: str) -> list[str]:
@@ -34,6 +49,7 @@ def equity_figure(equity: pd.DataFrame, *, dark: bool, time_zone: str = "UTC") -
     """Equity against buy-and-hold from the same cash on top, the drawdown (underwater) under it."""
     colours = THEMES["dark" if dark else "light"]
     palette = DARK_LINE_COLOURS if dark else LINE_COLOURS
+    equity = thinned(equity, ("equity", "benchmark", "drawdown_pct"))
     x = _times(equity["timestamp"], time_zone)
     data = [_line(x, equity["equity"].tolist(), "strategy", palette[0], xaxis="x", yaxis="y"),
             _line(x, equity["benchmark"].tolist(), "buy & hold", colours["muted"], xaxis="x", yaxis="y"),
@@ -50,6 +66,7 @@ def equity_figure(equity: pd.DataFrame, *, dark: bool, time_zone: str = "UTC") -
 def price_figure(equity: pd.DataFrame, markers: dict[str, dict[str, list[Any]]], *, dark: bool,
                  time_zone: str = "UTC") -> dict[str, Any]:
     colours = THEMES["dark" if dark else "light"]
+    equity = thinned(equity, ("close",))
     x = _times(equity["timestamp"], time_zone)
     data = [_line(x, equity["close"].tolist(), "close", colours["flow"])]
     for name, symbol, colour in (("entries", "triangle-up", colours["up"]), ("exits", "triangle-down", colours["down"])):
@@ -83,6 +100,7 @@ def monthly_figure(table: pd.DataFrame, *, dark: bool) -> dict[str, Any]:
 def rolling_figure(sharpe: pd.Series, *, window: int, dark: bool, time_zone: str = "UTC") -> dict[str, Any]:
     colours = THEMES["dark" if dark else "light"]
     palette = DARK_LINE_COLOURS if dark else LINE_COLOURS
+    sharpe = sharpe.iloc[extremes(sharpe.to_numpy(dtype=float, na_value=np.nan), BUCKETS)]
     values = [None if pd.isna(v) else float(v) for v in sharpe]
     return {"data": [_line(_times(sharpe.index, time_zone), values, f"Sharpe ({window} bars)", palette[2])],
             "layout": _base(colours, hovermode="x unified", showlegend=False, xaxis=_axis(colours, type="date"),
@@ -115,7 +133,10 @@ def compare_figure(curves: list[tuple[str, pd.DataFrame, float]], *, dark: bool)
     """Each simulation's equity as a return on its own cash, so different cash compares."""
     colours = THEMES["dark" if dark else "light"]
     palette = DARK_LINE_COLOURS if dark else LINE_COLOURS
-    data = [_line(_times(frame["timestamp"], "UTC"), ((frame["equity"] / cash - 1) * 100).round(4).tolist(), name,
-                  palette[i % len(palette)]) for i, (name, frame, cash) in enumerate(curves)]
+    data = []
+    for i, (name, frame, cash) in enumerate(curves):
+        frame = thinned(frame, ("equity",))
+        data.append(_line(_times(frame["timestamp"], "UTC"), ((frame["equity"] / cash - 1) * 100).round(4).tolist(),
+                          name, palette[i % len(palette)]))
     return {"data": data, "layout": _base(colours, hovermode="x unified", xaxis=_axis(colours, type="date"),
                                           yaxis=_axis(colours, title={"text": "return %"}, zeroline=True))}

@@ -53,18 +53,27 @@ def candles(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
 
 def extremes(values: np.ndarray, buckets: int) -> np.ndarray:
     """Rows to draw a line through: each bucket's minimum and maximum, in time order (NaN-only
-    buckets give their first row, so a gap stays a gap)."""
+    buckets give their first row, so a gap stays a gap). Vectorised: one pass per reduction,
+    whatever the number of buckets."""
     rows = len(values)
     if rows <= 2 * buckets:
         return np.arange(rows)
     starts = _starts(rows, buckets)
-    ends = np.append(starts[1:], rows)
-    keep: list[int] = []
-    for start, end in zip(starts, ends, strict=True):
-        chunk = values[start:end]
-        if np.isnan(chunk).all():
-            keep.append(int(start))
-            continue
-        low, high = int(np.nanargmin(chunk)) + start, int(np.nanargmax(chunk)) + start
-        keep.extend(sorted({low, high}))
-    return np.asarray(keep, dtype=np.int64)
+    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, rows)))
+    # fmin/fmax skip NaN; a bucket of NaN only reduces to NaN
+    lows, highs = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    first_low = _first_per_bucket(bucket, values == lows[bucket], len(starts))
+    first_high = _first_per_bucket(bucket, values == highs[bucket], len(starts))
+    empty = np.isnan(lows)
+    first_low[empty] = starts[empty]
+    first_high[empty] = starts[empty]
+    return np.unique(np.concatenate([first_low, first_high]))
+
+
+def _first_per_bucket(bucket: np.ndarray, hit: np.ndarray, buckets: int) -> np.ndarray:
+    """The first row of each bucket where ``hit`` holds (-1 where it never does)."""
+    rows = np.flatnonzero(hit)
+    out = np.full(buckets, -1, dtype=np.int64)
+    seen, first = np.unique(bucket[rows], return_index=True)
+    out[seen] = rows[first]
+    return out

@@ -36,3 +36,30 @@ def test_lines_keep_every_buckets_extremes_and_gaps() -> None:
     assert 25_000 in rows and np.nanmax(values[rows]) == 9.0 and np.nanmin(values[rows]) == np.nanmin(values)
     assert np.isnan(values[rows]).any()  # the gap is still drawn as a gap
     assert (extremes(values[:100], 500) == np.arange(100)).all()
+
+
+def test_extremes_keeps_each_buckets_first_minimum_and_maximum_as_a_loop_finds_them():
+    from backend.research.downsample import _starts, extremes
+
+    def by_loop(values: np.ndarray, buckets: int) -> list[int]:
+        if len(values) <= 2 * buckets:
+            return list(range(len(values)))
+        starts = _starts(len(values), buckets)
+        keep: list[int] = []
+        for start, end in zip(starts, [*starts[1:], len(values)], strict=True):
+            chunk = values[start:end]
+            if np.isnan(chunk).all():
+                keep.append(int(start))
+            else:
+                keep.extend(sorted({int(np.nanargmin(chunk)) + start, int(np.nanargmax(chunk)) + start}))
+        return keep
+
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        n = int(rng.integers(1, 8000))
+        values = rng.normal(size=n).round(1)  # ties: the first of equal extremes is kept
+        values[rng.random(n) < 0.2] = np.nan
+        if trial % 4 == 0:
+            values[50:1500] = np.nan  # whole buckets missing
+        buckets = int(rng.integers(1, 900))
+        assert extremes(values, buckets).tolist() == by_loop(values, buckets), (n, buckets)
