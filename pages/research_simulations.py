@@ -16,6 +16,7 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update, set_props
 
 from backend.research.runtime import current_simulations
+from backend.research.simulation_views import COUNT_STATS, PRECISE_STATS
 from backend.research.simulator.stats import STAT_KEYS, STAT_LABELS
 from components.admin_nav import notice
 
@@ -40,9 +41,10 @@ def _stat_column(key: str) -> dict[str, Any]:
     if key in TEXT_STATS:
         return {"field": key, "headerName": STAT_LABELS[key], "width": 120, "filter": "agTextColumnFilter",
                 "valueFormatter": {"function": "params.value ? params.value.slice(0, 10) : ''"}}
+    places = ",.0f" if key in COUNT_STATS else ",.3f" if key in PRECISE_STATS else ",.2f"
     return {"field": key, "headerName": STAT_LABELS[key], "type": "rightAligned", "width": 130,
             "filter": "agNumberColumnFilter", "headerTooltip": STAT_LABELS[key],
-            "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.2f')(params.value)"}}
+            "valueFormatter": {"function": f"params.value == null ? '' : d3.format('{places}')(params.value)"}}
 
 
 COLUMNS: list[dict[str, Any]] = [

@@ -115,6 +115,10 @@ def sweep_matrix(cells: Sequence[Mapping[str, Any]], stat: str) -> dict[str, Any
     return {"x": xs, "y": ys, "z": z, "index": index}
 
 
+COUNT_STATS: Final = ("bars", "trades", "open_trades", "trials", "max_drawdown_bars", "max_trade_bars")
+PRECISE_STATS: Final = ("psr", "dsr", "kelly", "beta")  # fractions read to three places
+
+
 def format_stat(key: str, value: Any) -> str:
     """A statistic as people read it: thousands separated, two decimals, dates as dates."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -123,10 +127,10 @@ def format_stat(key: str, value: Any) -> str:
         return value[:10] if key in ("start", "end") else value
     if isinstance(value, float) and math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    if key in ("bars", "trades", "open_trades", "trials") or (
+    if key in COUNT_STATS or (
             key.endswith(("_bars", "_days")) and float(value).is_integer()):
         return f"{value:,.0f}"
-    if key in ("psr", "dsr", "kelly", "beta"):
+    if key in PRECISE_STATS:
         return f"{value:.3f}"
     if key in ("equity_final", "equity_peak"):
         return f"{value:,.2f}"
