@@ -268,7 +268,7 @@ def sweep_signals(strategy: SmaCross | IndicatorRule | Threshold, grid: Grid,
     if isinstance(strategy, SmaCross) and strategy.short or isinstance(strategy, Threshold) \
             and strategy.short_threshold is not None:
         keys += ["short_entries", "short_exits"]
-    out = {key: np.zeros((n, len(cells)), dtype=bool) for key in keys}
+    out = {key: np.zeros((n, len(cells)), dtype=bool, order="F") for key in keys}  # filled a column at a time
     memo = _Memo(columns)
     for k, cell in enumerate(strategies):
         if cell is None:
