@@ -5,7 +5,8 @@
                                        trades drill-through and CSV (trades.py), jobs (jobs.py),
                                        live market (market.py), feature flags and signed
                                        links (flags.py), research datasets (research.py),
-                                       simulations and sweeps (research_simulations.py)
+                                       simulations and sweeps (research_simulations.py),
+                                       walk-forward runs and research jobs (research_runs.py)
     GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
     GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
 
@@ -24,6 +25,7 @@ from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
 from backend.api.market import market_api
 from backend.api.research import research_api
+from backend.api.research_runs import runs_api
 from backend.api.research_simulations import simulations_api
 from backend.api.spec import register_spec
 from backend.api.trades import trades_api
@@ -39,6 +41,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(access_api)
     server.register_blueprint(research_api)
     server.register_blueprint(simulations_api)
+    server.register_blueprint(runs_api)
     register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api

@@ -31,6 +31,7 @@ from backend.jobs.store import Job, JobStore
 log = logging.getLogger(__name__)
 
 RESULTS_FOLDER: Final = "job-results"
+CHECKPOINTS: Final = "checkpoints"  # kept when a job does not complete: what it finished, to resume from
 MIN_REPORT_SECONDS: Final = 0.2
 LOG_LINES: Final = 200
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -172,10 +173,18 @@ def execute_job(store: JobStore, job_id: int, settings: Settings, *, heartbeat_s
 
 
 def _discard(ctx: JobContext) -> None:
-    """A job that did not complete leaves no result behind."""
+    """A job that did not complete leaves no result behind; its checkpoints (the work finished so
+    far) stay until the results' retention time, so that a later job can resume it."""
     folder = result_dir(ctx.settings.data_dir, ctx.job_id)
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+    if not folder.exists():
+        return
+    for path in folder.iterdir():
+        if path.name == CHECKPOINTS and path.is_dir():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 __all__ = ["InvalidJobError", "JobContext", "execute_job", "result_dir", "safe_file_name", "worker_name"]

@@ -27,6 +27,7 @@ from backend.backup.job import BackupParams
 from backend.jobs.params import ProbeParams, TradesCsvParams
 from backend.jobs.states import InvalidJobError
 from backend.research.simulator.requests import SimulationParams, SweepParams
+from backend.research.walkforward.requests import WalkForwardParams
 
 if TYPE_CHECKING:
     from backend.jobs.context import JobContext
@@ -82,6 +83,8 @@ KINDS: Final[dict[str, JobKind]] = {
                 needs_warehouse=False),
         JobKind("sweep", "Parameter sweep", SweepParams, "backend.research.simulation_job:run_sweep",
                 needs_warehouse=False),
+        JobKind("walkforward", "Walk-forward run", WalkForwardParams,
+                "backend.research.walkforward.job:run_walkforward", needs_warehouse=False),
     )
 }
 

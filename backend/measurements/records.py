@@ -58,6 +58,8 @@ def _store(store: object) -> str:
 class MeasurementRecords:
     def __init__(self, meta: MetaStore) -> None:
         self.meta = meta
+        # (kind, base) → (the table's state when read, the summaries then)
+        self._summaries: dict[tuple[str, str | None], tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
 
     def register_dataset(self, name: str, *, store: str, created_by: str = "",
                          inputs: Mapping[str, Any] | None = None) -> Record:
@@ -77,8 +79,9 @@ class MeasurementRecords:
             raise MeasurementRecordError(f"there is already a dataset {base!r}") from None
 
     def allocate(self, base: str, kind: Kind, *, store: str, created_by: str = "",
-                 inputs: Mapping[str, Any] | None = None) -> MeasurementName:
-        """The next free name of ``kind`` computed from dataset ``base``, recorded as taken."""
+                 inputs: Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None) -> MeasurementName:
+        """The next free name of ``kind`` computed from dataset ``base``, recorded as taken (with
+        ``summary``, the flat scalars that listings show)."""
         base, store = clean_base(base), _store(store)
         derived(base, kind, 1)  # the kind is one a series can have
         for _ in range(ALLOCATE_TRIES):
@@ -93,7 +96,8 @@ class MeasurementRecords:
                     name = derived(base, kind, int(last or 0) + 1)
                     conn.execute(insert(_TABLE).values(name=name.name, base=base, kind=kind, number=name.number,
                                                        store=store, created_by=created_by[:64],
-                                                       created_at=utc_now(), inputs=dict(inputs or {})))
+                                                       created_at=utc_now(), inputs=dict(inputs or {}),
+                                                       summary=None if summary is None else dict(summary)))
                     return name
             except IntegrityError:
                 continue  # another process took that number between the read and the insert
@@ -124,6 +128,32 @@ class MeasurementRecords:
             query = query.where(_TABLE.c.base == clean_base(base))
         with self.meta.read() as conn:
             return [_record(row) for row in conn.execute(query)]
+
+    def summaries(self, kind: Kind, base: str | None = None) -> list[dict[str, Any]]:
+        """Every live record of ``kind`` (of dataset ``base``) as its summary with ``name``, ``base``,
+        ``created_at`` (ISO-8601) and ``created_by``; the inputs are never read, so thousands list
+        quickly. Records made without a summary give only those four keys."""
+        columns = (_TABLE.c.name, _TABLE.c.base, _TABLE.c.created_at, _TABLE.c.created_by, _TABLE.c.summary)
+        where = [_TABLE.c.kind == kind] + ([_TABLE.c.base == clean_base(base)] if base is not None else [])
+        with self.meta.read() as conn:
+            # Summaries are written once, with their record: the list only changes when a record is
+            # added or deleted, which this cheap look at the table tells. Decoding 10,000 summaries'
+            # JSON costs most of a second; a browser scrolling through them asks again and again.
+            state = tuple(conn.execute(select(func.count(_TABLE.c.name), func.max(_TABLE.c.created_at),
+                                              func.max(_TABLE.c.deleted_at)).where(*where)).one())
+            key = (kind, base)
+            kept = self._summaries.get(key)
+            if kept is None or kept[0] != state:
+                rows = conn.execute(select(*columns).where(*where, _TABLE.c.deleted_at.is_(None))
+                                    .order_by(_TABLE.c.created_at, _TABLE.c.name)).all()
+                listed = []
+                for row in rows:
+                    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+                    listed.append({**(row.summary or {}), "name": row.name, "base": row.base,
+                                   "created_at": created.isoformat(), "created_by": row.created_by})
+                kept = (state, listed)
+                self._summaries[key] = kept
+        return [dict(row) for row in kept[1]]
 
     def remove(self, name: str) -> bool:
         """Mark ``name`` deleted (a dataset only once nothing computed from it is left); its record

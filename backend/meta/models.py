@@ -371,5 +371,7 @@ class MeasurementRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     # what it was made from and how (source file, request, code version, input hash), for tracing back
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # flat scalars read by listings of many records, so they never load the inputs
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # a deleted series keeps its record, so its name is never handed out again
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

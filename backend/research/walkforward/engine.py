@@ -21,7 +21,8 @@ out-of-sample equity curve with nothing carried across a fold boundary. The last
 with no bar after it, is valued at the last close.
 
 ``progress(share, words)`` is called after every fold; whatever it raises (a cancelled job) stops
-the run there.
+the run there. ``on_fold`` receives each finished fold first, so an interrupted run can be taken up
+again from its last finished fold (``done``).
 """
 
 from __future__ import annotations
@@ -81,67 +82,108 @@ class WalkForwardResult:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FoldOutcome:
+    """One finished fold: all a run needs of it to go on without fitting it again."""
+
+    index: int
+    rows: pd.DataFrame  # its predictions: timestamp, row, fold, band, prediction, target, forward_return
+    curve: pd.DataFrame  # timestamp, row, fold, equity, position — its test bars, on the chained capital
+    trades: pd.DataFrame
+    record: dict[str, Any]
+    capital: float  # the chained capital after the fold
+
+
+FoldFn = Callable[[FoldOutcome], None]
+
+
 def walk_forward(frame: pd.DataFrame, *, features: Sequence[str], target: TargetSpec, model: SpecBase | dict[str, Any],
                  folds: Sequence[Fold], threshold_rule: ThresholdRule, seed: int, threads: int,
                  costs: Costs | None = None, periods_per_year: float = 252.0,
-                 progress: ProgressFn | None = None) -> WalkForwardResult:
+                 progress: ProgressFn | None = None, done: Sequence[FoldOutcome] = (),
+                 on_fold: FoldFn | None = None) -> WalkForwardResult:
     """Run every fold; a ``ValueError`` naming the argument or column when anything cannot be used
-    (everything is checked before the first model is fitted)."""
-    spec = parse_model(model)
+    (everything is checked before the first model is fitted).
+
+    ``done``: the outcomes of the first folds from an earlier, interrupted run of the same inputs;
+    they are taken as they are and the run goes on from the next fold. Fits are seeded, so the
+    result equals an uninterrupted run's. ``on_fold`` receives each fold fitted here as soon as it
+    is finished (before ``progress``, which may stop the run)."""
+    spec = check_run(model, target, folds, len(frame), seed, threads)
     names = check_features(frame, features)
     bars = _bars(frame)
-    _check_run(spec, target, folds, len(frame), seed, threads)
+    outcomes = _check_done(done, folds)
     costs = costs or Costs()
     report = progress or (lambda share, words: None)
     x = np.array(frame[names].to_numpy(dtype=np.float64, na_value=np.nan), copy=True)  # ours to clean
     x[~np.isfinite(x)] = np.nan
     close = bars.close[:, 0]
     returns = forward_return(close, target.horizon)
-    rows: list[pd.DataFrame] = []
-    curves: list[pd.DataFrame] = []
-    trades: list[pd.DataFrame] = []
-    records: list[dict[str, Any]] = []
-    capital = costs.init_cash
-    for k, fold in enumerate(folds):
-        train = fold.train_rows()
-        labels = target.labels(close, train)
-        train = train[np.isfinite(labels[train])]
-        if len(train) < MIN_TRAIN_ROWS:
-            raise ValueError(f"folds: fold {fold.index} has {len(train)} labelled training bars, fewer than "
-                             f"{MIN_TRAIN_ROWS}")
-        fitted = fit(spec, x[train], labels[train], seed=seed, threads=threads)
-        v_rows, t_rows = np.arange(*fold.validation), np.arange(*fold.test)
-        v_pred = predict(fitted, x[v_rows], threads=threads)
-        t_pred = predict(fitted, x[t_rows], threads=threads)
-        long_t, short_t, tried = choose_thresholds(v_pred, bars, fold.validation, threshold_rule, costs)
-        result = _simulate(bars, t_pred, fold.test, long_t, short_t, costs)
-        curve = result.equity_frame(0)
-        fold_stats = compute_stats(result.trades_frame(0), curve, periods_per_year=periods_per_year,
-                                   init_cash=costs.init_cash)
-        inside = len(t_rows)
-        curves.append(pd.DataFrame({"timestamp": curve["timestamp"][:inside], "row": t_rows, "fold": fold.index,
-                                    "equity": capital * curve["equity"].to_numpy()[:inside] / costs.init_cash,
-                                    "position": curve["position"].to_numpy()[:inside]}))
-        trades.append(result.trades_frame(0))
-        capital *= float(curve["equity"].iloc[-1]) / costs.init_cash
-        for band, band_rows, band_pred in (("validation", v_rows, v_pred), ("test", t_rows, t_pred)):
-            rows.append(pd.DataFrame({"timestamp": bars.timestamps[band_rows], "row": band_rows, "fold": fold.index,
-                                      "band": band, "prediction": band_pred, "target": labels[band_rows],
-                                      "forward_return": returns[band_rows]}))
-        metrics = _metrics(fitted, x[t_rows], t_pred, labels[t_rows], returns[t_rows], long_t, short_t, target,
-                           threads)
-        metrics.update({key: _finite(fold_stats[key]) for key in FOLD_STATS})
-        metrics["trades"] = int(fold_stats["trades"]) + int(fold_stats["open_trades"])
-        records.append({**fold.ranges(), "times": _times(bars.timestamps, fold), "training_bars": len(train),
-                        "thresholds": {"long": long_t, "short": short_t, "rule": threshold_rule.kind,
-                                       "from": {"band": "validation", "range": list(fold.validation)},
-                                       "tried": tried},
-                        "metrics": metrics, "importances": fitted.importances(names)})
+    capital = outcomes[-1].capital if outcomes else costs.init_cash
+    for k in range(len(outcomes), len(folds)):
+        outcome = _run_fold(folds[k], x=x, names=names, bars=bars, close=close, returns=returns, target=target,
+                            spec=spec, rule=threshold_rule, seed=seed, threads=threads, costs=costs,
+                            periods=periods_per_year, capital=capital)
+        capital = outcome.capital
+        outcomes.append(outcome)
+        if on_fold is not None:
+            on_fold(outcome)
         report((k + 1) / len(folds), f"fold {k + 1} of {len(folds)}")
-    predictions = pd.concat(rows, ignore_index=True)
-    equity = pd.concat(curves, ignore_index=True)
-    return WalkForwardResult(predictions, records, equity,
+    predictions = pd.concat([o.rows for o in outcomes], ignore_index=True)
+    equity = pd.concat([o.curve for o in outcomes], ignore_index=True)
+    trades = [o.trades for o in outcomes]
+    return WalkForwardResult(predictions, [o.record for o in outcomes], equity,
                              _summary(predictions, equity, trades, close, periods_per_year, costs.init_cash, capital))
+
+
+def _run_fold(fold: Fold, *, x: np.ndarray, names: list[str], bars: Bars, close: np.ndarray, returns: np.ndarray,
+              target: TargetSpec, spec: SpecBase, rule: ThresholdRule, seed: int, threads: int, costs: Costs,
+              periods: float, capital: float) -> FoldOutcome:
+    train = fold.train_rows()
+    labels = target.labels(close, train)
+    train = train[np.isfinite(labels[train])]
+    if len(train) < MIN_TRAIN_ROWS:
+        raise ValueError(f"folds: fold {fold.index} has {len(train)} labelled training bars, fewer than "
+                         f"{MIN_TRAIN_ROWS}")
+    fitted = fit(spec, x[train], labels[train], seed=seed, threads=threads)
+    v_rows, t_rows = np.arange(*fold.validation), np.arange(*fold.test)
+    v_pred = predict(fitted, x[v_rows], threads=threads)
+    t_pred = predict(fitted, x[t_rows], threads=threads)
+    long_t, short_t, tried = choose_thresholds(v_pred, bars, fold.validation, rule, costs)
+    result = _simulate(bars, t_pred, fold.test, long_t, short_t, costs)
+    curve = result.equity_frame(0)
+    fold_stats = compute_stats(result.trades_frame(0), curve, periods_per_year=periods, init_cash=costs.init_cash)
+    inside = len(t_rows)
+    chained = pd.DataFrame({"timestamp": curve["timestamp"][:inside], "row": t_rows, "fold": fold.index,
+                            "equity": capital * curve["equity"].to_numpy()[:inside] / costs.init_cash,
+                            "position": curve["position"].to_numpy()[:inside]})
+    rows = pd.concat([pd.DataFrame({"timestamp": bars.timestamps[band_rows], "row": band_rows, "fold": fold.index,
+                                    "band": band, "prediction": band_pred, "target": labels[band_rows],
+                                    "forward_return": returns[band_rows]})
+                      for band, band_rows, band_pred in (("validation", v_rows, v_pred), ("test", t_rows, t_pred))],
+                     ignore_index=True)
+    metrics = _metrics(fitted, x[t_rows], t_pred, labels[t_rows], returns[t_rows], long_t, short_t, target, threads)
+    metrics.update({key: _finite(fold_stats[key]) for key in FOLD_STATS})
+    metrics["trades"] = int(fold_stats["trades"]) + int(fold_stats["open_trades"])
+    record = {**fold.ranges(), "times": _times(bars.timestamps, fold), "training_bars": len(train),
+              "thresholds": {"long": long_t, "short": short_t, "rule": rule.kind,
+                             "from": {"band": "validation", "range": list(fold.validation)}, "tried": tried},
+              "metrics": metrics, "importances": fitted.importances(names)}
+    after = capital * float(curve["equity"].iloc[-1]) / costs.init_cash
+    return FoldOutcome(fold.index, rows, chained, result.trades_frame(0), record, after)
+
+
+def _check_done(done: Sequence[FoldOutcome], folds: Sequence[Fold]) -> list[FoldOutcome]:
+    """``done`` as the outcomes of the first folds of ``folds``, each over the same bands."""
+    if len(done) > len(folds):
+        raise ValueError(f"done: {len(done)} finished folds, the run has {len(folds)}")
+    for outcome, fold in zip(done, folds, strict=False):
+        if not isinstance(outcome, FoldOutcome) or outcome.index != fold.index:
+            raise ValueError(f"done: the finished folds are not the run's first {len(done)}")
+        ranges = fold.ranges()
+        if any(outcome.record.get(key) != value for key, value in ranges.items()):
+            raise ValueError(f"done: fold {fold.index} was made over other bands")
+    return list(done)
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -172,7 +214,11 @@ def _bars(frame: pd.DataFrame) -> Bars:
         raise ValueError(f"frame: {exc}") from None
 
 
-def _check_run(spec: SpecBase, target: TargetSpec, folds: Sequence[Fold], n: int, seed: int, threads: int) -> None:
+def check_run(model: SpecBase | dict[str, Any], target: TargetSpec, folds: Sequence[Fold], n: int, seed: int,
+              threads: int) -> SpecBase:
+    """The model spec, once it, the target, the folds over ``n`` bars, the seed and the thread count
+    are known to make a run (a ``ValueError`` naming the one that does not)."""
+    spec = parse_model(model)
     if not isinstance(target, TargetSpec):
         raise ValueError("target: a TargetSpec")  # noqa: TRY004 (every bad input is a ValueError)
     if spec.task != target.task:
@@ -189,6 +235,7 @@ def _check_run(spec: SpecBase, target: TargetSpec, folds: Sequence[Fold], n: int
             raise ValueError(f"folds: built for a horizon of {fold.horizon} bars, the target's is {target.horizon}")
         if fold.test[1] > n:
             raise ValueError(f"folds: fold {fold.index} ends at bar {fold.test[1]}, the frame has {n} bars")
+    return spec
 
 
 # -- thresholds and simulation -----------------------------------------------------------------
@@ -316,5 +363,5 @@ def _summary(predictions: pd.DataFrame, equity: pd.DataFrame, trades: list[pd.Da
             "periods_per_year": periods}
 
 
-__all__ = ["ThresholdRule", "WalkForwardResult", "check_features", "choose_thresholds", "information_coefficient",
-           "walk_forward"]
+__all__ = ["FoldOutcome", "ThresholdRule", "WalkForwardResult", "check_features", "check_run", "choose_thresholds",
+           "information_coefficient", "walk_forward"]

@@ -11,92 +11,47 @@ versions, a hash of the bars and feature columns read, the seed and thread count
 found: every fold's ranges, thresholds, metrics and importances, the summary, and the leakage
 audit. The same request on the same bars gives the same predictions.
 
-Everything in a request is checked before a model is fitted, and a run is recorded only once it
-has finished: a refused or failed request leaves nothing behind.
+Everything in a request is checked before a model is fitted (``prepare`` checks without fitting),
+and a run is recorded only once it has finished: a refused or failed request leaves nothing behind.
+A run given a checkpoint folder keeps each finished fold there as it goes, and one given the folder
+of an interrupted run of the same request takes its folds up (``checkpoints``).
+
+Each record also carries a flat summary (``run_summary``) that listings of thousands of runs read
+without the record's inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.measurements.frames import TIMESTAMP, to_pandas
 from backend.measurements.names import MeasurementNameError, parse_name
 from backend.research.dataset_service import Datasets
 from backend.research.simulation_service import data_hash, periods_per_year
 from backend.research.simulator.engine import Bars
-from backend.research.simulator.requests import Costs, first_error
-from backend.research.walkforward.audit import IC_LIMIT, audit
+from backend.research.walkforward.audit import audit
+from backend.research.walkforward.checkpoints import Checkpoints, run_key
 from backend.research.walkforward.engine import (
-    SEED_MAX,
-    THREADS_MAX,
     ProgressFn,
-    ThresholdRule,
     WalkForwardResult,
     check_features,
+    check_run,
     walk_forward,
 )
-from backend.research.walkforward.folds import BARS_MAX, make_folds
-from backend.research.walkforward.models import ModelSpec
-from backend.research.walkforward.targets import TargetSpec
+from backend.research.walkforward.folds import Fold, make_folds
+from backend.research.walkforward.requests import FoldSpec, RunError, WalkForwardRequest, parse_request
+from backend.validation import safe_name
 
 SYMBOL = "symbol"
-FEATURES_MAX = 200
-
-
-class RunError(ValueError):
-    """A run that cannot be made or found; the message names what is wrong and can be shown."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FoldSpec(_Model):
-    """Sizes in bars (``make_folds``' keywords; the horizon is the target's)."""
-
-    train: int = Field(ge=1, le=BARS_MAX)
-    validation: int = Field(ge=1, le=BARS_MAX)
-    test: int = Field(ge=1, le=BARS_MAX)
-    purge: int | None = Field(None, ge=0, le=BARS_MAX)  # None: the label horizon
-    embargo: int = Field(0, ge=0, le=BARS_MAX)
-    mode: Literal["rolling", "expanding"] = "rolling"
-    min_test: int | None = Field(None, ge=1, le=BARS_MAX)
-
-
-class WalkForwardRequest(_Model):
-    dataset: str = Field(min_length=1, max_length=60)  # a dataset or an indicator version (spx_2)
-    symbol: str | None = Field(None, min_length=1, max_length=40)
-    start: datetime | None = None
-    end: datetime | None = None
-    features: tuple[str, ...] = Field(min_length=1, max_length=FEATURES_MAX)
-    target: TargetSpec = TargetSpec()
-    model: ModelSpec
-    folds: FoldSpec
-    threshold_rule: ThresholdRule = ThresholdRule()
-    costs: Costs = Costs()
-    seed: int = Field(0, ge=0, le=SEED_MAX)
-    threads: int = Field(1, ge=1, le=THREADS_MAX)
-    periods_per_year: float | None = Field(None, gt=0.0, le=1e7, allow_inf_nan=False)
-    ic_limit: float = Field(IC_LIMIT, gt=0.0, lt=1.0)
-
-
-def parse_request(raw: Any) -> WalkForwardRequest:
-    """``raw`` as a request, or a ``RunError`` whose message names each field that is wrong."""
-    if isinstance(raw, WalkForwardRequest):
-        return raw
-    try:
-        return WalkForwardRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise RunError(first_error(exc)) from None
 
 
 @cache
@@ -123,6 +78,16 @@ def library_versions() -> dict[str, str | None]:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    request: WalkForwardRequest
+    frame: pd.DataFrame
+    base: str
+    folds: tuple[Fold, ...]
+    periods: float
+    data_hash: str
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     name: str | None
     result: WalkForwardResult
@@ -139,11 +104,11 @@ class Runs:
         dataset's name; its time zone."""
         try:
             parsed = parse_name(request.dataset)
-        except MeasurementNameError as exc:
-            raise RunError(f"dataset: {exc}") from None
+        except MeasurementNameError:
+            raise RunError(f"dataset: there is no dataset {safe_name(request.dataset[:60])!r}") from None
         record = self.records.get(parsed.name)
         if record is None or record.kind not in ("dataset", "indicators"):
-            raise RunError(f"dataset: there is no dataset {request.dataset!r}")
+            raise RunError(f"dataset: there is no dataset {safe_name(request.dataset[:60])!r}")
         try:
             frame = to_pandas(self.datasets.measurements.read(parsed.name, start=request.start, end=request.end))
         except (ValueError, KeyError) as exc:
@@ -154,7 +119,7 @@ class Runs:
             if chosen is None:
                 raise RunError(f"symbol: {parsed.name} holds {len(symbols)} symbols; choose one")
             if chosen not in symbols:
-                raise RunError(f"symbol: {parsed.name} has no symbol {chosen[:40]!r}")
+                raise RunError(f"symbol: {parsed.name} has no symbol {safe_name(chosen[:40])!r}")
             frame = frame[frame[SYMBOL] == chosen].drop(columns=SYMBOL)
         elif request.symbol is not None:
             raise RunError(f"symbol: {parsed.name} holds one series; leave the symbol out")
@@ -168,35 +133,75 @@ class Runs:
             raise RunError("dataset: no bars in that time range")
         return frame, parsed.base, str(record.inputs.get("time_zone", "UTC"))
 
-    def run(self, raw: WalkForwardRequest | dict[str, Any], *, created_by: str = "", record: bool = True,
-            progress: ProgressFn | None = None) -> RunOutcome:
-        """Run ``raw`` and, with ``record``, keep it as ``<dataset>_run<n>``."""
+    def prepare(self, raw: WalkForwardRequest | dict[str, Any]) -> Prepared:
+        """Everything a run of ``raw`` reads, checked — the dataset, symbol, features, folds, and that
+        the model suits the target — without fitting a model; a ``RunError`` naming the field."""
         request = parse_request(raw)
         frame, base, zone = self.load(request)
+        unknown = next((f for f in request.features if f not in frame.columns or f == TIMESTAMP), None)
+        if unknown is not None:  # named back only when it looks like a name: never markup
+            raise RunError(f"features: there is no column {safe_name(unknown[:60])!r}")
         try:
             check_features(frame, request.features)
-            folds = make_folds(n=len(frame), horizon=request.target.horizon,
-                               **request.folds.model_dump())
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+        try:
+            folds = make_folds(n=len(frame), horizon=request.target.horizon, **request.folds.model_dump())
+        except ValueError as exc:
+            text = str(exc)
+            raise RunError(f"folds: {text}" if text.startswith("n:") else f"folds.{text}") from None
+        try:
+            check_run(request.model, request.target, folds, len(frame), request.seed, request.threads)
             bars = Bars.from_frame(frame)
-            periods = request.periods_per_year or periods_per_year(bars.timestamps, zone)
-            result = walk_forward(frame, features=list(request.features), target=request.target,
-                                  model=request.model, folds=folds, threshold_rule=request.threshold_rule,
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+        periods = request.periods_per_year or periods_per_year(bars.timestamps, zone)
+        features = [frame[f].to_numpy(dtype=np.float64, na_value=np.nan) for f in request.features]
+        return Prepared(request, frame, base, folds, periods, data_hash(bars, features))
+
+    def run(self, raw: WalkForwardRequest | dict[str, Any], *, created_by: str = "", record: bool = True,
+            progress: ProgressFn | None = None, checkpoint: Path | None = None,
+            resume_from: Path | None = None) -> RunOutcome:
+        """Run ``raw`` and, with ``record``, keep it as ``<dataset>_run<n>``.
+
+        ``checkpoint``: a folder where each finished fold is kept as the run goes; ``resume_from``:
+        the folder of an interrupted run of the same request, whose finished folds are taken up (a
+        ``RunError`` when they are of another request, other bars or other code)."""
+        ready = self.prepare(raw)
+        request = ready.request
+        key = run_key(request, ready.data_hash, code_version())
+        done = Checkpoints(resume_from, key).load() if resume_from is not None else []
+        keep = Checkpoints(checkpoint, key) if checkpoint is not None else None
+        if keep is not None:
+            for outcome in done:  # so that this run, interrupted in turn, can be taken up as well
+                keep.save(outcome)
+        try:
+            result = walk_forward(ready.frame, features=list(request.features), target=request.target,
+                                  model=request.model, folds=ready.folds, threshold_rule=request.threshold_rule,
                                   seed=request.seed, threads=request.threads, costs=request.costs,
-                                  periods_per_year=periods, progress=progress)
+                                  periods_per_year=ready.periods, progress=progress, done=done,
+                                  on_fold=keep.save if keep is not None else None)
         except ValueError as exc:
             raise RunError(str(exc)) from None
         report = audit(result.folds, pooled_ic=result.summary["ic"], ic_limit=request.ic_limit)
-        features = [frame[f].to_numpy(dtype=np.float64, na_value=np.nan) for f in request.features]
         inputs = {"type": "walkforward", "request": request.model_dump(mode="json"), "dataset": request.dataset,
                   "symbol": request.symbol, "code_version": code_version(), "libraries": library_versions(),
-                  "data_hash": data_hash(bars, features), "seed": request.seed, "threads": request.threads,
-                  "bars": len(frame), "folds": result.folds, "summary": result.summary, "audit": report.public()}
-        name = self._keep(base, created_by, inputs, measurement(result)) if record else None
+                  "data_hash": ready.data_hash, "seed": request.seed, "threads": request.threads,
+                  "bars": len(ready.frame), "folds": result.folds, "summary": result.summary,
+                  "audit": report.public(), "resumed_folds": len(done)}
+        name = (self._keep(ready.base, created_by, inputs, measurement(result), run_summary(request, inputs))
+                if record else None)
         return RunOutcome(name, result, inputs)
 
-    def _keep(self, base: str, created_by: str, inputs: dict[str, Any], frame: pd.DataFrame) -> str:
+    def summaries(self, base: str | None = None) -> list[dict[str, Any]]:
+        """Every run as its flat summary (``run_summary``) with name, base, created_at and created_by,
+        oldest first; the records' inputs are not read."""
+        return self.records.summaries("run", base)
+
+    def _keep(self, base: str, created_by: str, inputs: dict[str, Any], frame: pd.DataFrame,
+              summary: dict[str, Any]) -> str:
         name = self.records.allocate(base, "run", store=self.datasets.store, created_by=created_by,
-                                     inputs=inputs).name
+                                     inputs=inputs, summary=summary).name
         try:
             self.datasets.measurements.write(name, frame)
         except BaseException:
@@ -221,6 +226,33 @@ class Runs:
         return to_pandas(self.datasets.measurements.read(self.get(name)["name"]))
 
 
+def run_summary(request: WalkForwardRequest, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A run in flat scalars, for listing thousands: what it ran (``model``, ``target``, every
+    hyperparameter as ``param.<name>``) and what it found (every fold-averaged metric as
+    ``metric.<name>``, ``audit``: passed, flagged or failed)."""
+    model = request.model.model_dump(mode="json")
+    folds: list[dict[str, Any]] = inputs["folds"]
+    audit_report = inputs["audit"]
+    out: dict[str, Any] = {"dataset": request.dataset, "symbol": request.symbol, "model": model.pop("kind"),
+                           "target": f"{request.target.kind} {request.target.horizon}", "folds": len(folds),
+                           "seed": request.seed, "features": len(request.features),
+                           "audit": ("failed" if not audit_report["passed"] else
+                                     "flagged" if audit_report["flags"] else "passed")}
+    out.update({f"param.{key}": _scalar(value) for key, value in sorted(model.items())})
+    names = dict.fromkeys(key for fold in folds for key in fold["metrics"])
+    for key in names:
+        values = [float(v) for fold in folds if isinstance(v := fold["metrics"].get(key), int | float)
+                  and not isinstance(v, bool) and math.isfinite(v)]
+        out[f"metric.{key}"] = sum(values) / len(values) if values else None
+    return out
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return orjson.dumps(value).decode()  # a list or object hyperparameter, as its JSON text
+
+
 def measurement(result: WalkForwardResult) -> pd.DataFrame:
     """The rows a run keeps: its predictions, with the stitched curve on the test rows."""
     rows = result.predictions
@@ -232,5 +264,5 @@ def measurement(result: WalkForwardResult) -> pd.DataFrame:
     return frame[[TIMESTAMP, "fold", "band", "prediction", "target", "forward_return", "equity", "position"]]
 
 
-__all__ = ["FoldSpec", "RunError", "RunOutcome", "Runs", "WalkForwardRequest", "code_version", "measurement",
-           "parse_request"]
+__all__ = ["FoldSpec", "Prepared", "RunError", "RunOutcome", "Runs", "WalkForwardRequest", "code_version",
+           "measurement", "parse_request", "run_summary"]

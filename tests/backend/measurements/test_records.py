@@ -82,3 +82,21 @@ def test_two_processes_allocating_at_once_get_different_numbers(records: Measure
     assert Counter(names).most_common(1)[0][1] == 1  # no name twice
     assert sorted(int(n.removeprefix("spx_run")) for n in names) == list(range(1, 51))
     assert len(records.list("spx")) == 51
+
+
+def test_summaries_follow_every_record_added_or_deleted_even_by_another_store_handle(records: MeasurementRecords,
+                                                                                      meta_url: str) -> None:
+    records.register_dataset("spx", store="parquet")
+    assert records.summaries("run") == []
+    first = records.allocate("spx", "run", store="parquet", summary={"metric.ic": 0.1})
+    listed = records.summaries("run")
+    assert [(r["name"], r["metric.ic"]) for r in listed] == [(first.name, 0.1)]
+    listed[0]["metric.ic"] = 99  # a caller's changes never reach the next caller
+    assert records.summaries("run")[0]["metric.ic"] == 0.1
+    other = MeasurementRecords(open_meta(meta_url))  # another process's handle on the same store
+    second = other.allocate("spx", "run", store="parquet", summary={"metric.ic": 0.2})
+    assert [r["name"] for r in records.summaries("run")] == [first.name, second.name]
+    other.remove(first.name)
+    assert [r["name"] for r in records.summaries("run")] == [second.name]
+    assert [r["name"] for r in records.summaries("run", "spx")] == [second.name]
+    assert records.summaries("sim") == []
