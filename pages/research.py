@@ -39,6 +39,8 @@ class ids:
     ZONE = "research-upload-zone"
     NOTICES = "research-upload-notices"
     SIMULATIONS = "research-simulations-link"
+    RUNS = "research-runs-link"
+    JOBS = "research-jobs-link"
 
 
 COLUMNS = [
@@ -88,7 +90,9 @@ def layout(**_query: Any) -> html.Div:
     can_upload = current_principal().can(RESEARCH_RUN)
     return html.Div(className="research-page", children=[
         dmc.Group([dmc.Title("Research datasets", order=2),
-                   dcc.Link("Simulations →", href="/research/simulations", id=ids.SIMULATIONS)],
+                   dmc.Group([dcc.Link("Simulations →", href="/research/simulations", id=ids.SIMULATIONS),
+                              dcc.Link("Walk-forward runs →", href="/research/runs", id=ids.RUNS),
+                              dcc.Link("Jobs →", href="/research/jobs", id=ids.JOBS)], gap="lg")],
                   justify="space-between", mb="sm"),
         dag.AgGrid(id=ids.GRID, rowData=dataset_rows(), columnDefs=COLUMNS, className="ag-theme-quartz research-grid",
                    dashGridOptions={"domLayout": "autoHeight", "localeText": {"noRowsToShow": "No datasets yet."}},

@@ -96,6 +96,15 @@ ROUTES: Final[dict[str, str]] = {
     "simulations_api.simulation_trades": p.RESEARCH_VIEW,
     "simulations_api.simulation_equity": p.RESEARCH_VIEW,
     "simulations_api.open_cell": p.RESEARCH_RUN,
+    "runs_api.create_run": p.RESEARCH_RUN,
+    "runs_api.list_runs": p.RESEARCH_VIEW,
+    "runs_api.get_run": p.RESEARCH_VIEW,
+    "runs_api.run_request": p.RESEARCH_VIEW,
+    "runs_api.run_predictions": p.RESEARCH_VIEW,
+    "runs_api.research_jobs": p.RESEARCH_VIEW,
+    "runs_api.research_job": p.RESEARCH_VIEW,
+    "runs_api.cancel_research_job": p.RESEARCH_RUN,
+    "runs_api.resume_research_job": p.RESEARCH_RUN,
     "openapi_document": SIGNED_IN,
     "openapi_docs_page": SIGNED_IN,
     "openapi_docs_asset": PUBLIC,
@@ -119,6 +128,7 @@ PAGES: Final[dict[str, str]] = {
     "/research": p.RESEARCH_VIEW,
     "/research/datasets/<name>": p.RESEARCH_VIEW,
     "/research/simulations/<name>": p.RESEARCH_VIEW,
+    "/research/runs/<name>": p.RESEARCH_VIEW,
     "/404": SIGNED_IN,
 }
 # Pages under a path (Dash's path templates): every path below the prefix needs this.
@@ -223,6 +233,16 @@ OUTPUTS: Final[dict[str | tuple[str, str | None], str]] = {
         "research-new-symbol", "research-new-column", "research-new-url", "research-new-sma", "research-new-rule",
         "research-new-threshold", "research-new-x-param", "research-new-y-param")},
     **{name: p.RESEARCH_RUN for name in ("research-new-errors", "research-new-watch", "research-new-watch-tick")},
+    # walk-forward runs: the browser, a run's page, comparing and the queue are research.view; the form and
+    # acting on jobs are research.run
+    **{name: p.RESEARCH_VIEW for name in (
+        "research-runs-grid", "research-runs-url", "research-runs-notices", "research-run-timeline",
+        "research-run-metrics", "research-run-importances", "research-run-equity",
+        "research-runs-cmp-parcoords", "research-runs-cmp-folds", "research-runs-cmp-equity", "research-runs-cmp-url",
+        "research-jobs-table", "research-jobs-tick", ("research-run-new-field", None))},
+    **{name: p.RESEARCH_RUN for name in (
+        "research-run-new-errors", "research-run-new-watch", "research-run-new-watch-tick", "research-run-new-params",
+        ("research-run-new-param", None), "research-jobs-notices", "research-run-notices")},
     # components: saving views and running jobs are actions
     **{("saved-views", part): p.VIEWS_SAVE for part in (
         "here", "views", "select", "message", "confirm", "confirm-text", "name", "link")},
@@ -273,6 +293,7 @@ JOB_KINDS: Final[dict[str, str]] = {
     "probe": p.ADMIN_SYSTEM,
     "simulation": p.RESEARCH_RUN,
     "sweep": p.RESEARCH_RUN,
+    "walkforward": p.RESEARCH_RUN,
 }
 
 
