@@ -245,14 +245,17 @@ def _fields() -> dict[str, Any]:
     return fields
 
 
-@callback(Output(ids.ERRORS, "children"), Output(ids.field(ALL), "error"), Output(ids.param(ALL), "error"),
-          Output(ids.WATCH, "data"), Output(ids.WATCH_TICK, "disabled"),
-          Input(ids.SUBMIT, "n_clicks"), State(ids.field(ALL), "value"), State(ids.param(ALL), "value"),
-          State(ids.toggle(ALL), "checked"), prevent_initial_call=True)
-def submit(_n: int | None, field_values: list[Any], param_values: list[Any], _toggles: list[Any]) -> tuple[Any, ...]:
+@callback(output={"errors": Output(ids.ERRORS, "children"), "field_errors": Output(ids.field(ALL), "error"),
+                  "param_errors": Output(ids.param(ALL), "error"), "job": Output(ids.WATCH, "data"),
+                  "idle": Output(ids.WATCH_TICK, "disabled")},
+          inputs=[Input(ids.SUBMIT, "n_clicks")],
+          state=[State(ids.field(ALL), "value"), State(ids.param(ALL), "value"), State(ids.toggle(ALL), "checked")],
+          prevent_initial_call=True)
+def submit(_n: int | None, field_values: list[Any], param_values: list[Any], _toggles: list[Any]) -> dict[str, Any]:
     fields = _fields()
-    field_names = [o["id"]["name"] for o in dash.ctx.outputs_list[1]]
-    param_names = [o["id"]["name"] for o in dash.ctx.outputs_list[2]]
+    # the error outputs are the same fields as the states, in the same order
+    field_names = [item["id"]["name"] for item in dash.ctx.states_list[0]]
+    param_names = [item["id"]["name"] for item in dash.ctx.states_list[1]]
     try:
         raw = request_from_form(fields)
         prepared = Runs(current_datasets()).prepare(raw)  # every check a run makes, before anything is queued
@@ -260,9 +263,10 @@ def submit(_n: int | None, field_values: list[Any], param_values: list[Any], _to
     except (RunError, ValueError) as exc:
         lines = error_lines(str(exc))
         at = {field_of(key, param_names): text for key, text in reversed(lines)}
-        return (_errors([text for _, text in lines]), [at.get(n) for n in field_names],
-                [at.get("param:" + n) for n in param_names], None, True)
-    return None, [None] * len(field_names), [None] * len(param_names), job_id, False
+        return {"errors": _errors([text for _, text in lines]), "field_errors": [at.get(n) for n in field_names],
+                "param_errors": [at.get("param:" + n) for n in param_names], "job": None, "idle": True}
+    return {"errors": None, "field_errors": [None] * len(field_names), "param_errors": [None] * len(param_names),
+            "job": job_id, "idle": False}
 
 
 def _errors(lines: list[str]) -> dmc.Alert:

@@ -197,13 +197,16 @@ clientside_callback(
 )
 
 
-@callback(Output(ids.SMA, "style"), Output(ids.RULE, "style"), Output(ids.THRESHOLD, "style"),
-          Output(ids.X_PARAM, "data"), Output(ids.X_PARAM, "value"), Output(ids.Y_PARAM, "data"),
-          Output(ids.Y_PARAM, "value"), Input(ids.KIND, "value"), prevent_initial_call=True)
-def choose_kind(kind: str | None) -> tuple[Any, ...]:
+@callback(output={"sma_cross": Output(ids.SMA, "style"), "indicator_rule": Output(ids.RULE, "style"),
+                  "threshold": Output(ids.THRESHOLD, "style"), "x_params": Output(ids.X_PARAM, "data"),
+                  "x_param": Output(ids.X_PARAM, "value"), "y_params": Output(ids.Y_PARAM, "data"),
+                  "y_param": Output(ids.Y_PARAM, "value")},
+          inputs=[Input(ids.KIND, "value")], prevent_initial_call=True)
+def choose_kind(kind: str | None) -> dict[str, Any]:
     params = list(GRID_PARAMS.get(kind or "", GRID_PARAMS["sma_cross"]))
-    styles = [None if k["value"] == kind else {"display": "none"} for k in KINDS]
-    return *styles, params, params[0], params, params[1] if len(params) > 1 else None
+    shown = {k["value"]: None if k["value"] == kind else {"display": "none"} for k in KINDS}
+    return {**shown, "x_params": params, "x_param": params[0], "y_params": params,
+            "y_param": params[1] if len(params) > 1 else None}
 
 
 def _fields() -> dict[str, Any]:
