@@ -22,10 +22,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from backend.config import SettingsError, load_settings
+from backend.config import Settings, SettingsError, load_settings
 from backend.measurements.names import MeasurementNameError
 from backend.meta import open_meta
-from backend.research.dataset_service import DatasetError
+from backend.research.dataset_service import DatasetError, Datasets
 from backend.research.datasets import DatasetFileError, read_file
 from backend.research.runtime import open_datasets
 
@@ -42,17 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return _simulate(args)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    warehouse = None
-    if settings.research.measurements == "clickhouse":
-        from backend.warehouse import open_warehouse
-
-        warehouse = open_warehouse(settings.warehouse_url, settings.warehouse_database)
-    datasets = open_datasets(settings, open_meta(settings.meta_database_url), warehouse)
+    opened = _datasets()
+    if isinstance(opened, int):
+        return opened
+    datasets, settings = opened
     if args.command == "list":
         for info in datasets.list():
             print(f"{info.name:<24} {info.rows:>10,} bars  {info.frequency:>9}  {info.start} → {info.end}"
@@ -74,6 +67,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"imported {info.name}: {info.rows:,} bars, {info.frequency}, {info.start} → {info.end}")
     return 0
+
+
+def _datasets() -> tuple[Datasets, Settings] | int:
+    """The datasets the app's settings name (``DESKBOARD_*``), or the exit code of a bad setting."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    warehouse = None
+    if settings.research.measurements == "clickhouse":
+        from backend.warehouse import open_warehouse
+
+        warehouse = open_warehouse(settings.warehouse_url, settings.warehouse_database)
+    return open_datasets(settings, open_meta(settings.meta_database_url), warehouse), settings
 
 
 def _simulate_arguments(sim: argparse.ArgumentParser) -> None:
@@ -164,17 +172,10 @@ def _record(dataset: str, read: object, bars: object, result: object, made: dict
     from backend.research.simulation_service import SimulationError, Simulations, data_hash
     from backend.research.simulator.requests import SimulationRequest
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    warehouse = None
-    if settings.research.measurements == "clickhouse":
-        from backend.warehouse import open_warehouse
-
-        warehouse = open_warehouse(settings.warehouse_url, settings.warehouse_database)
-    datasets = open_datasets(settings, open_meta(settings.meta_database_url), warehouse)
+    opened = _datasets()
+    if isinstance(opened, int):
+        return opened
+    datasets, _settings = opened
     sims = Simulations(datasets)
     try:
         if datasets.records.get(dataset) is None:

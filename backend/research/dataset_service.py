@@ -7,8 +7,14 @@ symbols, columns, gaps and missing values — is computed from the bars themselv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
 from backend.measurements.frames import Measurements
-from backend.measurements.names import clean_base, parse_name
+from backend.measurements.names import Kind, clean_base, parse_name
 from backend.measurements.records import MeasurementRecordError, MeasurementRecords
 from backend.research.datasets import Bars
 from backend.research.description import DatasetInfo, describe
@@ -46,6 +52,20 @@ class Datasets:
             self.measurements.delete(name)
             raise
         return info
+
+    def keep_series(self, base: str, kind: Kind, frame: pa.Table | pd.DataFrame, *, created_by: str = "",
+                    inputs: Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None) -> str:
+        """Keep ``frame`` as the next series of ``kind`` computed from ``base`` (``spx_sim4``,
+        ``spx_run2``): recorded first, then written; a write that fails takes the record back."""
+        name = self.records.allocate(base, kind, store=self.store, created_by=created_by, inputs=inputs,
+                                     summary=summary).name
+        try:
+            self.measurements.write(name, frame)
+        except BaseException:
+            self.records.remove(name)
+            self.measurements.delete(name)
+            raise
+        return name
 
     def info(self, name: str) -> DatasetInfo:
         """A dataset or one of its indicator versions (``spx_3``), described from its bars."""

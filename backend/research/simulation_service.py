@@ -230,7 +230,7 @@ class Simulations:
             frame = _frame(result, init_cash)
             for column, values in (frame_columns or {}).items():
                 frame[column] = values
-            name = self._keep(base, created_by, inputs, frame)
+            name = self.datasets.keep_series(base, "sim", frame, created_by=created_by, inputs=inputs)
         return SimulationOutcome(name, stats, equity, trades, inputs)
 
     def sweep(self, request: SweepRequest, *, created_by: str = "", record: bool = True,
@@ -281,9 +281,8 @@ class Simulations:
         inputs["stats"] = full[best] if best is not None else {}
         inputs["best_cell"] = best
         if record:
-            inputs["name"] = self._keep(loaded.base, created_by, inputs,
-                                        _frame(result, init_cash, account=best if best is not None else 0,
-                                               with_position=False))
+            frame = _frame(result, init_cash, account=best if best is not None else 0, with_position=False)
+            inputs["name"] = self.datasets.keep_series(loaded.base, "sim", frame, created_by=created_by, inputs=inputs)
             report(1.0, f"recorded as {inputs['name']}")
         return inputs
 
@@ -331,17 +330,6 @@ class Simulations:
         count = max(len(sharpes), 1)
         variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
         return Trials(count=count, sharpe_variance=variance)
-
-    def _keep(self, base: str, created_by: str, inputs: dict[str, Any], frame: pd.DataFrame) -> str:
-        store = self.datasets.store
-        name = self.records.allocate(base, "sim", store=store, created_by=created_by, inputs=inputs).name
-        try:
-            self.datasets.measurements.write(name, frame)
-        except BaseException:
-            self.records.remove(name)
-            self.datasets.measurements.delete(name)
-            raise
-        return name
 
     # -- reading -------------------------------------------------------------------------------
 

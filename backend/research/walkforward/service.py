@@ -189,7 +189,8 @@ class Runs:
                   "data_hash": ready.data_hash, "seed": request.seed, "threads": request.threads,
                   "bars": len(ready.frame), "folds": result.folds, "summary": result.summary,
                   "audit": report.public(), "resumed_folds": len(done)}
-        name = (self._keep(ready.base, created_by, inputs, measurement(result), run_summary(request, inputs))
+        name = (self.datasets.keep_series(ready.base, "run", measurement(result), created_by=created_by,
+                                           inputs=inputs, summary=run_summary(request, inputs))
                 if record else None)
         return RunOutcome(name, result, inputs)
 
@@ -197,18 +198,6 @@ class Runs:
         """Every run as its flat summary (``run_summary``) with name, base, created_at and created_by,
         oldest first; the records' inputs are not read."""
         return self.records.summaries("run", base)
-
-    def _keep(self, base: str, created_by: str, inputs: dict[str, Any], frame: pd.DataFrame,
-              summary: dict[str, Any]) -> str:
-        name = self.records.allocate(base, "run", store=self.datasets.store, created_by=created_by,
-                                     inputs=inputs, summary=summary).name
-        try:
-            self.datasets.measurements.write(name, frame)
-        except BaseException:
-            self.records.remove(name)
-            self.datasets.measurements.delete(name)
-            raise
-        return name
 
     def get(self, name: str) -> dict[str, Any]:
         try:
