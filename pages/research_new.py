@@ -39,6 +39,7 @@ from backend.research.run_views import (
     task_of,
 )
 from backend.research.runtime import current_datasets
+from backend.research.walkforward.folds import GROUPS_MAX
 from backend.research.walkforward.requests import RunError
 from backend.research.walkforward.service import Runs
 from components import job_progress as job
@@ -49,10 +50,14 @@ dash.register_page(__name__, path="/research/new", title="New walk-forward run",
 
 JOB_ID = "research-run-new-job"
 PRICE_COLUMNS: Final = {"timestamp", "symbol", "open", "high", "low", "close", "volume"}
+FOLD_MODES: Final = [{"value": "rolling", "label": "walk forward, rolling window"},
+                     {"value": "expanding", "label": "walk forward, expanding window"},
+                     {"value": "combinatorial", "label": "combinatorial purged CV"}]
 TARGETS: Final = [{"value": "return", "label": "Forward return"}, {"value": "sign", "label": "Its sign (up / not)"},
                   {"value": "quantile", "label": "Its quantile class"}]
 DEFAULTS: Final = {"target_kind": "return", "horizon": 1, "classes": 3, "model_kind": "ridge", "model_params": {},
                    "train": 250, "validation": 60, "test": 60, "purge": None, "embargo": 0, "mode": "rolling",
+                   "groups": 6, "test_groups": 2,
                    "rule_kind": "quantile", "long_quantile": 0.7, "short": True, "seed": 0, "threads": 1,
                    "features": [], "symbol": None}
 
@@ -151,7 +156,8 @@ def layout(dataset: Any = None, **query: Any) -> html.Div:
     source = _first(query.get("from"))
     prefill, missing = _from_run(source, _first(query.get("job"), 12))
     names = _datasets()
-    values = {**DEFAULTS, **(prefill or {})}
+    values = {**DEFAULTS, **{k: v for k, v in (prefill or {}).items() if v is not None}}
+    combinatorial = values["mode"] == "combinatorial"
     chosen = values.get("dataset") if prefill else (_first(dataset) if _first(dataset) in names else
                                                     next(iter(names), None))
     symbols, columns = _choices(chosen)
@@ -185,15 +191,20 @@ def layout(dataset: Any = None, **query: Any) -> html.Div:
                  dmc.Group(param_inputs(values["model_kind"], values["model_params"]), id=ids.PARAMS,
                            align="flex-start")),
         _section("Folds", dmc.Group([
-            _number("train", "Train bars", values["train"], min=1),
+            dmc.Select(id=ids.field("mode"), label="Folds", data=FOLD_MODES, value=values["mode"], w=260,
+                       allowDeselect=False),
+            _number("train", "Train bars", values["train"], min=1, disabled=combinatorial),
+            _number("test", "Test bars", values["test"], min=1, disabled=combinatorial),
+            _number("groups", "Groups", values["groups"], min=3, max=GROUPS_MAX, w=100, disabled=not combinatorial),
+            _number("test_groups", "Test groups", values["test_groups"], min=2, max=GROUPS_MAX - 1, w=110,
+                    disabled=not combinatorial),
             _number("validation", "Validation bars", values["validation"], min=1),
-            _number("test", "Test bars", values["test"], min=1),
             _number("purge", "Purge bars", values["purge"], min=0, placeholder="the horizon", w=120),
             _number("embargo", "Embargo bars", values["embargo"], min=0, w=120),
-            dmc.Select(id=ids.field("mode"), label="Training window", data=[
-                {"value": "rolling", "label": "rolling"}, {"value": "expanding", "label": "expanding"}],
-                value=values["mode"], w=150, allowDeselect=False),
-        ], align="flex-start")),
+        ], align="flex-start"),
+            dmc.Text("Combinatorial: the bars cut into groups, every choice of test groups fitted once and "
+                     "recombined into several full out-of-sample paths; each split's validation is the end of "
+                     "its longest training stretch.", size="xs", c="dimmed", mt=4)),
         _section("Thresholds and reproducibility", dmc.Group([
             dmc.Select(id=ids.field("rule_kind"), label="Threshold rule", data=[
                 {"value": "quantile", "label": "a quantile of validation"},
@@ -210,6 +221,14 @@ def layout(dataset: Any = None, **query: Any) -> html.Div:
                   dcc.Link("Watch it in the queue", href="/research/jobs", id=ids.JOB_LINK)],
                  id=ids.JOB_BOX, style={"display": "none"}),
     ])
+
+
+@callback(Output(ids.field("train"), "disabled"), Output(ids.field("test"), "disabled"),
+          Output(ids.field("groups"), "disabled"), Output(ids.field("test_groups"), "disabled"),
+          Input(ids.field("mode"), "value"), prevent_initial_call=True)
+def choose_fold_mode(mode: str | None) -> tuple[bool, bool, bool, bool]:
+    combinatorial = mode == "combinatorial"
+    return combinatorial, combinatorial, not combinatorial, not combinatorial
 
 
 @callback(Output(ids.field("symbol"), "data"), Output(ids.field("symbol"), "disabled"),

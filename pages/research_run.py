@@ -20,8 +20,8 @@ from dash.exceptions import PreventUpdate
 
 from backend.access.current import current_principal
 from backend.access.permissions import RESEARCH_RUN
-from backend.research.run_simulation import simulate_run
-from backend.research.run_views import fold_bands, fold_metrics, importances, oos_equity, threshold_rows
+from backend.research.run_simulation import paths_of, simulate_run
+from backend.research.run_views import fold_bands, fold_metrics, importances, oos_curves, threshold_rows
 from backend.research.runtime import current_datasets
 from backend.research.walkforward.service import RunError, Runs
 from components import run_charts as charts
@@ -134,7 +134,8 @@ def layout(name: str = "", **_query: Any) -> html.Div:
         dcc.Store(id=ids.STATE, data={"name": record["name"]}),
         dmc.Group([dmc.Title(record["name"], order=2), dmc.Group([
             dcc.Link("← All runs", href="/research/runs"),
-            dmc.Button("Simulate these predictions", id=ids.SIMULATE, size="sm", variant="light",
+            dmc.Button("Simulate path 0's predictions" if paths_of(record) else "Simulate these predictions",
+                       id=ids.SIMULATE, size="sm", variant="light",
                        className="db-kiosk-hide") if current_principal().can(RESEARCH_RUN) else None,
             dcc.Link(dmc.Button("Re-run with changes", size="sm", variant="light"),
                      href=f"/research/new?from={record['name']}", className="db-kiosk-hide research-run-rerun")])],
@@ -177,7 +178,7 @@ def draw(state: dict[str, Any] | None, scheme: str | None) -> tuple[Any, ...]:
     return (charts.timeline_figure(fold_bands(record, last), dark=dark),
             charts.fold_metric_figure(fold_metrics(record), CHART_METRICS, dark=dark),
             charts.importance_figure(importances(record), dark=dark),
-            charts.equity_figure([(record["name"], oos_equity(predictions))], dark=dark))
+            charts.equity_figure(oos_curves(record["name"], predictions, record), dark=dark))
 
 
 @callback(Output(ids.NOTICES, "children"), Input(ids.SIMULATE, "n_clicks"), State(ids.STATE, "data"),

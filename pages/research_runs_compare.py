@@ -14,7 +14,7 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from backend.research.run_views import differing_columns, fold_metrics, label, metric_columns, oos_equity
+from backend.research.run_views import differing_columns, fold_metrics, label, metric_columns, oos_curves
 from backend.research.runtime import current_datasets
 from backend.research.walkforward.service import RunError, Runs
 from components import run_charts as charts
@@ -119,7 +119,8 @@ def draw_equity(names: list[str] | None, scheme: str | None) -> Any:
         raise PreventUpdate
     runs = Runs(current_datasets())
     try:
-        curves = [(str(n), oos_equity(runs.predictions(str(n)))) for n in names[:COMPARE_MAX]]
+        curves = [curve for n in names[:COMPARE_MAX]
+                  for curve in oos_curves(str(n), runs.predictions(str(n)), runs.get(str(n)))]
     except RunError:
         raise PreventUpdate from None
     return charts.equity_figure(curves, dark=scheme == "dark")

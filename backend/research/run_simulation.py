@@ -9,6 +9,9 @@ and missing (flat) outside the test windows. A threshold strategy on that column
 0.5, short below −0.5) with the run's costs is then an ordinary simulation: its statistics,
 trades and charts as any other. Unlike the run's own curve, which is flat at every fold's end,
 the simulation keeps a position across a fold boundary when both sides of it hold the same one.
+
+A combinatorial run tests every bar once on each of its backtest paths: one path is simulated
+(the first unless another is asked for), its signal kept as its own column.
 """
 
 from __future__ import annotations
@@ -30,11 +33,24 @@ from backend.research.walkforward.service import Runs
 SYMBOL = "symbol"
 
 
-def run_signal(record: dict[str, Any], predictions: pd.DataFrame) -> pd.DataFrame:
-    """``timestamp`` and ``signal`` (+1, 0, −1) of every test bar, from each fold's thresholds."""
+def paths_of(record: dict[str, Any]) -> list[int]:
+    """A combinatorial run's backtest paths; empty for a walk-forward run."""
+    return sorted({int(f["path"]) for f in record.get("folds") or [] if isinstance(f.get("path"), int)})
+
+
+def run_signal(record: dict[str, Any], predictions: pd.DataFrame, path: int | None = None) -> pd.DataFrame:
+    """``timestamp`` and ``signal`` (+1, 0, −1) of every test bar, from each fold's thresholds; of
+    a combinatorial run, of the folds on ``path`` (a ``RunError`` when it has no such path)."""
     parts = []
     test = predictions[predictions["band"] == "test"]
+    paths = paths_of(record)
+    if paths and path not in paths:
+        raise RunError(f"path: {record.get('name')} has backtest paths {paths[0]} to {paths[-1]}, got {path!r}")
+    if not paths and path is not None:
+        raise RunError(f"path: {record.get('name')} is a walk-forward run, with one out-of-sample path")
     for fold in record.get("folds") or []:
+        if paths and fold.get("path") != path:
+            continue
         rows = test[test["fold"] == fold["index"]]
         chosen = fold.get("thresholds") or {}
         signal = targets_from_predictions(rows["prediction"].to_numpy(dtype=np.float64, na_value=np.nan),
@@ -52,7 +68,8 @@ def _signal_version(datasets: Datasets, record: dict[str, Any], signal: pd.DataF
     records = datasets.records
     base = record["base"]
     for existing in records.list(base):
-        if existing.kind == "indicators" and existing.inputs.get("run") == record["name"]:
+        if (existing.kind == "indicators" and existing.inputs.get("run") == record["name"]
+                and column in (existing.inputs.get("columns") or {})):  # one version per run and path
             return existing.name
     bars = to_pandas(datasets.measurements.read(request["dataset"]))
     keys = ["timestamp"]
@@ -77,13 +94,17 @@ def _signal_version(datasets: Datasets, record: dict[str, Any], signal: pd.DataF
     return name.name
 
 
-def simulate_run(datasets: Datasets, name: str, *, created_by: str = "") -> str:
-    """Simulate run ``name``'s out-of-sample signal; the new simulation's name. A ``RunError``
-    when there is no such run or it cannot be simulated."""
+def simulate_run(datasets: Datasets, name: str, *, created_by: str = "", path: int | None = None) -> str:
+    """Simulate run ``name``'s out-of-sample signal (of a combinatorial run, path ``path``, the
+    first by default); the new simulation's name. A ``RunError`` when there is no such run or it
+    cannot be simulated."""
     runs = Runs(datasets)
     record = runs.get(name)
-    signal = run_signal(record, runs.predictions(name))
-    column = f"{record['name']}_signal"
+    paths = paths_of(record)
+    if paths and path is None:
+        path = paths[0]
+    signal = run_signal(record, runs.predictions(name), path)
+    column = f"{record['name']}_signal" + (f"_path{path}" if paths else "")
     version = _signal_version(datasets, record, signal, column, created_by)
     request = parse(SimulationRequest, {
         "dataset": version, "symbol": record["request"].get("symbol"),
@@ -95,4 +116,4 @@ def simulate_run(datasets: Datasets, name: str, *, created_by: str = "") -> str:
         raise RunError(str(exc)) from None
 
 
-__all__ = ["run_signal", "simulate_run"]
+__all__ = ["paths_of", "run_signal", "simulate_run"]

@@ -202,12 +202,19 @@ def fold_bands(record: Mapping[str, Any], last: str | None = None) -> list[dict[
         times = fold.get("times") or {}
         edges = {band: [_time(t) for t in (times.get(band) or [None, None])] for band in ("train", "validation",
                                                                                          "test", "embargo")}
-        spans = [("train", edges["train"][0], edges["train"][1], fold.get("train")),
-                 ("purge", edges["train"][1], edges["validation"][0], fold.get("purge_validation")),
-                 ("validation", edges["validation"][0], edges["validation"][1], fold.get("validation")),
+        after = [("validation", edges["validation"][0], edges["validation"][1], fold.get("validation")),
                  ("purge", edges["validation"][1], edges["test"][0], fold.get("purge_test")),
                  ("test", edges["test"][0], edges["test"][1] or edges["embargo"][0], fold.get("test")),
                  ("embargo", edges["embargo"][0], edges["embargo"][1], fold.get("embargo"))]
+        trained = times.get("trained")
+        if fold.get("split") is not None and isinstance(trained, list):
+            # combinatorial: the model trains in stretches on both sides of the test window
+            spans = [("train", _time(t[0]), _time(t[1]), [0, t[2]]) for t in trained
+                     if isinstance(t, list) and len(t) == 3]
+            spans += [after[0], after[2], after[3]]
+        else:
+            spans = [("train", edges["train"][0], edges["train"][1], fold.get("train")),
+                     ("purge", edges["train"][1], edges["validation"][0], fold.get("purge_validation")), *after]
         final = last or edges["test"][1] or edges["test"][0]
         for band, start, end, bars in spans:
             count = int(bars[1] - bars[0]) if isinstance(bars, list | tuple) and len(bars) == 2 else 0
@@ -247,6 +254,18 @@ def oos_equity(predictions: pd.DataFrame) -> pd.DataFrame:
     """The stitched out-of-sample curve: the test rows' time and equity, in time order."""
     test = predictions[(predictions["band"] == "test") & predictions["equity"].notna()]
     return test[["timestamp", "fold", "equity"]].sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def oos_curves(name: str, predictions: pd.DataFrame, record: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    """The run's out-of-sample curves to draw, each with its label: the stitched curve, or for
+    combinatorial folds one curve per backtest path."""
+    curve = oos_equity(predictions)
+    paths = {int(f["index"]): int(f["path"]) for f in record.get("folds") or []
+             if isinstance(f, Mapping) and isinstance(f.get("path"), int) and isinstance(f.get("index"), int)}
+    if not paths:
+        return [(name, curve)]
+    path = curve["fold"].map(paths)
+    return [(f"{name} · path {int(p)}", part.reset_index(drop=True)) for p, part in curve.groupby(path, sort=True)]
 
 
 # -- the form -----------------------------------------------------------------------------------------
@@ -292,6 +311,7 @@ def form_from_request(request: Mapping[str, Any]) -> dict[str, Any]:
             "model_kind": model.pop("kind", "ridge"), "model_params": model,
             "train": folds.get("train"), "validation": folds.get("validation"), "test": folds.get("test"),
             "purge": folds.get("purge"), "embargo": folds.get("embargo", 0), "mode": folds.get("mode", "rolling"),
+            "groups": folds.get("groups") or 6, "test_groups": folds.get("test_groups") or 2,
             "rule_kind": rule.get("kind", "quantile"), "long_quantile": rule.get("long_quantile", 0.7),
             "short": rule.get("short", True), "seed": request.get("seed", 0), "threads": request.get("threads", 1)}
 
@@ -304,8 +324,10 @@ def request_from_form(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The form's values as a raw request for ``parse_request``: blank optional numbers are left
     out (their defaults apply), everything else goes as typed, so the check names what is wrong."""
     params = {k: v for k, v in (fields.get("model_params") or {}).items() if not _blank(v)}
-    folds = {k: fields.get(k) for k in ("train", "validation", "test", "purge", "embargo", "mode")
-             if not _blank(fields.get(k)) or k in ("train", "validation", "test")}
+    # combinatorial folds are sized by groups; rolling and expanding ones by train and test bars
+    sizes = (("groups", "test_groups", "validation") if fields.get("mode") == "combinatorial"
+             else ("train", "validation", "test"))
+    folds = {k: fields.get(k) for k in (*sizes, "purge", "embargo", "mode") if not _blank(fields.get(k)) or k in sizes}
     target = {"kind": fields.get("target_kind") or "return", "horizon": fields.get("horizon"),
               **({"classes": fields.get("classes")} if fields.get("target_kind") == "quantile" else {})}
     rule = {"kind": fields.get("rule_kind") or "quantile", "short": bool(fields.get("short"))}
@@ -323,7 +345,9 @@ FIELD_LABELS: Final = {"dataset": "Dataset", "symbol": "Symbol", "features": "Fe
                        "target.horizon": "Horizon", "target.classes": "Classes", "target.kind": "Target",
                        "model": "Model", "model.kind": "Model", "folds": "Folds", "folds.train": "Train bars",
                        "folds.validation": "Validation bars", "folds.test": "Test bars", "folds.purge": "Purge bars",
-                       "folds.embargo": "Embargo bars", "folds.mode": "Window", "threshold_rule": "Threshold rule",
+                       "folds.embargo": "Embargo bars", "folds.mode": "Window", "folds.groups": "Groups",
+                       "folds.test_groups": "Test groups", "groups": "Groups", "test_groups": "Test groups",
+                       "threshold_rule": "Threshold rule",
                        "threshold_rule.long_quantile": "Long quantile", "seed": "Seed", "threads": "Threads",
                        "n": "Bars", "train": "Train bars", "validation": "Validation bars", "test": "Test bars",
                        "purge": "Purge bars", "embargo": "Embargo bars", "horizon": "Horizon"}
@@ -400,5 +424,5 @@ def _iso(value: datetime | None) -> str | None:
 
 __all__ = ["BANDS", "FIXED", "METRIC", "PARAM", "RESEARCH_KINDS", "block", "differing_columns", "error_lines",
            "field_of", "filter_rows", "fold_bands", "fold_metrics", "form_from_request", "importances", "job_rows", "label",
-           "metric_columns", "model_kinds", "model_params", "oos_equity", "request_from_form", "sort_rows",
+           "metric_columns", "model_kinds", "model_params", "oos_curves", "oos_equity", "request_from_form", "sort_rows",
            "spec_of", "summary_frame", "task_of", "threshold_rows"]

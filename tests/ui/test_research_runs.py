@@ -134,6 +134,44 @@ def test_the_form_queues_a_run_the_queue_completes_it_and_its_page_shows_folds_a
     assert dash_duo.get_logs() == []
 
 
+def test_combinatorial_folds_from_the_form_and_a_run_page_with_one_curve_per_path(dash_duo, runs_app):
+    cpcv = {**REQUEST, "folds": {"validation": 40, "mode": "combinatorial", "groups": 5, "test_groups": 2}}
+    name = _runs(runs_app).run(cpcv).name
+    dash_duo.start_server(runs_app)
+    dash_duo.wait_for_page(dash_duo.server_url + NEW + "?dataset=walk")
+    dash_duo.wait_for_element(_field("features"), timeout=20)
+    _choose(dash_duo, _field("features"), "ret1")
+    dash_duo.find_element("body").send_keys(Keys.ESCAPE)
+    assert dash_duo.find_element(_field("groups")).get_attribute("disabled") is not None
+    _choose(dash_duo, _field("mode"), "combinatorial purged CV")
+    until(lambda: dash_duo.find_element(_field("train")).get_attribute("disabled") is not None, timeout=10)
+    assert dash_duo.find_element(_field("groups")).get_attribute("disabled") is None
+    _type(dash_duo, _field("test_groups"), "9")  # more test groups than groups: said by the field
+    dash_duo.find_element("#research-run-new-submit").click()
+    dash_duo.wait_for_contains_text("#research-run-new-errors", "Test groups: 9 is outside [2, 5]", timeout=20)
+    assert len(_jobs(runs_app)) == 0
+    _type(dash_duo, _field("test_groups"), "3")
+    dash_duo.find_element("#research-run-new-submit").click()
+    until(lambda: len(_jobs(runs_app)) == 1, timeout=20)
+    folds = _jobs(runs_app)[0].parameters["request"]["folds"]
+    assert (folds["mode"], folds["groups"], folds["test_groups"], folds.get("train"), folds.get("test")) == \
+        ("combinatorial", 6, 3, None, None)
+
+    dash_duo.wait_for_page(dash_duo.server_url + f"/research/runs/{name}")
+    dash_duo.wait_for_contains_text(".research-run-audit", "Leakage audit passed", timeout=20)
+    record = _runs(runs_app).get(name)
+    assert len(record["folds"]) == 20
+    # four backtest paths over all 600 bars, each its own curve
+    until(lambda: [t[1:] for t in _traces(dash_duo, "research-run-equity")] ==
+          [[f"{name} · path {p}", 600] for p in range(4)], timeout=30)
+    # training on both sides of a test group: more train bars than folds on the timeline, no purge bars
+    until(lambda: "train" in [t[1] for t in _traces(dash_duo, "research-run-timeline")], timeout=30)
+    traces = {t[1]: t[2] for t in _traces(dash_duo, "research-run-timeline")}
+    assert traces["train"] > 20 and traces["test"] == 20 and "purge" not in traces
+    _shot(dash_duo, "run-cpcv")
+    assert dash_duo.get_logs() == []
+
+
 @pytest.mark.parametrize(("fields", "said"), [
     ({"train": "-5"}, "Train bars: Input should be greater than or equal to 1"),
     ({"purge": "0", "horizon": "5"}, "Purge bars: 0 bars is below the label horizon of 5 bars"),

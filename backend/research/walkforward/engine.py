@@ -20,6 +20,11 @@ window's last bar (the signal of that last bar is not acted on), so the folds' c
 out-of-sample equity curve with nothing carried across a fold boundary. The last fold's position,
 with no bar after it, is valued at the last close.
 
+Combinatorial folds (``Fold.split`` set) are fitted once per split: the folds of a split share its
+model, validation predictions and thresholds. Their equity chains path by path — each backtest
+path starts from the initial cash — and the run's summary is the paths' average, with each path's
+own figures beside it.
+
 ``progress(share, words)`` is called after every fold; whatever it raises (a cancelled job) stops
 the run there. ``on_fold`` receives each finished fold first, so an interrupted run can be taken up
 again from its last finished fold (``done``).
@@ -120,10 +125,23 @@ def walk_forward(frame: pd.DataFrame, *, features: Sequence[str], target: Target
     close = bars.close[:, 0]
     returns = forward_return(close, target.horizon)
     capital = outcomes[-1].capital if outcomes else costs.init_cash
+    last_use = {f.split: k for k, f in enumerate(folds)}  # a split's model is dropped after its last fold
+    shared: dict[int | None, _Split] = {}
     for k in range(len(outcomes), len(folds)):
-        outcome = _run_fold(folds[k], x=x, names=names, bars=bars, close=close, returns=returns, target=target,
-                            spec=spec, rule=threshold_rule, seed=seed, threads=threads, costs=costs,
-                            periods=periods_per_year, capital=capital)
+        fold = folds[k]
+        if k and fold.path != folds[k - 1].path:
+            capital = costs.init_cash  # a new backtest path
+        split = shared.get(fold.split) if fold.split is not None else None
+        if split is None:
+            split = _fit_split(fold, x=x, bars=bars, close=close, target=target, spec=spec, rule=threshold_rule,
+                               seed=seed, threads=threads, costs=costs)
+            if fold.split is not None:
+                shared[fold.split] = split
+        outcome = _run_fold(fold, split, x=x, names=names, bars=bars, returns=returns, target=target,
+                            rule=threshold_rule, threads=threads, costs=costs, periods=periods_per_year,
+                            capital=capital)
+        if last_use.get(fold.split) == k:
+            shared.pop(fold.split, None)
         capital = outcome.capital
         outcomes.append(outcome)
         if on_fold is not None:
@@ -132,13 +150,30 @@ def walk_forward(frame: pd.DataFrame, *, features: Sequence[str], target: Target
     predictions = pd.concat([o.rows for o in outcomes], ignore_index=True)
     equity = pd.concat([o.curve for o in outcomes], ignore_index=True)
     trades = [o.trades for o in outcomes]
+    paths = [-1 if f.path is None else f.path for f in folds]
+    finals = {paths[o.index]: o.capital for o in outcomes}  # each path's capital after its last fold
     return WalkForwardResult(predictions, [o.record for o in outcomes], equity,
-                             _summary(predictions, equity, trades, close, periods_per_year, costs.init_cash, capital))
+                             _summary(predictions, equity, trades, close, periods_per_year, costs.init_cash, paths,
+                                      finals))
 
 
-def _run_fold(fold: Fold, *, x: np.ndarray, names: list[str], bars: Bars, close: np.ndarray, returns: np.ndarray,
-              target: TargetSpec, spec: SpecBase, rule: ThresholdRule, seed: int, threads: int, costs: Costs,
-              periods: float, capital: float) -> FoldOutcome:
+@dataclass(frozen=True)
+class _Split:
+    """What the folds of one split share: the model, its training rows and labels, the validation
+    predictions and the thresholds chosen on them."""
+
+    fitted: Any
+    trained: int
+    labels: np.ndarray
+    v_rows: np.ndarray
+    v_pred: np.ndarray
+    long_t: float
+    short_t: float | None
+    tried: list[dict[str, Any]]
+
+
+def _fit_split(fold: Fold, *, x: np.ndarray, bars: Bars, close: np.ndarray, target: TargetSpec, spec: SpecBase,
+               rule: ThresholdRule, seed: int, threads: int, costs: Costs) -> _Split:
     train = fold.train_rows()
     labels = target.labels(close, train)
     train = train[np.isfinite(labels[train])]
@@ -146,10 +181,19 @@ def _run_fold(fold: Fold, *, x: np.ndarray, names: list[str], bars: Bars, close:
         raise ValueError(f"folds: fold {fold.index} has {len(train)} labelled training bars, fewer than "
                          f"{MIN_TRAIN_ROWS}")
     fitted = fit(spec, x[train], labels[train], seed=seed, threads=threads)
-    v_rows, t_rows = np.arange(*fold.validation), np.arange(*fold.test)
+    v_rows = np.arange(*fold.validation)
     v_pred = predict(fitted, x[v_rows], threads=threads)
-    t_pred = predict(fitted, x[t_rows], threads=threads)
     long_t, short_t, tried = choose_thresholds(v_pred, bars, fold.validation, rule, costs)
+    return _Split(fitted, len(train), labels, v_rows, v_pred, long_t, short_t, tried)
+
+
+def _run_fold(fold: Fold, split: _Split, *, x: np.ndarray, names: list[str], bars: Bars, returns: np.ndarray,
+              target: TargetSpec, rule: ThresholdRule, threads: int, costs: Costs, periods: float,
+              capital: float) -> FoldOutcome:
+    fitted, labels, v_rows, v_pred = split.fitted, split.labels, split.v_rows, split.v_pred
+    long_t, short_t, tried = split.long_t, split.short_t, split.tried
+    t_rows = np.arange(*fold.test)
+    t_pred = predict(fitted, x[t_rows], threads=threads)
     result = _simulate(bars, t_pred, fold.test, long_t, short_t, costs)
     curve = result.equity_frame(0)
     fold_stats = compute_stats(result.trades_frame(0), curve, periods_per_year=periods, init_cash=costs.init_cash)
@@ -165,7 +209,7 @@ def _run_fold(fold: Fold, *, x: np.ndarray, names: list[str], bars: Bars, close:
     metrics = _metrics(fitted, x[t_rows], t_pred, labels[t_rows], returns[t_rows], long_t, short_t, target, threads)
     metrics.update({key: _finite(fold_stats[key]) for key in FOLD_STATS})
     metrics["trades"] = int(fold_stats["trades"]) + int(fold_stats["open_trades"])
-    record = {**fold.ranges(), "times": _times(bars.timestamps, fold), "training_bars": len(train),
+    record = {**fold.ranges(), "times": _times(bars.timestamps, fold), "training_bars": split.trained,
               "thresholds": {"long": long_t, "short": short_t, "rule": rule.kind,
                              "from": {"band": "validation", "range": list(fold.validation)}, "tried": tried},
               "metrics": metrics, "importances": fitted.importances(names)}
@@ -337,7 +381,7 @@ def _auc(fitted: Any, x: np.ndarray, score: np.ndarray, labels: np.ndarray, thre
     return _finite(roc_auc_score(labels, proba, multi_class="ovr", labels=fitted.classes))
 
 
-def _times(stamps: pd.DatetimeIndex, fold: Fold) -> dict[str, list[str | None]]:
+def _times(stamps: pd.DatetimeIndex, fold: Fold) -> dict[str, Any]:
     """Each band's first bar's time and the time of the bar after it (None past the end): the
     same half-open ranges in time."""
     n = len(stamps)
@@ -345,22 +389,48 @@ def _times(stamps: pd.DatetimeIndex, fold: Fold) -> dict[str, list[str | None]]:
     def at(i: int) -> str | None:
         return stamps[i].isoformat() if i < n else None
 
-    return {band: [at(start), at(stop)] for band in ("train", "validation", "test", "embargo")
-            for start, stop in [fold.band(band)]}
+    out: dict[str, Any] = {band: [at(start), at(stop)] for band in ("train", "validation", "test", "embargo")
+                           for start, stop in [fold.band(band)]}
+    if fold.split is not None:  # the training window has holes: each stretch trained on
+        out["trained"] = [[at(start), at(stop), stop - start] for start, stop in fold.trained()]
+    return out
 
 
 def _summary(predictions: pd.DataFrame, equity: pd.DataFrame, trades: list[pd.DataFrame], close: np.ndarray,
-             periods: float, init_cash: float, capital: float) -> dict[str, Any]:
+             periods: float, init_cash: float, paths: list[int], finals: dict[int, float]) -> dict[str, Any]:
+    """The run's figures: over the stitched curve, or for combinatorial folds the average over the
+    backtest paths (the worst drawdown of any path), each path's own figures in ``paths``."""
     test = predictions[predictions["band"] == "test"]
-    rows = equity["row"].to_numpy()
-    curve = pd.DataFrame({"timestamp": equity["timestamp"], "equity": equity["equity"], "close": close[rows],
-                          "position": equity["position"]})
-    stats = compute_stats(pd.concat(trades, ignore_index=True), curve, periods_per_year=periods, init_cash=init_cash)
-    return {"ic": information_coefficient(test["prediction"].to_numpy(), test["forward_return"].to_numpy()),
-            "final_equity": _finite(capital), "return_pct": _finite((capital / init_cash - 1) * 100),
-            "sharpe": _finite(stats["sharpe"]), "max_drawdown_pct": _finite(stats["max_drawdown_pct"]),
-            "trades": int(stats["trades"]) + int(stats["open_trades"]), "test_bars": len(test),
-            "periods_per_year": periods}
+    path_of = np.asarray(paths)
+    fold_path = path_of[equity["fold"].to_numpy()]
+    per_path = []
+    for path in dict.fromkeys(path_of.tolist()):
+        part = equity[fold_path == path]
+        rows = part["row"].to_numpy()
+        curve = pd.DataFrame({"timestamp": part["timestamp"], "equity": part["equity"], "close": close[rows],
+                              "position": part["position"]})
+        fold_trades = [t for t, p in zip(trades, path_of, strict=True) if p == path]
+        stats = compute_stats(pd.concat(fold_trades, ignore_index=True), curve, periods_per_year=periods,
+                              init_cash=init_cash)
+        final = finals[path]
+        per_path.append({"path": None if path < 0 else path, "final_equity": _finite(final),
+                         "return_pct": _finite((final / init_cash - 1) * 100), "sharpe": _finite(stats["sharpe"]),
+                         "max_drawdown_pct": _finite(stats["max_drawdown_pct"]),
+                         "trades": int(stats["trades"]) + int(stats["open_trades"])})
+    out: dict[str, Any] = {"ic": information_coefficient(test["prediction"].to_numpy(),
+                                                         test["forward_return"].to_numpy()),
+                           "test_bars": len(test), "periods_per_year": periods}
+    if len(per_path) == 1:
+        return {**out, **{k: v for k, v in per_path[0].items() if k != "path"}}
+
+    def mean(key: str) -> float | None:
+        known = [p[key] for p in per_path if p[key] is not None]
+        return _finite(sum(known) / len(known)) if known else None
+
+    drawdowns = [p["max_drawdown_pct"] for p in per_path if p["max_drawdown_pct"] is not None]
+    return {**out, "final_equity": mean("final_equity"), "return_pct": mean("return_pct"), "sharpe": mean("sharpe"),
+            "max_drawdown_pct": min(drawdowns) if drawdowns else None,  # the deepest (drawdowns are negative)
+            "trades": round(sum(p["trades"] for p in per_path) / len(per_path)), "paths": per_path}
 
 
 __all__ = ["FoldOutcome", "ThresholdRule", "WalkForwardResult", "check_features", "check_run", "choose_thresholds",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend.research.simulator.requests import Costs, first_error
 from backend.research.walkforward.audit import IC_LIMIT
 from backend.research.walkforward.engine import SEED_MAX, THREADS_MAX, ThresholdRule
-from backend.research.walkforward.folds import BARS_MAX
+from backend.research.walkforward.folds import BARS_MAX, GROUPS_MAX
 from backend.research.walkforward.models import ModelSpec
 from backend.research.walkforward.targets import TargetSpec
 
@@ -27,15 +27,18 @@ class _Model(BaseModel):
 
 
 class FoldSpec(_Model):
-    """Sizes in bars (``make_folds``' keywords; the horizon is the target's)."""
+    """Sizes in bars (``make_folds``' keywords; the horizon is the target's). Rolling and expanding
+    folds take ``train`` and ``test``; combinatorial ones ``groups`` and ``test_groups``."""
 
-    train: int = Field(ge=1, le=BARS_MAX)
+    train: int | None = Field(None, ge=1, le=BARS_MAX)
     validation: int = Field(ge=1, le=BARS_MAX)
-    test: int = Field(ge=1, le=BARS_MAX)
+    test: int | None = Field(None, ge=1, le=BARS_MAX)
     purge: int | None = Field(None, ge=0, le=BARS_MAX)  # None: the label horizon
     embargo: int = Field(0, ge=0, le=BARS_MAX)
-    mode: Literal["rolling", "expanding"] = "rolling"
+    mode: Literal["rolling", "expanding", "combinatorial"] = "rolling"
     min_test: int | None = Field(None, ge=1, le=BARS_MAX)
+    groups: int | None = Field(None, ge=3, le=GROUPS_MAX)
+    test_groups: int | None = Field(None, ge=2, le=GROUPS_MAX - 1)
 
 
 class WalkForwardRequest(_Model):

@@ -224,6 +224,7 @@ def run_summary(request: WalkForwardRequest, inputs: dict[str, Any]) -> dict[str
     audit_report = inputs["audit"]
     out: dict[str, Any] = {"dataset": request.dataset, "symbol": request.symbol, "model": model.pop("kind"),
                            "target": f"{request.target.kind} {request.target.horizon}", "folds": len(folds),
+                           "fold_mode": request.folds.mode,
                            "seed": request.seed, "features": len(request.features),
                            "audit": ("failed" if not audit_report["passed"] else
                                      "flagged" if audit_report["flags"] else "passed")}

@@ -25,6 +25,7 @@ from backend.research.run_views import (
     form_from_request,
     importances,
     model_params,
+    oos_curves,
     oos_equity,
     request_from_form,
     sort_rows,
@@ -143,6 +144,15 @@ def test_the_form_round_trips_a_recorded_request():
     assert again == recorded
 
 
+def test_the_form_round_trips_a_combinatorial_request_and_ignores_the_walk_forward_sizes():
+    cpcv = {**REQUEST, "folds": {"validation": 60, "mode": "combinatorial", "groups": 7, "test_groups": 3}}
+    recorded = parse_request(cpcv).model_dump(mode="json")
+    fields = {**form_from_request(recorded), "train": 250, "test": 60}  # still typed in, now disabled
+    assert parse_request(request_from_form(fields)).model_dump(mode="json") == recorded
+    said = error_lines("folds.test_groups: 9 is outside [2, 6]")
+    assert said == [("folds.test_groups", "Test groups: 9 is outside [2, 6]")]
+
+
 def test_hostile_form_values_come_back_named_as_the_form_names_them():
     fields = {**form_from_request(REQUEST), "train": -3, "model_params": {"alpha": -1}}
     with pytest.raises(RunError) as caught:
@@ -178,3 +188,50 @@ def test_a_runs_signal_is_each_test_bar_thresholded_by_its_own_folds_thresholds(
     expected = np.where(test["prediction"] > longs, 1.0, 0.0)  # long only: the request trades no shorts
     np.testing.assert_array_equal(signal["signal"].to_numpy(), expected)
     assert (signal["timestamp"].to_numpy() == test["timestamp"].to_numpy()).all()
+
+
+CPCV = {**REQUEST, "folds": {"validation": 60, "mode": "combinatorial", "groups": 5, "test_groups": 2}}
+
+
+def test_a_combinatorial_run_draws_a_curve_per_path_and_trains_in_stretches(datasets):
+    runs = Runs(datasets)
+    name = runs.run(CPCV).name
+    record, predictions = runs.get(name), runs.predictions(name)
+    curves = oos_curves(name, predictions, record)
+    assert [label for label, _ in curves] == [f"{name} · path {p}" for p in range(4)]
+    for (_, curve), path in zip(curves, record["summary"]["paths"], strict=True):
+        assert len(curve) == 930 and curve["timestamp"].is_monotonic_increasing
+        assert curve["equity"].iloc[0] == pytest.approx(1e5, rel=0.05)
+    # a fold whose model trains both before and after its test group
+    fold = next(f for f in record["folds"] if f["train"][0] < f["test"][0] and f["test"][1] < f["train"][1])
+    bands = [b for b in fold_bands(record) if b["fold"] == fold["index"]]
+    assert [b["band"] for b in bands][:2] == ["train", "train"] and "purge" not in [b["band"] for b in bands]
+    trains = [b for b in bands if b["band"] == "train"]
+    test = next(b for b in bands if b["band"] == "test")
+    assert trains[0]["end"] <= test["start"] and test["end"] <= trains[-1]["start"]
+    assert sum(b["bars"] for b in bands if b["band"] == "train") == len(range(*fold["train"])) - sum(
+        b - a for a, b in fold["excluded"])
+    assert [label for label, _ in oos_curves("x", predictions, {"folds": []})] == ["x"]  # no paths: one curve
+
+
+def test_a_combinatorial_run_simulates_one_path_at_a_time(datasets):
+    from backend.research.run_simulation import run_signal, simulate_run
+
+    runs = Runs(datasets)
+    name = runs.run(CPCV).name
+    record, predictions = runs.get(name), runs.predictions(name)
+    on_path = {f["index"] for f in record["folds"] if f["path"] == 2}
+    signal = run_signal(record, predictions, 2)
+    assert len(signal) == 930 and signal["timestamp"].is_unique
+    test = predictions[(predictions["band"] == "test") & predictions["fold"].isin(on_path)].reset_index(drop=True)
+    longs = test["fold"].map({f["index"]: f["thresholds"]["long"] for f in record["folds"]})
+    np.testing.assert_array_equal(signal["signal"], np.where(test["prediction"] > longs, 1.0, 0.0))
+    for bad in (None, 4, -1, "0"):
+        with pytest.raises(RunError, match="path: .* has backtest paths 0 to 3"):
+            run_signal(record, predictions, bad)
+    first, second = simulate_run(datasets, name), simulate_run(datasets, name, path=1)
+    assert first != second
+    versions = [r for r in datasets.records.list("walk") if r.kind == "indicators"]
+    assert sorted(c for r in versions for c in r.inputs["columns"]) == [f"{name}_signal_path0", f"{name}_signal_path1"]
+    with pytest.raises(RunError, match="path"):
+        simulate_run(datasets, name, path=9)

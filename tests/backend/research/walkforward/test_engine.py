@@ -155,3 +155,95 @@ def test_hostile_inputs_are_refused_naming_the_field(frame, change, field):
     with pytest.raises(ValueError, match=field):
         walk_forward(frame, progress=lambda share, words: fitted.append(share), **arguments)
     assert fitted == []
+
+
+# -- combinatorial purged cross-validation --------------------------------------------------------
+
+def cpcv_folds(n: int = BARS, **more):
+    arguments = {"n": n, "validation": 60, "horizon": HORIZON, "embargo": 5, "mode": "combinatorial",
+                 "groups": 6, "test_groups": 2, **more}
+    return make_folds(**arguments)
+
+
+def test_combinatorial_folds_fit_once_per_split_and_chain_each_path_from_the_initial_cash(frame):
+    layout = cpcv_folds()
+    result = run(frame, folds=layout)
+    assert len(result.folds) == 30 and {f["path"] for f in result.folds} == set(range(5))
+    by_split: dict[int, list] = {}
+    for record in result.folds:
+        by_split.setdefault(record["split"], []).append(record)
+    for records in by_split.values():
+        # one model per split: the same validation predictions and thresholds for its two test groups
+        assert len(records) == 2 and records[0]["thresholds"] == records[1]["thresholds"]
+        validation = [result.predictions.query(f"fold == {r['index']} and band == 'validation'")["prediction"]
+                      .to_numpy() for r in records]
+        np.testing.assert_array_equal(*validation)
+    curve = result.equity
+    path_of = {r["index"]: r["path"] for r in result.folds}
+    firsts = curve.groupby("fold").head(1).assign(path=lambda d: d["fold"].map(path_of))
+    # every path starts flat from the initial cash; within a path each fold starts where the last ended
+    assert firsts.groupby("path")["equity"].first().eq(1e5).all()
+    for path in range(5):
+        tested = curve[curve["fold"].map(path_of) == path]
+        assert tested["row"].tolist() == list(range(BARS))  # each path tests every bar once, in time order
+    paths = result.summary["paths"]
+    assert [p["path"] for p in paths] == list(range(5))
+    # the summary is the paths' average, the worst drawdown of any path
+    assert result.summary["sharpe"] == pytest.approx(np.mean([p["sharpe"] for p in paths]))
+    assert result.summary["return_pct"] == pytest.approx(np.mean([p["return_pct"] for p in paths]))
+    assert result.summary["max_drawdown_pct"] == min(p["max_drawdown_pct"] for p in paths)
+    for p in paths:
+        assert p["return_pct"] == pytest.approx((p["final_equity"] / 1e5 - 1) * 100)
+    assert audit(result.folds, pooled_ic=result.summary["ic"]).passed
+
+
+def test_a_combinatorial_run_trains_on_neither_its_test_groups_nor_their_purges_and_embargoes(frame):
+    result = run(frame, folds=cpcv_folds())
+    for record in result.folds:
+        fold = cpcv_folds()[record["index"]]
+        trained = set(fold.train_rows().tolist())
+        same_split = [f for f in cpcv_folds() if f.split == fold.split]
+        for other in same_split:
+            start, stop = other.test
+            assert not trained & set(range(start - HORIZON, stop + HORIZON + 5))
+        v_start, v_stop = fold.validation
+        assert not trained & set(range(v_start - HORIZON, v_stop))
+        assert record["training_bars"] <= len(trained)
+
+
+def test_the_audit_catches_combinatorial_training_that_reaches_a_test_group(frame):
+    recorded = [{**f.ranges(), "thresholds": {"from": {"band": "validation", "range": list(f.validation)}}}
+                for f in cpcv_folds()]
+    assert audit(recorded, pooled_ic=0.01).passed
+    # split 4 as a naive cross-validation would train it: every bar but its test groups and its
+    # validation band — through the purges before and the embargoes after its test groups
+    split = [r for r in recorded if r["split"] == 4]
+    held = sorted([r["test"] for r in split] + [[split[0]["purge_validation"][0], split[0]["validation"][1]]])
+    for record in split:
+        record["train"], record["excluded"] = [0, BARS], held
+    problems = audit(recorded, pooled_ic=0.01).problems
+    assert {(p.check, p.fold) for p in problems} >= {(c, r["index"]) for r in split for c in ("label_overlap", "embargo")}
+    assert {p.fold for p in problems} == {r["index"] for r in split}
+    leaky = run(frame, folds=cpcv_folds(purge=2, allow_leaky=True))
+    assert {p.check for p in audit(leaky.folds, pooled_ic=leaky.summary["ic"]).problems} == {"label_overlap"}
+
+
+def test_a_planted_look_ahead_feature_is_flagged_under_combinatorial_folds_too(frame):
+    cheat = run(frame, features=("ret1", "ret5", "leak"), folds=cpcv_folds())
+    report = audit(cheat.folds, pooled_ic=cheat.summary["ic"])
+    assert [f.check for f in report.flags] == ["implausible_skill"] and report.passed
+
+
+def test_combinatorial_runs_are_deterministic(frame):
+    model = {**FAST_LGBM, "subsample": 0.7, "subsample_freq": 1}
+    first, again = (run(frame, model=model, folds=cpcv_folds(), threads=2) for _ in range(2))
+    np.testing.assert_array_equal(first.predictions["prediction"], again.predictions["prediction"])
+    assert first.summary == again.summary
+
+
+def test_the_audit_catches_walk_forward_training_inside_an_earlier_embargo():
+    recorded = [{**f.ranges(), "thresholds": {"from": {"band": "validation", "range": list(f.validation)}}}
+                for f in folds(mode="expanding")]
+    assert audit(recorded, pooled_ic=0.01).passed
+    recorded[3]["embargoed"] = []  # fold 3 trained on the bars after fold 0's test window
+    assert [(p.check, p.fold) for p in audit(recorded, pooled_ic=0.01).problems] == [("embargo", 3)]

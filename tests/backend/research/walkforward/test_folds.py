@@ -72,3 +72,96 @@ def test_bad_arguments_are_refused_naming_the_field(change, field):
 def test_make_folds_is_keyword_only():
     with pytest.raises(TypeError):
         make_folds(60, 10, 4, 5, 2)  # type: ignore[misc]
+
+
+# -- combinatorial purged cross-validation --------------------------------------------------------
+
+def cpcv(**more):
+    arguments = {"n": 50, "validation": 4, "horizon": 2, "purge": 2, "embargo": 3, "mode": "combinatorial",
+                 "groups": 5, "test_groups": 2, **more}
+    return make_folds(**arguments)
+
+
+def expected_training(n: int, tests: list[tuple[int, int]], purge: int, embargo: int,
+                      validation: int) -> tuple[set[int], tuple[int, int]]:
+    """The rule written out bar by bar: every bar less the split's test groups, ``purge`` bars before
+    each, ``purge + embargo`` after each; then the validation band at the end of the longest stretch
+    left (the latest of equals) and ``purge`` bars before it."""
+    bars = set(range(n))
+    for start, stop in tests:
+        bars -= set(range(start - purge, stop + purge + embargo))
+    stretches, run = [], []
+    for i in sorted(bars):
+        if run and i != run[-1] + 1:
+            stretches.append(run)
+            run = []
+        run.append(i)
+    stretches.append(run)
+    longest = max(stretches, key=lambda r: (len(r), r[0]))
+    v_stop = longest[-1] + 1
+    v_start = v_stop - validation
+    return bars - set(range(v_start - purge, v_stop)), (v_start, v_stop)
+
+
+def test_combinatorial_folds_hand_worked():
+    # 50 bars in 5 groups of 10; split 0 tests groups 0 and 1 ([0, 20)): training is [25, 50) — 20..24
+    # are the purge (2) and embargo (3) after the test — less the validation band at its end [46, 50)
+    # and the purge before it [44, 46)
+    folds = cpcv()
+    first = folds[0]
+    assert (first.split, first.path, first.test, first.validation, first.purge_validation) == \
+        (0, 0, (0, 10), (46, 50), (44, 46))
+    assert first.trained() == ((25, 44),) and first.embargo == (10, 15)
+    # split 5 tests groups 1 and 3 ([10, 20), [30, 40)): what is left is [0, 8), [25, 28), [45, 50);
+    # the longest stretch is [0, 8): validation [4, 8), its purge [2, 4), training [0, 2) ∪ [25, 28) ∪ [45, 50)
+    split5 = [f for f in folds if f.split == 5]
+    assert sorted(f.test for f in split5) == [(10, 20), (30, 40)]
+    assert all(f.validation == (4, 8) and f.trained() == ((0, 2), (25, 28), (45, 50)) for f in split5)
+
+
+def test_every_combinatorial_fold_follows_the_rule_bar_by_bar():
+    for arguments in ({}, {"n": 97, "groups": 6, "test_groups": 3, "purge": 3, "embargo": 0, "horizon": 3},
+                      {"n": 120, "groups": 4, "test_groups": 2, "validation": 7}):
+        folds = cpcv(**arguments)
+        n = arguments.get("n", 50)
+        by_split: dict[int, list] = {}
+        for fold in folds:
+            by_split.setdefault(fold.split, []).append(fold)
+        for split in by_split.values():
+            tests = sorted(f.test for f in split)
+            trained, validation = expected_training(n, tests, split[0].horizon if "purge" not in arguments
+                                                    else arguments["purge"], arguments.get("embargo", 3),
+                                                    arguments.get("validation", 4))
+            for fold in split:
+                assert set(fold.train_rows().tolist()) == trained
+                assert fold.validation == validation
+
+
+def test_each_backtest_path_tests_every_bar_once_in_time_order():
+    folds = cpcv(n=60, groups=6, test_groups=2)
+    paths: dict[int, list] = {}
+    for fold in folds:
+        paths.setdefault(fold.path, []).append(fold.test)
+    assert len(folds) == 15 * 2 and len(paths) == 5  # C(6, 2) splits, C(5, 1) paths
+    for tests in paths.values():
+        assert tests == sorted(tests) and [b for t in tests for b in range(*t)] == list(range(60))
+    assert [f.index for f in folds] == list(range(30))
+    assert [f.path for f in folds] == sorted(f.path for f in folds)  # ordered path by path
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"groups": None}, "groups"), ({"test_groups": None}, "test_groups"), ({"groups": 2}, "groups"),
+    ({"test_groups": 5}, "test_groups"), ({"test_groups": 1}, "test_groups"), ({"groups": 51}, "groups"),
+    ({"train": 10}, "train"), ({"test": 5}, "test"), ({"groups": 12, "test_groups": 6, "n": 1200}, "test_groups"),
+    ({"validation": 30}, "validation"), ({"n": 20}, "n"), ({"groups": "5"}, "groups"),
+])
+def test_bad_combinatorial_arguments_are_refused_naming_the_field(change, field):
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        cpcv(**change)
+
+
+def test_groups_belong_to_combinatorial_folds_only():
+    with pytest.raises(ValueError, match=r"^groups: only for combinatorial folds"):
+        make_folds(n=60, train=10, validation=4, test=5, horizon=2, groups=5)
+    with pytest.raises(ValueError, match=r"^train: needed for rolling folds"):
+        make_folds(n=60, validation=4, test=5, horizon=2)

@@ -12,7 +12,7 @@ import pytest
 
 from backend.research.walkforward.service import RunError, Runs
 
-from .test_runs import REQUEST
+from .test_runs import CPCV, REQUEST
 
 
 class Stop(Exception):
@@ -64,3 +64,15 @@ def test_a_run_keeps_a_flat_summary_for_listings(datasets):
     assert row["param.n_estimators"] == 20 and row["audit"] == "passed"
     assert {"metric.ic", "metric.hit_rate", "metric.rmse", "metric.return_pct", "metric.sharpe"} <= set(row)
     assert all(not isinstance(v, dict | list) for v in row.values())
+
+
+def test_a_combinatorial_run_resumed_in_the_middle_of_a_path_equals_one_straight_through(datasets, tmp_path: Path):
+    runs = Runs(datasets)
+    straight = runs.run(CPCV, record=False)
+    with pytest.raises(Stop):  # fold 7 is the second of path 1: resumed, it chains on the first one
+        runs.run(CPCV, checkpoint=tmp_path / "first", progress=_stop_after(7))
+    resumed = runs.run(CPCV, record=False, resume_from=tmp_path / "first")
+    assert resumed.inputs["resumed_folds"] == 7
+    pd.testing.assert_frame_equal(resumed.result.predictions, straight.result.predictions)
+    pd.testing.assert_frame_equal(resumed.result.equity, straight.result.equity)
+    assert resumed.result.summary == straight.result.summary

@@ -60,6 +60,14 @@ def test_a_look_ahead_feature_is_recorded_as_flagged(datasets):
     ({"folds": {"train": -250, "validation": 100, "test": 100}}, "folds.train"),
     ({"folds": {"train": 250, "validation": 100, "test": 100, "purge": 1}}, "purge"),
     ({"folds": {"train": 900, "validation": 100, "test": 100}}, "n: 930 bars hold no fold"),
+    ({"folds": {"validation": 60, "mode": "combinatorial", "test_groups": 2}}, "folds.groups: needed"),
+    ({"folds": {"validation": 60, "mode": "combinatorial", "groups": 6, "test_groups": 6}}, "folds.test_groups"),
+    ({"folds": {"validation": 60, "mode": "combinatorial", "groups": 10**6, "test_groups": 2}}, "folds.groups"),
+    ({"folds": {"validation": 60, "mode": "combinatorial", "groups": 20, "test_groups": 10}}, "splits"),
+    ({"folds": {"train": 250, "validation": 60, "test": 60, "mode": "combinatorial", "groups": 6,
+                "test_groups": 2}}, "folds.train: not used"),
+    ({"folds": {"train": 250, "validation": 60, "test": 60, "groups": 6}}, "folds.groups: only for"),
+    ({"folds": {"validation": 60, "mode": "combinatorial", "groups": "six", "test_groups": 2}}, "folds.groups"),
     ({"features": ["ret1", "volume"]}, "features"),
     ({"features": ["empty"]}, "features"),
     ({"threads": 0}, "threads"),
@@ -72,3 +80,20 @@ def test_hostile_requests_are_refused_naming_the_field_and_nothing_is_recorded(d
         Runs(datasets).run({**REQUEST, **change})
     assert [r.kind for r in datasets.records.list(include_deleted=True)] == ["dataset"]
     assert datasets.measurements.list() == ["walk"]
+
+
+CPCV = {**REQUEST, "folds": {"validation": 60, "embargo": 5, "mode": "combinatorial", "groups": 5,
+                             "test_groups": 2}}
+
+
+def test_a_combinatorial_run_is_recorded_with_its_paths(datasets):
+    runs = Runs(datasets)
+    outcome = runs.run(CPCV, created_by="ana")
+    record = runs.get(outcome.name)
+    assert len(record["folds"]) == 20 and {f["path"] for f in record["folds"]} == {0, 1, 2, 3}
+    assert all(set(f) >= {"split", "excluded", "times"} and f["times"]["trained"] for f in record["folds"])
+    assert [p["path"] for p in record["summary"]["paths"]] == [0, 1, 2, 3] and record["audit"]["passed"]
+    [row] = runs.summaries()
+    assert row["fold_mode"] == "combinatorial" and row["folds"] == 20
+    kept = runs.predictions(outcome.name)
+    assert (kept["band"] == "test").sum() == 4 * 930  # every bar tested once on each of the four paths
