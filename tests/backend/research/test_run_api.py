@@ -132,6 +132,24 @@ def test_a_run_round_trip_gives_its_record_request_and_predictions(app, client, 
     assert finished.status_code == 409
 
 
+def test_a_combinatorial_run_over_the_api_gives_each_fold_its_split_and_path(client, doc) -> None:
+    body = {**REQUEST, "folds": {"validation": 60, "embargo": 5, "mode": "combinatorial", "groups": 4,
+                                 "test_groups": 2}}
+    queued = client.post(API, json=body)
+    assert queued.status_code == 202, queued.get_json()
+    done = _watch(client, queued.headers["Location"])
+    assert done["state"] == "COMPLETED", done["error"] and done["result"]["folds"] == 12
+    one = client.get(f"{API}/{done['result']['run']}")
+    _fits(doc, f"{API}/{{name}}", "get", one)
+    record = _strict_json(one)
+    assert len({f["split"] for f in record["folds"]}) == 6  # C(4, 2) splits, each testing two groups
+    for path in range(3):  # each path tests every bar once, fold after fold
+        tests = [f["test"] for f in record["folds"] if f["path"] == path]
+        assert tests == sorted(tests) and sum(b - a for a, b in tests) == record["bars"] == tests[-1][1]
+    assert [p["path"] for p in record["summary"]["paths"]] == [0, 1, 2] and record["audit"]["passed"]
+    assert record["request"]["folds"]["mode"] == "combinatorial"
+
+
 def test_a_cancelled_run_is_resumed_over_the_api(app, client) -> None:
     slow = {**REQUEST, "model": {**FAST_LGBM, "n_estimators": 400}, "seed": 5}
     job = client.post(API, json=slow).get_json()
@@ -208,6 +226,12 @@ HOSTILE_BODIES = [
     ("negative train", {**REQUEST, "folds": {"train": -1, "validation": 100, "test": 100}}, 400, "folds.train"),
     ("purge below the horizon", {**REQUEST, "folds": {"train": 250, "validation": 100, "test": 100, "purge": 1}},
      400, "folds.purge: 1 bars is below the label horizon"),
+    ("combinatorial without groups", {**REQUEST, "folds": {"validation": 60, "mode": "combinatorial"}}, 400,
+     "folds.groups: needed for combinatorial folds"),
+    ("too many splits", {**REQUEST, "folds": {"validation": 60, "mode": "combinatorial", "groups": 30,
+                                              "test_groups": 15}}, 400, "folds.test_groups"),
+    ("groups on rolling folds", {**REQUEST, "folds": {"train": 250, "validation": 100, "test": 100, "groups": 4}},
+     400, "folds.groups: only for combinatorial folds"),
     ("unknown feature", {**REQUEST, "features": ["ret1", "volume"]}, 400, "features: there is no column 'volume'"),
     ("empty feature", {**REQUEST, "features": ["empty"]}, 400, "features: column 'empty' has no values"),
     ("no features", {**REQUEST, "features": []}, 400, "features"),
