@@ -24,6 +24,7 @@ from backend.api.flags import access_api
 from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
 from backend.api.market import market_api
+from backend.api.portfolios import portfolios_api
 from backend.api.research import research_api
 from backend.api.research_runs import runs_api
 from backend.api.research_simulations import simulations_api
@@ -41,6 +42,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(access_api)
     server.register_blueprint(research_api)
     server.register_blueprint(simulations_api)
+    server.register_blueprint(portfolios_api)
     server.register_blueprint(runs_api)
     register_spec(server)
 

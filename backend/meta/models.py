@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -375,3 +376,113 @@ class MeasurementRecord(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # a deleted series keeps its record, so its name is never handed out again
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- paper trading ------------------------------------------------------------------------------
+# Amounts are whole đồng (BigInteger: a portfolio of 10^12 đồng overflows 32 bits), prices whole
+# đồng on the exchange's grid, quantities whole shares.
+PAPER_NAME_MAX = 80
+PAPER_SYMBOL_MAX = 20
+PAPER_KEY_MAX = 64
+ORDER_STATUSES = ("pending", "open", "partially_filled", "filled", "cancelled", "expired")
+
+
+class PaperPortfolio(Base):
+    """A paper portfolio: its cash and the running totals the ledger's identities are checked with."""
+
+    __tablename__ = "paper_portfolios"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(USER_ID_MAX), index=True)
+    name: Mapped[str] = mapped_column(String(PAPER_NAME_MAX))
+    cash: Mapped[int] = mapped_column(BigInteger)
+    net_deposits: Mapped[int] = mapped_column(BigInteger)
+    realized_pnl: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission: Mapped[str] = mapped_column(String(16))  # a Decimal's text: 0.0015
+    sales_tax: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PaperCashMove(Base):
+    """A deposit, a withdrawal or the opening cash of a portfolio (or of its reset)."""
+
+    __tablename__ = "paper_cash_moves"
+    __table_args__ = (CheckConstraint("kind IN ('open', 'deposit', 'withdrawal', 'reset')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed: a withdrawal is negative
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class PaperOrder(Base):
+    """An order: what was asked, what is left, and why it ended as it did."""
+
+    __tablename__ = "paper_orders"
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "idempotency_key"),
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in ORDER_STATUSES)})", name="status"),
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+        CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(PAPER_KEY_MAX), nullable=True)
+    symbol: Mapped[str] = mapped_column(String(PAPER_SYMBOL_MAX), index=True)
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer)
+    filled_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    limit_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stop_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    time_in_force: Mapped[str] = mapped_column(String(8))
+    session: Mapped[str] = mapped_column(String(16))  # continuous, ato, atc or queued (waiting for the open)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    reserved_cash: Mapped[int] = mapped_column(BigInteger, default=0)  # held for what a buy has left
+    trading_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class PaperFill(Base):
+    """One fill: its price and quantity, the cash it moved, its fee and tax and the P&L it realised."""
+
+    __tablename__ = "paper_fills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("paper_orders.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(PAPER_SYMBOL_MAX))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    gross: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    cash: Mapped[int] = mapped_column(BigInteger)  # signed: what the fill did to cash
+    realized_pnl: Mapped[int] = mapped_column(BigInteger)  # sells: against the FIFO lots they closed
+    trading_day: Mapped[date] = mapped_column(Date)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class PaperLot(Base):
+    """Shares bought by one fill and not yet sold: the FIFO queue of a position."""
+
+    __tablename__ = "paper_lots"
+    __table_args__ = (CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    fill_id: Mapped[int] = mapped_column(ForeignKey("paper_fills.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(PAPER_SYMBOL_MAX))
+    quantity: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    sellable_from: Mapped[date] = mapped_column(Date)  # T+2 on the trading calendar

@@ -1,0 +1,211 @@
+"""Paper portfolios and their orders over HTTP, at the live board's prices.
+
+    POST   /api/v1/portfolios                         {name, cash?, commission?, sales_tax?} → 201, the portfolio
+    GET    /api/v1/portfolios                         the caller's portfolios
+    GET    /api/v1/portfolios/<id>                    cash, equity and positions marked at the board's last price
+    POST   /api/v1/portfolios/<id>/cash               {kind: deposit|withdrawal, amount}
+    POST   /api/v1/portfolios/<id>/reset              back to the opening cash, orders and fills gone
+    POST   /api/v1/portfolios/<id>/orders             an order → 201 with its fills (200: the idempotency key
+                                                      had been used, and this is that order, unchanged)
+    GET    /api/v1/portfolios/<id>/orders             ?status=working|done|all
+    DELETE /api/v1/portfolios/<id>/orders/<order_id>  cancel what is left of it
+    GET    /api/v1/portfolios/<id>/history            every fill with its cash, fee, tax and realised P&L
+
+Amounts and prices are whole đồng. A portfolio is its owner's: another user's is not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from flask import Blueprint, Response, jsonify, url_for
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from spectree import Response as Responses
+from spectree.models import Tag
+
+from backend.access.current import current_principal
+from backend.api.errors import install
+from backend.api.spec import Body, ErrorBody, Query, spec
+from backend.paper.ledger import CASH_MAX, DEFAULT_CASH, NAME_PATTERN, PortfolioNotFound
+from backend.paper.orders import OrderError, OrderRequest
+from backend.paper.runtime import board_price, board_quote, current_ledger
+
+portfolios_api = Blueprint("portfolios_api", __name__, url_prefix="/api/v1")
+install(portfolios_api)
+
+TAG = Tag(name="paper trading", description="Paper portfolios and orders at the live board's prices")
+NOT_FOUND = (ErrorBody, "no such portfolio (or order) of the caller's")
+BODY_MAX_BYTES = 4 * 1024  # an order is a few hundred bytes
+
+
+class PaperPortfolioBody(Body):
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+    name: str = Field(min_length=1, max_length=80, pattern=NAME_PATTERN,
+                      description="letters, digits, spaces and . , - _ ( ) &")
+    cash: StrictInt = Field(DEFAULT_CASH, ge=0, le=CASH_MAX, description="opening cash in đồng")
+    commission: str = Field("0.0015", max_length=12, description="broker commission on each fill, as a fraction")
+    sales_tax: str = Field("0.001", max_length=12, description="tax on each sale, as a fraction")
+
+
+class PaperCashBody(Body):
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+    kind: Literal["deposit", "withdrawal"]
+    amount: StrictInt = Field(ge=1, le=CASH_MAX, description="đồng")
+
+
+class PaperResetBody(Body):
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+    body_optional: ClassVar[bool] = True
+
+    cash: StrictInt | None = Field(None, ge=0, le=CASH_MAX, description="default: the opening cash")
+
+
+class PaperOrderBody(OrderRequest, Body):
+    """An order: whole lots of 100 shares; prices on the tick grid inside the day's band."""
+
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+
+class PaperPortfolio(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    cash: int
+    net_deposits: int
+    realized_pnl: int
+    fees: int
+    taxes: int
+
+
+class PaperPortfolioList(BaseModel):
+    portfolios: list[dict[str, Any]]
+
+
+class PlacedOrder(BaseModel):
+    order: dict[str, Any]
+    fills: list[dict[str, Any]]
+    repeated: bool = Field(description="true when the idempotency key had been used: nothing new was traded")
+
+
+class PaperOrders(BaseModel):
+    orders: list[dict[str, Any]]
+
+
+class PaperHistory(BaseModel):
+    fills: list[dict[str, Any]]
+
+
+class PaperOrdersQuery(Query):
+    status: Literal["working", "done", "all"] = "all"
+
+
+class PaperNoQuery(Query):
+    """No query parameters."""
+
+
+@portfolios_api.errorhandler(OrderError)
+def _refused(exc: OrderError) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 400
+
+
+@portfolios_api.errorhandler(PortfolioNotFound)
+def _not_found(exc: PortfolioNotFound) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 404
+
+
+def _owner() -> str:
+    return current_principal().id
+
+
+def _held(pid: int) -> dict[str, Any]:
+    return current_ledger().positions(pid, _owner(), board_price)
+
+
+@portfolios_api.post("/portfolios")
+@spec.validate(resp=Responses(HTTP_201=(PaperPortfolio, "made; Location names it"), HTTP_400=ErrorBody,
+                              HTTP_413=ErrorBody), tags=[TAG])
+def create_portfolio(json: PaperPortfolioBody) -> tuple[Response, int, dict[str, str]]:
+    """A new paper portfolio with its opening cash (1,000,000,000 đồng unless said)."""
+    made = current_ledger().create(_owner(), json.name, json.cash, commission=json.commission,
+                                   sales_tax=json.sales_tax)
+    return jsonify(made), 201, {"Location": url_for("portfolios_api.get_portfolio", pid=made["id"])}
+
+
+@portfolios_api.get("/portfolios")
+@spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=PaperPortfolioList, HTTP_400=ErrorBody), tags=[TAG])
+def list_portfolios() -> Response:
+    """The caller's portfolios."""
+    return jsonify({"portfolios": current_ledger().portfolios(_owner())})
+
+
+@portfolios_api.get("/portfolios/<int:pid>")
+@spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=PaperPortfolio, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND), tags=[TAG])
+def get_portfolio(pid: int) -> Response:
+    """Cash, equity and positions (quantity, sellable quantity, average price, market price and
+    value, unrealised and realised P&L) marked at the board's last matched price."""
+    return jsonify(_held(pid))
+
+
+@portfolios_api.post("/portfolios/<int:pid>/cash")
+@spec.validate(resp=Responses(HTTP_200=PaperPortfolio, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND, HTTP_413=ErrorBody),
+               tags=[TAG])
+def move_cash(pid: int, json: PaperCashBody) -> Response:
+    """Deposit, or withdraw cash not held by working buy orders."""
+    current_ledger().move_cash(pid, _owner(), json.amount, json.kind)
+    return jsonify(_held(pid))
+
+
+@portfolios_api.post("/portfolios/<int:pid>/reset")
+@spec.validate(resp=Responses(HTTP_200=PaperPortfolio, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND, HTTP_413=ErrorBody),
+               tags=[TAG])
+def reset_portfolio(pid: int, json: PaperResetBody) -> Response:
+    """Start again from the opening cash (or ``cash``): orders, fills and positions are gone."""
+    current_ledger().reset(pid, _owner(), json.cash)
+    return jsonify(_held(pid))
+
+
+@portfolios_api.post("/portfolios/<int:pid>/orders")
+@spec.validate(resp=Responses(HTTP_201=(PlacedOrder, "placed; its fills so far"),
+                              HTTP_200=(PlacedOrder, "the idempotency key had been used: the first order, unchanged"),
+                              HTTP_400=(ErrorBody, "refused, with the reason; nothing was changed"),
+                              HTTP_404=NOT_FOUND, HTTP_413=ErrorBody), tags=[TAG])
+def place_order(pid: int, json: PaperOrderBody) -> tuple[Response, int]:
+    """Place an order at the board's prices: buys at the asks, sells at the bids, three levels
+    deep; what is left rests. PaperOrders outside the sessions wait for the next one, or are refused
+    with ``outside_hours: reject``."""
+    order = OrderRequest.model_validate(json.model_dump())
+    placed = current_ledger().place(pid, _owner(), order, board_quote(order.symbol))
+    return jsonify({"order": placed.order, "fills": placed.fills, "repeated": placed.repeated}), (
+        200 if placed.repeated else 201)
+
+
+@portfolios_api.get("/portfolios/<int:pid>/orders")
+@spec.validate(query=PaperOrdersQuery, resp=Responses(HTTP_200=PaperOrders, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND),
+               tags=[TAG])
+def list_orders(pid: int, query: PaperOrdersQuery) -> Response:
+    """The portfolio's orders, newest first: working ones, finished ones, or all."""
+    working = {"working": True, "done": False, "all": None}[query.status]
+    return jsonify({"orders": current_ledger().orders(pid, _owner(), working=working)})
+
+
+@portfolios_api.delete("/portfolios/<int:pid>/orders/<int:oid>")
+@spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=(PaperOrders, "the cancelled order"), HTTP_400=ErrorBody,
+                                             HTTP_404=NOT_FOUND), tags=[TAG])
+def cancel_order(pid: int, oid: int) -> Response:
+    """Cancel what is left of a working order (amend = cancel, then place again)."""
+    return jsonify({"orders": [current_ledger().cancel(pid, _owner(), oid)]})
+
+
+@portfolios_api.get("/portfolios/<int:pid>/history")
+@spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=PaperHistory, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND), tags=[TAG])
+def order_history(pid: int) -> Response:
+    """Every fill, oldest first, with its cash, fee, tax and the P&L it realised (FIFO)."""
+    return jsonify({"fills": current_ledger().history(pid, _owner())})
+
+
+
+
+__all__ = ["portfolios_api"]

@@ -1,0 +1,40 @@
+"""The ledger of this app and the quotes its orders trade at: the records store's ledger, and the
+live board's row of a symbol, now."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+
+from backend.market.service import EXTENSION_KEY as MARKET_KEY
+from backend.paper.ledger import Ledger
+from backend.paper.quotes import Quote
+from backend.stores import current_stores
+
+
+def current_ledger() -> Ledger:
+    return Ledger(current_stores().meta)
+
+
+def board_quote(symbol: str) -> Quote | None:
+    """``symbol``'s quote from the live board, or None when it is not on it (or has no band yet)."""
+    market = current_app.extensions.get(MARKET_KEY)
+    row = market.board.row(symbol) if market is not None else None
+    if row is None:
+        return None
+    try:
+        return Quote.from_row(row, time.time())
+    except ValueError:
+        return None
+
+
+def board_price(symbol: str) -> int | None:
+    """The last matched price of ``symbol`` on the live board (None before its first trade)."""
+    market = current_app.extensions.get(MARKET_KEY)
+    row = market.board.row(symbol) if market is not None else None
+    last = (row or {}).get("last")
+    return round(last) if last else None
+
+
+__all__ = ["board_price", "board_quote", "current_ledger"]
