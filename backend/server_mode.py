@@ -78,8 +78,12 @@ def install_market(server: Flask, stores: Stores) -> Any:
         return None
     if mode == "embedded":
         from backend.market.runtime import install_market_service
+        from backend.paper.runtime import install_matcher
 
-        return install_market_service(server, stores)
+        service = install_market_service(server, stores)
+        if service is not None:  # resting paper orders fill as this process's board moves
+            install_matcher(server, stores.meta, service.board)
+        return service
     return install_remote_market(server, stores)
 
 

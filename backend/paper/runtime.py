@@ -3,12 +3,16 @@ live board's row of a symbol, now."""
 
 from __future__ import annotations
 
+import atexit
 import time
 
-from flask import current_app
+from flask import Flask, current_app
 
+from backend.market.board_state import BoardState
 from backend.market.service import EXTENSION_KEY as MARKET_KEY
+from backend.meta.store import MetaStore
 from backend.paper.ledger import Ledger
+from backend.paper.matcher import Matcher
 from backend.paper.quotes import Quote
 from backend.stores import current_stores
 
@@ -37,4 +41,16 @@ def board_price(symbol: str) -> int | None:
     return round(last) if last else None
 
 
-__all__ = ["board_price", "board_quote", "current_ledger"]
+MATCHER_KEY = "deskboard.paper.matcher"
+
+
+def install_matcher(server: Flask, meta: MetaStore, board: BoardState) -> Matcher:
+    """Work resting paper orders against ``board`` in a thread of this process."""
+    matcher = Matcher(Ledger(meta), board)
+    matcher.start()
+    server.extensions[MATCHER_KEY] = matcher
+    atexit.register(matcher.stop)
+    return matcher
+
+
+__all__ = ["MATCHER_KEY", "board_price", "board_quote", "current_ledger", "install_matcher"]

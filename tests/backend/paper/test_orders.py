@@ -212,3 +212,25 @@ def test_another_users_portfolio_is_not_found(ledger):
         with pytest.raises(PortfolioNotFound):
             call()
     assert ledger.portfolios("bo") == []
+
+
+def test_the_matcher_fills_resting_orders_as_the_live_board_moves(sqlite_ledger):
+    from backend.market.board import BoardState
+    from backend.paper.matcher import Matcher
+
+    ledger = sqlite_ledger
+    pid = ledger.create(OWNER, "main")["id"]
+    row = {"symbol": "VCB", "kind": "stock", "ref": 90_000, "ceiling": 96_300, "floor": 83_700, "last": 90_000,
+           "open": 90_000, "bid1": 89_900, "bid1_vol": 1_000, "ask1": 90_100, "ask1_vol": 1_000, "session": "LO"}
+    board = BoardState()
+    board.publish([row, {**row, "symbol": "FPT"}])
+    matcher = Matcher(ledger, board, clock=lambda: 1_772_420_400.0)  # 2026-03-02 10:00 in Hanoi
+    resting = ledger.place(pid, OWNER, buy(1_000, limit_price=89_500), quote()).order
+    assert matcher.round() == 0  # nothing reaches 89,500 yet
+    board.publish([{**row, "symbol": "FPT", "last": 80_000}])  # another symbol moves: not this order's
+    assert matcher.round() == 0
+    board.publish([{**row, "last": 89_500, "ask1": 89_600}])
+    assert matcher.round() == 1 and matcher.fills == 1
+    assert ledger.history(pid, OWNER)[0]["order_id"] == resting["id"]
+    assert ledger.orders(pid, OWNER)[0]["status"] == "filled"
+    assert matcher.round() == 0  # nothing changed: nothing more to do
