@@ -135,6 +135,7 @@ PAGES: Final[dict[str, str]] = {
     "/admin/users": p.ADMIN_USERS,
     "/admin/sources": p.ADMIN_SYSTEM,
     "/research": p.RESEARCH_VIEW,
+    "/portfolio": p.PAPER_TRADE,
     "/research/datasets/<name>": p.RESEARCH_VIEW,
     "/research/simulations/<name>": p.RESEARCH_VIEW,
     "/research/runs/<name>": p.RESEARCH_VIEW,
@@ -149,6 +150,7 @@ PAGE_PREFIXES: Final[dict[str, str]] = {
 # exist is off. A new page is declared here until it is ready for everyone.
 PAGE_FLAGS: Final[dict[str, str]] = {
     "/research": "research",  # and every page below it
+    "/portfolio": "paper",  # until strategies, alert rules and the event stream are there too
 }
 
 # A path no page answers shows the not-found page, except under /admin/, where even the
@@ -270,6 +272,11 @@ NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
     "sources-status": p.ADMIN_SYSTEM,
 }
 
+
+# /portfolio: paper trading
+OUTPUTS.update({name: p.PAPER_TRADE for name in (
+    "paper-summary", "paper-holdings", "paper-orders", "paper-fills", "paper-notices", "paper-band", "paper-review",
+    "paper-limit", "paper-confirm", "paper-confirm-text", "paper-url")})
 
 # /settings: the user's own defaults and API tokens (callbacks also set the shell's theme, SIGNED_IN above)
 PAGES["/settings"] = p.ACCOUNT_SELF

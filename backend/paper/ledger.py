@@ -125,6 +125,11 @@ class Ledger:
         with self.meta.read() as conn:
             return self._public(self._find(conn, pid, owner))
 
+    def charges(self, pid: int, owner: str) -> Charges:
+        with self.meta.read() as conn:
+            self._find(conn, pid, owner)
+            return self._charges(conn, pid)
+
     def move_cash(self, pid: int, owner: str, amount: object, kind: str) -> dict[str, Any]:
         """A deposit (``amount`` > 0) or a withdrawal of what is free (not held by working buys)."""
         amount = _whole("amount", amount, low=1, high=CASH_MAX)

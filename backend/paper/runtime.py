@@ -41,6 +41,13 @@ def board_price(symbol: str) -> int | None:
     return round(last) if last else None
 
 
+def board_symbols() -> list[str]:
+    """The stocks on the live board, in order (what the ticket offers)."""
+    market = current_app.extensions.get(MARKET_KEY)
+    rows = market.board.rows() if market is not None else []
+    return sorted(r["symbol"] for r in rows if r.get("kind", "stock") == "stock")
+
+
 MATCHER_KEY = "deskboard.paper.matcher"
 
 
@@ -53,4 +60,4 @@ def install_matcher(server: Flask, meta: MetaStore, board: BoardState) -> Matche
     return matcher
 
 
-__all__ = ["MATCHER_KEY", "board_price", "board_quote", "current_ledger", "install_matcher"]
+__all__ = ["MATCHER_KEY", "board_price", "board_quote", "board_symbols", "current_ledger", "install_matcher"]

@@ -1,0 +1,317 @@
+"""/portfolio: a paper portfolio on the live board — holdings with their P&L moving with the
+board, the order ticket (checked against the band and the tick as it is typed, confirmed with its
+cost, fee and tax), working orders with cancel, and every fill with the P&L it realised.
+
+The address keeps the view: ``?p=<portfolio id>``, and ``symbol``, ``side`` and ``price`` fill
+the ticket (the board opens it that way).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import dash
+import dash_ag_grid as dag
+import dash_mantine_components as dmc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from backend.access.current import current_principal
+from backend.paper.ledger import DEFAULT_CASH, PortfolioNotFound
+from backend.paper.money import Charges
+from backend.paper.orders import OrderError
+from backend.paper.runtime import board_price, board_quote, board_symbols, current_ledger
+from backend.paper.ticket import preview, ticket_order
+from components.admin_nav import notice
+
+dash.register_page(__name__, path="/portfolio", title="Portfolio", name="Portfolio", order=5)
+
+TICK_MS: Final = 1_000
+MONEY: Final = "params.value == null ? '' : d3.format(',.0f')(params.value)"
+SIGNED: Final = "params.value == null ? '' : d3.format('+,.0f')(params.value)"
+TONE: Final = {"paper-up": "params.value > 0", "paper-down": "params.value < 0"}
+
+
+class ids:
+    CHOICE = "paper-choice"
+    NEW_NAME = "paper-new-name"
+    NEW_CASH = "paper-new-cash"
+    CREATE = "paper-create"
+    SUMMARY = "paper-summary"
+    HOLDINGS = "paper-holdings"
+    ORDERS = "paper-orders"
+    FILLS = "paper-fills"
+    CANCEL = "paper-cancel"
+    NOTICES = "paper-notices"
+    TICK = "paper-tick"
+    SYMBOL = "paper-symbol"
+    SIDE = "paper-side"
+    LOTS = "paper-lots"
+    TYPE = "paper-type"
+    LIMIT = "paper-limit"
+    STOP = "paper-stop"
+    TIF = "paper-tif"
+    BAND = "paper-band"
+    REVIEW = "paper-review"
+    CONFIRM = "paper-confirm"
+    CONFIRM_TEXT = "paper-confirm-text"
+    PLACE = "paper-place"
+    URL = "paper-url"
+
+
+def _money(field: str, name: str, signed: bool = False, width: int = 130) -> dict[str, Any]:
+    column = {"field": field, "headerName": name, "type": "rightAligned", "width": width,
+              "valueFormatter": {"function": SIGNED if signed else MONEY}}
+    if signed:
+        column["cellClassRules"] = TONE
+    return column
+
+
+HOLDING_COLUMNS: Final = [
+    {"field": "symbol", "headerName": "Symbol", "width": 100, "pinned": "left"},
+    _money("quantity", "Quantity", width=110), _money("sellable_quantity", "Sellable", width=105),
+    _money("avg_price", "Avg price", width=115), _money("market_price", "Last", width=105),
+    _money("market_value", "Market value", width=150), _money("unrealized_pnl", "Unrealised P&L", True, 150),
+    _money("realized_pnl", "Realised P&L", True, 140),
+]
+ORDER_COLUMNS: Final = [
+    {"field": "id", "headerName": "#", "width": 80, "checkboxSelection": True},
+    {"field": "symbol", "headerName": "Symbol", "width": 95}, {"field": "side", "headerName": "Side", "width": 75},
+    {"field": "type", "headerName": "Type", "width": 95}, _money("quantity", "Quantity", width=105),
+    _money("filled_quantity", "Filled", width=95), _money("limit_price", "Limit", width=105),
+    _money("stop_price", "Stop", width=95), {"field": "status", "headerName": "Status", "width": 130},
+    {"field": "session", "headerName": "Session", "width": 110},
+    {"field": "reason", "headerName": "Note", "flex": 1, "minWidth": 200},
+]
+FILL_COLUMNS: Final = [
+    {"field": "at", "headerName": "Time", "width": 170,
+     "valueFormatter": {"function": "params.value ? params.value.slice(0, 19).replace('T', ' ') : ''"}},
+    {"field": "symbol", "headerName": "Symbol", "width": 95}, {"field": "side", "headerName": "Side", "width": 75},
+    _money("quantity", "Quantity", width=105), _money("price", "Price", width=105),
+    _money("gross", "Gross", width=140), _money("fee", "Fee", width=110), _money("tax", "Tax", width=100),
+    _money("cash", "Cash", True, 150), _money("realized_pnl", "Realised P&L", True, 140),
+]
+
+
+def _grid(grid_id: str, columns: list[dict[str, Any]], height: int, row_id: str, **more: Any) -> dag.AgGrid:
+    # rows keep their identity across refreshes, so a selection and the scroll position survive them
+    return dag.AgGrid(id=grid_id, columnDefs=columns, rowData=[], className="ag-theme-quartz paper-grid",
+                      defaultColDef={"sortable": True, "resizable": True}, style={"height": height},
+                      getRowId=f"params.data.{row_id}", **more)
+
+
+def _owner() -> str:
+    return current_principal().id
+
+
+def _first(value: Any, limit: int = 20) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) and len(value) <= limit else None
+
+
+def _chosen(p: Any, portfolios: list[dict[str, Any]]) -> int | None:
+    text = _first(p)
+    ids_ = [row["id"] for row in portfolios]
+    if text and text.isdigit() and int(text) in ids_:
+        return int(text)
+    return ids_[0] if ids_ else None
+
+
+def _ticket(symbol: str | None, side: str, price: int | None) -> dmc.Paper:
+    symbols = board_symbols()
+    return dmc.Paper([
+        dmc.Title("Order ticket", order=5, mb=6),
+        dmc.Group([
+            dmc.Select(id=ids.SYMBOL, label="Symbol", data=symbols, value=symbol if symbol in symbols else None,
+                       searchable=True, w=130, placeholder="VCB"),
+            dmc.SegmentedControl(id=ids.SIDE, value=side, data=[{"value": "buy", "label": "Buy"},
+                                                                {"value": "sell", "label": "Sell"}], mt="xl"),
+            dmc.NumberInput(id=ids.LOTS, label="Lots of 100", value=1, min=1, max=5_000, w=120, allowDecimal=False),
+            dmc.Select(id=ids.TYPE, label="Type", value="limit" if price else "market", w=130, allowDeselect=False,
+                       data=[{"value": v, "label": v.replace("_", " ")} for v in ("market", "limit", "stop",
+                                                                                  "stop_limit")]),
+            dmc.NumberInput(id=ids.LIMIT, label="Limit price", value=price, w=140, thousandSeparator=",",
+                            allowDecimal=False, min=0),
+            dmc.NumberInput(id=ids.STOP, label="Stop price", w=130, thousandSeparator=",", allowDecimal=False, min=0),
+            dmc.Select(id=ids.TIF, label="Time in force", value="day", w=120, allowDeselect=False,
+                       data=[{"value": "day", "label": "day"}, {"value": "gtc", "label": "until cancelled"}]),
+            dmc.Button("Review order", id=ids.REVIEW, mt="xl", disabled=True),
+        ], align="flex-start"),
+        dmc.Text(id=ids.BAND, size="sm", c="dimmed", mt=6, className="paper-band"),
+    ], withBorder=True, p="sm", radius="md", mb="sm", className="db-kiosk-hide")
+
+
+def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = None, **_query: Any) -> html.Div:
+    ledger = current_ledger()
+    portfolios = ledger.portfolios(_owner())
+    chosen = _chosen(p, portfolios)
+    price_text = _first(price, 12)
+    prefill_price = int(price_text) if price_text and price_text.isdigit() else None
+    creator = dmc.Group([
+        dmc.TextInput(id=ids.NEW_NAME, placeholder="New portfolio", w=180, inputProps={"maxLength": 80}),
+        dmc.NumberInput(id=ids.NEW_CASH, value=DEFAULT_CASH, min=0, thousandSeparator=",", w=170,
+                        allowDecimal=False, suffix=" ₫"),
+        dmc.Button("Create", id=ids.CREATE, variant="light"),
+    ], gap="xs", className="db-kiosk-hide")
+    return html.Div(className="paper-page", children=[
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        dmc.Group([
+            dmc.Title("Paper portfolio", order=2),
+            dmc.Group([
+                dmc.Select(id=ids.CHOICE, data=[{"value": str(r["id"]), "label": r["name"]} for r in portfolios],
+                           value=str(chosen) if chosen else None, w=220, allowDeselect=False,
+                           placeholder="no portfolio yet"),
+                creator,
+            ]),
+        ], justify="space-between", mb="sm"),
+        html.Div(id=ids.NOTICES),
+        html.Div(id=ids.SUMMARY, className="paper-summary"),
+        _ticket(_first(symbol), "sell" if _first(side) == "sell" else "buy", prefill_price),
+        dmc.Title("Holdings", order=4, mt="sm", mb=4),
+        _grid(ids.HOLDINGS, HOLDING_COLUMNS, 220, "symbol"),
+        dmc.Group([dmc.Title("Working orders", order=4), dmc.Button("Cancel selected", id=ids.CANCEL, size="xs",
+                                                                     variant="light", color="red",
+                                                                     className="db-kiosk-hide")],
+                  mt="md", mb=4),
+        _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", dashGridOptions={"rowSelection": "multiple"}),
+        dmc.Title("Fills", order=4, mt="md", mb=4),
+        _grid(ids.FILLS, FILL_COLUMNS, 260, "id"),
+        dmc.Modal(id=ids.CONFIRM, title="Confirm the order", children=[
+            html.Div(id=ids.CONFIRM_TEXT),
+            dmc.Group([dmc.Button("Place order", id=ids.PLACE)], justify="flex-end", mt="md"),
+        ]),
+        dcc.Interval(id=ids.TICK, interval=TICK_MS),
+    ])
+
+
+def _card(label: str, value: int | None, signed: bool = False) -> dmc.Paper:
+    text = "—" if value is None else (f"{value:+,}" if signed else f"{value:,}")
+    tone = "" if not signed or not value else (" paper-up" if value > 0 else " paper-down")
+    return dmc.Paper([dmc.Text(label, size="xs", c="dimmed"), dmc.Text(text + " ₫", fw=600, className="paper-figure" + tone)],
+                     withBorder=True, p="xs", radius="md", className="paper-card")
+
+
+@callback(output={"summary": Output(ids.SUMMARY, "children"), "holdings": Output(ids.HOLDINGS, "rowData"),
+                  "orders": Output(ids.ORDERS, "rowData"), "fills": Output(ids.FILLS, "rowData"),
+                  "notices": Output(ids.NOTICES, "children", allow_duplicate=True)},
+          inputs=[Input(ids.TICK, "n_intervals"), Input(ids.CHOICE, "value")], prevent_initial_call="initial_duplicate")
+def refresh(_tick: int | None, choice: str | None) -> dict[str, Any]:
+    if not choice or not choice.isdigit():
+        return {"summary": dmc.Text("Create a portfolio to start trading on paper.", c="dimmed"), "holdings": [],
+                "orders": [], "fills": [], "notices": no_update}
+    ledger, pid = current_ledger(), int(choice)
+    try:
+        book = ledger.positions(pid, _owner(), board_price)
+        orders = ledger.orders(pid, _owner(), working=True)
+        fills = ledger.history(pid, _owner())[::-1]
+    except PortfolioNotFound as exc:
+        return {"summary": None, "holdings": [], "orders": [], "fills": [], "notices": notice(str(exc))}
+    cards = dmc.SimpleGrid([
+        _card("Equity", book["equity"]), _card("Cash", book["cash"]), _card("Market value", book["market_value"]),
+        _card("Unrealised P&L", book["unrealized_pnl"], True), _card("Realised P&L", book["realized_pnl"], True),
+        _card("Fees and taxes", book["fees"] + book["taxes"]),
+    ], cols={"base": 2, "sm": 3, "lg": 6}, spacing="xs")
+    return {"summary": cards, "holdings": book["positions"], "orders": orders, "fills": fills, "notices": no_update}
+
+
+@callback(Output(ids.BAND, "children"), Output(ids.REVIEW, "disabled"), Output(ids.LIMIT, "error"),
+          Input(ids.SYMBOL, "value"), Input(ids.SIDE, "value"), Input(ids.LOTS, "value"), Input(ids.TYPE, "value"),
+          Input(ids.LIMIT, "value"), Input(ids.STOP, "value"), Input(ids.TIF, "value"), State(ids.CHOICE, "value"))
+def check_ticket(symbol: str | None, side: str, lots: Any, kind: str, limit: Any, stop: Any, tif: str,
+                 choice: str | None) -> tuple[Any, bool, Any]:
+    if not symbol:
+        return "Choose a symbol on the board.", True, None
+    fields = {"symbol": symbol, "side": side, "lots": lots, "type": kind, "limit_price": limit, "stop_price": stop,
+              "time_in_force": tif}
+    seen = _preview(fields, choice)
+    problem = seen["problem"]
+    price_problem = problem if problem and problem.startswith(("limit_price", "stop_price")) else None
+    words = [seen["band"] or f"{symbol} is not on the board"]
+    if problem:
+        words.append(problem)
+    elif seen["estimate"]["filled"]:
+        est = seen["estimate"]
+        words.append(f"now: {est['filled']:,} shares for {est['gross']:,} ₫, fee {est['fee']:,}, tax {est['tax']:,}")
+    return " · ".join(words), bool(problem) or not choice, price_problem
+
+
+def _preview(fields: dict[str, Any], choice: str | None) -> dict[str, Any]:
+    ledger = current_ledger()
+    try:
+        charges = ledger.charges(int(choice), _owner()) if choice and choice.isdigit() else None
+    except PortfolioNotFound:
+        charges = None
+    return preview(fields, board_quote(str(fields.get("symbol") or "")), charges or Charges())
+
+
+@callback(Output(ids.CONFIRM, "opened"), Output(ids.CONFIRM_TEXT, "children"), Input(ids.REVIEW, "n_clicks"),
+          State(ids.SYMBOL, "value"), State(ids.SIDE, "value"), State(ids.LOTS, "value"), State(ids.TYPE, "value"),
+          State(ids.LIMIT, "value"), State(ids.STOP, "value"), State(ids.TIF, "value"), State(ids.CHOICE, "value"),
+          prevent_initial_call=True)
+def review(_n: int | None, symbol: str, side: str, lots: Any, kind: str, limit: Any, stop: Any, tif: str,
+           choice: str | None) -> tuple[bool, Any]:
+    fields = {"symbol": symbol, "side": side, "lots": lots, "type": kind, "limit_price": limit, "stop_price": stop,
+              "time_in_force": tif}
+    seen = _preview(fields, choice)
+    if seen["problem"]:
+        return False, no_update
+    est, order = seen["estimate"], ticket_order(fields)
+    lines = [f"{side.title()} {order['quantity']:,} {symbol}, {kind.replace('_', ' ')}"
+             + (f" at {order['limit_price']:,}" if order.get("limit_price") else "")
+             + (f", stop {order['stop_price']:,}" if order.get("stop_price") else "") + f" ({tif})"]
+    if est["filled"]:
+        lines += [f"At the board now: {est['filled']:,} shares, gross {est['gross']:,} ₫",
+                  f"Fee {est['fee']:,} ₫ · tax {est['tax']:,} ₫ · cash {est['cash']:+,} ₫"]
+    if est["resting"]:
+        lines.append(f"{est['resting']:,} shares wait" + (f" at {est['resting_price']:,}" if est["resting_price"]
+                                                            else " for their trigger"))
+    return True, html.Ul([html.Li(line) for line in lines], className="paper-confirm-lines")
+
+
+@callback(Output(ids.NOTICES, "children"), Output(ids.CONFIRM, "opened", allow_duplicate=True),
+          Input(ids.PLACE, "n_clicks"), State(ids.SYMBOL, "value"), State(ids.SIDE, "value"),
+          State(ids.LOTS, "value"), State(ids.TYPE, "value"), State(ids.LIMIT, "value"), State(ids.STOP, "value"),
+          State(ids.TIF, "value"), State(ids.CHOICE, "value"), prevent_initial_call=True)
+def place(_n: int | None, symbol: str, side: str, lots: Any, kind: str, limit: Any, stop: Any, tif: str,
+          choice: str | None) -> tuple[Any, bool]:
+    order = ticket_order({"symbol": symbol, "side": side, "lots": lots, "type": kind, "limit_price": limit,
+                          "stop_price": stop, "time_in_force": tif})
+    try:
+        placed = current_ledger().place(int(choice or 0), _owner(), order, board_quote(str(symbol or "")))
+    except (OrderError, PortfolioNotFound) as exc:
+        return notice(f"Not placed: {exc}"), False
+    filled = sum(f["quantity"] for f in placed.fills)
+    text = f"Order {placed.order['id']}: {placed.order['status'].replace('_', ' ')}"
+    if filled:
+        text += f", {filled:,} shares filled"
+    return notice(text, color="green"), False
+
+
+@callback(Output(ids.NOTICES, "children", allow_duplicate=True), Input(ids.CANCEL, "n_clicks"),
+          State(ids.ORDERS, "selectedRows"), State(ids.CHOICE, "value"), prevent_initial_call=True)
+def cancel(_n: int | None, rows: list[dict[str, Any]] | None, choice: str | None) -> Any:
+    if not rows or not choice:
+        return notice("Tick the orders to cancel first.", color="yellow")
+    done = []
+    for row in rows[:100]:
+        try:
+            done.append(current_ledger().cancel(int(choice), _owner(), int(row["id"]))["id"])
+        except (OrderError, PortfolioNotFound, KeyError, TypeError, ValueError) as exc:
+            return notice(f"Not cancelled: {exc}")
+    return notice(f"Cancelled {', '.join(f'#{i}' for i in done)}", color="green")
+
+
+@callback(Output(ids.URL, "search"), Output(ids.NOTICES, "children", allow_duplicate=True),
+          Input(ids.CREATE, "n_clicks"), State(ids.NEW_NAME, "value"), State(ids.NEW_CASH, "value"),
+          prevent_initial_call=True)
+def create(_n: int | None, name: str | None, cash: Any) -> tuple[Any, Any]:
+    try:
+        made = current_ledger().create(_owner(), name or "", cash if isinstance(cash, int) else DEFAULT_CASH)
+    except OrderError as exc:
+        return no_update, notice(f"Not created: {exc}")
+    return f"?p={made['id']}", no_update
+
+
+@callback(Output(ids.URL, "search", allow_duplicate=True), Input(ids.CHOICE, "value"), prevent_initial_call=True)
+def choose(choice: str | None) -> Any:
+    return f"?p={choice}" if choice and choice.isdigit() else no_update
