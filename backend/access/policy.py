@@ -99,6 +99,7 @@ ROUTES: Final[dict[str, str]] = {
     "portfolios_api.list_orders": p.PAPER_TRADE,
     "portfolios_api.cancel_order": p.PAPER_TRADE,
     "portfolios_api.order_history": p.PAPER_TRADE,
+    "portfolios_api.portfolio_performance": p.PAPER_TRADE,
     "simulations_api.create_simulation": p.RESEARCH_RUN,
     "simulations_api.list_simulations": p.RESEARCH_VIEW,
     "simulations_api.get_simulation": p.RESEARCH_VIEW,

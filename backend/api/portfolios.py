@@ -80,6 +80,17 @@ class PaperPortfolio(BaseModel):
     taxes: int
 
 
+class PaperPerformance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    days: int
+    return_pct: float | None = Field(description="time-weighted: deposits and withdrawals are not returns")
+    max_drawdown_pct: float | None
+    sharpe: float | None = Field(description="daily returns, 252 a year")
+    win_rate_pct: float | None = Field(description="sell fills that realised a gain")
+    curve: list[dict[str, Any]] = Field(description="one point a trading day: equity, net deposits, growth, drawdown")
+
+
 class PaperPortfolioList(BaseModel):
     portfolios: list[dict[str, Any]]
 
@@ -197,6 +208,15 @@ def list_orders(pid: int, query: PaperOrdersQuery) -> Response:
 def cancel_order(pid: int, oid: int) -> Response:
     """Cancel what is left of a working order (amend = cancel, then place again)."""
     return jsonify({"orders": [current_ledger().cancel(pid, _owner(), oid)]})
+
+
+@portfolios_api.get("/portfolios/<int:pid>/performance")
+@spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=PaperPerformance, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND),
+               tags=[TAG])
+def portfolio_performance(pid: int) -> Response:
+    """Return, max drawdown, win rate and Sharpe from the daily equity (the value snapshots, the
+    last of each trading day, with the value now as today's), and the equity curve."""
+    return jsonify(current_ledger().performance(pid, _owner(), board_price))
 
 
 @portfolios_api.get("/portfolios/<int:pid>/history")

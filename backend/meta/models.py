@@ -486,3 +486,18 @@ class PaperLot(Base):
     remaining: Mapped[int] = mapped_column(Integer)
     price: Mapped[int] = mapped_column(BigInteger)
     sellable_from: Mapped[date] = mapped_column(Date)  # T+2 on the trading calendar
+
+
+class PaperSnapshot(Base):
+    """A portfolio's value at a moment (every 60 s while the market runs): its performance is read from these."""
+
+    __tablename__ = "paper_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trading_day: Mapped[date] = mapped_column(Date)
+    cash: Mapped[int] = mapped_column(BigInteger)
+    market_value: Mapped[int] = mapped_column(BigInteger)
+    equity: Mapped[int] = mapped_column(BigInteger)
+    net_deposits: Mapped[int] = mapped_column(BigInteger)

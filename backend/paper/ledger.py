@@ -35,12 +35,13 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.market.events import Phase
 from backend.market.reference import vn_day
-from backend.meta.models import PaperCashMove, PaperFill, PaperLot, PaperOrder, PaperPortfolio
+from backend.meta.models import PaperCashMove, PaperFill, PaperLot, PaperOrder, PaperPortfolio, PaperSnapshot
 from backend.meta.store import MetaStore
 from backend.paper.calendar import TradingCalendar
 from backend.paper.matching import crosses, joins_auction, triggered, walk
 from backend.paper.money import DEFAULT_COMMISSION, DEFAULT_SALES_TAX, Charges, rate
 from backend.paper.orders import OrderError, OrderRequest, check_prices, parse_order
+from backend.paper.performance import performance
 from backend.paper.quotes import Level, Quote
 
 DEFAULT_CASH: Final = 1_000_000_000  # 1 billion đồng
@@ -53,6 +54,7 @@ MOVES: Table = PaperCashMove.__table__  # type: ignore[assignment]
 ORDERS: Table = PaperOrder.__table__  # type: ignore[assignment]
 FILLS: Table = PaperFill.__table__  # type: ignore[assignment]
 LOTS: Table = PaperLot.__table__  # type: ignore[assignment]
+SNAPSHOTS: Table = PaperSnapshot.__table__  # type: ignore[assignment]
 AUCTIONS: Final = {Phase.ATO: "ato", Phase.ATC: "atc"}
 OUT_OF_HOURS: Final = {Phase.PRE_OPEN: "before the open", Phase.LUNCH: "at its lunch break",
                        Phase.PUT_THROUGH: "closed to new orders (put-through only)",
@@ -151,7 +153,7 @@ class Ledger:
             opening = conn.execute(select(MOVES.c.amount).where(MOVES.c.portfolio_id == pid, MOVES.c.kind == "open")
                                    ).scalar_one()
             cash = opening if cash is None else _whole("cash", cash, low=0, high=CASH_MAX)
-            for table in (LOTS, FILLS, ORDERS, MOVES):
+            for table in (SNAPSHOTS, LOTS, FILLS, ORDERS, MOVES):
                 conn.execute(table.delete().where(table.c.portfolio_id == pid))
             conn.execute(update(PORTFOLIOS).where(PORTFOLIOS.c.id == row["id"]).values(
                 cash=cash, net_deposits=cash, realized_pnl=0, fees=0, taxes=0, reset_at=_now()))
@@ -194,6 +196,38 @@ class Ledger:
         out.update(positions=positions, market_value=market_value, unrealized_pnl=unrealised,
                    equity=row["cash"] + market_value)
         return out
+
+    # -- value over time ----------------------------------------------------------------------------
+
+    def snapshot_all(self, prices: Callable[[str], int | None], today: date | None = None) -> int:
+        """Keep every portfolio's value now (the matcher does it every 60 s); how many were kept."""
+        today = today or self._today()
+        with self.meta.read() as conn:
+            owners = conn.execute(select(PORTFOLIOS.c.id, PORTFOLIOS.c.owner)).all()
+        at = _now()
+        rows = []
+        for pid, owner in owners:
+            book = self.positions(pid, owner, prices, today)
+            rows.append({"portfolio_id": pid, "at": at, "trading_day": today, "cash": book["cash"],
+                         "market_value": book["market_value"], "equity": book["equity"],
+                         "net_deposits": book["net_deposits"]})
+        if rows:
+            with self.meta.write() as conn:
+                conn.execute(insert(SNAPSHOTS), rows)
+        return len(rows)
+
+    def performance(self, pid: int, owner: str, prices: Callable[[str], int | None],
+                    today: date | None = None) -> dict[str, Any]:
+        """``backend.paper.performance`` over the snapshots and the value now as today's point."""
+        today = today or self._today()
+        book = self.positions(pid, owner, prices, today)
+        with self.meta.read() as conn:
+            snaps = conn.execute(select(SNAPSHOTS.c.trading_day, SNAPSHOTS.c.equity, SNAPSHOTS.c.net_deposits)
+                                 .where(SNAPSHOTS.c.portfolio_id == pid).order_by(SNAPSHOTS.c.id)).all()
+            sells = [dict(r._mapping) for r in conn.execute(select(FILLS.c.realized_pnl, FILLS.c.gross).where(
+                FILLS.c.portfolio_id == pid, FILLS.c.side == "sell").order_by(FILLS.c.id))]
+        points = [(d, int(e), int(n)) for d, e, n in snaps] + [(today, book["equity"], book["net_deposits"])]
+        return {"id": pid, "equity": book["equity"], **performance(points, sells)}
 
     # -- orders -----------------------------------------------------------------------------------
 

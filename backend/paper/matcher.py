@@ -24,6 +24,7 @@ from backend.paper.quotes import Quote
 
 log = logging.getLogger(__name__)
 ROUND_SECONDS: Final = 0.25
+SNAPSHOT_SECONDS: Final = 60.0
 
 
 class Matcher:
@@ -33,6 +34,7 @@ class Matcher:
         self.clock = clock
         self.version: object = None
         self.fills = 0
+        self.snapshot_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -57,10 +59,24 @@ class Matcher:
         self.fills += made
         return made
 
+    def price(self, symbol: str) -> int | None:
+        row = self.board.row(symbol)
+        last = (row or {}).get("last")
+        return round(last) if last else None
+
+    def snapshot(self) -> int:
+        """Every portfolio's value at the board's prices, once ``SNAPSHOT_SECONDS`` have passed."""
+        now = self.clock()
+        if now - self.snapshot_at < SNAPSHOT_SECONDS:
+            return 0
+        self.snapshot_at = now
+        return self.ledger.snapshot_all(self.price)
+
     def run(self, seconds: float = ROUND_SECONDS) -> None:
         while not self._stop.is_set():
             try:
                 self.round()
+                self.snapshot()
             except Exception:  # one bad round must not stop the fills of the rest of the day
                 log.exception("paper order matching failed; going on")
             self._stop.wait(seconds)

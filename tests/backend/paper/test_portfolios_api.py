@@ -98,6 +98,10 @@ def test_a_portfolio_trades_at_the_boards_prices_end_to_end(client, doc) -> None
     _fits(doc, f"{API}/{{pid}}/history", "get", history)
     assert [f["fee"] for f in history.get_json()["fills"]] == [90_375, 90_450]
 
+    perf = client.get(f"{API}/{pid}/performance")
+    _fits(doc, f"{API}/{{pid}}/performance", "get", perf)
+    assert perf.get_json()["days"] == 1 and perf.get_json()["curve"][0]["equity"] == book["equity"]
+
     moved = client.post(f"{API}/{pid}/cash", json={"kind": "deposit", "amount": 1_000_000})
     assert moved.status_code == 200 and moved.get_json()["net_deposits"] == 501_000_000
     listed = client.get(API).get_json()["portfolios"]

@@ -1,4 +1,4 @@
-"""Paper trading: portfolios, their cash moves, orders, fills and FIFO lots.
+"""Paper trading: portfolios, their cash moves, orders, fills, FIFO lots and value snapshots.
 
 Revision ID: 0008
 Revises: 0007
@@ -123,8 +123,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_paper_lots")),
     )
     op.create_index(op.f("ix_paper_lots_portfolio_id"), "paper_lots", ["portfolio_id"])
+    op.create_table(
+        "paper_snapshots",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("portfolio_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("trading_day", sa.Date(), nullable=False),
+        sa.Column("cash", sa.BigInteger(), nullable=False),
+        sa.Column("market_value", sa.BigInteger(), nullable=False),
+        sa.Column("equity", sa.BigInteger(), nullable=False),
+        sa.Column("net_deposits", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["portfolio_id"], ["paper_portfolios.id"], ondelete="CASCADE",
+                                name=op.f("fk_paper_snapshots_portfolio_id_paper_portfolios")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_paper_snapshots")),
+    )
+    op.create_index(op.f("ix_paper_snapshots_portfolio_id"), "paper_snapshots", ["portfolio_id"])
 
 
 def downgrade() -> None:
-    for table in ("paper_lots", "paper_fills", "paper_orders", "paper_cash_moves", "paper_portfolios"):
+    for table in ("paper_snapshots", "paper_lots", "paper_fills", "paper_orders", "paper_cash_moves", "paper_portfolios"):
         op.drop_table(table)
