@@ -33,6 +33,11 @@ class MetaStore:
         self.sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
         # Set once this process has brought the schema to the latest revision.
         self.migrated = False
+        # SQLite has one writer at a time, and a writer kept waiting by another polls with growing
+        # sleeps (its busy handler): under ten threads writing at once the unlucky one waits over
+        # a second. Threads of this process queue here instead and take the file's lock in turn;
+        # other processes still meet the busy timeout.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @property
     def backend(self) -> str:
@@ -46,10 +51,24 @@ class MetaStore:
         once with "database is locked" when another writer got in between;
         taking the lock at BEGIN makes writers queue on the busy timeout instead.
         """
-        with self.engine.connect() as conn:
+        with self._queue(), self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _queue(self) -> Iterator[None]:
+        """This process's writers in turn (SQLite); after the busy timeout a writer goes on to
+        SQLite's own waiting, so nothing waits longer than it did before."""
+        if self._writers is None:
+            yield
+            return
+        held = self._writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            yield
+        finally:
+            if held:
+                self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
