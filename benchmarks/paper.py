@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,35 +77,50 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _run(threads: list[threading.Thread], errors: list[BaseException]) -> None:
+Client = Callable[[int, int, Callable[[], None]], list[float]]
+
+
+def in_threads(pids: list[int], client: Client) -> list[float]:
+    """``client(k, pid, start)`` in a thread per portfolio, all starting together (each calls
+    ``start()`` once ready); every latency, or the first client's error raised here."""
+    times: list[float] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(pids))
+
+    def run(k: int, pid: int) -> None:
+        try:
+            mine = client(k, pid, barrier.wait)
+        except Exception as exc:  # noqa: BLE001 (the round fails with it, in the main thread)
+            errors.append(exc)
+            barrier.abort()
+            return
+        with lock:
+            times.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(k, pid)) for k, pid in enumerate(pids)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
+    return times
+
+
+def order(k: int, i: int, tag: str) -> dict[str, Any]:
+    symbols = sorted(VN30_SYMBOLS)
+    return {"symbol": symbols[(k + i) % len(symbols)], "side": "buy", "quantity": 100, "type": "market",
+            "idempotency_key": f"{tag}-{k}-{i}"}
 
 
 def through_api(port: int, pids: list[int], orders: int, tag: str) -> list[float]:
-    times: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    symbols = sorted(VN30_SYMBOLS)
-    start = threading.Barrier(len(pids))
-
-    def client(k: int, pid: int) -> None:
-        try:
-            send(k, pid)
-        except Exception as exc:  # noqa: BLE001 (the round fails with it, in the main thread)
-            errors.append(exc)
-
-    def send(k: int, pid: int) -> None:
+    def client(k: int, pid: int, start: Callable[[], None]) -> list[float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
-        start.wait()
+        start()
         for i in range(orders):
-            body = json.dumps({"symbol": symbols[(k + i) % len(symbols)], "side": "buy", "quantity": 100,
-                               "type": "market", "idempotency_key": f"{tag}-{k}-{i}"})
+            body = json.dumps(order(k, i, tag))
             began = time.perf_counter()
             conn.request("POST", f"/api/v1/portfolios/{pid}/orders", body, {"Content-Type": "application/json"})
             answer = conn.getresponse()
@@ -113,41 +129,24 @@ def through_api(port: int, pids: list[int], orders: int, tag: str) -> list[float
             if answer.status != 201 or not json.loads(data)["fills"]:
                 raise RuntimeError(f"order not filled: {answer.status} {data[:200]!r}")
         conn.close()
-        with lock:
-            times.extend(mine)
+        return mine
 
-    _run([threading.Thread(target=client, args=(k, pid)) for k, pid in enumerate(pids)], errors)
-    return times
+    return in_threads(pids, client)
 
 
 def direct(app: Any, ledger: Ledger, pids: list[int], orders: int, tag: str) -> list[float]:
-    times: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    symbols = sorted(VN30_SYMBOLS)
-    start = threading.Barrier(len(pids))
-
-    def client(k: int, pid: int) -> None:
-        try:
-            place(k, pid)
-        except Exception as exc:  # noqa: BLE001 (the round fails with it, in the main thread)
-            errors.append(exc)
-
-    def place(k: int, pid: int) -> None:
+    def client(k: int, pid: int, start: Callable[[], None]) -> list[float]:
         mine = []
-        start.wait()
+        start()
         with app.server.app_context():
             for i in range(orders):
-                symbol = symbols[(k + i) % len(symbols)]
+                asked = order(k, i, tag)
                 began = time.perf_counter()
-                ledger.place(pid, "local", {"symbol": symbol, "side": "buy", "quantity": 100, "type": "market",
-                                            "idempotency_key": f"{tag}-{k}-{i}"}, board_quote(symbol))
+                ledger.place(pid, "local", asked, board_quote(asked["symbol"]))
                 mine.append((time.perf_counter() - began) * 1000)
-        with lock:
-            times.extend(mine)
+        return mine
 
-    _run([threading.Thread(target=client, args=(k, pid)) for k, pid in enumerate(pids)], errors)
-    return times
+    return in_threads(pids, client)
 
 
 def main(argv: list[str] | None = None) -> int:

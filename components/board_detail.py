@@ -116,7 +116,19 @@ def price_figure(detail: SymbolDetail) -> go.Figure:
     return fig
 
 
-def book_table(detail: SymbolDetail) -> html.Table | dmc.Text:
+def _price_cell(price: float | None, detail: SymbolDetail, future: bool, side: str, trade: bool) -> html.Td:
+    """A book price; where the viewer trades on paper, a link opening the ticket at that price
+    (an ask is bought, a bid is sold)."""
+    text = fmt_price(price, future) if price else ""
+    tone = _tone_class(price, detail.row or {})
+    if not (trade and price and not future):
+        return html.Td(text, className=tone)
+    href = f"/portfolio?symbol={detail.symbol}&side={side}&price={round(price)}"
+    return html.Td(dcc.Link(text, href=href, className=f"board-detail-trade {tone}".strip(),
+                            title=f"{side.title()} {detail.symbol} at {text} on paper"))
+
+
+def book_table(detail: SymbolDetail, trade: bool = False) -> html.Table | dmc.Text:
     row = detail.row or {}
     if not detail.book or not any(lv.bid or lv.ask for lv in detail.book):
         return dmc.Text("No orders in the book.", size="sm", c="dimmed")
@@ -125,8 +137,8 @@ def book_table(detail: SymbolDetail) -> html.Table | dmc.Text:
         html.Tr([
             html.Td(f"{lv.level}"),
             html.Td(fmt_volume(lv.bid_vol) if lv.bid else ""),
-            html.Td(fmt_price(lv.bid, future) if lv.bid else "", className=_tone_class(lv.bid, row)),
-            html.Td(fmt_price(lv.ask, future) if lv.ask else "", className=_tone_class(lv.ask, row)),
+            _price_cell(lv.bid, detail, future, "sell", trade),
+            _price_cell(lv.ask, detail, future, "buy", trade),
             html.Td(fmt_volume(lv.ask_vol) if lv.ask else ""),
         ], **{"data-level": str(lv.level)})
         for lv in detail.book
@@ -177,17 +189,18 @@ def foreign_table(detail: SymbolDetail) -> html.Table | dmc.Text:
     ]), className="board-detail-table")
 
 
-def detail_parts(detail: SymbolDetail | None) -> tuple[Any, ...]:
+def detail_parts(detail: SymbolDetail | None, trade: bool = False) -> tuple[Any, ...]:
     """(title, head, figure, book, trades, foreign) for the drawer; empty parts when nothing is open."""
     if detail is None:
         return "", [], go.Figure(), [], [], []
     title = html.Span([detail.symbol, html.Span(f"  {detail.day:%d/%m/%Y}", className="board-version")])
-    return title, head(detail), price_figure(detail), book_table(detail), trades_table(detail), foreign_table(detail)
+    return (title, head(detail), price_figure(detail), book_table(detail, trade), trades_table(detail),
+            foreign_table(detail))
 
 
-def detail_drawer(detail: SymbolDetail | None) -> dmc.Drawer:
+def detail_drawer(detail: SymbolDetail | None, trade: bool = False) -> dmc.Drawer:
     """The drawer, open and filled when ``detail`` is given (a shared ``?symbol=`` link)."""
-    title, top, figure, book, trades, foreign = detail_parts(detail)
+    title, top, figure, book, trades, foreign = detail_parts(detail, trade)
     section = lambda text: html.Div(text, className="board-detail-section")
     return dmc.Drawer(
         id=detail_ids.DRAWER,

@@ -47,6 +47,7 @@ from components.board_status import (
     source_badge,
     vn_clock,
 )
+from components.shell import may_open
 
 dash.register_page(__name__, path="/board", title="Board", name="Board", order=2)
 
@@ -122,6 +123,11 @@ def _tick(selection: dict[str, Any], client: dict[str, Any] | None = None):
                        with_futures=selection.get("futures") is True,
                        since=None if fresh else client.get("v"), known=None if fresh else clean_symbols(client.get("known")),
                        strip_key=None if fresh else client.get("strip"))
+
+
+def _trades() -> bool:
+    """Whether the viewer trades on paper: the book's prices then open the ticket."""
+    return may_open(current_principal(), "/portfolio")
 
 
 def _detail(symbol: str | None) -> SymbolDetail | None:
@@ -227,7 +233,7 @@ def layout(watchlist: Any = None, sort: Any = None, kiosk: Any = None, pin: Any 
             market_row,
             html.Div(board_grid(ids.GRID, rows=list(up.rows), kiosk=is_kiosk, sort=_parse_sort(sort_text)),
                      className="board-grid-box"),
-            detail_drawer(_detail(detail_symbol)),
+            detail_drawer(_detail(detail_symbol), _trades()),
             dcc.Store(id=ids.CLIENT, data=client),
             dcc.Store(id=ids.SYMBOLS, data=selection),
             dcc.Store(id=ids.PINS, data=pins),
@@ -359,7 +365,7 @@ def show_detail(symbol: str | None, poll: int | None, selection: dict[str, Any] 
     opened_now = ctx.triggered_id == ids.DETAIL
     if not isinstance(symbol, str) or symbol not in known:
         return {**dict.fromkeys(DETAIL_OUT, no_update), "opened": False if opened_now else no_update, "ack": poll}
-    title, *parts = detail_parts(_detail(symbol))
+    title, *parts = detail_parts(_detail(symbol), _trades())
     # A refresh leaves the drawer and its title alone: re-drawing them under the user's
     # pointer could swallow a click on the close button.
     return {"opened": True if opened_now else no_update, "title": title if opened_now else no_update,

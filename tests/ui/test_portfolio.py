@@ -115,3 +115,21 @@ def test_buy_from_the_ticket_watch_the_pnl_move_then_sell_a_settled_holding(dash
     hpg = _cell(dash_duo, "paper-holdings", "symbol").index("HPG")
     assert _cell(dash_duo, "paper-holdings", "realized_pnl")[hpg] == "+2,100,000"
     assert json.dumps(dash_duo.get_logs()) == "[]"
+
+
+def test_a_price_in_the_boards_book_opens_the_ticket_filled_in(dash_duo, paper_app) -> None:
+    app, _market = paper_app
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(dash_duo.server_url + "/board?symbol=FPT")
+    dash_duo.wait_for_element("#board-detail-book .board-detail-trade", timeout=30)
+    # (the drawer is drawn afresh every two seconds: read it in the page, not by handle)
+    links = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#board-detail-book .board-detail-trade')].map(a => a.href);")
+    ask = next(href for href in links if "side=buy" in href and "price=120500" in href)
+    assert any("side=sell&price=120400" in href for href in links)
+    dash_duo.driver.get(ask)  # what the click opens
+    dash_duo.wait_for_element("#paper-symbol", timeout=20)
+    until(lambda: dash_duo.find_element("#paper-symbol").get_attribute("value") == "FPT", timeout=10)
+    assert dash_duo.find_element("#paper-limit").get_attribute("value") == "120,500"
+    assert dash_duo.find_element("#paper-type").get_attribute("value") == "limit"
+    assert json.dumps(dash_duo.get_logs()) == "[]"
