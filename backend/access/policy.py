@@ -90,6 +90,7 @@ ROUTES: Final[dict[str, str]] = {
     "research_api.upload_dataset": p.RESEARCH_RUN,
     "research_api.indicator_catalogue": p.RESEARCH_VIEW,
     "research_api.compute_indicators": p.RESEARCH_RUN,
+    "symbols_api.symbol_price": p.MARKET_VIEW,
     "portfolios_api.create_portfolio": p.PAPER_TRADE,
     "portfolios_api.list_portfolios": p.PAPER_TRADE,
     "portfolios_api.get_portfolio": p.PAPER_TRADE,

@@ -29,6 +29,7 @@ from backend.api.research import research_api
 from backend.api.research_runs import runs_api
 from backend.api.research_simulations import simulations_api
 from backend.api.spec import register_spec
+from backend.api.symbols import symbols_api
 from backend.api.trades import trades_api
 from backend.api.v1 import api_v1
 
@@ -43,6 +44,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(research_api)
     server.register_blueprint(simulations_api)
     server.register_blueprint(portfolios_api)
+    server.register_blueprint(symbols_api)
     server.register_blueprint(runs_api)
     register_spec(server)
 

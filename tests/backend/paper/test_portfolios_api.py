@@ -26,7 +26,7 @@ ROW = {"symbol": "FPT", "kind": "stock", "vn30": True, "ref": 120_000, "ceiling"
        "open": 120_000, "high": 121_000, "low": 119_500, "last": 120_500, "last_vol": 100,
        "bid1": 120_400, "bid1_vol": 1_000, "bid2": 120_300, "bid2_vol": 2_000, "bid3": 120_200, "bid3_vol": 3_000,
        "ask1": 120_500, "ask1_vol": 500, "ask2": 120_600, "ask2_vol": 1_000, "ask3": 120_700, "ask3_vol": 4_000,
-       "session": "LO", "ts": 0}
+       "total_vol": 1_000_000, "total_val": 120_300_000_000, "session": "LO", "ts": 0}
 
 
 def _install_board(app) -> Any:
@@ -194,3 +194,16 @@ def test_a_viewer_may_not_trade_and_a_trader_never_sees_anothers_portfolio(signe
         assert answer.status_code == 404
     assert admin.get(API).get_json()["portfolios"] == []
     assert len(trader.get(f"{API}/{pid}/history").get_json()["fills"]) == 1
+
+
+def test_a_symbols_price_and_day_figures_from_the_board(client, doc) -> None:
+    answer = client.get("/api/v1/symbols/FPT/price")
+    _fits(doc, "/api/v1/symbols/{symbol}/price", "get", answer)
+    body = answer.get_json()
+    assert (body["last"], body["ceiling"], body["floor"], body["bid1"], body["ask1"]) == (
+        120_500, 128_400, 111_600, 120_400, 120_500)
+    assert (body["volume"], body["vwap"]) == (1_000_000, 120_300)  # 120,300,000,000 đồng over 1,000,000 shares
+    for bad, status in (("ZZZZ", 404), ("fpt", 400), ("<x>", 400), ("A" * 30, 400)):
+        refused = client.get(f"/api/v1/symbols/{bad}/price")
+        assert refused.status_code == status and set(refused.get_json()) == {"error"}
+        assert "<x>" not in refused.get_json()["error"]
