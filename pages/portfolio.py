@@ -22,10 +22,12 @@ from backend.paper.orders import OrderError
 from backend.paper.runtime import board_price, board_quote, board_symbols, current_ledger
 from backend.paper.ticket import preview, ticket_order
 from components.admin_nav import notice
+from components.paper_charts import equity_figure
 
 dash.register_page(__name__, path="/portfolio", title="Portfolio", name="Portfolio", order=5)
 
 TICK_MS: Final = 1_000
+CHART_MS: Final = 60_000  # the curve gains a point a minute at most (the value snapshots)
 MONEY: Final = "params.value == null ? '' : d3.format(',.0f')(params.value)"
 SIGNED: Final = "params.value == null ? '' : d3.format('+,.0f')(params.value)"
 TONE: Final = {"paper-up": "params.value > 0", "paper-down": "params.value < 0"}
@@ -56,6 +58,9 @@ class ids:
     CONFIRM_TEXT = "paper-confirm-text"
     PLACE = "paper-place"
     URL = "paper-url"
+    EQUITY = "paper-equity"
+    FIGURES = "paper-figures"
+    SLOW_TICK = "paper-slow-tick"
 
 
 def _money(field: str, name: str, signed: bool = False, width: int = 130) -> dict[str, Any]:
@@ -176,6 +181,10 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
         _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Fills", order=4, mt="md", mb=4),
         _grid(ids.FILLS, FILL_COLUMNS, 260, "id"),
+        dmc.Group([dmc.Title("Equity and drawdown", order=4), dmc.Text(id=ids.FIGURES, size="sm", c="dimmed")],
+                  mt="md", mb=4),
+        dcc.Graph(id=ids.EQUITY, config={"displaylogo": False}, style={"height": 320}),
+        dcc.Interval(id=ids.SLOW_TICK, interval=CHART_MS),
         dmc.Modal(id=ids.CONFIRM, title="Confirm the order", children=[
             html.Div(id=ids.CONFIRM_TEXT),
             dmc.Group([dmc.Button("Place order", id=ids.PLACE)], justify="flex-end", mt="md"),
@@ -212,6 +221,26 @@ def refresh(_tick: int | None, choice: str | None) -> dict[str, Any]:
         _card("Fees and taxes", book["fees"] + book["taxes"]),
     ], cols={"base": 2, "sm": 3, "lg": 6}, spacing="xs")
     return {"summary": cards, "holdings": book["positions"], "orders": orders, "fills": fills, "notices": no_update}
+
+
+@callback(Output(ids.EQUITY, "figure"), Output(ids.FIGURES, "children"), Input(ids.SLOW_TICK, "n_intervals"),
+          Input(ids.CHOICE, "value"), Input("shell-scheme", "data"))
+def draw_equity(_tick: int | None, choice: str | None, scheme: str | None) -> tuple[Any, Any]:
+    if not choice or not choice.isdigit():
+        return equity_figure([], dark=scheme == "dark"), ""
+    try:
+        seen = current_ledger().performance(int(choice), _owner(), board_price)
+    except PortfolioNotFound:
+        return no_update, ""
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.2f} %"
+
+    words = (f"{seen['days']} trading day{'s' if seen['days'] != 1 else ''} · return {pct(seen['return_pct'])} · "
+             f"max drawdown {pct(seen['max_drawdown_pct'])} · Sharpe "
+             f"{'—' if seen['sharpe'] is None else format(seen['sharpe'], '.2f')} · win rate "
+             f"{'—' if seen['win_rate_pct'] is None else format(seen['win_rate_pct'], '.0f') + ' %'}")
+    return equity_figure(seen["curve"], dark=scheme == "dark"), words
 
 
 @callback(Output(ids.BAND, "children"), Output(ids.REVIEW, "disabled"), Output(ids.LIMIT, "error"),

@@ -112,6 +112,7 @@ def test_buy_from_the_ticket_watch_the_pnl_move_then_sell_a_settled_holding(dash
     dash_duo.wait_for_contains_text("#paper-notices", "filled", timeout=10)
     # 2,000 × (25,050 − 24,000) = +2,100,000 realised on the fill
     until(lambda: "+2,100,000" in _cell(dash_duo, "paper-fills", "realized_pnl"), timeout=10)
+    until(lambda: "1 trading day · return" in dash_duo.find_element("#paper-figures").text, timeout=10)
     hpg = _cell(dash_duo, "paper-holdings", "symbol").index("HPG")
     assert _cell(dash_duo, "paper-holdings", "realized_pnl")[hpg] == "+2,100,000"
     assert json.dumps(dash_duo.get_logs()) == "[]"
