@@ -19,13 +19,15 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from flask import Blueprint, Response, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from spectree import Response as Responses
 from spectree.models import Tag
 
 from backend.access.current import current_principal
 from backend.api.errors import install
 from backend.api.spec import Body, ErrorBody, Query, spec
+from backend.api.types import whole_number
+from backend.paper.engine import StrategyBook
 from backend.paper.ledger import CASH_MAX, DEFAULT_CASH, NAME_PATTERN, PortfolioNotFound
 from backend.paper.orders import OrderError, OrderRequest
 from backend.paper.runtime import board_price, board_quote, current_ledger
@@ -66,6 +68,53 @@ class PaperOrderBody(OrderRequest, Body):
     """An order: whole lots of 100 shares; prices on the tick grid inside the day's band."""
 
     max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+
+class StrategyBody(Body):
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+    portfolio_id: StrictInt = Field(ge=1)
+    kind: Literal["ma_cross", "vwap_deviation", "volume_spike"]
+    parameters: dict[str, StrictInt | float] = Field(default_factory=dict, max_length=10)
+    symbols: list[str] = Field(default_factory=list, max_length=500, description="none: every stock on the board")
+    auto_execute: StrictBool = Field(False, description="place its signals as market orders (where the paper_auto "
+                                                         "flag is on)")
+    lots: StrictInt = Field(1, ge=1, le=5_000)
+
+
+class StrategyChangeBody(Body):
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+    active: StrictBool | None = None
+    parameters: dict[str, StrictInt | float] | None = Field(None, max_length=10)
+    symbols: list[str] | None = Field(None, max_length=500)
+    auto_execute: StrictBool | None = None
+    lots: StrictInt | None = Field(None, ge=1, le=5_000)
+
+
+class PaperStrategyModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    portfolio_id: int
+    kind: str
+    active: bool
+
+
+class PaperStrategies(BaseModel):
+    strategies: list[dict[str, Any]]
+
+
+class PaperSignals(BaseModel):
+    signals: list[dict[str, Any]] = Field(description="newest first; order_id and outcome when it traded by itself")
+
+
+class StrategiesQuery(Query):
+    portfolio: whole_number(1, 10**12, "only this portfolio's") | None = None  # type: ignore[valid-type]
+
+
+class SignalsQuery(Query):
+    limit: whole_number(1, 1_000, "signals at most") = 200  # type: ignore[valid-type]
 
 
 class PaperPortfolio(BaseModel):
@@ -226,6 +275,50 @@ def order_history(pid: int) -> Response:
     return jsonify({"fills": current_ledger().history(pid, _owner())})
 
 
+
+
+def _book() -> StrategyBook:
+    return StrategyBook(current_ledger().meta)
+
+
+@portfolios_api.errorhandler(ValueError)
+def _bad_value(exc: ValueError) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 400
+
+
+@portfolios_api.get("/strategies")
+@spec.validate(query=StrategiesQuery, resp=Responses(HTTP_200=PaperStrategies, HTTP_400=ErrorBody), tags=[TAG])
+def list_strategies(query: StrategiesQuery) -> Response:
+    """The caller's strategies (of one portfolio with ``portfolio``)."""
+    return jsonify({"strategies": _book().strategies(_owner(), query.portfolio)})
+
+
+@portfolios_api.post("/strategies")
+@spec.validate(resp=Responses(HTTP_201=PaperStrategyModel, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND,
+                              HTTP_413=ErrorBody), tags=[TAG])
+def create_strategy(json: StrategyBody) -> tuple[Response, int]:
+    """Switch a built-in strategy on for a portfolio: moving-average crossover, VWAP deviation or
+    volume spike, with its parameters; its signals are kept, and traded by themselves when asked."""
+    made = _book().add(json.portfolio_id, _owner(), json.kind, json.parameters, symbols=json.symbols,
+                       auto_execute=json.auto_execute, lots=json.lots)
+    return jsonify(made), 201
+
+
+@portfolios_api.post("/strategies/<int:sid>")
+@spec.validate(resp=Responses(HTTP_200=PaperStrategyModel, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND,
+                              HTTP_413=ErrorBody), tags=[TAG])
+def change_strategy(sid: int, json: StrategyChangeBody) -> Response:
+    """Turn a strategy on or off, or change its parameters, symbols, self-trading or lots."""
+    changes = json.model_dump(exclude_none=True)
+    return jsonify(_book().change(sid, _owner(), **changes))
+
+
+@portfolios_api.get("/strategies/<int:sid>/signals")
+@spec.validate(query=SignalsQuery, resp=Responses(HTTP_200=PaperSignals, HTTP_400=ErrorBody, HTTP_404=NOT_FOUND),
+               tags=[TAG])
+def strategy_signals(sid: int, query: SignalsQuery) -> Response:
+    """Every signal the strategy gave, newest first, with the order each placed or why none was."""
+    return jsonify({"signals": _book().signals(sid, _owner(), query.limit)})
 
 
 __all__ = ["portfolios_api"]

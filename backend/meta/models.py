@@ -501,3 +501,38 @@ class PaperSnapshot(Base):
     market_value: Mapped[int] = mapped_column(BigInteger)
     equity: Mapped[int] = mapped_column(BigInteger)
     net_deposits: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaperStrategy(Base):
+    """A strategy switched on for a portfolio: its kind and parameters, and whether its signals
+    place orders by themselves (only where the ``paper_auto`` flag is on for the owner)."""
+
+    __tablename__ = "paper_strategies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    symbols: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every stock on the board
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_execute: Mapped[bool] = mapped_column(Boolean, default=False)
+    lots: Mapped[int] = mapped_column(Integer, default=1)  # what an automatic order trades
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change: the engine rebuilds it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class PaperSignal(Base):
+    """Every signal a strategy gave, and — when it traded by itself — the order it placed or why not."""
+
+    __tablename__ = "paper_signals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("paper_strategies.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(PAPER_SYMBOL_MAX))
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("paper_orders.id", ondelete="SET NULL"), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(300), default="")  # "order 12 filled", or why none was placed

@@ -19,6 +19,7 @@ from typing import Final
 from sqlalchemy import select
 
 from backend.market.board_state import BoardState
+from backend.paper.engine import StrategyEngine
 from backend.paper.ledger import ORDERS, WORKING, Ledger
 from backend.paper.quotes import Quote
 
@@ -28,9 +29,11 @@ SNAPSHOT_SECONDS: Final = 60.0
 
 
 class Matcher:
-    def __init__(self, ledger: Ledger, board: BoardState, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, ledger: Ledger, board: BoardState, *, clock: Callable[[], float] = time.time,
+                 engine: StrategyEngine | None = None) -> None:
         self.ledger = ledger
         self.board = board
+        self.engine = engine
         self.clock = clock
         self.version: object = None
         self.fills = 0
@@ -47,15 +50,19 @@ class Matcher:
         changes = self.board.changes_since(self.version)
         self.version = changes.version
         watched = self.watched() if changes.rows else set()
+        strategies = self.engine is not None and self.engine.refresh() > 0
         made = 0
         for row in changes.rows:
-            if row.get("symbol") not in watched:
+            if row.get("symbol") not in watched and not strategies:
                 continue
             try:
                 quote = Quote.from_row(row, self.clock())
             except ValueError:
                 continue  # no band yet today
-            made += len(self.ledger.on_quote(quote))
+            if row.get("symbol") in watched:
+                made += len(self.ledger.on_quote(quote))
+            if strategies and self.engine is not None:
+                self.engine.on_row(row, quote)
         self.fills += made
         return made
 

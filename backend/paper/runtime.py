@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import atexit
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app
 
 from backend.market.board_state import BoardState
 from backend.market.service import EXTENSION_KEY as MARKET_KEY
 from backend.meta.store import MetaStore
+from backend.paper.engine import StrategyEngine
 from backend.paper.ledger import Ledger
 from backend.paper.matcher import Matcher
 from backend.paper.quotes import Quote
@@ -51,13 +53,31 @@ def board_symbols() -> list[str]:
 MATCHER_KEY = "deskboard.paper.matcher"
 
 
+AUTO_FLAG = "paper_auto"
+
+
+def auto_allowed(meta: MetaStore) -> Callable[[str], bool]:
+    """Whether a portfolio owner's strategies may place orders by themselves: the ``paper_auto``
+    flag, decided for the owner by id (its rollout and user targets; role targets are not read)."""
+    from backend.access.flags import Flags
+    from backend.access.principal import Principal
+
+    flags = Flags(meta)
+
+    def allowed(owner: str) -> bool:
+        return flags.is_on(AUTO_FLAG, Principal(id=owner, display_name=owner, roles=frozenset()))
+
+    return allowed
+
+
 def install_matcher(server: Flask, meta: MetaStore, board: BoardState) -> Matcher:
-    """Work resting paper orders against ``board`` in a thread of this process."""
-    matcher = Matcher(Ledger(meta), board)
+    """Work resting paper orders and the active strategies against ``board`` in a thread of this process."""
+    ledger = Ledger(meta)
+    matcher = Matcher(ledger, board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta)))
     matcher.start()
     server.extensions[MATCHER_KEY] = matcher
     atexit.register(matcher.stop)
     return matcher
 
 
-__all__ = ["MATCHER_KEY", "board_price", "board_quote", "board_symbols", "current_ledger", "install_matcher"]
+__all__ = ["AUTO_FLAG", "MATCHER_KEY", "auto_allowed", "board_price", "board_quote", "board_symbols", "current_ledger", "install_matcher"]

@@ -27,7 +27,7 @@ ROLES = tuple(BUILT_IN_ROLES)
 # Sample values for URL rule arguments, by argument name.
 SAMPLES = {"filename": "x.css", "package_name": "dash", "fingerprinted_path": "x.js", "path": "nothing-here",
            "alert_id": "a1", "job_id": "1", "token": "x", "key": "k", "link_id": "0" * 32, "name": "x.js",
-           "rest": "x", "pid": 1, "oid": 1, "symbol": "FPT"}
+           "rest": "x", "pid": 1, "oid": 1, "symbol": "FPT", "sid": 1}
 
 
 def build_app(data_dir: Path, warehouse_url: str, database: str, *, auth: str = "on", **overrides: Any):

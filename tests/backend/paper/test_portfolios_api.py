@@ -207,3 +207,31 @@ def test_a_symbols_price_and_day_figures_from_the_board(client, doc) -> None:
         refused = client.get(f"/api/v1/symbols/{bad}/price")
         assert refused.status_code == status and set(refused.get_json()) == {"error"}
         assert "<x>" not in refused.get_json()["error"]
+
+
+def test_strategies_over_the_api(client, doc) -> None:
+    pid = client.post(API, json={"name": "strategic"}).get_json()["id"]
+    made = client.post("/api/v1/strategies", json={"portfolio_id": pid, "kind": "ma_cross",
+                                                   "parameters": {"fast": 3, "slow": 8}, "symbols": ["FPT"]})
+    assert made.status_code == 201, made.get_json()
+    _fits(doc, "/api/v1/strategies", "post", made)
+    sid = made.get_json()["id"]
+    listed = client.get(f"/api/v1/strategies?portfolio={pid}")
+    _fits(doc, "/api/v1/strategies", "get", listed)
+    assert [s["id"] for s in listed.get_json()["strategies"]] == [sid]
+    off = client.post(f"/api/v1/strategies/{sid}", json={"active": False, "lots": 3})
+    assert off.status_code == 200 and (off.get_json()["active"], off.get_json()["lots"]) == (False, 3)
+    signals = client.get(f"/api/v1/strategies/{sid}/signals")
+    _fits(doc, "/api/v1/strategies/{sid}/signals", "get", signals)
+    assert signals.get_json()["signals"] == []
+    for body, said in (({"portfolio_id": pid, "kind": "momentum"}, "kind"),
+                       ({"portfolio_id": pid, "kind": "ma_cross", "parameters": {"fast": 9, "slow": 2}},
+                        "fast: 9 must be below slow"),
+                       ({"portfolio_id": pid, "kind": "ma_cross", "symbols": ["<b>"]}, "symbols"),
+                       ({"portfolio_id": 999_999, "kind": "ma_cross"}, "there is no portfolio")):
+        refused = client.post("/api/v1/strategies", json=body)
+        assert refused.status_code in (400, 404) and said in refused.get_json()["error"], refused.get_json()
+        assert "<b>" not in refused.get_json()["error"]
+    assert client.post(f"/api/v1/strategies/{sid}", json={"colour": "red"}).status_code == 400
+    assert client.get("/api/v1/strategies/999999/signals").status_code == 404
+    assert len(client.get(f"/api/v1/strategies?portfolio={pid}").get_json()["strategies"]) == 1

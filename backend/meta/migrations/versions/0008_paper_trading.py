@@ -138,8 +138,47 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_paper_snapshots")),
     )
     op.create_index(op.f("ix_paper_snapshots_portfolio_id"), "paper_snapshots", ["portfolio_id"])
+    op.create_table(
+        "paper_strategies",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("portfolio_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("symbols", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("auto_execute", sa.Boolean(), nullable=False),
+        sa.Column("lots", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["portfolio_id"], ["paper_portfolios.id"], ondelete="CASCADE",
+                                name=op.f("fk_paper_strategies_portfolio_id_paper_portfolios")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_paper_strategies")),
+    )
+    op.create_index(op.f("ix_paper_strategies_portfolio_id"), "paper_strategies", ["portfolio_id"])
+    op.create_table(
+        "paper_signals",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("strategy_id", sa.Integer(), nullable=False),
+        sa.Column("portfolio_id", sa.Integer(), nullable=False),
+        sa.Column("symbol", sa.String(20), nullable=False),
+        sa.Column("side", sa.String(4), nullable=False),
+        sa.Column("price", sa.Float(), nullable=False),
+        sa.Column("reason", sa.String(300), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=True),
+        sa.Column("outcome", sa.String(300), nullable=False),
+        sa.ForeignKeyConstraint(["strategy_id"], ["paper_strategies.id"], ondelete="CASCADE",
+                                name=op.f("fk_paper_signals_strategy_id_paper_strategies")),
+        sa.ForeignKeyConstraint(["portfolio_id"], ["paper_portfolios.id"], ondelete="CASCADE",
+                                name=op.f("fk_paper_signals_portfolio_id_paper_portfolios")),
+        sa.ForeignKeyConstraint(["order_id"], ["paper_orders.id"], ondelete="SET NULL",
+                                name=op.f("fk_paper_signals_order_id_paper_orders")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_paper_signals")),
+    )
+    op.create_index(op.f("ix_paper_signals_strategy_id"), "paper_signals", ["strategy_id"])
+    op.create_index(op.f("ix_paper_signals_portfolio_id"), "paper_signals", ["portfolio_id"])
 
 
 def downgrade() -> None:
-    for table in ("paper_snapshots", "paper_lots", "paper_fills", "paper_orders", "paper_cash_moves", "paper_portfolios"):
+    for table in ("paper_signals", "paper_strategies", "paper_snapshots", "paper_lots", "paper_fills", "paper_orders", "paper_cash_moves", "paper_portfolios"):
         op.drop_table(table)
