@@ -16,6 +16,7 @@ import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from backend.access.current import current_principal
+from backend.paper.engine import StrategyBook
 from backend.paper.ledger import DEFAULT_CASH, PortfolioNotFound
 from backend.paper.money import Charges
 from backend.paper.orders import OrderError
@@ -59,6 +60,12 @@ class ids:
     PLACE = "paper-place"
     URL = "paper-url"
     EQUITY = "paper-equity"
+    STRATEGIES = "paper-strategies"
+    SIGNALS = "paper-signals"
+    STRATEGY_KIND = "paper-strategy-kind"
+    STRATEGY_SYMBOLS = "paper-strategy-symbols"
+    STRATEGY_ADD = "paper-strategy-add"
+    STRATEGY_TOGGLE = "paper-strategy-toggle"
     FIGURES = "paper-figures"
     SLOW_TICK = "paper-slow-tick"
 
@@ -86,6 +93,25 @@ ORDER_COLUMNS: Final = [
     _money("stop_price", "Stop", width=95), {"field": "status", "headerName": "Status", "width": 130},
     {"field": "session", "headerName": "Session", "width": 110},
     {"field": "reason", "headerName": "Note", "flex": 1, "minWidth": 200},
+]
+STRATEGY_COLUMNS: Final = [
+    {"field": "id", "headerName": "#", "width": 80, "checkboxSelection": True},
+    {"field": "kind", "headerName": "Strategy", "width": 150},
+    {"field": "parameters_text", "headerName": "Parameters", "width": 220},
+    {"field": "symbols_text", "headerName": "Symbols", "flex": 1, "minWidth": 160},
+    {"field": "active", "headerName": "On", "width": 80, "cellDataType": "text",
+     "valueFormatter": {"function": "params.value ? 'on' : 'off'"}},
+    {"field": "auto_execute", "headerName": "Trades itself", "width": 120, "cellDataType": "text",
+     "valueFormatter": {"function": "params.value ? 'yes' : 'no'"}},
+]
+SIGNAL_COLUMNS: Final = [
+    {"field": "at", "headerName": "Time", "width": 170,
+     "valueFormatter": {"function": "params.value ? params.value.slice(0, 19).replace('T', ' ') : ''"}},
+    {"field": "strategy_id", "headerName": "Strategy", "width": 100}, {"field": "symbol", "headerName": "Symbol",
+                                                                       "width": 95},
+    {"field": "side", "headerName": "Side", "width": 75}, _money("price", "Price", width=105),
+    {"field": "reason", "headerName": "Why", "flex": 1, "minWidth": 220},
+    {"field": "outcome", "headerName": "Order", "width": 220},
 ]
 FILL_COLUMNS: Final = [
     {"field": "at", "headerName": "Time", "width": 170,
@@ -181,6 +207,19 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
         _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Fills", order=4, mt="md", mb=4),
         _grid(ids.FILLS, FILL_COLUMNS, 260, "id"),
+        dmc.Group([dmc.Title("Strategies", order=4),
+                   dmc.Select(id=ids.STRATEGY_KIND, w=190, allowDeselect=False, value="ma_cross", data=[
+                       {"value": "ma_cross", "label": "moving-average cross"},
+                       {"value": "vwap_deviation", "label": "VWAP deviation"},
+                       {"value": "volume_spike", "label": "volume spike"}]),
+                   dmc.MultiSelect(id=ids.STRATEGY_SYMBOLS, data=board_symbols(), w=260, searchable=True,
+                                   placeholder="every stock", maxValues=50),
+                   dmc.Button("Switch on", id=ids.STRATEGY_ADD, size="xs", variant="light"),
+                   dmc.Button("On / off selected", id=ids.STRATEGY_TOGGLE, size="xs", variant="light")],
+                  mt="md", mb=4, className="db-kiosk-hide"),
+        _grid(ids.STRATEGIES, STRATEGY_COLUMNS, 160, "id", dashGridOptions={"rowSelection": "multiple"}),
+        dmc.Title("Signals", order=5, mt="xs", mb=4),
+        _grid(ids.SIGNALS, SIGNAL_COLUMNS, 200, "id"),
         dmc.Group([dmc.Title("Equity and drawdown", order=4), dmc.Text(id=ids.FIGURES, size="sm", c="dimmed")],
                   mt="md", mb=4),
         dcc.Graph(id=ids.EQUITY, config={"displaylogo": False}, style={"height": 320}),
@@ -241,6 +280,36 @@ def draw_equity(_tick: int | None, choice: str | None, scheme: str | None) -> tu
              f"{'—' if seen['sharpe'] is None else format(seen['sharpe'], '.2f')} · win rate "
              f"{'—' if seen['win_rate_pct'] is None else format(seen['win_rate_pct'], '.0f') + ' %'}")
     return equity_figure(seen["curve"], dark=scheme == "dark"), words
+
+
+def _strategy_rows(pid: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    book = StrategyBook(current_ledger().meta)
+    rows = [{**s, "parameters_text": ", ".join(f"{k} {v}" for k, v in s["parameters"].items()) or "defaults",
+             "symbols_text": ", ".join(s["symbols"]) or "every stock"} for s in book.strategies(_owner(), pid)]
+    return rows, book.portfolio_signals(pid, _owner(), 200)
+
+
+@callback(Output(ids.STRATEGIES, "rowData"), Output(ids.SIGNALS, "rowData"),
+          Output(ids.NOTICES, "children", allow_duplicate=True),
+          Input(ids.SLOW_TICK, "n_intervals"), Input(ids.CHOICE, "value"), Input(ids.STRATEGY_ADD, "n_clicks"),
+          Input(ids.STRATEGY_TOGGLE, "n_clicks"), State(ids.STRATEGY_KIND, "value"),
+          State(ids.STRATEGY_SYMBOLS, "value"), State(ids.STRATEGIES, "selectedRows"),
+          prevent_initial_call="initial_duplicate")
+def strategies(_tick: int | None, choice: str | None, _add: int | None, _toggle: int | None, kind: str | None,
+               symbols: list[str] | None, selected: list[dict[str, Any]] | None) -> tuple[Any, Any, Any]:
+    if not choice or not choice.isdigit():
+        return [], [], no_update
+    pid, book, said = int(choice), StrategyBook(current_ledger().meta), no_update
+    try:
+        if dash.ctx.triggered_id == ids.STRATEGY_ADD:
+            book.add(pid, _owner(), kind or "", {}, symbols=list(symbols or []))
+        elif dash.ctx.triggered_id == ids.STRATEGY_TOGGLE:
+            for row in (selected or [])[:50]:
+                book.change(int(row["id"]), _owner(), active=not row["active"])
+        rows, signals = _strategy_rows(pid)
+    except (ValueError, PortfolioNotFound, KeyError, TypeError) as exc:
+        return no_update, no_update, notice(f"Not changed: {exc}")
+    return rows, signals, said
 
 
 @callback(Output(ids.BAND, "children"), Output(ids.REVIEW, "disabled"), Output(ids.LIMIT, "error"),

@@ -282,7 +282,8 @@ NO_OUTPUT_INPUTS: Final[dict[str | tuple[str, str | None], str]] = {
 # /portfolio: paper trading
 OUTPUTS.update({name: p.PAPER_TRADE for name in (
     "paper-summary", "paper-holdings", "paper-orders", "paper-fills", "paper-notices", "paper-band", "paper-review",
-    "paper-limit", "paper-confirm", "paper-confirm-text", "paper-url", "paper-equity", "paper-figures")})
+    "paper-limit", "paper-confirm", "paper-confirm-text", "paper-url", "paper-equity", "paper-figures",
+    "paper-strategies", "paper-signals")})
 
 # /settings: the user's own defaults and API tokens (callbacks also set the shell's theme, SIGNED_IN above)
 PAGES["/settings"] = p.ACCOUNT_SELF

@@ -136,6 +136,14 @@ class StrategyBook:
                                 .limit(max(1, min(limit, SIGNALS_PAGE_MAX))))
             return [self._signal(dict(r._mapping)) for r in rows]
 
+    def portfolio_signals(self, pid: int, owner: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The signals of every strategy of the portfolio, newest first."""
+        with self.meta.read() as conn:
+            self._own(conn, pid, owner)
+            rows = conn.execute(select(SIGNALS).where(SIGNALS.c.portfolio_id == pid).order_by(SIGNALS.c.id.desc())
+                                .limit(max(1, min(limit, SIGNALS_PAGE_MAX))))
+            return [self._signal(dict(r._mapping)) for r in rows]
+
     @staticmethod
     def _public(row: dict[str, Any]) -> dict[str, Any]:
         return {"id": row["id"], "portfolio_id": row["portfolio_id"], "kind": row["kind"],

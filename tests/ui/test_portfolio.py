@@ -134,3 +134,32 @@ def test_a_price_in_the_boards_book_opens_the_ticket_filled_in(dash_duo, paper_a
     assert dash_duo.find_element("#paper-limit").get_attribute("value") == "120,500"
     assert dash_duo.find_element("#paper-type").get_attribute("value") == "limit"
     assert json.dumps(dash_duo.get_logs()) == "[]"
+
+
+def test_strategies_switched_on_and_off_and_their_signals(dash_duo, paper_app) -> None:
+    from backend.paper.engine import StrategyBook, StrategyEngine
+
+    app, _market = paper_app
+    meta = app.server.extensions[STORES_KEY].meta
+    ledger = Ledger(meta)
+    pid = ledger.create(LOCAL_USER, "quant")["id"]
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(dash_duo.server_url + f"/portfolio?p={pid}")
+    dash_duo.wait_for_element("#paper-strategy-add", timeout=20)
+    _choose(dash_duo, "#paper-strategy-kind", "VWAP deviation")
+    dash_duo.find_element("#paper-strategy-add").click()
+    until(lambda: _cell(dash_duo, "paper-strategies", "kind") == ["vwap_deviation"], timeout=10)
+    assert _cell(dash_duo, "paper-strategies", "active") == ["on"]
+    dash_duo.find_element("#paper-strategies .ag-row .ag-checkbox-input").click()  # tick it
+    dash_duo.find_element("#paper-strategy-toggle").click()
+    until(lambda: _cell(dash_duo, "paper-strategies", "active") == ["off"], timeout=10)
+    # switched on again, the board moves 2 % under its VWAP: the engine keeps a buy signal
+    sid = StrategyBook(meta).strategies(LOCAL_USER, pid)[0]["id"]
+    StrategyBook(meta).change(sid, LOCAL_USER, active=True)
+    engine = StrategyEngine(meta, ledger)
+    engine.refresh(force=True)
+    engine.on_row({**ROW, "last": 117_500, "total_vol": 1_000, "total_val": 120_000_000}, None)
+    dash_duo.wait_for_page(dash_duo.server_url + f"/portfolio?p={pid}")
+    until(lambda: _cell(dash_duo, "paper-signals", "side") == ["buy"], timeout=20)
+    assert "from VWAP 120,000.0" in _cell(dash_duo, "paper-signals", "reason")[0]
+    assert json.dumps(dash_duo.get_logs()) == "[]"
