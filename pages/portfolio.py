@@ -123,9 +123,10 @@ FILL_COLUMNS: Final = [
 ]
 
 
-def _grid(grid_id: str, columns: list[dict[str, Any]], height: int, row_id: str, **more: Any) -> dag.AgGrid:
+def _grid(grid_id: str, columns: list[dict[str, Any]], height: int, row_id: str,
+          rows: list[dict[str, Any]] | None = None, **more: Any) -> dag.AgGrid:
     # rows keep their identity across refreshes, so a selection and the scroll position survive them
-    return dag.AgGrid(id=grid_id, columnDefs=columns, rowData=[], className="ag-theme-quartz paper-grid",
+    return dag.AgGrid(id=grid_id, columnDefs=columns, rowData=rows or [], className="ag-theme-quartz paper-grid",
                       defaultColDef={"sortable": True, "resizable": True}, style={"height": height},
                       getRowId=f"params.data.{row_id}", **more)
 
@@ -184,6 +185,7 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
                         allowDecimal=False, suffix=" ₫"),
         dmc.Button("Create", id=ids.CREATE, variant="light"),
     ], gap="xs", className="db-kiosk-hide")
+    first = _book_parts(str(chosen) if chosen else None)
     return html.Div(className="paper-page", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dmc.Group([
@@ -195,34 +197,35 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
                 creator,
             ]),
         ], justify="space-between", mb="sm"),
-        html.Div(id=ids.NOTICES),
-        html.Div(id=ids.SUMMARY, className="paper-summary"),
+        html.Div(id=ids.NOTICES, children=None if first["notices"] is no_update else first["notices"]),
+        html.Div(first["summary"], id=ids.SUMMARY, className="paper-summary"),
         _ticket(_first(symbol), "sell" if _first(side) == "sell" else "buy", prefill_price),
         dmc.Title("Holdings", order=4, mt="sm", mb=4),
-        _grid(ids.HOLDINGS, HOLDING_COLUMNS, 220, "symbol"),
+        _grid(ids.HOLDINGS, HOLDING_COLUMNS, 220, "symbol", rows=first["holdings"]),
         dmc.Group([dmc.Title("Working orders", order=4), dmc.Button("Cancel selected", id=ids.CANCEL, size="xs",
                                                                      variant="light", color="red",
                                                                      className="db-kiosk-hide")],
                   mt="md", mb=4),
-        _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", dashGridOptions={"rowSelection": "multiple"}),
+        _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", rows=first["orders"], dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Fills", order=4, mt="md", mb=4),
-        _grid(ids.FILLS, FILL_COLUMNS, 260, "id"),
-        dmc.Group([dmc.Title("Strategies", order=4),
-                   dmc.Select(id=ids.STRATEGY_KIND, w=190, allowDeselect=False, value="ma_cross", data=[
-                       {"value": "ma_cross", "label": "moving-average cross"},
-                       {"value": "vwap_deviation", "label": "VWAP deviation"},
-                       {"value": "volume_spike", "label": "volume spike"}]),
-                   dmc.MultiSelect(id=ids.STRATEGY_SYMBOLS, data=board_symbols(), w=260, searchable=True,
-                                   placeholder="every stock", maxValues=50),
-                   dmc.Button("Switch on", id=ids.STRATEGY_ADD, size="xs", variant="light"),
-                   dmc.Button("On / off selected", id=ids.STRATEGY_TOGGLE, size="xs", variant="light")],
-                  mt="md", mb=4, className="db-kiosk-hide"),
+        _grid(ids.FILLS, FILL_COLUMNS, 260, "id", rows=first["fills"]),
+        dmc.Group([dmc.Title("Strategies", order=4), dmc.Group([
+            dmc.Select(id=ids.STRATEGY_KIND, w=190, allowDeselect=False, value="ma_cross", data=[
+                {"value": "ma_cross", "label": "moving-average cross"},
+                {"value": "vwap_deviation", "label": "VWAP deviation"},
+                {"value": "volume_spike", "label": "volume spike"}]),
+            dmc.MultiSelect(id=ids.STRATEGY_SYMBOLS, data=board_symbols(), w=260, searchable=True,
+                            placeholder="every stock", maxValues=50),
+            dmc.Button("Switch on", id=ids.STRATEGY_ADD, size="xs", variant="light"),
+            dmc.Button("On / off selected", id=ids.STRATEGY_TOGGLE, size="xs", variant="light")],
+            className="db-kiosk-hide")], mt="md", mb=4),
         _grid(ids.STRATEGIES, STRATEGY_COLUMNS, 160, "id", dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Signals", order=5, mt="xs", mb=4),
         _grid(ids.SIGNALS, SIGNAL_COLUMNS, 200, "id"),
         dmc.Group([dmc.Title("Equity and drawdown", order=4), dmc.Text(id=ids.FIGURES, size="sm", c="dimmed")],
                   mt="md", mb=4),
-        dcc.Graph(id=ids.EQUITY, config={"displaylogo": False}, style={"height": 320}),
+        # the chart (and Plotly's bundle) arrives after the numbers have been drawn
+        html.Div(id=ids.EQUITY, style={"minHeight": 320}),
         dcc.Interval(id=ids.SLOW_TICK, interval=CHART_MS),
         dmc.Modal(id=ids.CONFIRM, title="Confirm the order", children=[
             html.Div(id=ids.CONFIRM_TEXT),
@@ -242,8 +245,14 @@ def _card(label: str, value: int | None, signed: bool = False) -> dmc.Paper:
 @callback(output={"summary": Output(ids.SUMMARY, "children"), "holdings": Output(ids.HOLDINGS, "rowData"),
                   "orders": Output(ids.ORDERS, "rowData"), "fills": Output(ids.FILLS, "rowData"),
                   "notices": Output(ids.NOTICES, "children", allow_duplicate=True)},
-          inputs=[Input(ids.TICK, "n_intervals"), Input(ids.CHOICE, "value")], prevent_initial_call="initial_duplicate")
+          inputs=[Input(ids.TICK, "n_intervals"), Input(ids.CHOICE, "value")], prevent_initial_call=True)
 def refresh(_tick: int | None, choice: str | None) -> dict[str, Any]:
+    return _book_parts(choice)
+
+
+def _book_parts(choice: str | None) -> dict[str, Any]:
+    """The summary cards and the holdings, working orders and fills of portfolio ``choice``: drawn
+    with the page (the numbers come with the first paint) and again every second."""
     if not choice or not choice.isdigit():
         return {"summary": dmc.Text("Create a portfolio to start trading on paper.", c="dimmed"), "holdings": [],
                 "orders": [], "fills": [], "notices": no_update}
@@ -262,11 +271,15 @@ def refresh(_tick: int | None, choice: str | None) -> dict[str, Any]:
     return {"summary": cards, "holdings": book["positions"], "orders": orders, "fills": fills, "notices": no_update}
 
 
-@callback(Output(ids.EQUITY, "figure"), Output(ids.FIGURES, "children"), Input(ids.SLOW_TICK, "n_intervals"),
+def _chart(figure: dict[str, Any]) -> dcc.Graph:
+    return dcc.Graph(figure=figure, config={"displaylogo": False}, style={"height": 320})
+
+
+@callback(Output(ids.EQUITY, "children"), Output(ids.FIGURES, "children"), Input(ids.SLOW_TICK, "n_intervals"),
           Input(ids.CHOICE, "value"), Input("shell-scheme", "data"))
 def draw_equity(_tick: int | None, choice: str | None, scheme: str | None) -> tuple[Any, Any]:
     if not choice or not choice.isdigit():
-        return equity_figure([], dark=scheme == "dark"), ""
+        return _chart(equity_figure([], dark=scheme == "dark")), ""
     try:
         seen = current_ledger().performance(int(choice), _owner(), board_price)
     except PortfolioNotFound:
@@ -279,7 +292,7 @@ def draw_equity(_tick: int | None, choice: str | None, scheme: str | None) -> tu
              f"max drawdown {pct(seen['max_drawdown_pct'])} · Sharpe "
              f"{'—' if seen['sharpe'] is None else format(seen['sharpe'], '.2f')} · win rate "
              f"{'—' if seen['win_rate_pct'] is None else format(seen['win_rate_pct'], '.0f') + ' %'}")
-    return equity_figure(seen["curve"], dark=scheme == "dark"), words
+    return _chart(equity_figure(seen["curve"], dark=scheme == "dark")), words
 
 
 def _strategy_rows(pid: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
