@@ -330,10 +330,14 @@ class Ledger:
     def _work(self, conn: Connection, row: dict[str, Any], quote: Quote) -> list[dict[str, Any]]:
         oid, side, left = row["id"], row["side"], row["quantity"] - row["filled_quantity"]
         pid, symbol = row["portfolio_id"], row["symbol"]
-        if row["trading_day"] < quote.day and row["time_in_force"] == "day":
+        session = row["session"]
+        # a day order lives until its session's day closes; one waiting for the next session
+        # (sent at lunch, before the open or after the close) has not had its day yet
+        closed = quote.phase in (Phase.PUT_THROUGH, Phase.CLOSED)
+        if row["time_in_force"] == "day" and session != "queued" and (
+                row["trading_day"] < quote.day or (closed and session == "continuous")):
             self._end(conn, oid, "expired", "a day order: expired at the close")
             return []
-        session = row["session"]
         fills: list[Level] = []
         if session in ("ato", "atc"):
             price = self._auction_price(session, quote)
@@ -347,11 +351,11 @@ class Ledger:
             self._set(conn, oid, session="continuous")
         elif session == "queued":
             if quote.phase in AUCTIONS:
-                self._set(conn, oid, session=AUCTIONS[quote.phase])
+                self._set(conn, oid, session=AUCTIONS[quote.phase], trading_day=quote.day)
                 return []
             if quote.phase != Phase.CONTINUOUS:
                 return []
-            self._set(conn, oid, session="continuous")
+            self._set(conn, oid, session="continuous", trading_day=quote.day)
             if row["type"] in ("market", "limit"):
                 fills = self._enter(conn, row, quote, left)
         elif quote.phase != Phase.CONTINUOUS:

@@ -172,6 +172,23 @@ def test_day_orders_expire_and_good_till_cancelled_ones_stay(ledger):
         ledger.cancel(pid, OWNER, gtc["id"])
 
 
+def test_a_day_order_expires_at_its_close_and_one_sent_after_the_close_waits_for_the_next_day(ledger):
+    pid = ledger.create(OWNER, "main")["id"]
+    day = ledger.place(pid, OWNER, buy(1_000, limit_price=85_000), quote()).order
+    gtc = ledger.place(pid, OWNER, buy(1_000, limit_price=85_000, time_in_force="gtc"), quote()).order
+    ledger.on_quote(quote(phase=Phase.PUT_THROUGH))  # 14:45: the continuous session and ATC are over
+    statuses = {o["id"]: o["status"] for o in ledger.orders(pid, OWNER)}
+    assert statuses == {day["id"]: "expired", gtc["id"]: "open"}
+    late = ledger.place(pid, OWNER, buy(1_000, type="market"), quote(phase=Phase.CLOSED)).order
+    assert (late["session"], late["status"], late["trading_day"]) == ("queued", "pending", "2026-03-02")
+    tuesday = date(2026, 3, 3)
+    ledger.on_quote(quote(phase=Phase.ATO, day=tuesday))  # not expired: it joins Tuesday's opening auction
+    waiting = next(o for o in ledger.orders(pid, OWNER) if o["id"] == late["id"])
+    assert (waiting["session"], waiting["status"], waiting["trading_day"]) == ("ato", "pending", "2026-03-03")
+    [fill] = ledger.on_quote(quote(day=tuesday, opened=90_200, last=90_200))
+    assert (fill["order_id"], fill["price"]) == (late["id"], 90_200)
+
+
 def test_held_cash_and_shares_cannot_be_spent_twice(ledger):
     pid = ledger.create(OWNER, "small", 100_000_000)["id"]
     # 1,000 at 90,000 holds 90,000,000 + 135,000: 9,865,000 is left free
