@@ -16,14 +16,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Table, insert, select, update
 
 from backend.meta.models import PaperSignal, PaperStrategy
 from backend.meta.store import MetaStore
-from backend.paper.ledger import PORTFOLIOS, Ledger, PortfolioNotFound
+from backend.paper.ledger import PORTFOLIOS, Ledger, PortfolioNotFound, _iso, _now
 from backend.paper.orders import SYMBOL_PATTERN, OrderError
 from backend.paper.quotes import Quote
 from backend.paper.strategies import Signal, Strategy, make_strategy, metrics_of
@@ -35,14 +34,6 @@ SYMBOLS_MAX: Final = 500
 LOTS_MAX: Final = 5_000
 SIGNALS_PAGE_MAX: Final = 1_000
 REFRESH_SECONDS: Final = 2.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _symbols(value: object) -> list[str]:
