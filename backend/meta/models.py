@@ -136,6 +136,14 @@ MARKET_ID_MAX = 64
 WATCHLIST_NAME_MAX = 200
 MARKET_SYMBOL_MAX = 20
 PRICE_RULE_OPS = ("above", "below")
+# A rule is a price level (above / below, with its price) or a symbol's foreign flow
+# accelerating (buy / sell, no price).
+RULE_KINDS = ("price", "foreign")
+FOREIGN_RULE_OPS = ("buy", "sell")
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(repr(v) for v in values)
 
 
 class WatchlistRecord(Base):
@@ -152,18 +160,26 @@ class WatchlistRecord(Base):
 
 
 class PriceRuleRecord(Base):
-    """Alert when ``symbol`` trades above or below ``price`` (feed units: VND, or points for futures)."""
+    """An alert rule on one symbol: it trades at or above / at or below ``price`` (feed units: VND,
+    or points for futures), or its foreign buying / selling accelerates (``price`` is null)."""
 
     __tablename__ = "price_rules"
     __table_args__ = (
-        CheckConstraint(f"op IN ({', '.join(repr(o) for o in PRICE_RULE_OPS)})", name="op"),
-        CheckConstraint("price > 0", name="price"),
+        CheckConstraint(f"op IN ({_quoted(PRICE_RULE_OPS + FOREIGN_RULE_OPS)})", name="op"),
+        CheckConstraint(f"kind IN ({_quoted(RULE_KINDS)})", name="kind"),
+        # Each kind with its own ops, and a price exactly when the rule is a price level.
+        CheckConstraint(
+            f"(kind = 'price' AND op IN ({_quoted(PRICE_RULE_OPS)}) AND price IS NOT NULL AND price > 0) OR "
+            f"(kind = 'foreign' AND op IN ({_quoted(FOREIGN_RULE_OPS)}) AND price IS NULL)",
+            name="shape",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(MARKET_ID_MAX), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(MARKET_SYMBOL_MAX), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="price", server_default="price")
     op: Mapped[str] = mapped_column(String(8))
-    price: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 

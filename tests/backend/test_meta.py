@@ -169,7 +169,7 @@ def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(m
         conn.execute(text("INSERT INTO users (id, display_name, created_at) VALUES ('ana', 'Ana', CURRENT_TIMESTAMP)"))
     upgrade_store(store)
     assert {"watchlists", "price_rules", "jobs"} <= _tables(meta_url)
-    assert store.ping()["schema_version"] == head_revision() == "0008"
+    assert store.ping()["schema_version"] == head_revision() == "0009"
     assert "measurements" in _tables(meta_url)
     with store.write() as conn:
         conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
@@ -184,3 +184,33 @@ def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(m
     assert not {"watchlists", "price_rules", "measurements"} & _tables(meta_url) and "jobs" in _tables(meta_url)
     with store.read() as conn:
         assert conn.execute(text("SELECT id FROM users")).scalars().all() == ["ana"]
+
+
+_RULE = "INSERT INTO price_rules (id, symbol, kind, op, price, note, created_at) VALUES "
+
+
+def test_the_rule_kinds_revision_keeps_price_rules_and_holds_foreign_flow_rules(meta_url: str) -> None:
+    from backend.meta.migrate import downgrade_store, upgrade_store
+
+    store = open_meta(meta_url, migrate=False)
+    upgrade_store(store, "0008")
+    with store.write() as conn:
+        conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
+                          "VALUES ('p-1', 'FPT', 'above', 131000, 'kept', CURRENT_TIMESTAMP)"))
+    upgrade_store(store, "0009")
+    with store.write() as conn:
+        assert conn.execute(text("SELECT id, kind, op, price, note FROM price_rules")).all() == [
+            ("p-1", "price", "above", 131000.0, "kept")]
+        conn.execute(text(_RULE + "('f-1', 'HPG', 'foreign', 'sell', NULL, '', CURRENT_TIMESTAMP)"))
+        # a kind with another kind's op, a price rule without a price, a foreign rule with one
+        for values in ("('x-1', 'HPG', 'foreign', 'above', NULL", "('x-2', 'FPT', 'price', 'buy', 5",
+                       "('x-3', 'FPT', 'price', 'above', NULL", "('x-4', 'HPG', 'foreign', 'buy', 5",
+                       "('x-5', 'HPG', 'other', 'buy', NULL", "('x-6', 'FPT', 'price', 'above', 0"):
+            with pytest.raises(IntegrityError), conn.begin_nested():
+                conn.execute(text(_RULE + values + ", '', CURRENT_TIMESTAMP)"))
+    downgrade_store(store, "0008")  # the older schema holds price rules only
+    with store.read() as conn:
+        assert conn.execute(text("SELECT id, op, price FROM price_rules")).all() == [("p-1", "above", 131000.0)]
+    upgrade_store(store)
+    with store.read() as conn:
+        assert conn.execute(text("SELECT id, kind FROM price_rules")).all() == [("p-1", "price")]
