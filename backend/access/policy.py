@@ -91,6 +91,9 @@ ROUTES: Final[dict[str, str]] = {
     "research_api.indicator_catalogue": p.RESEARCH_VIEW,
     "research_api.compute_indicators": p.RESEARCH_RUN,
     "symbols_api.symbol_price": p.MARKET_VIEW,
+    # The private channels (signals, fills) need PAPER_TRADE too, checked by the route.
+    "stream_api.stream": p.MARKET_VIEW,
+    "symbols_api.symbol_history": p.MARKET_VIEW,
     "portfolios_api.create_portfolio": p.PAPER_TRADE,
     "portfolios_api.list_portfolios": p.PAPER_TRADE,
     "portfolios_api.get_portfolio": p.PAPER_TRADE,
