@@ -1,4 +1,8 @@
-"""Alert engine: foreign flow acceleration, futures basis, breadth extremes and user price rules.
+"""Alert engine: foreign flow acceleration, futures basis, breadth extremes and users' rules.
+
+Users' rules are of two kinds: a price level (:class:`PriceRule`) and a symbol's foreign flow
+accelerating (:class:`ForeignRule`). A foreign rule watches the same condition the engine's own
+per-symbol foreign alert watches, through a gate of its own, so its alert carries its rule id.
 
 Every condition is watched by an :class:`EpisodeGate`: it fires once when the condition
 starts, stays quiet while it lasts, re-arms only after the condition has clearly ended
@@ -79,6 +83,38 @@ class PriceRule:
         return FUTURES_TICK if is_vn30_future(self.symbol) else float(tick_size(self.price))
 
 
+@dataclass(frozen=True, slots=True)
+class ForeignRule:
+    """Alert when foreign investors' buying (or selling) of ``symbol`` accelerates."""
+
+    id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    note: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not (0 < len(self.id) <= 64):
+            raise ValueError("rule id must be 1–64 characters")
+        if not isinstance(self.symbol, str) or not _SYMBOL.match(self.symbol) or self.symbol == "MARKET":
+            raise ValueError(f"invalid symbol {self.symbol!r}")
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"side must be 'buy' or 'sell', got {self.side!r}")
+        if len(self.note) > 200:
+            raise ValueError("note is longer than 200 characters")
+
+    @property
+    def kind(self) -> AlertKind:
+        return AlertKind.FOREIGN_BUY_ACCELERATION if self.side == "buy" else AlertKind.FOREIGN_SELL_ACCELERATION
+
+    @property
+    def gate_key(self) -> tuple[str, str]:
+        """Its gate's key: apart from the engine's own gates, which are keyed by symbol."""
+        return (f"{self.kind.value}:rule", self.id)
+
+
+Rule = PriceRule | ForeignRule
+
+
 class EpisodeGate:
     """Fires once per episode: on → fire, stay silent until cleared, respect a cooldown."""
 
@@ -105,28 +141,38 @@ class AlertEngine:
     def __init__(self, config: AlertConfig | None = None) -> None:
         self.config = config or AlertConfig()
         self._gates: dict[tuple[str, str], EpisodeGate] = {}
-        self._rules: dict[str, PriceRule] = {}
+        self._rules: dict[str, Rule] = {}
         self._rules_by_symbol: dict[str, list[PriceRule]] = {}
+        self._foreign_rules: dict[str, list[ForeignRule]] = {}
         self._seq = itertools.count(1)
 
     # --- rules ------------------------------------------------------------------------
-    def add_rule(self, rule: PriceRule) -> None:
+    def add_rule(self, rule: Rule) -> None:
+        """Watch ``rule`` (replacing a rule with its id); a new rule starts a new episode."""
         self.remove_rule(rule.id)
         self._rules[rule.id] = rule
-        self._rules_by_symbol.setdefault(rule.symbol, []).append(rule)
+        if isinstance(rule, ForeignRule):
+            self._foreign_rules.setdefault(rule.symbol, []).append(rule)
+        else:
+            self._rules_by_symbol.setdefault(rule.symbol, []).append(rule)
 
     def remove_rule(self, rule_id: str) -> bool:
         rule = self._rules.pop(rule_id, None)
         if rule is None:
             return False
-        self._rules_by_symbol[rule.symbol].remove(rule)
-        self._gates.pop((AlertKind.PRICE_RULE, rule_id), None)
+        if isinstance(rule, ForeignRule):
+            self._foreign_rules[rule.symbol].remove(rule)
+            self._gates.pop(rule.gate_key, None)
+        else:
+            self._rules_by_symbol[rule.symbol].remove(rule)
+            self._gates.pop((AlertKind.PRICE_RULE, rule_id), None)
         return True
 
-    def rules(self) -> list[PriceRule]:
+    def rules(self) -> list[Rule]:
         return list(self._rules.values())
 
     def has_rules(self, symbol: str) -> bool:
+        """Whether a price rule watches ``symbol`` (its trades need checking)."""
         return bool(self._rules_by_symbol.get(symbol))
 
     # --- checks -----------------------------------------------------------------------
@@ -161,13 +207,19 @@ class AlertEngine:
         ):
             on = avg > 0 and speed >= floor and speed > cfg.foreign_ratio * avg
             off = speed < cfg.foreign_rearm_ratio * avg
+            pace = f"{speed / 1e9:,.2f} bn VND/min over 5 min, {speed / avg:.1f}× the session average" if on else ""
             if self._gate(kind, key).update(on, off, ts):
                 who = "Foreign investors" if key == "MARKET" else f"Foreign investors in {key}"
-                text = (
-                    f"{who} accelerating {verb}: {speed / 1e9:,.2f} bn VND/min over 5 min, "
-                    f"{speed / avg:.1f}× the session average"
-                )
+                text = f"{who} accelerating {verb}: {pace}"
                 out.append(self._alert(ts, kind, key, text, Severity.WARNING, speed, cfg.foreign_ratio * avg))
+            # Users' rules on this symbol and side: the same condition, each through a gate of its own.
+            for rule in self._foreign_rules.get(key, ()):
+                if rule.kind is kind and self._gate(*rule.gate_key).update(on, off, ts):
+                    text = f"{key}: foreign {verb} accelerating, {pace} (rule: foreign {verb} accelerating)"
+                    if rule.note:
+                        text += f" — {rule.note}"
+                    out.append(self._alert(ts, kind, key, text, Severity.WARNING, speed, cfg.foreign_ratio * avg,
+                                           rule.id))
         return out
 
     def on_basis(self, state: BasisState, ts: float) -> list[Alert]:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backend.market.alerts import AlertConfig, AlertEngine, PriceRule
+from backend.market.alerts import AlertConfig, AlertEngine, Rule
 from backend.market.events import (
     Alert,
     Bar,
@@ -380,13 +380,18 @@ class MarketCore:
         with self.lock:
             return list(self._recent)
 
-    def add_price_rule(self, rule: PriceRule) -> None:
+    def add_rule(self, rule: Rule) -> None:
+        """Watch a user's rule: a price level or a symbol's foreign flow accelerating."""
         with self.lock:
             self.alerts.add_rule(rule)
 
-    def remove_price_rule(self, rule_id: str) -> bool:
+    def remove_rule(self, rule_id: str) -> bool:
         with self.lock:
             return self.alerts.remove_rule(rule_id)
+
+    # The names rules had when every rule was a price rule (the feed process's commands use them).
+    add_price_rule = add_rule
+    remove_price_rule = remove_rule
 
     def summary(self) -> dict[str, Any]:
         """Market-level state: indices (with minute series), breadth, basis, foreign totals, counters."""

@@ -33,8 +33,9 @@ from backend.market.watchlists import (
     UserData,
     UserDataError,
     check_rule_price,
-    clean_symbols,
+    parse_condition,
     price_from_board_units,
+    rule_symbol,
 )
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class MarketService:
         self.view: MarketView = empty_view()  # what /market shows, rebuilt by the pipeline each tick
         self.runner: Runner | None = None
         self.userdata: UserData | None = userdata
-        self.core: Any = None  # the processing core, for price rules (see attach_core)
+        self.core: Any = None  # the processing core, for users' alert rules (see attach_core)
         self.pipeline: Any = None
 
     # -- status ------------------------------------------------------------------
@@ -255,37 +256,48 @@ class MarketService:
                 self.store.acknowledge_many(ids, date.fromordinal(day), by=by, at=now)
         return True
 
-    # -- price rules -------------------------------------------------------------
+    # -- alert rules -------------------------------------------------------------
     def attach_core(self, core: Any) -> None:
-        """Give the service the core whose alert engine runs the users' price rules."""
+        """Give the service the core whose alert engine runs the users' rules."""
         self.core = core
         if self.userdata is not None:
             for rule in self.userdata.rules():
-                core.add_price_rule(_engine_rule(rule))
+                core.add_rule(_engine_rule(rule))
 
-    def add_rule(self, symbol: str, op: str, price: object, note: str = "", *,
+    def add_rule(self, symbol: str, op: str, price: object = None, note: str = "", *,
                  board_units: bool = False) -> StoredRule:
-        """Store a price rule and start watching it.
+        """Store an alert rule and start watching it.
 
-        ``price`` is in feed units (VND; points for futures), or as the board shows it with
-        ``board_units``. It must be a price the symbol can trade at today — inside its band and on
-        the tick grid — or the rule is refused with the reason and the nearest valid prices.
+        ``op`` names the condition: ``price_above`` / ``price_below`` (or ``above`` / ``below``),
+        ``foreign_buy_accelerating`` / ``foreign_sell_accelerating``. A price rule's ``price`` is
+        in feed units (VND; points for futures), or as the board shows it with ``board_units``. It
+        must be a price the symbol can trade at today — inside its band and on the tick grid — or
+        the rule is refused with the reason and the nearest valid prices. A foreign-flow rule has no
+        price and watches a symbol on today's board.
         """
         if self.userdata is None:
-            raise UserDataError("price rules are not stored on this server")
-        (symbol,) = clean_symbols([symbol])
-        if op not in ("above", "below"):
-            raise UserDataError("choose whether to alert above or below the price")
-        if board_units:
-            value = price_from_board_units(symbol, price)
-        elif isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
-            raise UserDataError("price must be a positive number")
+            raise UserDataError("alert rules are not stored on this server")
+        symbol = rule_symbol(symbol)
+        kind, _side = parse_condition(op)
+        row = self.board.row(symbol)
+        if kind == "foreign":
+            if price is not None:
+                raise UserDataError("a foreign-flow rule has no price", field="price")
+            if row is None:
+                raise UserDataError(f"{symbol} is not on today's board: the feed has not sent this symbol, "
+                                    "so its foreign flow could never be followed", field="symbol")
+            rule = self.userdata.add_rule(symbol, op, None, note)
         else:
-            value = float(price)
-        check_rule_price(symbol, value, PriceBand.of_row(symbol, self.board.row(symbol)))
-        rule = self.userdata.add_rule(symbol, op, value, note)
+            if board_units:
+                value = price_from_board_units(symbol, price)
+            elif isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
+                raise UserDataError("price must be a positive number", field="price")
+            else:
+                value = float(price)
+            check_rule_price(symbol, value, PriceBand.of_row(symbol, row))
+            rule = self.userdata.add_rule(symbol, op, value, note)
         if self.core is not None:
-            self.core.add_price_rule(_engine_rule(rule))
+            self.core.add_rule(_engine_rule(rule))
         return rule
 
     def delete_rule(self, rule_id: str) -> bool:
@@ -293,11 +305,15 @@ class MarketService:
             return False
         removed = self.userdata.delete_rule(rule_id)
         if self.core is not None:
-            self.core.remove_price_rule(rule_id)
+            self.core.remove_rule(rule_id)
         return removed
 
     def rules(self) -> list[StoredRule]:
         return self.userdata.rules() if self.userdata is not None else []
+
+    def rule_alerts(self, *, limit: int = 200) -> list[dict[str, Any]]:
+        """Today's alert rows raised by users' rules (those with a rule id), newest first."""
+        return [a for a in self.alerts(limit=self.settings.recent_alerts) if a.get("rule_id")][:limit]
 
     # -- running -----------------------------------------------------------------
     def start(self, runner: Runner) -> None:
@@ -352,9 +368,11 @@ def _show_latest(row: dict[str, Any], *, count: int) -> None:
 
 
 def _engine_rule(rule: StoredRule) -> Any:
-    from backend.market.alerts import PriceRule
+    from backend.market.alerts import ForeignRule, PriceRule
 
-    return PriceRule(id=rule.id, symbol=rule.symbol, op=rule.op, price=rule.price, note=rule.note)
+    if rule.kind == "foreign":
+        return ForeignRule(id=rule.id, symbol=rule.symbol, side=rule.op, note=rule.note)  # type: ignore[arg-type]
+    return PriceRule(id=rule.id, symbol=rule.symbol, op=rule.op, price=rule.price, note=rule.note)  # type: ignore[arg-type]
 
 
 def current_market_service() -> MarketService | None:

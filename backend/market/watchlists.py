@@ -1,8 +1,11 @@
-"""User watchlists and price-alert rules, kept in the records store (``backend.meta``).
+"""User watchlists and alert rules, kept in the records store (``backend.meta``).
 
 The built-in VN30 watchlist always exists and cannot be changed; users add their
-own lists of symbols. Price rules are stored so they survive a restart; the
-market service loads them into the alert engine at start and on every change.
+own lists of symbols. Alert rules are a price level (``price_above`` /
+``price_below``, with a price) or a symbol's foreign flow accelerating
+(``foreign_buy_accelerating`` / ``foreign_sell_accelerating``, without one). They
+are stored so they survive a restart; the market service loads them into the
+alert engine at start and on every change.
 The records store is SQLite (WAL) by default and PostgreSQL when configured, so
 every web worker and job process sees the same lists and rules.
 
@@ -18,7 +21,8 @@ import math
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
@@ -52,8 +56,27 @@ _BOARD_PRICE: Final = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
 MAX_STOCK_SHOWN: Final[float] = 100_000.0
 MAX_FUTURES_SHOWN: Final[float] = 100_000.0
 
+# A rule's condition as the API and the forms name it → (kind, op) as the store keeps it.
+CONDITIONS: Final[dict[str, tuple[str, str]]] = {
+    "price_above": ("price", "above"),
+    "price_below": ("price", "below"),
+    "foreign_buy_accelerating": ("foreign", "buy"),
+    "foreign_sell_accelerating": ("foreign", "sell"),
+}
+CONDITION_WORDS: Final[dict[str, str]] = {
+    "price_above": "trades at or above",
+    "price_below": "trades at or below",
+    "foreign_buy_accelerating": "foreign buying accelerating",
+    "foreign_sell_accelerating": "foreign selling accelerating",
+}
+
+
 class UserDataError(ValueError):
-    """A watchlist or rule the store refuses, with the reason."""
+    """A watchlist or rule the store refuses, with the reason (and the field it is about, if one)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -66,11 +89,46 @@ class Watchlist:
 
 @dataclass(frozen=True)
 class StoredRule:
+    """A price rule (``op`` above / below, ``price`` in feed units) or a foreign-flow rule
+    (``op`` buy / sell, no price)."""
+
     id: str
     symbol: str
-    op: Literal["above", "below"]
-    price: float
+    op: Literal["above", "below", "buy", "sell"]
+    price: float | None
     note: str = ""
+    kind: Literal["price", "foreign"] = "price"
+    created: datetime | None = field(default=None, compare=False)
+
+    @property
+    def condition(self) -> str:
+        """The condition's name: ``price_above``, ``foreign_sell_accelerating``, ..."""
+        return f"price_{self.op}" if self.kind == "price" else f"foreign_{self.op}_accelerating"
+
+
+def parse_condition(value: object) -> tuple[str, str]:
+    """``(kind, op)`` of a condition's name (``above`` / ``below`` alone mean a price rule)."""
+    if value in ("above", "below"):
+        return "price", str(value)
+    if isinstance(value, str) and value in CONDITIONS:
+        return CONDITIONS[value]
+    raise UserDataError("choose a condition: " + ", ".join(CONDITIONS), field="kind")
+
+
+def rule_symbol(raw: object) -> str:
+    """A symbol a rule can watch, upper-cased; refused with a reason that names the field."""
+    try:
+        (symbol,) = clean_symbols([raw])  # type: ignore[list-item]
+    except UserDataError as exc:
+        raise UserDataError(str(exc), field="symbol") from None
+    if not RULE_SYMBOL.match(symbol):
+        raise UserDataError(f"{symbol!r} is not a symbol a rule can watch", field="symbol")
+    return symbol
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back the stored UTC time without its zone.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def clean_symbols(symbols: Iterable[str]) -> tuple[str, ...]:
@@ -199,33 +257,39 @@ class UserData:
         with self.store.write() as conn:
             return conn.execute(delete(_WATCHLISTS).where(_WATCHLISTS.c.id == key)).rowcount > 0
 
-    # -- price rules -------------------------------------------------------------
+    # -- alert rules -------------------------------------------------------------
     def rules(self) -> list[StoredRule]:
-        cols = (_RULES.c.id, _RULES.c.symbol, _RULES.c.op, _RULES.c.price, _RULES.c.note)
+        cols = (_RULES.c.id, _RULES.c.symbol, _RULES.c.op, _RULES.c.price, _RULES.c.note, _RULES.c.kind,
+                _RULES.c.created_at)
         with self.store.read() as conn:
             rows = conn.execute(select(*cols)).all()
-        rules = [StoredRule(r.id, r.symbol, r.op, float(r.price), r.note) for r in rows]
-        return sorted(rules, key=lambda r: (r.symbol, r.price, r.id))
+        rules = [StoredRule(r.id, r.symbol, r.op, None if r.price is None else float(r.price), r.note, r.kind,
+                            _utc(r.created_at)) for r in rows]
+        return sorted(rules, key=lambda r: (r.symbol, r.kind, r.price or 0.0, r.op, r.id))
 
-    def add_rule(self, symbol: str, op: str, price: float, note: str = "") -> StoredRule:
-        (symbol,) = clean_symbols([symbol])
-        if not RULE_SYMBOL.match(symbol):
-            raise UserDataError(f"{symbol!r} is not a symbol a price rule can watch")
-        if op not in ("above", "below"):
-            raise UserDataError("op must be 'above' or 'below'")
-        if isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
-            raise UserDataError("price must be a positive number")
+    def add_rule(self, symbol: str, op: str, price: float | None, note: str = "") -> StoredRule:
+        """Store a rule: ``op`` is a condition's name (or ``above`` / ``below``); ``price`` in feed
+        units for a price rule, None for a foreign-flow rule."""
+        symbol = rule_symbol(symbol)
+        kind, side = parse_condition(op)
+        if kind == "foreign":
+            if price is not None:
+                raise UserDataError("a foreign-flow rule has no price", field="price")
+        elif isinstance(price, bool) or not isinstance(price, int | float) or not 0 < price < 1e12:
+            raise UserDataError("price must be a positive number", field="price")
         if not isinstance(note, str) or len(note) > NOTE_MAX:
-            raise UserDataError(f"note is at most {NOTE_MAX} characters")
+            raise UserDataError(f"note is at most {NOTE_MAX} characters", field="note")
         if not note.isprintable():
-            raise UserDataError("note: control characters and line breaks are not allowed")
-        rule = StoredRule(f"p-{uuid.uuid4().hex[:12]}", symbol, op, float(price), note)  # type: ignore[arg-type]
+            raise UserDataError("note: control characters and line breaks are not allowed", field="note")
+        prefix = "p" if kind == "price" else "f"
+        rule = StoredRule(f"{prefix}-{uuid.uuid4().hex[:12]}", symbol, side,  # type: ignore[arg-type]
+                          None if price is None else float(price), note, kind, utc_now())  # type: ignore[arg-type]
         with self.store.write() as conn:
             self._lock_counts(conn)
             if conn.execute(select(func.count()).select_from(_RULES)).scalar_one() >= MAX_RULES:
-                raise UserDataError(f"at most {MAX_RULES} price rules")
-            conn.execute(insert(_RULES).values(id=rule.id, symbol=rule.symbol, op=rule.op, price=rule.price,
-                                               note=rule.note, created_at=utc_now()))
+                raise UserDataError(f"at most {MAX_RULES} alert rules")
+            conn.execute(insert(_RULES).values(id=rule.id, symbol=rule.symbol, kind=rule.kind, op=rule.op,
+                                               price=rule.price, note=rule.note, created_at=rule.created))
         return rule
 
     def delete_rule(self, rule_id: str) -> bool:
@@ -278,23 +342,24 @@ def _typed(symbol: str, price: float) -> str:
 def price_from_board_units(symbol: str, raw: object) -> float:
     """A price typed as the board shows it (thousands of VND; points for futures) in feed units."""
     if isinstance(raw, bool) or raw is None:
-        raise UserDataError("type a price, as the board shows it (e.g. 131.5)")
+        raise UserDataError("type a price, as the board shows it (e.g. 131.5)", field="price")
     if isinstance(raw, str):
         text = raw.strip()
         if not _BOARD_PRICE.match(text):
             shown = text[:16] + ("…" if len(text) > 16 else "")
-            raise UserDataError(f"{shown!r} is not a price: type a number as the board shows it (e.g. 131.5)")
+            raise UserDataError(f"{shown!r} is not a price: type a number as the board shows it (e.g. 131.5)",
+                                field="price")
         value = float(text)
     elif isinstance(raw, int | float):
         value = float(raw)
     else:
-        raise UserDataError("the price must be a number, as the board shows it (e.g. 131.5)")
+        raise UserDataError("the price must be a number, as the board shows it (e.g. 131.5)", field="price")
     if not math.isfinite(value) or value <= 0:
-        raise UserDataError("the price must be a positive number")
+        raise UserDataError("the price must be a positive number", field="price")
     future = is_vn30_future(symbol)
     if value > (MAX_FUTURES_SHOWN if future else MAX_STOCK_SHOWN):
         unit = "points" if future else "thousand VND"
-        raise UserDataError(f"{value:,.0f} {unit} is far beyond any price {symbol} trades at")
+        raise UserDataError(f"{value:,.0f} {unit} is far beyond any price {symbol} trades at", field="price")
     if future:
         return value
     vnd = value * 1000
@@ -318,17 +383,17 @@ def check_rule_price(symbol: str, price: float, band: PriceBand | None) -> None:
     """Refuse a price the symbol cannot trade at today, saying why and which prices are nearest."""
     if band is None:
         raise UserDataError(f"no price band for {symbol} today: the feed has not sent this symbol, "
-                            "so a rule could never be checked")
+                            "so a rule could never be checked", field="symbol")
     span = f"today's band is {shown_price(symbol, band.floor)}–{shown_price(symbol, band.ceiling)}"
     if price > band.ceiling + 1e-9:
         raise UserDataError(f"{_typed(symbol, price)} is above {symbol}'s ceiling: {span}; "
-                            f"the nearest valid price is {shown_price(symbol, band.ceiling)}")
+                            f"the nearest valid price is {shown_price(symbol, band.ceiling)}", field="price")
     if price < band.floor - 1e-9:
         raise UserDataError(f"{_typed(symbol, price)} is below {symbol}'s floor: {span}; "
-                            f"the nearest valid price is {shown_price(symbol, band.floor)}")
+                            f"the nearest valid price is {shown_price(symbol, band.floor)}", field="price")
     if not _on_grid(price, band.future):
         low, high = _neighbours(price, band.future)
         valid = [p for p in (low, high) if band.floor - 1e-9 <= p <= band.ceiling + 1e-9]
         tick = "0.1 point" if band.future else f"{tick_size(price):,} VND at this price"
         raise UserDataError(f"{_typed(symbol, price)} is not on {symbol}'s price grid (tick {tick}); the nearest valid prices are "
-                            + " or ".join(shown_price(symbol, p) for p in valid))
+                            + " or ".join(shown_price(symbol, p) for p in valid), field="price")
