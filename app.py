@@ -22,6 +22,7 @@ from backend.observability.install import install_observability
 from backend.research.runtime import install_research
 from backend.server_mode import install_market, install_warehouse_errors, open_stores, warehouse_reachable
 from backend.stores import EXTENSION_KEY, Stores
+from backend.stream.runtime import install_bus
 from backend.warehouse import WarehouseError
 
 # Components register their callbacks as Dash hooks, which an app picks up when it
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, market: bool = True) -> Dash
     install_research(server, settings, stores.meta, stores.warehouse)
     register_api(server)
     install_warehouse_errors(server)
+    install_bus(server, settings)  # trades, market, signals, alerts and fills for /api/v1/stream
     if market:
         install_market(server, stores)  # as DESKBOARD_FEED says: embedded thread, feed process, or off
     # Last of the server's set-up: the access check must know every route, and wraps them all.

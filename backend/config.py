@@ -68,6 +68,11 @@ class ServerSettings(Section):
     # gunicorn: worker processes, and threads in each.
     workers: int = Field(2, ge=1, le=64)
     threads: int = Field(8, ge=1, le=256)
+    # Event-stream connections: each open one holds a thread of its worker while it lasts, so a
+    # worker keeps at most ``streams`` (the next is told to retry) and closes each one after
+    # ``stream_seconds`` (the client resumes from its position at once, missing nothing).
+    streams: int = Field(4, ge=1, le=256)
+    stream_seconds: int = Field(300, ge=5, le=3600)
     # gunicorn's access log: a file path, or "-" for standard output; unset: none.
     access_log: str | None = None
 

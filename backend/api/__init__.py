@@ -6,7 +6,9 @@
                                        live market (market.py), feature flags and signed
                                        links (flags.py), research datasets (research.py),
                                        simulations and sweeps (research_simulations.py),
-                                       walk-forward runs and research jobs (research_runs.py)
+                                       walk-forward runs and research jobs (research_runs.py),
+                                       paper portfolios and strategies (portfolios.py), a symbol's
+                                       price (symbols.py), the event stream (stream.py)
     GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
     GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
 
@@ -29,6 +31,7 @@ from backend.api.research import research_api
 from backend.api.research_runs import runs_api
 from backend.api.research_simulations import simulations_api
 from backend.api.spec import register_spec
+from backend.api.stream import stream_api
 from backend.api.symbols import symbols_api
 from backend.api.trades import trades_api
 from backend.api.v1 import api_v1
@@ -46,6 +49,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(portfolios_api)
     server.register_blueprint(symbols_api)
     server.register_blueprint(runs_api)
+    server.register_blueprint(stream_api)
     register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api
