@@ -79,8 +79,9 @@ def install_market(server: Flask, stores: Stores) -> Any:
     if mode == "embedded":
         from backend.market.runtime import install_market_service
         from backend.paper.runtime import install_matcher
+        from backend.stream.runtime import EXTENSION_KEY as STREAM_KEY
 
-        service = install_market_service(server, stores)
+        service = install_market_service(server, stores, bus=server.extensions.get(STREAM_KEY))
         if service is not None:  # resting paper orders fill as this process's board moves
             install_matcher(server, stores.meta, service.board)
         return service

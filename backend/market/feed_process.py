@@ -59,9 +59,10 @@ def history_warehouse(settings: Settings) -> Warehouse:
 def build_service(settings: Settings) -> MarketService:
     """The market service with its feed pipeline, built as the embedded runtime builds it, not started."""
     from backend.market.runtime import build_market_service
+    from backend.stream.runtime import open_bus
 
     stores = _StoresView(settings, history_warehouse(settings), open_meta(settings.meta_database_url))
-    service = build_market_service(stores)  # type: ignore[arg-type]
+    service = build_market_service(stores, bus=open_bus(settings))  # type: ignore[arg-type]
     if service is None:
         raise SettingsError("the live market is disabled (DESKBOARD_MARKET_ENABLED=false); nothing to run")
     return service

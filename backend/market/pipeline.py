@@ -25,6 +25,7 @@ from backend.market.reference import vn_day
 
 if TYPE_CHECKING:
     from backend.market.service import MarketService
+    from backend.stream.market import MarketPublisher
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class FeedPipeline:
         self._day = 0
         self._last_total: dict[str, int] = {}
         self._last_basis: tuple[float | None, float | None] = (None, None)
+        # Where trades, alerts and the throttled market channels go out as events (the stream).
+        self.publisher: MarketPublisher | None = None
 
     @property
     def source(self) -> str | None:
@@ -114,8 +117,6 @@ class FeedPipeline:
 
     def _history(self, event: Any) -> None:
         store = self.service.store
-        if store is None:
-            return
         kind = type(event)
         if kind is Snapshot:
             event = event.trade
@@ -125,12 +126,19 @@ class FeedPipeline:
             if event.total_volume <= self._last_total.get(event.symbol, -1):
                 return
             self._last_total[event.symbol] = event.total_volume
-            store.add("trades", [{
-                "ts": event.ts, "day": event.day, "symbol": event.symbol, "price": event.price,
-                "volume": event.volume, "side": int(event.side or 0), "total_volume": event.total_volume,
-                "total_value": event.total_value,
-            }])
-        elif kind is ForeignFlow:
+            side = int(event.side or 0)
+            if self.publisher is not None:
+                self.publisher.trade(event.symbol, event.ts, event.price, event.volume, side, event.total_volume)
+            if store is not None:
+                store.add("trades", [{
+                    "ts": event.ts, "day": event.day, "symbol": event.symbol, "price": event.price,
+                    "volume": event.volume, "side": side, "total_volume": event.total_volume,
+                    "total_value": event.total_value,
+                }])
+            return
+        if store is None:
+            return
+        if kind is ForeignFlow:
             store.add("foreign", [{
                 "ts": event.ts, "day": event.day, "symbol": event.symbol, "buy_vol": event.buy_vol,
                 "sell_vol": event.sell_vol, "buy_val": event.buy_val, "sell_val": event.sell_val,
@@ -166,7 +174,10 @@ class FeedPipeline:
             service.board.publish(_board_row(r) for r in rows)
         self._core_version = version
         for alert in core.drain_alerts():
-            service.record_alert(alert_record(alert))
+            record = alert_record(alert)
+            service.record_alert(record)
+            if self.publisher is not None:
+                self.publisher.alert(record)
         seen = (core.version, service.board.version)
         if seen != self._viewed:  # a quiet tick (no message since the last) rebuilds nothing
             self._viewed = seen
@@ -175,6 +186,9 @@ class FeedPipeline:
             service.view = self.views.build(summary, service.board.rows())
             if core.clock:
                 self._store_basis(summary["basis"], core.clock)
+        if self.publisher is not None:
+            view = service.view
+            self.publisher.tick(service.board, view.summary, view.parts.get("leaders"))
         if self.feed is not None and self.feed.status.state in _DOWN_STATES:
             service.note_disconnected(self.feed.status.last_error or f"feed {self.feed.status.state}")
 

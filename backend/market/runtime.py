@@ -24,6 +24,8 @@ from backend.market.settings import MarketSettings
 from backend.market.store import MarketStore
 from backend.market.watchlists import UserData
 from backend.stores import Stores
+from backend.stream.bus import EventBus
+from backend.stream.market import MarketPublisher
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,10 @@ def install_market_service(
     feed_factory: FeedFactory | None = None,
     settings: MarketSettings | None = None,
     start: bool = True,
+    bus: EventBus | None = None,
 ) -> MarketService | None:
     """Create, register and (by default) start this process's market service."""
-    service = build_market_service(stores, feed_factory=feed_factory, settings=settings)
+    service = build_market_service(stores, feed_factory=feed_factory, settings=settings, bus=bus)
     if service is None:
         return None
     server.extensions[EXTENSION_KEY] = service
@@ -54,9 +57,11 @@ def build_market_service(
     *,
     feed_factory: FeedFactory | None = None,
     settings: MarketSettings | None = None,
+    bus: EventBus | None = None,
 ) -> MarketService | None:
     """The market service with its history store, user data, core and feed pipeline, not started
-    (the web process installs it; the feed process of server mode runs it on its own)."""
+    (the web process installs it; the feed process of server mode runs it on its own); with
+    ``bus``, its trades, alerts and throttled market channels go out as events there."""
     settings = settings or stores.settings.market
     if not settings.enabled:
         log.info("live market service disabled (DESKBOARD_MARKET_ENABLED=false)")
@@ -72,6 +77,8 @@ def build_market_service(
     core = MarketCore()
     service.attach_core(core)
     service.pipeline = FeedPipeline(service, core, feed_factory or default_feed_factory(settings))
+    if bus is not None:
+        service.pipeline.publisher = MarketPublisher(bus)
     return service
 
 
