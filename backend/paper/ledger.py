@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.market.events import Phase
 from backend.market.reference import vn_day
-from backend.meta.models import PaperCashMove, PaperFill, PaperLot, PaperOrder, PaperPortfolio, PaperSnapshot
+from backend.meta.models import PaperCashMove, PaperSnapshot
 from backend.meta.store import MetaStore
 from backend.paper.calendar import TradingCalendar
 from backend.paper.matching import crosses, joins_auction, triggered, walk
@@ -43,17 +43,32 @@ from backend.paper.money import DEFAULT_COMMISSION, DEFAULT_SALES_TAX, Charges, 
 from backend.paper.orders import OrderError, OrderRequest, check_prices, parse_order
 from backend.paper.performance import performance
 from backend.paper.quotes import Level, Quote
+from backend.paper.statements import (
+    ADD_TO_PORTFOLIO,
+    BOOK,
+    FILLS,
+    INSERT_FILLS,
+    INSERT_LOTS,
+    INSERT_ORDER,
+    LOCK,
+    LOCK_FOR_UPDATE,
+    LOTS,
+    ORDER,
+    ORDER_OF,
+    ORDERS,
+    PORTFOLIOS,
+    RESERVED,
+    SELLABLE_LOTS,
+    UPDATE_LOT,
+    UPDATE_ORDER,
+    WORKING,
+)
 
 DEFAULT_CASH: Final = 1_000_000_000  # 1 billion đồng
 CASH_MAX: Final = 10**15
 NAME_MAX: Final = 80
 NAME_PATTERN: Final = r"^[\w][\w .,()&-]*$"  # a label: letters (Vietnamese too), digits and a little punctuation
-WORKING: Final = ("pending", "open", "partially_filled")
-PORTFOLIOS: Table = PaperPortfolio.__table__  # type: ignore[assignment]
 MOVES: Table = PaperCashMove.__table__  # type: ignore[assignment]
-ORDERS: Table = PaperOrder.__table__  # type: ignore[assignment]
-FILLS: Table = PaperFill.__table__  # type: ignore[assignment]
-LOTS: Table = PaperLot.__table__  # type: ignore[assignment]
 SNAPSHOTS: Table = PaperSnapshot.__table__  # type: ignore[assignment]
 AUCTIONS: Final = {Phase.ATO: "ato", Phase.ATC: "atc"}
 OUT_OF_HOURS: Final = {Phase.PRE_OPEN: "before the open", Phase.LUNCH: "at its lunch break",
@@ -70,6 +85,37 @@ class Placed:
     order: dict[str, Any]
     fills: list[dict[str, Any]]
     repeated: bool = False  # the idempotency key had been used: this is the first order, unchanged
+
+
+@dataclass
+class _Book:
+    """A locked portfolio as one transaction sees it: its cash and charges, the cash its working
+    buys hold, the shares of one symbol its working sells may still sell, and the order an
+    idempotency key names (if any)."""
+
+    pid: int
+    cash: int
+    charges: Charges
+    reserved: int = 0
+    committed: int = 0
+    seen: int | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> _Book:
+        return cls(row["id"], int(row["cash"]), Charges(Decimal(row["commission"]), Decimal(row["sales_tax"])))
+
+    @property
+    def free(self) -> int:
+        return self.cash - self.reserved
+
+
+def _hold(side: str, left: int, price: int | None, ceiling: int, charges: Charges) -> int:
+    """The cash a buy holds for the ``left`` shares it may still buy: at its limit, or — a market
+    or stop buy with no limit — the day's ceiling, with the fee."""
+    if side != "buy" or not left:
+        return 0
+    bound = price if price is not None else ceiling
+    return left * bound + charges.fee(left * bound)
 
 
 def _whole(name: str, value: object, *, low: int, high: int) -> int:
@@ -239,51 +285,23 @@ class Ledger:
             raise OrderError(f"symbol: {order.symbol} is not on the board")
         check_prices(order, quote)
         with self.meta.write() as conn:
-            self._lock(conn, pid, owner)
-            if order.idempotency_key is not None:
-                seen = conn.execute(select(ORDERS).where(ORDERS.c.portfolio_id == pid,
-                                                         ORDERS.c.idempotency_key == order.idempotency_key)).first()
-                if seen is not None:
-                    return Placed(self._order(seen._mapping), self._fills_of(conn, seen.id), repeated=True)
-            session = self._session(order, quote)
-            fills: list[Level] = []
-            rest_price = order.limit_price
-            if session == "continuous" and order.type in ("market", "limit"):
-                fills = walk(order.side, order.quantity, order.limit_price, quote)
-                if order.type == "market":
-                    if not fills:
-                        side = "offers" if order.side == "buy" else "bids"
-                        raise OrderError(f"type: there are no {side} for {order.symbol} on the board "
-                                         "to fill a market order; place a limit order")
-                    rest_price = fills[-1][0]  # the remainder rests at the last price filled (market-to-limit)
-            self._affordable(conn, pid, order, quote, fills, rest_price)
-            left = order.quantity - sum(q for _, q in fills)
-            status = "filled" if left == 0 else (
-                "pending" if session != "continuous" or order.type in ("stop", "stop_limit") else
-                "partially_filled" if fills else "open")
-            oid = conn.execute(insert(ORDERS).values(
-                portfolio_id=pid, idempotency_key=order.idempotency_key, symbol=order.symbol, side=order.side,
-                type=order.type, quantity=order.quantity, filled_quantity=0, limit_price=rest_price,
-                stop_price=order.stop_price, time_in_force=order.time_in_force, session=session, status=status,
-                reason=(f"the rest waits at {rest_price:,} (market to limit)"
-                        if session == "continuous" and order.type == "market" and left else ""),
-                reserved_cash=0, trading_day=quote.day, created_at=_now(), updated_at=_now()
-            )).inserted_primary_key[0]
-            made = [self._fill(conn, pid, oid, order.symbol, order.side, price, shares, quote.day)
-                    for price, shares in fills]
-            self._settle_order(conn, oid, quote.ceiling)
-            return Placed(self._order(self._order_row(conn, oid)), made)
+            book = self._book(conn, self._lock(conn, pid, owner), order.symbol, order.idempotency_key)
+            if book.seen is not None:
+                return Placed(self._order(self._order_row(conn, book.seen)), self._fills_of(conn, book.seen),
+                              repeated=True)
+            return self._enter(conn, book, order, quote)
 
     def cancel(self, pid: int, owner: str, oid: int) -> dict[str, Any]:
         with self.meta.write() as conn:
             self._lock(conn, pid, owner)
-            row = conn.execute(select(ORDERS).where(ORDERS.c.id == oid, ORDERS.c.portfolio_id == pid)).first()
+            row = conn.execute(ORDER_OF, {"oid": oid, "pid": pid}).first()
             if row is None:
                 raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
             if row.status not in WORKING:
                 raise OrderError(f"order {oid} is {row.status.replace('_', ' ')}: there is nothing left to cancel")
-            self._end(conn, oid, "cancelled", "cancelled by the trader")
-            return self._order(self._order_row(conn, oid))
+            ended = {"status": "cancelled", "reason": "cancelled by the trader", "reserved_cash": 0}
+            self._set(conn, oid, **ended)
+            return self._order({**row._mapping, **ended})
 
     def orders(self, pid: int, owner: str, *, working: bool | None = None) -> list[dict[str, Any]]:
         with self.meta.read() as conn:
@@ -300,6 +318,41 @@ class Ledger:
             rows = conn.execute(select(FILLS).where(FILLS.c.portfolio_id == pid).order_by(FILLS.c.id))
             return [self._fill_public(r._mapping) for r in rows]
 
+    def _enter(self, conn: Connection, book: _Book, order: OrderRequest, quote: Quote) -> Placed:
+        """A new order, checked against ``book`` and written with what it filled on the board now,
+        its status and the cash it holds for the rest — each in one statement."""
+        session = self._session(order, quote)
+        fills: list[Level] = []
+        rest_price = order.limit_price
+        if session == "continuous" and order.type in ("market", "limit"):
+            fills = walk(order.side, order.quantity, order.limit_price, quote)
+            if order.type == "market":
+                if not fills:
+                    side = "offers" if order.side == "buy" else "bids"
+                    raise OrderError(f"type: there are no {side} for {order.symbol} on the board "
+                                     "to fill a market order; place a limit order")
+                rest_price = fills[-1][0]  # the remainder rests at the last price filled (market-to-limit)
+        lots = self._lots(conn, book.pid, order.symbol, quote.day) if order.side == "sell" else []
+        self._affordable(conn, book, order, quote, fills, rest_price, lots)
+        filled = sum(q for _, q in fills)
+        left = order.quantity - filled
+        status = "filled" if left == 0 else (
+            "pending" if session != "continuous" or order.type in ("stop", "stop_limit") else
+            "partially_filled" if filled else "open")
+        at = _now()
+        values = {
+            "portfolio_id": book.pid, "idempotency_key": order.idempotency_key, "symbol": order.symbol,
+            "side": order.side, "type": order.type, "quantity": order.quantity, "filled_quantity": filled,
+            "limit_price": rest_price, "stop_price": order.stop_price, "time_in_force": order.time_in_force,
+            "session": session, "status": status,
+            "reason": (f"the rest waits at {rest_price:,} (market to limit)"
+                       if session == "continuous" and order.type == "market" and left else ""),
+            "reserved_cash": _hold(order.side, left, rest_price, quote.ceiling, book.charges),
+            "trading_day": quote.day, "created_at": at, "updated_at": at}
+        oid = conn.execute(INSERT_ORDER, values).inserted_primary_key[0]
+        made = self._record(conn, book, oid, order.symbol, order.side, fills, quote.day, lots)
+        return Placed(self._order({**values, "id": oid}), made)
+
     # -- the board moves ---------------------------------------------------------------------------
 
     def on_quote(self, quote: Quote) -> list[dict[str, Any]]:
@@ -311,10 +364,10 @@ class Ledger:
         made: list[dict[str, Any]] = []
         for oid, pid in ids:
             with self.meta.write() as conn:
-                self._lock(conn, pid, None)
+                book = _Book.of(self._lock(conn, pid, None))
                 row = self._order_row(conn, oid)
                 if row["status"] in WORKING:
-                    made += self._work(conn, row, quote)
+                    made += self._work(conn, book, row, quote)
         return made
 
     def expire_day(self, day: date) -> int:
@@ -324,21 +377,23 @@ class Ledger:
                                                            ORDERS.c.time_in_force == "day",
                                                            ORDERS.c.trading_day <= day)).all()
             for (oid,) in rows:
-                self._end(conn, oid, "expired", "a day order: expired at the close")
+                self._set(conn, oid, status="expired", reason="a day order: expired at the close", reserved_cash=0)
         return len(rows)
 
-    def _work(self, conn: Connection, row: dict[str, Any], quote: Quote) -> list[dict[str, Any]]:
+    def _work(self, conn: Connection, book: _Book, row: dict[str, Any], quote: Quote) -> list[dict[str, Any]]:
+        """One working order against ``quote``; what changes about it is written once, at the end."""
         oid, side, left = row["id"], row["side"], row["quantity"] - row["filled_quantity"]
-        pid, symbol = row["portfolio_id"], row["symbol"]
         session = row["session"]
         # a day order lives until its session's day closes; one waiting for the next session
         # (sent at lunch, before the open or after the close) has not had its day yet
         closed = quote.phase in (Phase.PUT_THROUGH, Phase.CLOSED)
         if row["time_in_force"] == "day" and session != "queued" and (
                 row["trading_day"] < quote.day or (closed and session == "continuous")):
-            self._end(conn, oid, "expired", "a day order: expired at the close")
+            self._set(conn, oid, status="expired", reason="a day order: expired at the close", reserved_cash=0)
             return []
-        fills: list[Level] = []
+        changes: dict[str, Any] = {}
+        fills: list[Level] | None = []
+        lots: list[list[int]] = []
         if session in ("ato", "atc"):
             price = self._auction_price(session, quote)
             if price is None:
@@ -346,63 +401,78 @@ class Ledger:
             if joins_auction(side, row["limit_price"], price):
                 fills = [(price, left)]
             elif row["type"] == "market":
-                self._end(conn, oid, "cancelled", f"the {session.upper()} auction did not fill it")
+                self._set(conn, oid, status="cancelled", reason=f"the {session.upper()} auction did not fill it",
+                          reserved_cash=0)
                 return []
-            self._set(conn, oid, session="continuous")
+            changes["session"] = "continuous"
         elif session == "queued":
             if quote.phase in AUCTIONS:
                 self._set(conn, oid, session=AUCTIONS[quote.phase], trading_day=quote.day)
                 return []
             if quote.phase != Phase.CONTINUOUS:
                 return []
-            self._set(conn, oid, session="continuous", trading_day=quote.day)
+            changes.update(session="continuous", trading_day=quote.day)
             if row["type"] in ("market", "limit"):
-                fills = self._enter(conn, row, quote, left)
+                fills = self._reach(conn, book, row, quote, left, changes, lots)
         elif quote.phase != Phase.CONTINUOUS:
             return []
         elif row["type"] in ("stop", "stop_limit") and row["status"] == "pending":
             if not triggered(side, row["stop_price"], quote):
                 return []
-            self._set(conn, oid, type="market" if row["type"] == "stop" else "limit",
-                      reason=f"stop {row['stop_price']:,} reached at {quote.last:,}")
-            fills = self._enter(conn, {**row, "type": "market" if row["type"] == "stop" else "limit"}, quote, left)
+            changes.update(type="market" if row["type"] == "stop" else "limit",
+                           reason=f"stop {row['stop_price']:,} reached at {quote.last:,}")
+            fills = self._reach(conn, book, row, quote, left, changes, lots)
         elif row["limit_price"] is not None and crosses(side, row["limit_price"], quote):
             fills = [(row["limit_price"], left)]
-        made = [self._fill(conn, pid, oid, symbol, side, price, shares, quote.day) for price, shares in fills]
-        self._settle_order(conn, oid, quote.ceiling)
+        else:
+            return []  # resting, and the board has not reached it
+        if fills is None:
+            return []  # it ended without filling
+        if fills and side == "sell" and not lots:
+            lots = self._lots(conn, book.pid, row["symbol"], quote.day)
+        made = self._record(conn, book, oid, row["symbol"], side, fills, quote.day, lots)
+        current = {**row, **changes, "filled_quantity": row["filled_quantity"] + sum(q for _, q in fills)}
+        left = current["quantity"] - current["filled_quantity"]
+        waiting = current["session"] in ("queued", "ato", "atc") or current["type"] in ("stop", "stop_limit")
+        status = ("filled" if left == 0 else "pending" if waiting else
+                  "partially_filled" if current["filled_quantity"] else "open")
+        # what is left holds cash at its limit, or — a market or stop buy with no limit — the day's ceiling
+        self._set(conn, oid, **changes, filled_quantity=current["filled_quantity"], status=status,
+                  reserved_cash=_hold(side, left, current["limit_price"], quote.ceiling, book.charges))
         return made
 
-    def _enter(self, conn: Connection, row: dict[str, Any], quote: Quote, left: int) -> list[Level]:
-        """A working order that reaches the market now: walk the book, rest what is left."""
-        limit = row["limit_price"] if row["type"] == "limit" else None
-        fills = walk(row["side"], left, limit, quote)
-        if row["type"] == "market":
+    def _reach(self, conn: Connection, book: _Book, row: dict[str, Any], quote: Quote, left: int,
+               changes: dict[str, Any], lots: list[list[int]]) -> list[Level] | None:
+        """A working order that reaches the market now: walk the book, rest what is left (None:
+        a market order found nothing and was cancelled). Sells leave the lots they may sell in ``lots``."""
+        kind = changes.get("type", row["type"])
+        fills = walk(row["side"], left, row["limit_price"] if kind == "limit" else None, quote)
+        if kind == "market":
             if not fills:
-                self._end(conn, row["id"], "cancelled", "no opposite quotes on the board to fill it")
-                return []
-            self._set(conn, row["id"], limit_price=fills[-1][0], type="limit")
+                self._set(conn, row["id"], **{**changes, "status": "cancelled", "reserved_cash": 0,
+                                               "reason": "no opposite quotes on the board to fill it"})
+                return None
+            changes.update(limit_price=fills[-1][0], type="limit")
+        self._load(conn, book, row["symbol"], None, skip=row["id"])
         # a buy can only spend what it held and what is free: fills beyond that are not made
         if row["side"] == "buy":
-            charges = self._charges(conn, row["portfolio_id"])
-            budget = self._free_cash(conn, row["portfolio_id"]) + row["reserved_cash"]
+            budget = book.free + row["reserved_cash"]
             kept = []
             for price, shares in fills:
-                cost = price * shares + charges.fee(price * shares)
+                cost = price * shares + book.charges.fee(price * shares)
                 if cost > budget:
                     break
                 budget -= cost
                 kept.append((price, shares))
-            fills = kept
-        else:
-            sellable = self._sellable(conn, row["portfolio_id"], row["symbol"], quote.day, exclude=row["id"])
-            kept, room = [], sellable
-            for price, shares in fills:
-                take = min(shares, room)
-                if take:
-                    kept.append((price, take))
-                room -= take
-            fills = kept
-        return fills
+            return kept
+        lots += self._lots(conn, book.pid, row["symbol"], quote.day)
+        kept, room = [], sum(lot[1] for lot in lots) - book.committed
+        for price, shares in fills:
+            take = min(shares, room)
+            if take:
+                kept.append((price, take))
+            room -= take
+        return kept
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
@@ -419,84 +489,73 @@ class Ledger:
                              "next session)")
         return "queued"
 
-    def _affordable(self, conn: Connection, pid: int, order: OrderRequest, quote: Quote, fills: list[Level],
-                    rest_price: int | None) -> None:
+    def _affordable(self, conn: Connection, book: _Book, order: OrderRequest, quote: Quote, fills: list[Level],
+                    rest_price: int | None, lots: list[list[int]]) -> None:
         if order.side == "sell":
-            sellable = self._sellable(conn, pid, order.symbol, quote.day)
+            sellable = sum(lot[1] for lot in lots) - book.committed
             if order.quantity > sellable:
-                arriving = self._arriving(conn, pid, order.symbol, quote.day)
+                arriving = self._arriving(conn, book.pid, order.symbol, quote.day)
                 later = f"; {arriving[1]:,} more become sellable on {arriving[0]}" if arriving else ""
                 raise OrderError(f"quantity: {order.quantity:,} shares of {order.symbol} to sell, "
                                  f"{sellable:,} can be sold now{later}")
             return
-        charges = self._charges(conn, pid)
-        need = sum(p * q + charges.fee(p * q) for p, q in fills)
+        need = sum(p * q + book.charges.fee(p * q) for p, q in fills)
         left = order.quantity - sum(q for _, q in fills)
         bound = rest_price if rest_price is not None else quote.ceiling  # a stop buy may pay up to the ceiling
-        need += left * bound + charges.fee(left * bound)
-        free = self._free_cash(conn, pid)
-        if need > free:
-            raise OrderError(f"cash: this order needs up to {need:,} đồng with fees, {free:,} is free")
+        need += left * bound + book.charges.fee(left * bound)
+        if need > book.free:
+            raise OrderError(f"cash: this order needs up to {need:,} đồng with fees, {book.free:,} is free")
 
-    def _fill(self, conn: Connection, pid: int, oid: int, symbol: str, side: str, price: int, shares: int,
-              day: date) -> dict[str, Any]:
-        charges = self._charges(conn, pid)
-        gross = price * shares
-        fee, tax = charges.fee(gross), charges.tax(gross, side)
-        realised = 0
-        if side == "sell":
-            left = shares
-            lots = conn.execute(select(LOTS).where(LOTS.c.portfolio_id == pid, LOTS.c.symbol == symbol,
-                                                   LOTS.c.remaining > 0, LOTS.c.sellable_from <= day)
-                                .order_by(LOTS.c.id)).all()
-            for lot in lots:
-                take = min(left, lot.remaining)
-                realised += (price - lot.price) * take
-                conn.execute(update(LOTS).where(LOTS.c.id == lot.id).values(remaining=lot.remaining - take))
-                left -= take
-                if left == 0:
-                    break
-            if left:  # checked before: a sell never closes more than the sellable lots hold
-                raise OrderError(f"quantity: {left:,} shares of {symbol} are not sellable")
-        cash = gross - fee - tax if side == "sell" else -(gross + fee)
+    def _record(self, conn: Connection, book: _Book, oid: int, symbol: str, side: str, fills: list[Level],
+                day: date, lots: list[list[int]]) -> list[dict[str, Any]]:
+        """Write ``fills`` of order ``oid``: the fills in one statement, the lots they open (a buy) or
+        close (a sell, FIFO over ``lots``: [id, remaining, price] of the sellable lots, oldest first)
+        in one more, and what they did to the portfolio's totals in a third. The order's own
+        filled quantity is its caller's to write."""
+        if not fills:
+            return []
         at = _now()
-        fid = conn.execute(insert(FILLS).values(
-            order_id=oid, portfolio_id=pid, symbol=symbol, side=side, quantity=shares, price=price, gross=gross,
-            fee=fee, tax=tax, cash=cash, realized_pnl=realised, trading_day=day, at=at)).inserted_primary_key[0]
+        rows: list[dict[str, Any]] = []
+        closed: dict[int, int] = {}  # lot id → what remains of it
+        for price, shares in fills:
+            gross = price * shares
+            realised = 0
+            if side == "sell":
+                want = shares
+                for lot in lots:
+                    take = min(want, lot[1])
+                    if take:
+                        realised += (price - lot[2]) * take
+                        lot[1] -= take
+                        closed[lot[0]] = lot[1]
+                        want -= take
+                    if want == 0:
+                        break
+                if want:  # checked before: a sell never closes more than the sellable lots hold
+                    raise OrderError(f"quantity: {want:,} shares of {symbol} are not sellable")
+            fee, tax = book.charges.fee(gross), book.charges.tax(gross, side)
+            rows.append({"order_id": oid, "portfolio_id": book.pid, "symbol": symbol, "side": side,
+                         "quantity": shares, "price": price, "gross": gross, "fee": fee, "tax": tax,
+                         "cash": gross - fee - tax if side == "sell" else -(gross + fee), "realized_pnl": realised,
+                         "trading_day": day, "at": at})
+        for row, fid in zip(rows, conn.execute(INSERT_FILLS, rows).scalars().all(), strict=True):
+            row["id"] = fid
         if side == "buy":
-            conn.execute(insert(LOTS).values(portfolio_id=pid, fill_id=fid, symbol=symbol, quantity=shares,
-                                             remaining=shares, price=price, sellable_from=self.calendar.settles(day)))
-        conn.execute(update(PORTFOLIOS).where(PORTFOLIOS.c.id == pid).values(
-            cash=PORTFOLIOS.c.cash + cash, realized_pnl=PORTFOLIOS.c.realized_pnl + realised,
-            fees=PORTFOLIOS.c.fees + fee, taxes=PORTFOLIOS.c.taxes + tax))
-        conn.execute(update(ORDERS).where(ORDERS.c.id == oid).values(
-            filled_quantity=ORDERS.c.filled_quantity + shares, updated_at=at))
-        return {"id": fid, "order_id": oid, "symbol": symbol, "side": side, "quantity": shares, "price": price,
-                "gross": gross, "fee": fee, "tax": tax, "cash": cash, "realized_pnl": realised,
-                "trading_day": day.isoformat(), "at": _iso(at)}
-
-    def _settle_order(self, conn: Connection, oid: int, ceiling: int) -> None:
-        """The order's status from what is filled and what it waits for, and the cash it holds for
-        what is left: at its limit, or — a market or stop buy with no limit — the day's ceiling."""
-        row = self._order_row(conn, oid)
-        if row["status"] not in WORKING:
-            return
-        left = row["quantity"] - row["filled_quantity"]
-        waiting = row["session"] in ("queued", "ato", "atc") or row["type"] in ("stop", "stop_limit")
-        status = ("filled" if left == 0 else "pending" if waiting else
-                  "partially_filled" if row["filled_quantity"] else "open")
-        reserve = 0
-        if row["side"] == "buy" and left:
-            charges = self._charges(conn, row["portfolio_id"])
-            price = row["limit_price"] if row["limit_price"] is not None else ceiling
-            reserve = left * price + charges.fee(left * price)
-        self._set(conn, oid, status=status, reserved_cash=reserve)
-
-    def _end(self, conn: Connection, oid: int, status: str, reason: str) -> None:
-        self._set(conn, oid, status=status, reason=reason, reserved_cash=0)
+            settles = self.calendar.settles(day)
+            conn.execute(INSERT_LOTS, [{"portfolio_id": book.pid, "fill_id": r["id"], "symbol": symbol,
+                                        "quantity": r["quantity"], "remaining": r["quantity"], "price": r["price"],
+                                        "sellable_from": settles} for r in rows])
+        else:
+            conn.execute(UPDATE_LOT, [{"lot": lot, "remaining": left} for lot, left in closed.items()])
+        moved = sum(r["cash"] for r in rows)
+        conn.execute(ADD_TO_PORTFOLIO, {"pid": book.pid, "cash_moved": moved,
+                                        "realised": sum(r["realized_pnl"] for r in rows),
+                                        "fee_paid": sum(r["fee"] for r in rows), "tax_paid": sum(r["tax"] for r in rows)})
+        book.cash += moved
+        return [self._fill_public(r) for r in rows]
 
     def _set(self, conn: Connection, oid: int, **values: Any) -> None:
-        conn.execute(update(ORDERS).where(ORDERS.c.id == oid).values(updated_at=_now(), **values))
+        conn.execute(UPDATE_ORDER, {"oid": oid, "updated_at": _now(), **values})
 
     def _auction_price(self, session: str, quote: Quote) -> int | None:
         if session == "ato" and quote.phase not in (Phase.PRE_OPEN, Phase.ATO):
@@ -506,23 +565,22 @@ class Ledger:
         return None
 
     def _reserved(self, conn: Connection, pid: int) -> int:
-        return int(conn.execute(select(func.coalesce(func.sum(ORDERS.c.reserved_cash), 0)).where(
-            ORDERS.c.portfolio_id == pid, ORDERS.c.status.in_(WORKING))).scalar_one())
+        return int(conn.execute(RESERVED, {"pid": pid}).scalar_one())
 
-    def _free_cash(self, conn: Connection, pid: int) -> int:
-        cash = conn.execute(select(PORTFOLIOS.c.cash).where(PORTFOLIOS.c.id == pid)).scalar_one()
-        return int(cash) - self._reserved(conn, pid)
+    def _book(self, conn: Connection, row: dict[str, Any], symbol: str, key: str | None) -> _Book:
+        """The locked portfolio ``row`` with what its working orders hold and the order ``key`` names."""
+        return self._load(conn, _Book.of(row), symbol, key)
 
-    def _sellable(self, conn: Connection, pid: int, symbol: str, day: date, exclude: int | None = None) -> int:
-        """Shares settled by ``day`` less what working sell orders (but ``exclude``) may still sell."""
-        held = conn.execute(select(func.coalesce(func.sum(LOTS.c.remaining), 0)).where(
-            LOTS.c.portfolio_id == pid, LOTS.c.symbol == symbol, LOTS.c.sellable_from <= day)).scalar_one()
-        query = select(func.coalesce(func.sum(ORDERS.c.quantity - ORDERS.c.filled_quantity), 0)).where(
-            ORDERS.c.portfolio_id == pid, ORDERS.c.symbol == symbol, ORDERS.c.side == "sell",
-            ORDERS.c.status.in_(WORKING))
-        if exclude is not None:
-            query = query.where(ORDERS.c.id != exclude)
-        return int(held) - int(conn.execute(query).scalar_one())
+    def _load(self, conn: Connection, book: _Book, symbol: str, key: str | None, skip: int = -1) -> _Book:
+        reserved, committed, seen = conn.execute(
+            BOOK, {"pid": book.pid, "symbol": symbol, "key": key, "skip": skip}).one()
+        book.reserved, book.committed, book.seen = int(reserved), int(committed), seen
+        return book
+
+    def _lots(self, conn: Connection, pid: int, symbol: str, day: date) -> list[list[int]]:
+        """The lots of ``symbol`` sellable on ``day``, oldest first, as [id, remaining, price]."""
+        return [[lot, int(left), int(price)] for lot, left, price in
+                conn.execute(SELLABLE_LOTS, {"pid": pid, "symbol": symbol, "day": day})]
 
     def _arriving(self, conn: Connection, pid: int, symbol: str, day: date) -> tuple[date, int] | None:
         row = conn.execute(select(LOTS.c.sellable_from, func.sum(LOTS.c.remaining)).where(
@@ -537,10 +595,8 @@ class Ledger:
 
     def _lock(self, conn: Connection, pid: int, owner: str | None) -> dict[str, Any]:
         """The portfolio's row, locked for this transaction (and checked to be ``owner``'s)."""
-        query = select(PORTFOLIOS).where(PORTFOLIOS.c.id == pid)
-        if self.meta.backend == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        query = LOCK_FOR_UPDATE if self.meta.backend == "postgresql" else LOCK
+        row = conn.execute(query, {"pid": pid}).first()
         if row is None or (owner is not None and row.owner != owner):
             raise PortfolioNotFound(f"there is no portfolio {pid}")
         return dict(row._mapping)
@@ -552,7 +608,7 @@ class Ledger:
         return dict(row._mapping)
 
     def _order_row(self, conn: Connection, oid: int) -> dict[str, Any]:
-        return dict(conn.execute(select(ORDERS).where(ORDERS.c.id == oid)).one()._mapping)
+        return dict(conn.execute(ORDER, {"oid": oid}).one()._mapping)
 
     def _fills_of(self, conn: Connection, oid: int) -> list[dict[str, Any]]:
         rows = conn.execute(select(FILLS).where(FILLS.c.order_id == oid).order_by(FILLS.c.id))
