@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -445,6 +446,7 @@ class PaperOrder(Base):
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in ORDER_STATUSES)})", name="status"),
         CheckConstraint("side IN ('buy', 'sell')", name="side"),
         CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled"),
+        Index("ix_paper_orders_working", "portfolio_id", "status"),  # what a portfolio's working orders hold
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -465,6 +467,8 @@ class PaperOrder(Base):
     trading_day: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    # the order this one replaced (an amend: that one cancelled, this one placed, in one transaction)
+    replaces: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PaperFill(Base):
@@ -492,7 +496,8 @@ class PaperLot(Base):
     """Shares bought by one fill and not yet sold: the FIFO queue of a position."""
 
     __tablename__ = "paper_lots"
-    __table_args__ = (CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining"),)
+    __table_args__ = (CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining"),
+                      Index("ix_paper_lots_holding", "portfolio_id", "symbol"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("paper_portfolios.id", ondelete="CASCADE"), index=True)

@@ -169,7 +169,7 @@ def test_the_watchlist_revision_upgrades_a_store_in_use_and_downgrades_cleanly(m
         conn.execute(text("INSERT INTO users (id, display_name, created_at) VALUES ('ana', 'Ana', CURRENT_TIMESTAMP)"))
     upgrade_store(store)
     assert {"watchlists", "price_rules", "jobs"} <= _tables(meta_url)
-    assert store.ping()["schema_version"] == head_revision() == "0009"
+    assert store.ping()["schema_version"] == head_revision() == "0010"
     assert "measurements" in _tables(meta_url)
     with store.write() as conn:
         conn.execute(text("INSERT INTO price_rules (id, symbol, op, price, note, created_at) "
