@@ -91,6 +91,9 @@ ROUTES: Final[dict[str, str]] = {
     "research_api.indicator_catalogue": p.RESEARCH_VIEW,
     "research_api.compute_indicators": p.RESEARCH_RUN,
     "symbols_api.symbol_price": p.MARKET_VIEW,
+    "alerts_api.list_rules": p.MARKET_VIEW,
+    "alerts_api.create_rule": p.MARKET_RULES_EDIT,
+    "alerts_api.delete_rule": p.MARKET_RULES_EDIT,
     # The private channels (signals, fills) need PAPER_TRADE too, checked by the route.
     "stream_api.stream": p.MARKET_VIEW,
     "symbols_api.symbol_history": p.MARKET_VIEW,
@@ -287,6 +290,10 @@ OUTPUTS.update({name: p.PAPER_TRADE for name in (
     "paper-summary", "paper-holdings", "paper-orders", "paper-fills", "paper-notices", "paper-band", "paper-review",
     "paper-limit", "paper-confirm", "paper-confirm-text", "paper-url", "paper-equity", "paper-figures",
     "paper-strategies", "paper-signals")})
+# /portfolio's alert rules: editing them is the market page's permission; what they raised is market data
+OUTPUTS.update({"paper-rules": p.MARKET_RULES_EDIT, "paper-rule-message": p.MARKET_RULES_EDIT,
+                "paper-rule-price": p.MARKET_RULES_EDIT, "paper-rule-alerts": p.MARKET_VIEW,
+                "paper-rule-alerts-seen": p.MARKET_VIEW})
 
 # /settings: the user's own defaults and API tokens (callbacks also set the shell's theme, SIGNED_IN above)
 PAGES["/settings"] = p.ACCOUNT_SELF

@@ -8,7 +8,8 @@
                                        simulations and sweeps (research_simulations.py),
                                        walk-forward runs and research jobs (research_runs.py),
                                        paper portfolios and strategies (portfolios.py), a symbol's
-                                       price (symbols.py), the event stream (stream.py)
+                                       price (symbols.py), the event stream (stream.py), users'
+                                       alert rules (alerts.py)
     GET  /api/v1/openapi.json          the OpenAPI document, made from the routes' models
     GET  /api/v1/docs                  Swagger UI over that document, every asset served locally
 
@@ -22,6 +23,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from backend.api import errors
+from backend.api.alerts import alerts_api
 from backend.api.flags import access_api
 from backend.api.health import health_bp
 from backend.api.jobs import jobs_api
@@ -50,6 +52,7 @@ def register_api(server: Flask) -> None:
     server.register_blueprint(symbols_api)
     server.register_blueprint(runs_api)
     server.register_blueprint(stream_api)
+    server.register_blueprint(alerts_api)
     register_spec(server)
 
     # Dash's page routing answers every unknown path with the app's HTML; under /api

@@ -294,7 +294,7 @@ class MarketService:
                 raise UserDataError("price must be a positive number", field="price")
             else:
                 value = float(price)
-            check_rule_price(symbol, value, PriceBand.of_row(symbol, row))
+            check_rule_price(symbol, value, PriceBand.of_row(symbol, row), in_dong=not board_units)
             rule = self.userdata.add_rule(symbol, op, value, note)
         if self.core is not None:
             self.core.add_rule(_engine_rule(rule))

@@ -379,21 +379,38 @@ def _neighbours(price: float, future: bool) -> tuple[float, float]:
     return float(round_to_tick(price, direction=-1)), float(round_to_tick(price, direction=1))
 
 
-def check_rule_price(symbol: str, price: float, band: PriceBand | None) -> None:
-    """Refuse a price the symbol cannot trade at today, saying why and which prices are nearest."""
+def _dong(price: float) -> str:
+    """A stock price in đồng, as typed: whole đồng plainly, any fraction kept."""
+    whole, _, fraction = f"{price:,.6f}".partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def check_rule_price(symbol: str, price: float, band: PriceBand | None, *, in_dong: bool = False) -> None:
+    """Refuse a price the symbol cannot trade at today, saying why and which prices are nearest.
+
+    The reason gives prices as the board shows them (thousands of VND), or in đồng with
+    ``in_dong`` (where the price was given in đồng); futures always in points.
+    """
     if band is None:
         raise UserDataError(f"no price band for {symbol} today: the feed has not sent this symbol, "
                             "so a rule could never be checked", field="symbol")
-    span = f"today's band is {shown_price(symbol, band.floor)}–{shown_price(symbol, band.ceiling)}"
+    dong = in_dong and not band.future
+
+    def shown(p: float) -> str:
+        return _dong(p) if dong else shown_price(symbol, p)
+
+    typed = _dong(price) if dong else _typed(symbol, price)
+    span = f"today's band is {shown(band.floor)}–{shown(band.ceiling)}"
     if price > band.ceiling + 1e-9:
-        raise UserDataError(f"{_typed(symbol, price)} is above {symbol}'s ceiling: {span}; "
-                            f"the nearest valid price is {shown_price(symbol, band.ceiling)}", field="price")
+        raise UserDataError(f"{typed} is above {symbol}'s ceiling: {span}; "
+                            f"the nearest valid price is {shown(band.ceiling)}", field="price")
     if price < band.floor - 1e-9:
-        raise UserDataError(f"{_typed(symbol, price)} is below {symbol}'s floor: {span}; "
-                            f"the nearest valid price is {shown_price(symbol, band.floor)}", field="price")
+        raise UserDataError(f"{typed} is below {symbol}'s floor: {span}; "
+                            f"the nearest valid price is {shown(band.floor)}", field="price")
     if not _on_grid(price, band.future):
         low, high = _neighbours(price, band.future)
         valid = [p for p in (low, high) if band.floor - 1e-9 <= p <= band.ceiling + 1e-9]
         tick = "0.1 point" if band.future else f"{tick_size(price):,} VND at this price"
-        raise UserDataError(f"{_typed(symbol, price)} is not on {symbol}'s price grid (tick {tick}); the nearest valid prices are "
-                            + " or ".join(shown_price(symbol, p) for p in valid), field="price")
+        raise UserDataError(f"{typed} is not on {symbol}'s price grid (tick {tick}); the nearest valid prices are "
+                            + " or ".join(shown(p) for p in valid), field="price")
