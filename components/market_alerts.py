@@ -1,4 +1,4 @@
-"""Alerts panel for /market: the day's alert rows with acknowledgement, and the user's price rules.
+"""Alerts panel for /market: the day's alert rows with acknowledgement, and the users' alert rules.
 
 An Ack button carries its row's id (and the newest alert the row showed) in ``data-`` attributes;
 ``assets/market.js`` reads them from the button that was clicked, so an acknowledgement acts on
@@ -14,7 +14,7 @@ from typing import Any
 import dash_mantine_components as dmc
 from dash import html
 
-from backend.market.watchlists import shown_price
+from backend.market.watchlists import CONDITION_WORDS, StoredRule, shown_price
 
 RULE_DELETE = "market-rule-delete"
 _SEVERITY = {"critical": "red", "warning": "orange", "info": "blue"}
@@ -66,12 +66,19 @@ def alerts_table(alerts: list[dict[str, Any]], *, today: bool, readonly: bool = 
                      className="market-alerts-table")
 
 
-def rules_list(rules: list[Any]) -> Any:
+def rule_text(rule: StoredRule) -> str:
+    """``FPT above 131.00`` (as the board shows prices), ``HPG foreign selling accelerating``."""
+    if rule.price is None:
+        return f"{rule.symbol} {CONDITION_WORDS.get(rule.condition, rule.condition.replace('_', ' '))}"
+    return f"{rule.symbol} {rule.op} {shown_price(rule.symbol, rule.price)}"
+
+
+def rules_list(rules: list[StoredRule]) -> Any:
     if not rules:
-        return dmc.Text("No price rules yet.", size="sm", c="dimmed")
+        return dmc.Text("No alert rules yet.", size="sm", c="dimmed")
     return dmc.Stack([
         dmc.Group([
-            dmc.Text(f"{r.symbol} {r.op} {shown_price(r.symbol, r.price)}", size="sm", className="market-rule"),
+            dmc.Text(rule_text(r), size="sm", className="market-rule"),
             dmc.Text(r.note, size="xs", c="dimmed"),
             dmc.Button("Delete", id={"type": RULE_DELETE, "id": r.id}, size="compact-xs", variant="subtle",
                        color="red"),

@@ -34,7 +34,7 @@ from components.board_status import (
     source_badge,
     status_key,
 )
-from components.market_alerts import RULE_DELETE, alerts_table, rules_list
+from components.market_alerts import RULE_DELETE, alerts_table, rule_text, rules_list
 
 dash.register_page(__name__, path="/market", title="Market", name="Market", order=3)
 
@@ -92,7 +92,10 @@ def _rule_form(symbols: list[str]) -> dmc.Group:
     return dmc.Group([
         dmc.Select(id=ids.RULE_SYMBOL, data=symbols, searchable=True, placeholder="Symbol", size="xs", w=130,
                    comboboxProps={"withinPortal": True}),
-        dmc.SegmentedControl(id=ids.RULE_OP, data=["above", "below"], value="above", size="xs"),
+        dmc.SegmentedControl(id=ids.RULE_OP, value="above", size="xs", data=[
+            {"value": "above", "label": "above"}, {"value": "below", "label": "below"},
+            {"value": "foreign_buy_accelerating", "label": "foreign buying"},
+            {"value": "foreign_sell_accelerating", "label": "foreign selling"}]),
         dmc.NumberInput(id=ids.RULE_PRICE, placeholder="price as on the board", size="xs", w=170, min=0,
                         decimalScale=2),
         dmc.Button("Add rule", id=ids.RULE_ADD, size="xs", variant="light"),
@@ -163,7 +166,7 @@ def layout(date: str | None = None, kiosk: str | None = None, **_: Any) -> html.
             _card(title(ids.LEADERS_TITLE, "leaders"), graph(ids.FOREIGN_LEADERS)),
             _card(title(ids.BASIS_TITLE, "basis"), graph(ids.BASIS)),
             _card(alerts_controls, html.Div(id=ids.ALERTS, className="market-alerts"),
-                  None if is_kiosk or not edits_rules else html.Div([dmc.Title("Price rules", order=6, mt="sm"), _rule_form(symbols),
+                  None if is_kiosk or not edits_rules else html.Div([dmc.Title("Alert rules", order=6, mt="sm"), _rule_form(symbols),
                                                   html.Div(rules_list(service.rules() if service else []),
                                                            id=ids.RULES)])),
         ], cols={"base": 1, "md": 2}, spacing="xs", className="market-grid"),
@@ -306,8 +309,10 @@ def edit_rules(_add: int | None, _deletes: list[int | None], symbol: str | None,
         if trigger == ids.RULE_ADD:
             if not symbol:
                 raise UserDataError("choose a symbol")
-            rule = service.add_rule(symbol, op or "above", price, board_units=True)
-            message = f"Alert when {rule.symbol} trades {rule.op} {shown_price(rule.symbol, rule.price)}."
+            op = op or "above"
+            rule = service.add_rule(symbol, op, price if op in ("above", "below") else None, board_units=True)
+            message = (f"Alert when {rule.symbol} trades {rule.op} {shown_price(rule.symbol, rule.price)}."
+                       if rule.price is not None else f"Alert when {rule_text(rule)}.")
         elif isinstance(trigger, dict):
             service.delete_rule(str(trigger["id"]))
             message = "Rule deleted."

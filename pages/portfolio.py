@@ -1,6 +1,7 @@
 """/portfolio: a paper portfolio on the live board — holdings with their P&L moving with the
 board, the order ticket (checked against the band and the tick as it is typed, confirmed with its
-cost, fee and tax), working orders with cancel, and every fill with the P&L it realised.
+cost, fee and tax), working orders with cancel, every fill with the P&L it realised, and the
+alert rules (price levels, foreign flow accelerating) with the alerts they raised today.
 
 The address keeps the view: ``?p=<portfolio id>``, and ``symbol``, ``side`` and ``price`` fill
 the ticket (the board opens it that way).
@@ -13,9 +14,12 @@ from typing import Any, Final
 import dash
 import dash_ag_grid as dag
 import dash_mantine_components as dmc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from backend.access.current import current_principal
+from backend.access.permissions import MARKET_RULES_EDIT, MARKET_VIEW
+from backend.market.service import current_market_service
+from backend.market.watchlists import CONDITION_WORDS, UserDataError
 from backend.paper.engine import StrategyBook
 from backend.paper.ledger import DEFAULT_CASH, PortfolioNotFound
 from backend.paper.money import Charges
@@ -23,6 +27,7 @@ from backend.paper.orders import OrderError
 from backend.paper.runtime import board_price, board_quote, board_symbols, current_ledger
 from backend.paper.ticket import preview, ticket_order
 from components.admin_nav import notice
+from components.alert_rules import RULE_DELETE, condition_text, rule_alerts_table, rules_table
 from components.paper_charts import equity_figure
 
 dash.register_page(__name__, path="/portfolio", title="Portfolio", name="Portfolio", order=5)
@@ -68,6 +73,14 @@ class ids:
     STRATEGY_TOGGLE = "paper-strategy-toggle"
     FIGURES = "paper-figures"
     SLOW_TICK = "paper-slow-tick"
+    RULES = "paper-rules"
+    RULE_SYMBOL = "paper-rule-symbol"
+    RULE_KIND = "paper-rule-kind"
+    RULE_PRICE = "paper-rule-price"
+    RULE_ADD = "paper-rule-add"
+    RULE_MESSAGE = "paper-rule-message"
+    RULE_ALERTS = "paper-rule-alerts"
+    RULE_ALERTS_SEEN = "paper-rule-alerts-seen"
 
 
 def _money(field: str, name: str, signed: bool = False, width: int = 130) -> dict[str, Any]:
@@ -226,6 +239,7 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
                   mt="md", mb=4),
         # the chart (and Plotly's bundle) arrives after the numbers have been drawn
         html.Div(id=ids.EQUITY, style={"minHeight": 320}),
+        _rules_section(),
         dcc.Interval(id=ids.SLOW_TICK, interval=CHART_MS),
         dmc.Modal(id=ids.CONFIRM, title="Confirm the order", children=[
             html.Div(id=ids.CONFIRM_TEXT),
@@ -233,6 +247,35 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
         ]),
         dcc.Interval(id=ids.TICK, interval=TICK_MS),
     ])
+
+
+def _rules_section() -> html.Div | None:
+    """The alert rules and what they raised today; the form and Delete buttons for who may edit."""
+    principal, market = current_principal(), current_market_service()
+    if not principal.can(MARKET_VIEW):
+        return None
+    if market is None:
+        return html.Div([dmc.Title("Alert rules", order=4, mt="md", mb=4),
+                         dmc.Text("The live market is not running on this server.", c="dimmed", size="sm")])
+    edits = principal.can(MARKET_RULES_EDIT)
+    form = dmc.Group([
+        dmc.Select(id=ids.RULE_SYMBOL, label="Symbol", data=sorted(r["symbol"] for r in market.board.rows()),
+                   searchable=True, w=140, placeholder="HPG"),
+        dmc.Select(id=ids.RULE_KIND, label="Condition", value="price_above", w=240, allowDeselect=False,
+                   data=[{"value": k, "label": words} for k, words in CONDITION_WORDS.items()]),
+        dmc.NumberInput(id=ids.RULE_PRICE, label="Price (₫; points for futures)", w=190, thousandSeparator=",",
+                        min=0, decimalScale=1),
+        dmc.Button("Add rule", id=ids.RULE_ADD, mt="xl", variant="light"),
+    ], align="flex-start", gap="xs", className="db-kiosk-hide") if edits else None
+    rules = market.rules()
+    return html.Div([
+        dmc.Title("Alert rules", order=4, mt="md", mb=4), form,
+        dmc.Text(id=ids.RULE_MESSAGE, size="sm", c="dimmed", className="paper-rule-message db-kiosk-hide"),
+        html.Div(rules_table(rules, editable=edits), id=ids.RULES),
+        dmc.Title("Raised today", order=5, mt="xs", mb=4),
+        html.Div(rule_alerts_table(market.rule_alerts(limit=50), rules), id=ids.RULE_ALERTS),
+        dcc.Store(id=ids.RULE_ALERTS_SEEN, data=market.alerts_revision),
+    ], className="paper-alert-rules")
 
 
 def _card(label: str, value: int | None, signed: bool = False) -> dmc.Paper:
@@ -426,3 +469,42 @@ def create(_n: int | None, name: str | None, cash: Any) -> tuple[Any, Any]:
 @callback(Output(ids.URL, "search", allow_duplicate=True), Input(ids.CHOICE, "value"), prevent_initial_call=True)
 def choose(choice: str | None) -> Any:
     return f"?p={choice}" if choice and choice.isdigit() else no_update
+
+
+@callback(Output(ids.RULE_PRICE, "display"), Input(ids.RULE_KIND, "value"))
+def price_for_kind(kind: str | None) -> str:
+    return "block" if str(kind or "").startswith("price_") else "none"
+
+
+@callback(Output(ids.RULES, "children"), Output(ids.RULE_MESSAGE, "children"), Output(ids.RULE_MESSAGE, "c"),
+          Input(ids.RULE_ADD, "n_clicks"), Input({"type": RULE_DELETE, "id": ALL}, "n_clicks"),
+          State(ids.RULE_SYMBOL, "value"), State(ids.RULE_KIND, "value"), State(ids.RULE_PRICE, "value"),
+          prevent_initial_call=True)
+def edit_rules(_add: int | None, _deletes: list[int | None], symbol: str | None, kind: str | None,
+               price: Any) -> tuple[Any, Any, Any]:
+    market, trigger = current_market_service(), ctx.triggered_id
+    if market is None:
+        return no_update, "The live market is not running on this server.", "red"
+    if not (ctx.triggered and ctx.triggered[0].get("value")):  # Delete buttons appearing are not clicks
+        return no_update, no_update, no_update
+    try:
+        if trigger == ids.RULE_ADD:
+            if not symbol:
+                raise UserDataError("choose a symbol")
+            wants_price = str(kind or "").startswith("price_")
+            rule = market.add_rule(symbol, kind or "", price if wants_price else None)
+            said = f"Alert when {rule.symbol}: {condition_text(rule)}."
+        else:
+            said = "Rule deleted." if market.delete_rule(str(trigger["id"])) else "That rule was already gone."
+    except UserDataError as exc:
+        return no_update, f"Not added: {exc}", "red"
+    return rules_table(market.rules(), editable=True), said, "dimmed"
+
+
+@callback(Output(ids.RULE_ALERTS, "children"), Output(ids.RULE_ALERTS_SEEN, "data"), Input(ids.TICK, "n_intervals"),
+          State(ids.RULE_ALERTS_SEEN, "data"), prevent_initial_call=True)
+def rule_alerts(_tick: int | None, seen: Any) -> tuple[Any, Any]:
+    market = current_market_service()
+    if market is None or market.alerts_revision == seen:  # drawn again only when the alerts changed
+        return no_update, no_update
+    return rule_alerts_table(market.rule_alerts(limit=50), market.rules()), market.alerts_revision
