@@ -30,6 +30,8 @@ from backend.paper.strategies import Signal, Strategy, make_strategy, metrics_of
 log = logging.getLogger(__name__)
 STRATEGIES: Table = PaperStrategy.__table__  # type: ignore[assignment]
 SIGNALS: Table = PaperSignal.__table__  # type: ignore[assignment]
+# Built once, so each signal's insert reuses its compiled form instead of building a new statement.
+SIGNAL_INSERT: Final = insert(SIGNALS)
 SYMBOLS_MAX: Final = 500
 LOTS_MAX: Final = 5_000
 SIGNALS_PAGE_MAX: Final = 1_000
@@ -159,6 +161,9 @@ class StrategyEngine:
         self.auto_allowed = auto_allowed
         self.clock = clock
         self._running: dict[int, tuple[int, Strategy, dict[str, Any]]] = {}  # id -> (version, instance, record)
+        # What each board update goes through: (id, instance, record, the symbols it watches — empty:
+        # every stock), replaced whole on refresh so a round never sees it half made.
+        self._order: tuple[tuple[int, Strategy, dict[str, Any], frozenset[str]], ...] = ()
         self._loaded_at = -1e18
 
     def refresh(self, force: bool = False) -> int:
@@ -182,6 +187,8 @@ class StrategyEngine:
             except ValueError:
                 log.warning("paper strategy %s has parameters that no longer hold; left off", row["id"])
         self._running = running
+        self._order = tuple((sid, strategy, record, frozenset(record["symbols"] or ()))
+                            for sid, (_version, strategy, record) in running.items())
         return len(running)
 
     @property
@@ -195,8 +202,8 @@ class StrategyEngine:
             return []
         metrics = metrics_of(row)
         kept = []
-        for sid, (_version, strategy, record) in list(self._running.items()):
-            if record["symbols"] and symbol not in record["symbols"]:
+        for sid, strategy, record, watched in self._order:
+            if watched and symbol not in watched:
                 continue
             signal = strategy.on_metric(symbol, metrics)
             if signal is not None:
@@ -205,10 +212,10 @@ class StrategyEngine:
 
     def _keep(self, sid: int, record: dict[str, Any], signal: Signal, quote: Quote | None) -> dict[str, Any]:
         with self.meta.write() as conn:
-            signal_id = conn.execute(insert(SIGNALS).values(
-                strategy_id=sid, portfolio_id=record["portfolio_id"], symbol=signal.symbol, side=signal.side,
-                price=signal.price, reason=signal.reason[:300], at=_now(), order_id=None, outcome="")
-            ).inserted_primary_key[0]
+            signal_id = conn.execute(SIGNAL_INSERT, {
+                "strategy_id": sid, "portfolio_id": record["portfolio_id"], "symbol": signal.symbol,
+                "side": signal.side, "price": signal.price, "reason": signal.reason[:300], "at": _now(),
+                "order_id": None, "outcome": ""}).inserted_primary_key[0]
         outcome, order_id = "", None
         if record["auto_execute"]:
             if not self.auto_allowed(record["owner"]):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Final, Literal, Protocol
 
 KINDS: Final = ("ma_cross", "vwap_deviation", "volume_spike")
@@ -76,11 +77,15 @@ class MovingAverageCross:
         price = _price(metrics)
         if price is None:
             return None
-        prices = self._prices.setdefault(symbol, deque(maxlen=self.slow))
+        prices = self._prices.get(symbol)
+        if prices is None:
+            prices = self._prices[symbol] = deque(maxlen=self.slow)
         prices.append(price)
         if len(prices) < self.slow:
             return None
-        fast = sum(list(prices)[-self.fast:]) / self.fast
+        # Summed afresh each time, oldest first, rather than kept as running sums: the same
+        # float sums on every update, so equal means stay equal and no drift builds up.
+        fast = sum(islice(prices, self.slow - self.fast, None)) / self.fast
         slow = sum(prices) / self.slow
         if fast == slow:
             return None
@@ -138,11 +143,15 @@ class VolumeSpike:
         if before is None or total < before[1]:
             return None  # the first update, or a new day's volume
         traded = float(total) - before[1]
-        seen = self._volumes.setdefault(symbol, deque(maxlen=self.window))
-        full = len(seen) == self.window
-        mean = sum(seen) / len(seen) if seen else 0.0
+        seen = self._volumes.get(symbol)
+        if seen is None:
+            seen = self._volumes[symbol] = deque(maxlen=self.window)
+        if len(seen) < self.window:  # still filling its window: no mean to compare with yet
+            seen.append(traded)
+            return None
+        mean = sum(seen) / self.window
         seen.append(traded)
-        if not full or mean <= 0 or traded < self.multiple * mean or price == before[0]:
+        if mean <= 0 or traded < self.multiple * mean or price == before[0]:
             return None
         side: Literal["buy", "sell"] = "buy" if price > before[0] else "sell"
         return Signal(self.name, symbol, side, price, f"{traded:,.0f} shares, {traded / mean:.1f}× the mean of "
