@@ -26,6 +26,7 @@ from backend.paper.ledger import PORTFOLIOS, Ledger, PortfolioNotFound, _iso, _n
 from backend.paper.orders import SYMBOL_PATTERN, OrderError
 from backend.paper.quotes import Quote
 from backend.paper.strategies import Signal, Strategy, make_strategy, metrics_of
+from backend.stream.bus import EventBus, publish_quietly
 
 log = logging.getLogger(__name__)
 STRATEGIES: Table = PaperStrategy.__table__  # type: ignore[assignment]
@@ -155,11 +156,12 @@ class StrategyEngine:
     """The active strategies of every portfolio, run on board updates."""
 
     def __init__(self, meta: MetaStore, ledger: Ledger, *, auto_allowed: Callable[[str], bool] = lambda owner: False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, events: EventBus | None = None) -> None:
         self.meta = meta
         self.ledger = ledger
         self.auto_allowed = auto_allowed
         self.clock = clock
+        self.events = events  # each kept signal goes out on the stream's signals channel, to its owner
         self._running: dict[int, tuple[int, Strategy, dict[str, Any]]] = {}  # id -> (version, instance, record)
         # What each board update goes through: (id, instance, record, the symbols it watches — empty:
         # every stock), replaced whole on refresh so a round never sees it half made.
@@ -208,6 +210,9 @@ class StrategyEngine:
             signal = strategy.on_metric(symbol, metrics)
             if signal is not None:
                 kept.append(self._keep(sid, record, signal, quote))
+                if self.events is not None:
+                    publish_quietly(self.events, "signals", {**kept[-1], "portfolio_id": record["portfolio_id"]},
+                                    owner=record["owner"])
         return kept
 
     def _keep(self, sid: int, record: dict[str, Any], signal: Signal, quote: Quote | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from backend.paper.ledger import Ledger
 from backend.paper.matcher import Matcher
 from backend.paper.quotes import Quote
 from backend.stores import current_stores
+from backend.stream.runtime import EXTENSION_KEY as STREAM_KEY
 
 
 def current_ledger() -> Ledger:
@@ -71,9 +72,12 @@ def auto_allowed(meta: MetaStore) -> Callable[[str], bool]:
 
 
 def install_matcher(server: Flask, meta: MetaStore, board: BoardState) -> Matcher:
-    """Work resting paper orders and the active strategies against ``board`` in a thread of this process."""
+    """Work resting paper orders and the active strategies against ``board`` in a thread of this process
+    (their fills and signals go out on this app's event bus)."""
+    events = server.extensions.get(STREAM_KEY)
     ledger = Ledger(meta)
-    matcher = Matcher(ledger, board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta)))
+    matcher = Matcher(ledger, board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta),
+                                                           events=events))
     matcher.start()
     server.extensions[MATCHER_KEY] = matcher
     atexit.register(matcher.stop)

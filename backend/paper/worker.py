@@ -23,15 +23,19 @@ from backend.paper.engine import StrategyEngine
 from backend.paper.ledger import Ledger
 from backend.paper.matcher import ROUND_SECONDS, Matcher
 from backend.paper.runtime import auto_allowed
+from backend.stream.redis_bus import RedisBus
 
 log = logging.getLogger("deskboard.paper.worker")
 
 
 def build(meta: MetaStore, redis_url: str) -> tuple[RemoteMarketService, Matcher]:
-    """The board read from Redis and the matcher (with the strategies) working against it."""
+    """The board read from Redis and the matcher (with the strategies) working against it; fills and
+    signals go out on the event bus in Redis, where every web worker's streams read them."""
     market = RemoteMarketService(redis_client(redis_url))
+    events = RedisBus(redis_client(redis_url))
     ledger = Ledger(meta)
-    matcher = Matcher(ledger, market.board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta)))
+    matcher = Matcher(ledger, market.board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta),
+                                                                  events=events))
     return market, matcher
 
 

@@ -13,6 +13,7 @@ from. Both answer the same three calls.
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 import threading
 import time
@@ -27,6 +28,7 @@ CHANNELS: Final = ("market", "foreign", "indices", "trades", "signals", "alerts"
 PRIVATE: Final = frozenset({"signals", "fills"})
 RETENTION_SECONDS: Final = 24 * 3600
 MEMORY_EVENTS_MAX: Final = 500_000
+log = logging.getLogger(__name__)
 _POSITION = re.compile(r"^(\d{1,15})-(\d{1,12})$")
 
 Position = tuple[int, int]
@@ -107,6 +109,16 @@ def visible(channels: frozenset[str], owner: str | None) -> Callable[[str, str |
     return test
 
 
+def publish_quietly(bus: EventBus, channel: str, data: Mapping[str, Any], *, owner: str | None = None) -> str | None:
+    """Publish, or log why not: the stream tells what happened, and a bus that is down must never
+    undo or stop it (a fill stays filled, a signal kept)."""
+    try:
+        return bus.publish(channel, data, owner=owner)
+    except Exception:
+        log.warning("event bus: could not publish on %s", channel, exc_info=True)
+        return None
+
+
 class MemoryBus:
     """The bus of one process: events in a list, trimmed to 24 hours (and a length cap)."""
 
@@ -185,4 +197,4 @@ class MemoryBus:
 
 
 __all__ = ["CHANNELS", "PRIVATE", "Batch", "Event", "EventBus", "MemoryBus", "PositionGone", "check_channel",
-           "format_position", "parse_position", "visible"]
+           "format_position", "parse_position", "publish_quietly", "visible"]
