@@ -120,8 +120,8 @@ HOSTILE = [
     ({"symbol": "ZZZ", "kind": "price_above", "price": 10_000}, "symbol: no price band for ZZZ today"),
     ({"symbol": "ZZZ", "kind": "foreign_sell_accelerating"}, "symbol: ZZZ is not on today's board"),
     ({"symbol": "FPT", "kind": "price_above", "price": 131_250},
-     "price: 131,250 is not on FPT's price grid (tick 100 VND at this price); the nearest valid prices are "
-     "131,200 or 131,300"),
+     ("price: 131,250 is not on FPT's price grid (tick 100 VND at this price); the nearest valid prices are "
+      "131,200 or 131,300")),
     ({"symbol": "FPT", "kind": "price_above", "price": 131_234.5}, "price: 131,234.5 is not on FPT's price grid"),
     ({"symbol": "FPT", "kind": "price_below", "price": 150_000},
      "price: 150,000 is above FPT's ceiling: today's band is 120,900–139,100; the nearest valid price is 139,100"),
