@@ -105,6 +105,7 @@ ROUTES: Final[dict[str, str]] = {
     "portfolios_api.place_order": p.PAPER_TRADE,
     "portfolios_api.list_orders": p.PAPER_TRADE,
     "portfolios_api.cancel_order": p.PAPER_TRADE,
+    "portfolios_api.amend_order": p.PAPER_TRADE,
     "portfolios_api.order_history": p.PAPER_TRADE,
     "portfolios_api.portfolio_performance": p.PAPER_TRADE,
     "portfolios_api.list_strategies": p.PAPER_TRADE,

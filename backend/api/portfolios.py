@@ -8,6 +8,9 @@
     POST   /api/v1/portfolios/<id>/orders             an order → 201 with its fills (200: the idempotency key
                                                       had been used, and this is that order, unchanged)
     GET    /api/v1/portfolios/<id>/orders             ?status=working|done|all
+    PATCH  /api/v1/portfolios/<id>/orders/<order_id>  {quantity?, limit_price?, stop_price?, idempotency_key?}:
+                                                      amend — cancel it and place its replacement, as one change
+                                                      (409: it is filled, cancelled or expired)
     DELETE /api/v1/portfolios/<id>/orders/<order_id>  cancel what is left of it
     GET    /api/v1/portfolios/<id>/history            every fill with its cash, fee, tax and realised P&L
 
@@ -29,7 +32,7 @@ from backend.api.spec import Body, ErrorBody, Query, spec
 from backend.api.types import whole_number
 from backend.paper.engine import StrategyBook
 from backend.paper.ledger import CASH_MAX, DEFAULT_CASH, NAME_PATTERN, PortfolioNotFound
-from backend.paper.orders import OrderError, OrderRequest
+from backend.paper.orders import AmendRequest, OrderError, OrderNotWorking, OrderRequest
 from backend.paper.runtime import board_price, board_quote, current_ledger
 
 portfolios_api = Blueprint("portfolios_api", __name__, url_prefix="/api/v1")
@@ -66,6 +69,13 @@ class PaperResetBody(Body):
 
 class PaperOrderBody(OrderRequest, Body):
     """An order: whole lots of 100 shares; prices on the tick grid inside the day's band."""
+
+    max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
+
+
+class PaperAmendBody(AmendRequest, Body):
+    """What an amend changes: at least one of quantity (the shares the replacement trades — of a
+    partly filled order, of what is left), limit_price and stop_price."""
 
     max_body_bytes: ClassVar[int] = BODY_MAX_BYTES
 
@@ -150,6 +160,13 @@ class PlacedOrder(BaseModel):
     repeated: bool = Field(description="true when the idempotency key had been used: nothing new was traded")
 
 
+class AmendedOrder(BaseModel):
+    order: dict[str, Any] = Field(description="the replacement, with replaces naming the order it replaced")
+    fills: list[dict[str, Any]] = Field(description="what the replacement filled on the board now")
+    repeated: bool = Field(description="true when the idempotency key had been used: nothing new was done")
+    replaced: dict[str, Any] = Field(description="the amended order, cancelled")
+
+
 class PaperOrders(BaseModel):
     orders: list[dict[str, Any]]
 
@@ -169,6 +186,11 @@ class PaperNoQuery(Query):
 @portfolios_api.errorhandler(OrderError)
 def _refused(exc: OrderError) -> tuple[Response, int]:
     return jsonify({"error": str(exc)}), 400
+
+
+@portfolios_api.errorhandler(OrderNotWorking)
+def _not_working(exc: OrderNotWorking) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 409
 
 
 @portfolios_api.errorhandler(PortfolioNotFound)
@@ -255,8 +277,25 @@ def list_orders(pid: int, query: PaperOrdersQuery) -> Response:
 @spec.validate(query=PaperNoQuery, resp=Responses(HTTP_200=(PaperOrders, "the cancelled order"), HTTP_400=ErrorBody,
                                              HTTP_404=NOT_FOUND), tags=[TAG])
 def cancel_order(pid: int, oid: int) -> Response:
-    """Cancel what is left of a working order (amend = cancel, then place again)."""
+    """Cancel what is left of a working order."""
     return jsonify({"orders": [current_ledger().cancel(pid, _owner(), oid)]})
+
+
+@portfolios_api.patch("/portfolios/<int:pid>/orders/<int:oid>")
+@spec.validate(resp=Responses(HTTP_200=(AmendedOrder, "amended: the replacement, its fills and the cancelled order"),
+                              HTTP_400=(ErrorBody, "refused, with the reason; nothing was changed"),
+                              HTTP_404=NOT_FOUND, HTTP_409=(ErrorBody, "the order is filled, cancelled or expired"),
+                              HTTP_413=ErrorBody), tags=[TAG])
+def amend_order(pid: int, oid: int, json: PaperAmendBody) -> Response:
+    """Amend a working order: it is cancelled and a replacement placed with the new quantity or
+    prices — same symbol, side, type and time in force — in one transaction, checked like a new
+    order (what the cancelled order held counts as free). A refused replacement changes nothing.
+    Of a partly filled order the amend applies to the remaining quantity: ``quantity`` is what
+    the replacement trades (by default, all that was left)."""
+    change = AmendRequest.model_validate(json.model_dump())
+    amended = current_ledger().amend(pid, _owner(), oid, change, board_quote)
+    return jsonify({"order": amended.order, "fills": amended.fills, "repeated": amended.repeated,
+                    "replaced": amended.replaced})
 
 
 @portfolios_api.get("/portfolios/<int:pid>/performance")

@@ -17,7 +17,8 @@ moves ``gross − fee − tax`` to cash. So after every fill, exactly:
 Cash for what a working buy order may still spend is held (``reserved_cash``), and shares a
 working sell order may still sell are counted against what is sellable, so an order is refused
 when it would need what another already holds. An order sent again with the same idempotency
-key returns the first one and trades nothing.
+key returns the first one and trades nothing. An amend cancels a working order and places its
+replacement in the same transaction: both happen, or — the replacement refused — neither.
 """
 
 from __future__ import annotations
@@ -34,13 +35,21 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.market.events import Phase
-from backend.market.reference import vn_day
+from backend.market.reference import LOT_SIZE, vn_day
 from backend.meta.models import PaperCashMove, PaperSnapshot
 from backend.meta.store import MetaStore
 from backend.paper.calendar import TradingCalendar
 from backend.paper.matching import crosses, joins_auction, triggered, walk
 from backend.paper.money import DEFAULT_COMMISSION, DEFAULT_SALES_TAX, Charges, rate
-from backend.paper.orders import OrderError, OrderRequest, check_prices, parse_order
+from backend.paper.orders import (
+    AmendRequest,
+    OrderError,
+    OrderNotWorking,
+    OrderRequest,
+    check_prices,
+    parse_amend,
+    parse_order,
+)
 from backend.paper.performance import performance
 from backend.paper.quotes import Level, Quote
 from backend.paper.statements import (
@@ -67,6 +76,7 @@ from backend.paper.statements import (
 DEFAULT_CASH: Final = 1_000_000_000  # 1 billion đồng
 CASH_MAX: Final = 10**15
 NAME_MAX: Final = 80
+ID_MAX: Final = 2**31  # record ids are 32-bit integers: a larger one names nothing
 NAME_PATTERN: Final = r"^[\w][\w .,()&-]*$"  # a label: letters (Vietnamese too), digits and a little punctuation
 MOVES: Table = PaperCashMove.__table__  # type: ignore[assignment]
 SNAPSHOTS: Table = PaperSnapshot.__table__  # type: ignore[assignment]
@@ -85,6 +95,7 @@ class Placed:
     order: dict[str, Any]
     fills: list[dict[str, Any]]
     repeated: bool = False  # the idempotency key had been used: this is the first order, unchanged
+    replaced: dict[str, Any] | None = None  # an amend's: the order it cancelled
 
 
 @dataclass
@@ -303,6 +314,79 @@ class Ledger:
             self._set(conn, oid, **ended)
             return self._order({**row._mapping, **ended})
 
+    def amend(self, pid: int, owner: str, oid: int, raw: Any, quotes: Callable[[str], Quote | None]) -> Placed:
+        """Amend working order ``oid``: cancel it and place its replacement with the changed quantity
+        or prices (``AmendRequest``), as one change under the portfolio's lock. The replacement keeps
+        the symbol, side, type and time in force, records the order it replaces, and is checked like
+        a new order at the board's prices (``quotes(symbol)``) — band, tick, lots, and cash or shares,
+        where what the cancelled order held counts as free. A market order whose rest waits as a
+        limit (market to limit) is amended as that limit order.
+
+        Of a partly filled order the fills stay with it, and the amend applies to the remaining
+        quantity: ``quantity`` is what the replacement trades (by default, all that was left).
+
+        A refused replacement (``OrderError``) changes nothing: the order keeps working. A filled,
+        cancelled or expired order cannot be amended (``OrderNotWorking``). An amend sent again with
+        its idempotency key returns the replacement it made (``repeated``) and changes nothing."""
+        change = parse_amend(raw)
+        if not 0 < oid < ID_MAX or not 0 < pid < ID_MAX:
+            raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
+        with self.meta.read() as conn:
+            self._find(conn, pid, owner)
+            symbol = conn.execute(select(ORDERS.c.symbol).where(ORDERS.c.id == oid, ORDERS.c.portfolio_id == pid)
+                                  ).scalar()
+        if symbol is None:
+            raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
+        quote = quotes(symbol)  # the board is read before the lock is taken, never while it is held
+        with self.meta.write() as conn:
+            row = self._lock(conn, pid, owner)
+            found = conn.execute(ORDER_OF, {"oid": oid, "pid": pid}).first()
+            if found is None:  # the portfolio was reset in between
+                raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
+            original = dict(found._mapping)
+            book = self._load(conn, _Book.of(row), symbol, change.idempotency_key, skip=oid)
+            if book.seen is not None:
+                seen = self._order_row(conn, book.seen)
+                if seen["replaces"] != oid:
+                    raise OrderError(f"idempotency_key: already used by order {book.seen}, "
+                                     f"which is not a replacement of order {oid}")
+                return Placed(self._order(seen), self._fills_of(conn, book.seen), repeated=True,
+                              replaced=self._order(original))
+            if original["status"] not in WORKING:
+                raise OrderNotWorking(f"order {oid} is {original['status'].replace('_', ' ')}: "
+                                      "only a working order can be amended")
+            order = self._replacement(original, change)
+            if quote is None or quote.symbol != symbol:
+                raise OrderError(f"symbol: {symbol} is not on the board")
+            check_prices(order, quote)
+            book.reserved -= original["reserved_cash"]  # its shares are already left out (``skip``)
+            placed = self._enter(conn, book, order, quote, replaces=oid)
+            ended = {"status": "cancelled", "reserved_cash": 0,
+                     "reason": f"amended: replaced by order {placed.order['id']}"}
+            self._set(conn, oid, **ended)
+            return Placed(placed.order, placed.fills, replaced=self._order({**original, **ended}))
+
+    @staticmethod
+    def _replacement(original: dict[str, Any], change: AmendRequest) -> OrderRequest:
+        """The order that replaces ``original`` with ``change``: a field the type does not take is
+        refused by name, as on a new order."""
+        kind = original["type"]
+        if kind == "market" and original["limit_price"] is not None:
+            kind = "limit"  # its rest waits at the last price it filled (market to limit)
+        left = original["quantity"] - original["filled_quantity"]
+        if change.quantity is None and left % LOT_SIZE:
+            raise OrderError(f"quantity: {left:,} shares are left of order {original['id']}, not whole lots of "
+                             f"{LOT_SIZE}: say how many the replacement trades")
+        fields: dict[str, Any] = {
+            "symbol": original["symbol"], "side": original["side"], "type": kind,
+            "quantity": change.quantity if change.quantity is not None else left,
+            "time_in_force": original["time_in_force"], "idempotency_key": change.idempotency_key}
+        for name, kinds in (("limit_price", ("limit", "stop_limit")), ("stop_price", ("stop", "stop_limit"))):
+            new = getattr(change, name)
+            if new is not None or kind in kinds:
+                fields[name] = new if new is not None else original[name]
+        return parse_order(fields)
+
     def orders(self, pid: int, owner: str, *, working: bool | None = None) -> list[dict[str, Any]]:
         with self.meta.read() as conn:
             self._find(conn, pid, owner)
@@ -318,7 +402,8 @@ class Ledger:
             rows = conn.execute(select(FILLS).where(FILLS.c.portfolio_id == pid).order_by(FILLS.c.id))
             return [self._fill_public(r._mapping) for r in rows]
 
-    def _enter(self, conn: Connection, book: _Book, order: OrderRequest, quote: Quote) -> Placed:
+    def _enter(self, conn: Connection, book: _Book, order: OrderRequest, quote: Quote,
+               replaces: int | None = None) -> Placed:
         """A new order, checked against ``book`` and written with what it filled on the board now,
         its status and the cash it holds for the rest — each in one statement."""
         session = self._session(order, quote)
@@ -348,7 +433,7 @@ class Ledger:
             "reason": (f"the rest waits at {rest_price:,} (market to limit)"
                        if session == "continuous" and order.type == "market" and left else ""),
             "reserved_cash": _hold(order.side, left, rest_price, quote.ceiling, book.charges),
-            "trading_day": quote.day, "created_at": at, "updated_at": at}
+            "trading_day": quote.day, "created_at": at, "updated_at": at, "replaces": replaces}
         oid = conn.execute(INSERT_ORDER, values).inserted_primary_key[0]
         made = self._record(conn, book, oid, order.symbol, order.side, fills, quote.day, lots)
         return Placed(self._order({**values, "id": oid}), made)
@@ -628,7 +713,8 @@ class Ledger:
     def _order(row: Any) -> dict[str, Any]:
         out = {key: row[key] for key in ("id", "portfolio_id", "symbol", "side", "type", "quantity",
                                           "filled_quantity", "limit_price", "stop_price", "time_in_force",
-                                          "session", "status", "reason", "idempotency_key", "reserved_cash")}
+                                          "session", "status", "reason", "idempotency_key", "reserved_cash",
+                                          "replaces")}
         out["trading_day"] = row["trading_day"].isoformat()
         out["created_at"] = _iso(row["created_at"])
         return out

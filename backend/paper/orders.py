@@ -4,7 +4,8 @@
 checked first — side, type, whole lots of 100 shares up to HOSE's 500,000 a order, the prices a
 type needs and no others, a day or good-till-cancelled order. ``check_prices`` then holds the
 prices against the symbol's day: on the tick grid and inside the floor and ceiling. Each refusal
-says why, in words a trader reads.
+says why, in words a trader reads. ``AmendRequest`` is what an amend may change of a working
+order: its quantity and its prices.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ SYMBOL_PATTERN: Final = r"^[A-Z0-9]{3,10}$"
 
 class OrderError(ValueError):
     """An order refused; the message says why and nothing was changed."""
+
+
+class OrderNotWorking(OrderError):
+    """An order that is filled, cancelled or expired: nothing is left of it to change."""
 
 
 class OrderRequest(BaseModel):
@@ -51,6 +56,30 @@ class OrderRequest(BaseModel):
         return self
 
 
+class AmendRequest(BaseModel):
+    """What an amend changes of a working order — at least one of its quantity and prices. The
+    order is cancelled and a replacement placed with these (its symbol, side, type and time in
+    force kept); ``quantity`` is what the replacement trades, so of a partly filled order it is
+    the new size of what was left (by default, all that was left)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quantity: StrictInt | None = Field(None, ge=LOT_SIZE, le=QUANTITY_MAX,
+                                       description="shares the replacement trades; default: what is left")
+    limit_price: StrictInt | None = Field(None, gt=0, le=10_000_000)
+    stop_price: StrictInt | None = Field(None, gt=0, le=10_000_000)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+                                        description="the replacement's: an amend sent again with it changes nothing")
+
+    @model_validator(mode="after")
+    def _shape(self) -> AmendRequest:
+        if self.quantity is None and self.limit_price is None and self.stop_price is None:
+            raise ValueError("amend: change at least one of quantity, limit_price and stop_price")
+        if self.quantity is not None and self.quantity % LOT_SIZE:
+            raise ValueError(f"quantity: whole lots of {LOT_SIZE} shares, got {self.quantity}")
+        return self
+
+
 def parse_order(raw: Any) -> OrderRequest:
     """``raw`` as an order, or an ``OrderError`` naming the first field that is wrong."""
     if isinstance(raw, OrderRequest):
@@ -60,12 +89,28 @@ def parse_order(raw: Any) -> OrderRequest:
     try:
         return OrderRequest.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "order"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if message.startswith(("quantity:", "limit_price:", "stop_price:")):
-            raise OrderError(message) from None
-        raise OrderError(f"{where}: {message}") from None
+        raise _refusal(exc, "order") from None
+
+
+def parse_amend(raw: Any) -> AmendRequest:
+    """``raw`` as an amend, or an ``OrderError`` naming the first field that is wrong."""
+    if isinstance(raw, AmendRequest):
+        return raw
+    if not isinstance(raw, dict):
+        raise OrderError("amend: a JSON object")
+    try:
+        return AmendRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise _refusal(exc, "amend") from None
+
+
+def _refusal(exc: ValidationError, whole: str) -> OrderError:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or whole
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith(("quantity:", "limit_price:", "stop_price:", f"{whole}:")):
+        return OrderError(message)
+    return OrderError(f"{where}: {message}")
 
 
 def check_prices(order: OrderRequest, quote: Quote) -> None:
@@ -85,4 +130,5 @@ def check_prices(order: OrderRequest, quote: Quote) -> None:
                              f"{below:,} or {below + tick:,}")
 
 
-__all__ = ["QUANTITY_MAX", "OrderError", "OrderRequest", "check_prices", "parse_order"]
+__all__ = ["QUANTITY_MAX", "AmendRequest", "OrderError", "OrderNotWorking", "OrderRequest", "check_prices",
+           "parse_amend", "parse_order"]
