@@ -61,6 +61,7 @@ from backend.paper.statements import (
     INSERT_ORDER,
     LOCK,
     LOCK_FOR_UPDATE,
+    LOCKED_BOOK,
     LOTS,
     ORDER,
     ORDER_OF,
@@ -296,7 +297,7 @@ class Ledger:
             raise OrderError(f"symbol: {order.symbol} is not on the board")
         check_prices(order, quote)
         with self.meta.write() as conn:
-            book = self._book(conn, self._lock(conn, pid, owner), order.symbol, order.idempotency_key)
+            book = self._locked_book(conn, pid, owner, order.symbol, order.idempotency_key)
             if book.seen is not None:
                 return Placed(self._order(self._order_row(conn, book.seen)), self._fills_of(conn, book.seen),
                               repeated=True)
@@ -339,12 +340,11 @@ class Ledger:
             raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
         quote = quotes(symbol)  # the board is read before the lock is taken, never while it is held
         with self.meta.write() as conn:
-            row = self._lock(conn, pid, owner)
+            book = self._locked_book(conn, pid, owner, symbol, change.idempotency_key, skip=oid)
             found = conn.execute(ORDER_OF, {"oid": oid, "pid": pid}).first()
             if found is None:  # the portfolio was reset in between
                 raise PortfolioNotFound(f"order {oid} is not in portfolio {pid}")
             original = dict(found._mapping)
-            book = self._load(conn, _Book.of(row), symbol, change.idempotency_key, skip=oid)
             if book.seen is not None:
                 seen = self._order_row(conn, book.seen)
                 if seen["replaces"] != oid:
@@ -652,9 +652,19 @@ class Ledger:
     def _reserved(self, conn: Connection, pid: int) -> int:
         return int(conn.execute(RESERVED, {"pid": pid}).scalar_one())
 
-    def _book(self, conn: Connection, row: dict[str, Any], symbol: str, key: str | None) -> _Book:
-        """The locked portfolio ``row`` with what its working orders hold and the order ``key`` names."""
-        return self._load(conn, _Book.of(row), symbol, key)
+    def _locked_book(self, conn: Connection, pid: int, owner: str, symbol: str, key: str | None,
+                     skip: int = -1) -> _Book:
+        """The portfolio, locked (and checked to be ``owner``'s), with what its working orders hold
+        (but order ``skip``'s shares) and the order ``key`` names. On PostgreSQL the row is locked
+        first and its orders read after, each statement seeing what was committed before it."""
+        if self.meta.backend == "postgresql":
+            return self._load(conn, _Book.of(self._lock(conn, pid, owner)), symbol, key, skip)
+        row = conn.execute(LOCKED_BOOK, {"pid": pid, "symbol": symbol, "key": key, "skip": skip}).first()
+        if row is None or row.owner != owner:
+            raise PortfolioNotFound(f"there is no portfolio {pid}")
+        book = _Book.of(dict(row._mapping))
+        book.reserved, book.committed, book.seen = int(row.held_cash), int(row.held_shares), row.keyed
+        return book
 
     def _load(self, conn: Connection, book: _Book, symbol: str, key: str | None, skip: int = -1) -> _Book:
         reserved, committed, seen = conn.execute(

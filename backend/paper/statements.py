@@ -38,6 +38,11 @@ KEYED = select(ORDERS.c.id).where(ORDERS.c.portfolio_id == bindparam("pid"),
                                   ORDERS.c.idempotency_key == bindparam("key"))
 # cash held by working buys, shares held by working sells of the symbol, and the order a key names
 BOOK = select(RESERVED.scalar_subquery(), COMMITTED.scalar_subquery(), KEYED.scalar_subquery())
+# the portfolio with the same three, in one read: SQLite's write transaction holds the database's
+# lock from its BEGIN, so nothing can come between reading the row and reading its orders
+LOCKED_BOOK = select(PORTFOLIOS, RESERVED.scalar_subquery().label("held_cash"),
+                     COMMITTED.scalar_subquery().label("held_shares"), KEYED.scalar_subquery().label("keyed")
+                     ).where(PORTFOLIOS.c.id == bindparam("pid"))
 
 # a portfolio's lots of a symbol that can be sold on ``day``, oldest first (FIFO)
 SELLABLE_LOTS = select(LOTS.c.id, LOTS.c.remaining, LOTS.c.price).where(
@@ -59,5 +64,5 @@ ADD_TO_PORTFOLIO = update(PORTFOLIOS).where(PORTFOLIOS.c.id == bindparam("pid"))
     fees=PORTFOLIOS.c.fees + bindparam("fee_paid"), taxes=PORTFOLIOS.c.taxes + bindparam("tax_paid"))
 
 __all__ = ["ADD_TO_PORTFOLIO", "BOOK", "COMMITTED", "FILLS", "INSERT_FILLS", "INSERT_LOTS",
-           "INSERT_ORDER", "IS_WORKING", "LOCK", "LOCK_FOR_UPDATE", "LOTS", "ORDER", "ORDERS", "ORDER_OF", "PORTFOLIOS",
+           "INSERT_ORDER", "IS_WORKING", "LOCK", "LOCKED_BOOK", "LOCK_FOR_UPDATE", "LOTS", "ORDER", "ORDERS", "ORDER_OF", "PORTFOLIOS",
            "RESERVED", "SELLABLE_LOTS", "UPDATE_LOT", "UPDATE_ORDER", "WORKING"]
