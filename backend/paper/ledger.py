@@ -73,6 +73,7 @@ from backend.paper.statements import (
     UPDATE_ORDER,
     WORKING,
 )
+from backend.stream.bus import EventBus, publish_quietly
 
 DEFAULT_CASH: Final = 1_000_000_000  # 1 billion đồng
 CASH_MAX: Final = 10**15
@@ -149,10 +150,16 @@ def _iso(moment: datetime) -> str:
 
 class Ledger:
     def __init__(self, meta: MetaStore, *, calendar: TradingCalendar | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, events: EventBus | None = None) -> None:
         self.meta = meta
         self.calendar = calendar or TradingCalendar()
         self.clock = clock
+        self.events = events  # each fill goes out on the stream's fills channel once it is committed
+
+    def _announce(self, pid: int, owner: str, fills: list[dict[str, Any]]) -> None:
+        if self.events is not None:
+            for fill in fills:
+                publish_quietly(self.events, "fills", {**fill, "portfolio_id": pid}, owner=owner)
 
     # -- portfolios ------------------------------------------------------------------------------
 
@@ -301,7 +308,9 @@ class Ledger:
             if book.seen is not None:
                 return Placed(self._order(self._order_row(conn, book.seen)), self._fills_of(conn, book.seen),
                               repeated=True)
-            return self._enter(conn, book, order, quote)
+            placed = self._enter(conn, book, order, quote)
+        self._announce(pid, owner, placed.fills)
+        return placed
 
     def cancel(self, pid: int, owner: str, oid: int) -> dict[str, Any]:
         with self.meta.write() as conn:
@@ -364,7 +373,8 @@ class Ledger:
             ended = {"status": "cancelled", "reserved_cash": 0,
                      "reason": f"amended: replaced by order {placed.order['id']}"}
             self._set(conn, oid, **ended)
-            return Placed(placed.order, placed.fills, replaced=self._order({**original, **ended}))
+        self._announce(pid, owner, placed.fills)
+        return Placed(placed.order, placed.fills, replaced=self._order({**original, **ended}))
 
     @staticmethod
     def _replacement(original: dict[str, Any], change: AmendRequest) -> OrderRequest:
@@ -449,10 +459,12 @@ class Ledger:
         made: list[dict[str, Any]] = []
         for oid, pid in ids:
             with self.meta.write() as conn:
-                book = _Book.of(self._lock(conn, pid, None))
+                locked = self._lock(conn, pid, None)
+                book = _Book.of(locked)
                 row = self._order_row(conn, oid)
-                if row["status"] in WORKING:
-                    made += self._work(conn, book, row, quote)
+                fills = self._work(conn, book, row, quote) if row["status"] in WORKING else []
+            self._announce(pid, locked["owner"], fills)
+            made += fills
         return made
 
     def expire_day(self, day: date) -> int:

@@ -21,7 +21,8 @@ from backend.stream.runtime import EXTENSION_KEY as STREAM_KEY
 
 
 def current_ledger() -> Ledger:
-    return Ledger(current_stores().meta)
+    """The records store's ledger, its fills announced on this app's event bus."""
+    return Ledger(current_stores().meta, events=current_app.extensions.get(STREAM_KEY))
 
 
 def board_quote(symbol: str) -> Quote | None:
@@ -75,7 +76,7 @@ def install_matcher(server: Flask, meta: MetaStore, board: BoardState) -> Matche
     """Work resting paper orders and the active strategies against ``board`` in a thread of this process
     (their fills and signals go out on this app's event bus)."""
     events = server.extensions.get(STREAM_KEY)
-    ledger = Ledger(meta)
+    ledger = Ledger(meta, events=events)
     matcher = Matcher(ledger, board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta),
                                                            events=events))
     matcher.start()

@@ -33,7 +33,7 @@ def build(meta: MetaStore, redis_url: str) -> tuple[RemoteMarketService, Matcher
     signals go out on the event bus in Redis, where every web worker's streams read them."""
     market = RemoteMarketService(redis_client(redis_url))
     events = RedisBus(redis_client(redis_url))
-    ledger = Ledger(meta)
+    ledger = Ledger(meta, events=events)
     matcher = Matcher(ledger, market.board, engine=StrategyEngine(meta, ledger, auto_allowed=auto_allowed(meta),
                                                                   events=events))
     return market, matcher
