@@ -53,10 +53,9 @@ def _channels(raw: str) -> frozenset[str]:
     names = [name.strip() for name in raw.split(",") if name.strip()]
     if not names:
         raise ValueError(f"name at least one channel: {', '.join(CHANNELS)}")
-    unknown = [name for name in names if name not in CHANNELS]
-    if unknown:
-        shown = unknown[0][:20].encode("ascii", "replace").decode()
-        raise ValueError(f"unknown channel {shown!r}: one of {', '.join(CHANNELS)}")
+    bad = next((i for i, name in enumerate(names) if name not in CHANNELS), None)
+    if bad is not None:  # the value is not repeated back: it is the caller's text
+        raise ValueError(f"item {bad + 1} is not a channel: one of {', '.join(CHANNELS)}")
     return frozenset(names)
 
 

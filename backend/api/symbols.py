@@ -72,7 +72,7 @@ def symbol_price(symbol: str) -> Response:
     return jsonify(out)
 
 
-class HistoryQuery(Query):
+class SymbolHistoryQuery(Query):
     echo_unknown: ClassVar[bool] = True
 
     window: Literal[tuple(WINDOWS)] = Field(  # type: ignore[valid-type]
@@ -130,7 +130,7 @@ def _history_body(found: IntradayWindow) -> dict[str, Any]:
 @spec.validate(resp=Responses(HTTP_200=SymbolHistory, HTTP_400=ErrorBody, HTTP_404=(ErrorBody, "not on the board"),
                               HTTP_503=(ErrorBody, "the live market or its history store is not running here")),
                tags=[TAG])
-def symbol_history(symbol: str, query: HistoryQuery) -> Response:
+def symbol_history(symbol: str, query: SymbolHistoryQuery) -> Response:
     """The symbol's trades over the last window of its trading day, as OHLCV bars with VWAP.
 
     The window ends at the latest trade stored for the day (the market's own clock, so a replayed
