@@ -7,9 +7,11 @@ the same orders placed on the ledger directly (no HTTP, no app) — side by side
 The app runs behind a real threaded server on 127.0.0.1 with the embedded records store (SQLite)
 unless ``--meta-url`` names a PostgreSQL database (portfolios are named afresh each run, so the
 same database serves run after run); its live board holds the thirty VN30 stocks with deep offers.
-Each client has its own portfolio and its own keep-alive connection and sends market buys of one
-lot, each with its own idempotency key, the next as soon as the last is answered; the time is from
-sending the request to reading the whole answer (the fill is in it). The clients run in a process
+Each client has its own portfolio and its own connection and sends market buys of one lot, each
+with its own idempotency key, the next as soon as the last is answered (Werkzeug's server, the
+embedded one, closes the connection after every answer: each request connects anew, on a new
+server thread, as it does for every browser); the time is from sending the request to reading the
+whole answer (the fill is in it). The clients run in a process
 of their own, as a desk's browsers and programs do (``--clients-in-process``: as threads of the
 server's process, sharing its interpreter lock). The reference places the same orders with
 ``Ledger.place`` from ten threads. A last, separate pass through the API says where an order's
