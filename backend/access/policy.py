@@ -163,7 +163,6 @@ PAGE_PREFIXES: Final[dict[str, str]] = {
 # exist is off. A new page is declared here until it is ready for everyone.
 PAGE_FLAGS: Final[dict[str, str]] = {
     "/research": "research",  # and every page below it
-    "/portfolio": "paper",  # until strategies, alert rules and the event stream are there too
 }
 
 # A path no page answers shows the not-found page, except under /admin/, where even the

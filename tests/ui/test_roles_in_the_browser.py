@@ -37,7 +37,7 @@ ADMIN_PAGES = {  # the section pages, by what shows their content once drawn
 }
 # What the header links to, by the permission each page declares ("/admin": any admin permission).
 NAV = {"/": p.OVERVIEW_VIEW, "/pivot": p.PIVOT_VIEW, "/board": p.MARKET_VIEW, "/market": p.MARKET_VIEW,
-       "/admin": p.ADMIN_USERS, "/admin/system": p.ADMIN_SYSTEM, "/admin/usage": p.ADMIN_USAGE}
+       "/portfolio": p.PAPER_TRADE, "/admin": p.ADMIN_USERS, "/admin/system": p.ADMIN_SYSTEM, "/admin/usage": p.ADMIN_USAGE}
 # Pending callbacks in Dash's store (the renderer keeps requested, prioritized, executing ... lists).
 PENDING_JS = """
     if (!window.store) { return -1; }
