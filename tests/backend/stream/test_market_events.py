@@ -30,10 +30,12 @@ class Clock:
 
 def _session(messages: int = 30_000):
     """A pipeline fed a simulated morning by hand: a tick (and 0.25 s) every 250 messages."""
-    feed = SimulatorFeed(rate=2_000, speed=1_000, seed=11, start_time="09:30",
-                         now=lambda: datetime(2024, 3, 4, 20, 0, tzinfo=VN_TZ))
+    evening = datetime(2024, 3, 4, 20, 0, tzinfo=VN_TZ)
+    feed = SimulatorFeed(rate=2_000, speed=1_000, seed=11, start_time="09:30", now=lambda: evening)
     service = MarketService(settings=ServiceSettings(tick_seconds=0.25), board=BoardState(fields=BOARD_FIELDS))
-    core = MarketCore()
+    # The core's wall clock is that same evening: on the real one the tick would see a later day's
+    # pre-open and start the board over (as it must live), whatever hour the suite runs at.
+    core = MarketCore(now=evening.timestamp)
     service.attach_core(core)
     pipeline = FeedPipeline(service, core, lambda: feed)
     bus, clock = MemoryBus(), Clock()
