@@ -195,3 +195,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import logging
 
     logging.raiseExceptions = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (the test command runs two workers, ``--dist loadgroup``) the tests that
+    share the Redis and PostgreSQL servers (fixed Redis databases, flushed; the server's own
+    database) run one after another in one worker, and each browser test module stays whole in
+    one worker (its tests build on the data its module set up); every other test has its own
+    folders, databases and ports and goes wherever a worker is free."""
+    for item in items:
+        if item.nodeid.startswith("tests/ui/"):
+            item.add_marker(pytest.mark.xdist_group(f"browser:{item.nodeid.split('::', 1)[0]}"))
+        elif {"redis_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("servers"))
