@@ -60,8 +60,8 @@ set +e
 # clear line well before CI's limit, and still stops the servers.
 # Two workers (DESKBOARD_TEST_WORKERS; 0 runs everything in this process): the browser tests
 # keep to one of them and the tests sharing Redis and PostgreSQL run one after another
-# (tests/conftest.py groups them and puts the long parts first); the rest fill whichever
-# worker is free.
+# (tests/conftest.py groups and orders them so that both workers end together); the rest
+# fill whichever worker is free.
 timeout --kill-after=30 70m .venv/bin/python -m pytest "${target[@]}" --headless -p no:cacheprovider \
   -n "${DESKBOARD_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"
 rc=$?

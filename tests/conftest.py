@@ -200,16 +200,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (the test command runs two workers, ``--dist loadgroup``) the tests that
     share the Redis and PostgreSQL servers (fixed Redis databases, flushed; the server's own
-    database) run one after another in one worker, and each browser test module stays whole in
-    one worker (its tests build on the data its module set up); every other test has its own
-    folders, databases and ports and goes wherever a worker is free.
+    database) run one after another in one worker, and the browser tests stay in one worker at a
+    time (two Chromiums and two apps at once are slower than one beside the backend tests); every
+    other test has its own folders, databases and ports and goes wherever a worker is free.
 
-    The long parts go first — browser modules, then the server tests, then the rest — so that the
-    workers end together instead of one finishing a browser module alone (the test command turns
-    xdist's own largest-group-first order off)."""
+    The queue (the test command keeps this order): most browser modules first, for one worker;
+    the server tests, then the rest, which the other worker takes; the last third of the browser
+    modules at the end, for whichever worker is free first — so both end together."""
+    ui_modules = sorted({item.nodeid.split("::", 1)[0] for item in items if item.nodeid.startswith("tests/ui/")})
+    late = set(ui_modules[len(ui_modules) * 2 // 3:])
+
     def rank(item: pytest.Item) -> int:
-        if item.nodeid.startswith("tests/ui/"):
-            item.add_marker(pytest.mark.xdist_group(f"browser:{item.nodeid.split('::', 1)[0]}"))
+        module = item.nodeid.split("::", 1)[0]
+        if module in late:
+            item.add_marker(pytest.mark.xdist_group("browser-late"))
+            return 3
+        if module.startswith("tests/ui/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
             return 0
         if {"redis_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("servers"))
