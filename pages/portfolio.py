@@ -9,7 +9,9 @@ the ticket (the board opens it that way).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import dash
 import dash_ag_grid as dag
@@ -18,6 +20,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from backend.access.current import current_principal
 from backend.access.permissions import MARKET_RULES_EDIT, MARKET_VIEW
+from backend.access.user_settings import current_prefs
 from backend.market.service import current_market_service
 from backend.market.watchlists import CONDITION_WORDS, UserDataError
 from backend.paper.engine import StrategyBook
@@ -118,8 +121,7 @@ STRATEGY_COLUMNS: Final = [
      "valueFormatter": {"function": "params.value ? 'yes' : 'no'"}},
 ]
 SIGNAL_COLUMNS: Final = [
-    {"field": "at", "headerName": "Time", "width": 170,
-     "valueFormatter": {"function": "params.value ? params.value.slice(0, 19).replace('T', ' ') : ''"}},
+    {"field": "at", "headerName": "Time", "width": 170},
     {"field": "strategy_id", "headerName": "Strategy", "width": 100}, {"field": "symbol", "headerName": "Symbol",
                                                                        "width": 95},
     {"field": "side", "headerName": "Side", "width": 75}, _money("price", "Price", width=105),
@@ -127,8 +129,7 @@ SIGNAL_COLUMNS: Final = [
     {"field": "outcome", "headerName": "Order", "width": 220},
 ]
 FILL_COLUMNS: Final = [
-    {"field": "at", "headerName": "Time", "width": 170,
-     "valueFormatter": {"function": "params.value ? params.value.slice(0, 19).replace('T', ' ') : ''"}},
+    {"field": "at", "headerName": "Time", "width": 170},
     {"field": "symbol", "headerName": "Symbol", "width": 95}, {"field": "side", "headerName": "Side", "width": 75},
     _money("quantity", "Quantity", width=105), _money("price", "Price", width=105),
     _money("gross", "Gross", width=140), _money("fee", "Fee", width=110), _money("tax", "Tax", width=100),
@@ -221,7 +222,7 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
                   mt="md", mb=4),
         _grid(ids.ORDERS, ORDER_COLUMNS, 200, "id", rows=first["orders"], dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Fills", order=4, mt="md", mb=4),
-        _grid(ids.FILLS, FILL_COLUMNS, 260, "id", rows=first["fills"]),
+        _grid(ids.FILLS, _zoned(FILL_COLUMNS), 260, "id", rows=first["fills"]),
         dmc.Group([dmc.Title("Strategies", order=4), dmc.Group([
             dmc.Select(id=ids.STRATEGY_KIND, w=190, allowDeselect=False, value="ma_cross", data=[
                 {"value": "ma_cross", "label": "moving-average cross"},
@@ -234,7 +235,7 @@ def layout(p: Any = None, symbol: Any = None, side: Any = None, price: Any = Non
             className="db-kiosk-hide")], mt="md", mb=4),
         _grid(ids.STRATEGIES, STRATEGY_COLUMNS, 160, "id", dashGridOptions={"rowSelection": "multiple"}),
         dmc.Title("Signals", order=5, mt="xs", mb=4),
-        _grid(ids.SIGNALS, SIGNAL_COLUMNS, 200, "id"),
+        _grid(ids.SIGNALS, _zoned(SIGNAL_COLUMNS), 200, "id"),
         dmc.Group([dmc.Title("Equity and drawdown", order=4), dmc.Text(id=ids.FIGURES, size="sm", c="dimmed")],
                   mt="md", mb=4),
         # the chart (and Plotly's bundle) arrives after the numbers have been drawn
@@ -303,7 +304,7 @@ def _book_parts(choice: str | None) -> dict[str, Any]:
     try:
         book = ledger.positions(pid, _owner(), board_price)
         orders = ledger.orders(pid, _owner(), working=True)
-        fills = ledger.history(pid, _owner())[::-1]
+        fills = _local_times(ledger.history(pid, _owner())[::-1])
     except PortfolioNotFound as exc:
         return {"summary": None, "holdings": [], "orders": [], "fills": [], "notices": notice(str(exc))}
     cards = dmc.SimpleGrid([
@@ -342,7 +343,21 @@ def _strategy_rows(pid: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     book = StrategyBook(current_ledger().meta)
     rows = [{**s, "parameters_text": ", ".join(f"{k} {v}" for k, v in s["parameters"].items()) or "defaults",
              "symbols_text": ", ".join(s["symbols"]) or "every stock"} for s in book.strategies(_owner(), pid)]
-    return rows, book.portfolio_signals(pid, _owner(), 200)
+    return rows, _local_times(book.portfolio_signals(pid, _owner(), 200))
+
+
+def _zoned(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``columns`` with the time column naming the zone its times are shown in."""
+    zone = current_prefs().time_zone
+    return [{**c, "headerName": f"Time ({zone})", "width": 215} if c["field"] == "at" else c for c in columns]
+
+
+def _local_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fills and signals are stored in UTC; a trader reads them on their own clock (their
+    settings' time zone, Vietnam's by default), as the board's times are."""
+    zone = ZoneInfo(current_prefs().time_zone)
+    return [{**row, "at": datetime.fromisoformat(row["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")}
+            for row in rows]
 
 
 @callback(Output(ids.STRATEGIES, "rowData"), Output(ids.SIGNALS, "rowData"),

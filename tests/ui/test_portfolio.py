@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from dash.testing.wait import until
@@ -122,6 +123,11 @@ def test_buy_from_the_ticket_watch_the_pnl_move_then_sell_a_settled_holding(dash
     # 2,000 × (25,050 − 24,000) = +2,100,000 realised on the fill
     until(lambda: "+2,100,000" in _cell(dash_duo, "paper-fills", "realized_pnl"), timeout=10)
     until(lambda: "1 trading day · return" in dash_duo.find_element("#paper-figures").text, timeout=10)
+    # fill times on the trader's clock (Vietnam's by default), not the stored UTC
+    header = dash_duo.find_element("#paper-fills .ag-header-cell[col-id='at']").text
+    assert "Asia/Ho_Chi_Minh" in header
+    shown = datetime.strptime(_cell(dash_duo, "paper-fills", "at")[0], "%Y-%m-%d %H:%M:%S")
+    assert abs(shown - datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(tzinfo=None)) < timedelta(minutes=2)
     hpg = _cell(dash_duo, "paper-holdings", "symbol").index("HPG")
     assert _cell(dash_duo, "paper-holdings", "realized_pnl")[hpg] == "+2,100,000"
     assert json.dumps(dash_duo.get_logs()) == "[]"
