@@ -1,8 +1,8 @@
 """How long a marketable paper order takes to fill: through the API, ten clients at once, against
 the same orders placed on the ledger directly (no HTTP, no app) — side by side, round by round.
 
-    python -m benchmarks.paper --part fills [--orders 200] [--clients 10] [--rounds 3] [--meta-url URL]
-                               [--clients-in-process]
+    python -m benchmarks.paper --part fills [--orders 200] [--clients 10] [--rounds 3] [--paced-rate 50]
+                               [--meta-url URL] [--clients-in-process]
 
 The app runs behind a real threaded server on 127.0.0.1 with the embedded records store (SQLite)
 unless ``--meta-url`` names a PostgreSQL database (portfolios are named afresh each run, so the
@@ -14,10 +14,13 @@ server thread, as it does for every browser); the time is from sending the reque
 whole answer (the fill is in it). The clients run in a process
 of their own, as a desk's browsers and programs do (``--clients-in-process``: as threads of the
 server's process, sharing its interpreter lock). The reference places the same orders with
-``Ledger.place`` from ten threads. A last, separate pass through the API says where an order's
+``Ledger.place`` from ten threads. A paced pass then sends the same clients' orders at random
+moments, ``--paced-rate`` a second in all (a desk at work rather than ten programs flat out), each
+order timed from when it was due. A last, separate pass through the API says where an order's
 write goes: the statements it runs, the time it waits for the records store's write lock (this
 process's writer queue and SQLite's file lock, or PostgreSQL's lock on the portfolio's row) and the
-time it works under it. Budget: fill p99 ≤ 20 ms through the API.
+time it works under it. Budget: fill p99 ≤ 20 ms through the API, judged on the rounds (every
+client flat out).
 
     python -m benchmarks.paper --part strategies [--runs 3] [--density 20] [--pace-minutes 30]
 
@@ -40,6 +43,7 @@ import io
 import json
 import logging
 import multiprocessing
+import random
 import statistics
 import tempfile
 import threading
@@ -149,14 +153,25 @@ def order(k: int, i: int, tag: str) -> dict[str, Any]:
             "idempotency_key": f"{tag}-{k}-{i}"}
 
 
-def through_api(port: int, pids: list[int], orders: int, tag: str) -> list[float]:
+def through_api(port: int, pids: list[int], orders: int, tag: str, rate: float = 0.0) -> list[float]:
+    """Each client's orders one after another, the next as soon as the last is answered; with
+    ``rate`` (orders a second, all clients together) each client sends at random moments (a Poisson
+    process) instead, and an order's time runs from the moment it was due — an answer that comes
+    late delays the next order, and that wait is counted (no coordinated omission)."""
+    gap = len(pids) / rate if rate > 0 else 0.0
+
     def client(k: int, pid: int, start: Callable[[], None]) -> list[float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
+        draw = random.Random(k)
         start()
+        due = time.perf_counter()
         for i in range(orders):
             body = json.dumps(order(k, i, tag))
-            began = time.perf_counter()
+            if gap:
+                due += draw.expovariate(1 / gap)
+                time.sleep(max(0.0, due - time.perf_counter()))
+            began = due if gap else time.perf_counter()
             conn.request("POST", f"/api/v1/portfolios/{pid}/orders", body, {"Content-Type": "application/json"})
             answer = conn.getresponse()
             data = answer.read()
@@ -184,19 +199,19 @@ def direct(app: Any, ledger: Ledger, pids: list[int], orders: int, tag: str) -> 
     return in_threads(pids, client)
 
 
-def _clients_apart(port: int, pids: list[int], orders: int, tag: str, out: Any) -> None:
+def _clients_apart(port: int, pids: list[int], orders: int, tag: str, rate: float, out: Any) -> None:
     try:
-        out.put((through_api(port, pids, orders, tag), ""))
+        out.put((through_api(port, pids, orders, tag, rate), ""))
     except Exception as exc:  # noqa: BLE001 (reported to the parent, which fails the round with it)
         out.put(([], f"{type(exc).__name__}: {exc}"))
 
 
-def through_api_apart(port: int, pids: list[int], orders: int, tag: str) -> list[float]:
+def through_api_apart(port: int, pids: list[int], orders: int, tag: str, rate: float = 0.0) -> list[float]:
     """``through_api`` from a process of its own: the clients take nothing of the server's
     interpreter lock."""
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    worker = context.Process(target=_clients_apart, args=(port, pids, orders, tag, out))
+    worker = context.Process(target=_clients_apart, args=(port, pids, orders, tag, rate, out))
     worker.start()
     try:
         times, error = out.get(timeout=600)
@@ -265,9 +280,11 @@ def _line(name: str, values: list[float], unit: str = "ms") -> str:
             f"   ({len(values):,})")
 
 
-def fill_latency(orders: int, clients: int, rounds: int, meta_url: str | None, apart: bool) -> bool:
-    """The fill part: API and ledger side by side, round by round, then one probed pass; whether
-    the budget is met."""
+def fill_latency(orders: int, clients: int, rounds: int, meta_url: str | None, apart: bool,
+                 rate: float = 0.0) -> bool:
+    """The fill part: API and ledger side by side, round by round, the clients at ``rate`` orders
+    a second, then one probed pass; whether the budget (judged on the rounds: every client sending
+    as fast as it is answered) is met."""
     send = through_api_apart if apart else through_api
     run = uuid.uuid4().hex[:8]  # portfolio names are unique per owner: a reused database takes new ones
     with tempfile.TemporaryDirectory(prefix="deskboard-paper-bench-") as folder:
@@ -286,6 +303,7 @@ def fill_latency(orders: int, clients: int, rounds: int, meta_url: str | None, a
             for r in range(rounds):  # alternate, so a busy moment of the machine hits both sides
                 api += send(server.server_port, api_pids, orders, f"api{r}{run}")
                 ref += direct(app, ledger, direct_pids, orders, f"direct{r}{run}")
+            paced = send(server.server_port, api_pids, orders, f"paced{run}", rate) if rate > 0 else []
             with WriteProbe(meta).attached() as probe:
                 probed = send(server.server_port, api_pids, min(orders, 50), f"probe{run}")
         finally:
@@ -298,6 +316,10 @@ def fill_latency(orders: int, clients: int, rounds: int, meta_url: str | None, a
     print(_line("API (HTTP, whole request)", api))
     print(_line("ledger directly", ref))
     print(f"  API / ledger p99 ratio: {percentile(api, 0.99) / percentile(ref, 0.99):.2f}")
+    if paced:
+        print(f"  the same clients at {rate:g} orders a second in all, each at random moments (times from when "
+              "each order was due):")
+        print(_line(f"API at {rate:g} orders/s", paced))
     print(f"  where an order's write goes (a probed pass through the API, {len(probed):,} orders, "
           f"{len(probe.statements):,} write transactions):")
     print(_line("whole request", probed))
@@ -480,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=200, help="orders per client per round")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--paced-rate", type=float, default=50.0,
+                        help="orders a second, all clients together, of the paced pass (0 skips it) (fills)")
     parser.add_argument("--meta-url", default=None, help="a PostgreSQL URL for the records store")
     parser.add_argument("--clients-in-process", action="store_true",
                         help="the API's clients as threads of the server's process (fills)")
@@ -495,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "strategies":
         print(f"Budgets met: {int(bool(strategies_met))} of 1")
         return 0 if strategies_met else 1
-    met = fill_latency(args.orders, args.clients, args.rounds, args.meta_url, not args.clients_in_process)
+    met = fill_latency(args.orders, args.clients, args.rounds, args.meta_url, not args.clients_in_process,
+                       args.paced_rate)
     if strategies_met is None:
         print(f"Budgets met: {int(met)} of 1")
         return 0 if met else 1
