@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from dash.testing.wait import until
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -219,6 +220,22 @@ def test_with_sign_in_off_user_pages_say_so_and_flags_still_work(dash_duo, tmp_p
     assert dash_duo.get_logs() == []
 
 
+def _checked(dash_duo, css: str) -> bool | None:
+    """Whether the checkbox is ticked now (None while it is not drawn), read in one script call:
+    an element found first and asked after can be replaced in between."""
+    return dash_duo.driver.execute_script(
+        "const b = document.querySelector(arguments[0]); return b ? b.checked : null;", css)
+
+
+def _click_fresh(dash_duo, css: str) -> bool:
+    """Click the element as it is now; False (try again) if it was replaced before the click."""
+    try:
+        dash_duo.driver.find_element(By.CSS_SELECTOR, css).click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
 def test_an_admin_makes_edits_and_deletes_a_custom_role_with_permission_checkboxes(dash_duo, admin_app) -> None:
     roles = admin_app.server.extensions[EXTENSION_KEY].roles
     dash_duo.start_server(admin_app, navigate=False)
@@ -235,8 +252,10 @@ def test_an_admin_makes_edits_and_deletes_a_custom_role_with_permission_checkbox
     click_row(dash_duo, "roles-grid", "desk-reader")
     until(lambda: "role=desk-reader" in _path(dash_duo), timeout=20)
     box = "input[type='checkbox'][value='pivot.export']"
-    until(lambda: dash_duo.driver.find_element(By.CSS_SELECTOR, box).is_selected(), timeout=20)
-    dash_duo.driver.find_element(By.CSS_SELECTOR, box).click()
+    # the form is drawn again as the role loads: read and click the box as it is at that moment
+    until(lambda: _checked(dash_duo, box), timeout=20)
+    until(lambda: _click_fresh(dash_duo, box), timeout=20)
+    until(lambda: _checked(dash_duo, box) is False, timeout=20)
     dash_duo.find_element("#roles-save").click()
     dash_duo.wait_for_contains_text("#roles-notices", "Saved role desk-reader (1 permissions)", timeout=20)
     assert roles.get("desk-reader").permissions == {"pivot.view"}
