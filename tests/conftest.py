@@ -200,12 +200,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (the test command runs two workers, ``--dist loadgroup``) the tests that
     share the Redis and PostgreSQL servers (fixed Redis databases, flushed; the server's own
-    database) run one after another in one worker, and the browser tests all run in one worker
-    (two Chromiums and two apps at once on two cores are slower than one beside the backend tests;
-    xdist hands the largest group out first, so the browser worker starts at once); every other
-    test has its own folders, databases and ports and goes wherever a worker is free."""
-    for item in items:
-        if item.nodeid.startswith("tests/ui/"):
+    database) run one after another in one worker, and the browser tests stay in one worker at a
+    time (two Chromiums and two apps at once are slower than one beside the backend tests); every
+    other test has its own folders, databases and ports and goes wherever a worker is free.
+
+    The queue (the test command keeps this order): most browser modules first, for one worker;
+    the server tests, then the rest, which the other worker takes; the last third of the browser
+    modules at the end, for whichever worker is free first — so both end together."""
+    ui_modules = sorted({item.nodeid.split("::", 1)[0] for item in items if item.nodeid.startswith("tests/ui/")})
+    late = set(ui_modules[len(ui_modules) * 2 // 3:])
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        if module in late:
+            item.add_marker(pytest.mark.xdist_group("browser-late"))
+            return 3
+        if module.startswith("tests/ui/"):
             item.add_marker(pytest.mark.xdist_group("browser"))
-        elif {"redis_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
+            return 0
+        if {"redis_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("servers"))
+            return 1
+        return 2
+
+    items.sort(key=rank)  # stable: each module keeps its own order
