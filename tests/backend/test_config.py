@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from backend.config import SECTIONS, Settings, SettingsError, load_settings, var
 from backend.config_env import _base_type
 from backend.jobs.settings import JobSettings
 from backend.market.settings import MarketSettings, ServiceSettings
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -264,19 +264,13 @@ def test_a_misspelt_variable_is_reported_in_the_log(monkeypatch: pytest.MonkeyPa
     assert "DESKBOARD_MARKET_SPED is not a Deskboard setting" in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("DESKBOARD_MARKET_SPEED", "0"), ("DESKBOARD_JOBS_CONCURRENCY", "many"), ("DESKBOARD_META_URL", "mysql://x")],
 )
 def test_the_app_refuses_to_start_with_one_clear_line(tmp_path: Path, variable: str, value: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBOARD_") or k.startswith("DESKBOARD_TEST_")}
-    env.update({"DESKBOARD_DATA_DIR": str(tmp_path / "data"), "DESKBOARD_PORT": str(_free_port()), variable: value})
+    env.update({"DESKBOARD_DATA_DIR": str(tmp_path / "data"), "DESKBOARD_PORT": str(free_port()), variable: value})
     done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL, check=False)
     assert done.returncode != 0

@@ -43,15 +43,6 @@ def paper_app(deskboard_app):
     return deskboard_app, market
 
 
-def _free_port() -> int:
-    """A port nobody holds: on a taken one Dash's runner restarts and takes the app's threads down."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cell(dash_duo, grid: str, column: str) -> list[str]:
     """A column's cells in row order (pinned columns live in their own container)."""
     return dash_duo.driver.execute_script(
@@ -71,7 +62,7 @@ def _type(dash_duo, css: str, text: str) -> None:
 def test_buy_from_the_ticket_watch_the_pnl_move_then_sell_a_settled_holding(dash_duo, paper_app) -> None:
     app, market = paper_app
     ledger = Ledger(app.server.extensions[STORES_KEY].meta)
-    dash_duo.start_server(app, port=_free_port())
+    dash_duo.start_server(app)
     dash_duo.wait_for_page(dash_duo.server_url + "/portfolio")
     dash_duo.wait_for_contains_text("#paper-summary", "Create a portfolio", timeout=20)
     _type(dash_duo, "#paper-new-name", "desk one")
@@ -135,7 +126,7 @@ def test_buy_from_the_ticket_watch_the_pnl_move_then_sell_a_settled_holding(dash
 
 def test_a_price_in_the_boards_book_opens_the_ticket_filled_in(dash_duo, paper_app) -> None:
     app, _market = paper_app
-    dash_duo.start_server(app, port=_free_port())
+    dash_duo.start_server(app)
     dash_duo.wait_for_page(dash_duo.server_url + "/board?symbol=FPT")
     dash_duo.wait_for_element("#board-detail-book .board-detail-trade", timeout=30)
     # (the drawer is drawn afresh every two seconds: read it in the page, not by handle)
@@ -158,7 +149,7 @@ def test_strategies_switched_on_and_off_and_their_signals(dash_duo, paper_app) -
     meta = app.server.extensions[STORES_KEY].meta
     ledger = Ledger(meta)
     pid = ledger.create(LOCAL_USER, "quant")["id"]
-    dash_duo.start_server(app, port=_free_port())
+    dash_duo.start_server(app)
     dash_duo.wait_for_page(dash_duo.server_url + f"/portfolio?p={pid}")
     dash_duo.wait_for_element("#paper-strategy-add", timeout=20)
     _choose(dash_duo, "#paper-strategy-kind", "VWAP deviation")

@@ -11,7 +11,7 @@ from dash.testing.wait import until
 
 from backend.market.pipeline import alert_record
 from tests.backend.market_ui.feeds import trade_message
-from tests.ui.test_portfolio import ROW, _free_port, _type, paper_app  # noqa: F401 - paper_app is a fixture
+from tests.ui.test_portfolio import ROW, _type, paper_app  # noqa: F401 - paper_app is a fixture
 from tests.ui.test_research import _choose
 
 
@@ -28,7 +28,7 @@ def _shown(dash_duo, css: str) -> bool:
 
 def test_add_a_rule_of_each_kind_see_one_fire_and_delete_it(dash_duo, paper_app) -> None:  # noqa: F811
     app, market = paper_app
-    dash_duo.start_server(app, port=_free_port())
+    dash_duo.start_server(app)
     dash_duo.wait_for_page(dash_duo.server_url + "/portfolio")
     dash_duo.wait_for_contains_text("#paper-rules", "No alert rules yet.", timeout=20)
     dash_duo.wait_for_contains_text("#paper-rule-alerts", "No rule has fired today.", timeout=10)

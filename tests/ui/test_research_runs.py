@@ -25,7 +25,6 @@ from backend.research.run_views import summary_frame
 from backend.research.runtime import EXTENSION_KEY, PAGES_FLAG
 from backend.research.walkforward.service import Runs
 from tests.backend.research.walkforward.conftest import market
-from tests.ui.test_portfolio import _free_port
 from tests.ui.test_research import _choose, _path
 
 NEW = "/research/new"
@@ -138,7 +137,7 @@ def test_the_form_queues_a_run_the_queue_completes_it_and_its_page_shows_folds_a
 def test_combinatorial_folds_from_the_form_and_a_run_page_with_one_curve_per_path(dash_duo, runs_app):
     cpcv = {**REQUEST, "folds": {"validation": 40, "mode": "combinatorial", "groups": 5, "test_groups": 2}}
     name = _runs(runs_app).run(cpcv).name
-    dash_duo.start_server(runs_app, port=_free_port())
+    dash_duo.start_server(runs_app)
     dash_duo.wait_for_page(dash_duo.server_url + NEW + "?dataset=walk")
     dash_duo.wait_for_element(_field("features"), timeout=20)
     _choose(dash_duo, _field("features"), "ret1")

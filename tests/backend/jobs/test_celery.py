@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from backend.jobs import JobSettings
 from backend.jobs.runtime import install_jobs
 from backend.stores import EXTENSION_KEY
 from tests.backend.jobs.conftest import HEARTBEAT_SECONDS, wait_for
+from tests.conftest import free_port
 
 API = "/api/v1/jobs"
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,15 +74,9 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "DESKBOARD_DATA_DIR": str(data_dir), "DESKBOARD_META_URL": f"sqlite:///{data_dir / 'meta.sqlite3'}",
         "DESKBOARD_REDIS_URL": redis_url, "DESKBOARD_JOBS_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
         "DESKBOARD_JOBS_CELERY_QUEUE": f"deskboard-test-{uuid.uuid4().hex[:8]}", "DESKBOARD_JOBS_CONCURRENCY": "2",
-        "PYTHONPATH": str(ROOT), "DESKBOARD_PROCESS_HTTP_PORT": str(_free_port()), "DESKBOARD_HOST": "127.0.0.1",
+        "PYTHONPATH": str(ROOT), "DESKBOARD_PROCESS_HTTP_PORT": str(free_port()), "DESKBOARD_HOST": "127.0.0.1",
     })
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ from backend.research.runtime import EXTENSION_KEY, open_datasets
 from backend.research.walkforward.service import Runs
 from backend.stores import EXTENSION_KEY as STORES_KEY
 from tests.backend.jobs.conftest import HEARTBEAT_SECONDS, wait_for, wait_state
-from tests.backend.jobs.test_celery import CeleryWorker, _free_port
+from tests.backend.jobs.test_celery import CeleryWorker
 from tests.backend.research.walkforward.conftest import FAST_LGBM, HORIZON, market
+from tests.conftest import free_port
 
 FOLDS = 6
 REQUEST = {"dataset": "walk", "features": ["ret1", "ret5"], "target": {"kind": "return", "horizon": HORIZON},
@@ -142,7 +143,7 @@ def celery_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "DESKBOARD_DATA_DIR": str(data_dir), "DESKBOARD_META_URL": f"sqlite:///{data_dir / 'meta.sqlite3'}",
         "DESKBOARD_REDIS_URL": redis_url, "DESKBOARD_JOBS_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
         "DESKBOARD_JOBS_CELERY_QUEUE": f"deskboard-test-wf-{os.getpid()}", "DESKBOARD_JOBS_CONCURRENCY": "2",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "DESKBOARD_PROCESS_HTTP_PORT": str(_free_port()),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "DESKBOARD_PROCESS_HTTP_PORT": str(free_port()),
         "DESKBOARD_HOST": "127.0.0.1",
     })
     return env
