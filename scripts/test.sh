@@ -58,12 +58,10 @@ done
 set +e
 # A run that hangs (a test's own timeout cannot stop a process that never exits) fails with a
 # clear line well before CI's limit, and still stops the servers.
-# Two workers (DESKBOARD_TEST_WORKERS; 0 runs everything in this process): the browser tests
-# keep to one of them and the tests sharing Redis and PostgreSQL run one after another
-# (tests/conftest.py groups and orders them so that both workers end together); the rest
-# fill whichever worker is free.
+# Two workers (DESKBOARD_TEST_WORKERS; 0 runs everything in this process), each taking a whole
+# test module at a time, longest first (tests/conftest.py orders them so that both end together).
 timeout --kill-after=30 70m .venv/bin/python -m pytest "${target[@]}" --headless -p no:cacheprovider \
-  -n "${DESKBOARD_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"
+  -n "${DESKBOARD_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder "$@"
 rc=$?
 set -e
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then echo "the test run did not end within 70 minutes: failing the run" >&2; exit 1; fi

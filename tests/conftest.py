@@ -198,29 +198,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (the test command runs two workers, ``--dist loadgroup``) the tests that
-    share the Redis and PostgreSQL servers (fixed Redis databases, flushed; the server's own
-    database) run one after another in one worker, and the browser tests stay in one worker at a
-    time (two Chromiums and two apps at once are slower than one beside the backend tests); every
-    other test has its own folders, databases and ports and goes wherever a worker is free.
+    """Under pytest-xdist (the test command runs two workers, ``--dist loadscope``) a worker takes a
+    whole module at a time, so a module's fixtures (an app, a backup, a warehouse) are built once and
+    its tests run in their order. The queue (the test command keeps this order) hands out the
+    longest modules first so that both workers end together: modules with a slow scenario, then the
+    browser modules, then the rest, each by its number of tests."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
 
-    The queue (the test command keeps this order): most browser modules first, for one worker;
-    the server tests, then the rest, which the other worker takes; the last third of the browser
-    modules at the end, for whichever worker is free first — so both end together."""
-    ui_modules = sorted({item.nodeid.split("::", 1)[0] for item in items if item.nodeid.startswith("tests/ui/")})
-    late = set(ui_modules[len(ui_modules) * 2 // 3:])
+    def weight(module: str) -> tuple[int, int]:
+        slow = any(item.get_closest_marker("slow") for item in modules[module])
+        tier = 0 if slow else 1 if module.startswith("tests/ui/") else 2
+        return tier, -len(modules[module])
 
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::", 1)[0]
-        if module in late:
-            item.add_marker(pytest.mark.xdist_group("browser-late"))
-            return 3
-        if module.startswith("tests/ui/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
-            return 0
-        if {"redis_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("servers"))
-            return 1
-        return 2
-
-    items.sort(key=rank)  # stable: each module keeps its own order
+    order = {module: rank for rank, module in enumerate(sorted(modules, key=weight))}
+    items.sort(key=lambda item: order[item.nodeid.split("::", 1)[0]])

@@ -36,6 +36,8 @@ from tests.backend.backup_support import (
 )
 
 __all__ = ["work"]  # the module-scoped fixture, imported for pytest
+# Each test runs the backup and restore commands over a whole data dir: a long scenario.
+pytestmark = pytest.mark.slow
 
 
 def test_round_trip_restores_every_base_table_row_for_row(work: dict[str, Path]) -> None:

@@ -93,6 +93,7 @@ def _sql_functions() -> dict[str, str]:
     return {name: "\n".join(texts) for name, texts in found.items()}
 
 
+@pytest.mark.slow
 def test_every_query_of_the_app_is_reviewed_for_the_data_scope() -> None:
     unreviewed = []
     for name, sql in _sql_functions().items():

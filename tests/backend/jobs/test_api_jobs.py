@@ -92,7 +92,9 @@ def test_cancel_a_running_job_and_a_queued_one(client: Any) -> None:
     cancelled = client.post(f"{API}/{second['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.get_json()["state"] == "CANCELLED"
     asked = client.post(f"{API}/{first['id']}/cancel").get_json()
-    assert asked["state"] == "RUNNING" and asked["cancel_requested"] is True
+    # The answer reads the job after the request is recorded: a worker between two 50 ms steps may
+    # already have stopped it by then.
+    assert asked["cancel_requested"] is True and asked["state"] in ("RUNNING", "CANCELLED")
     assert _watch(client, first["id"], "CANCELLED", "COMPLETED", "FAILED")["state"] == "CANCELLED"
 
     again = client.post(f"{API}/{first['id']}/cancel")

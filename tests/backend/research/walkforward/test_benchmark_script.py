@@ -35,6 +35,7 @@ def test_features_look_back_only_and_come_in_the_number_asked() -> None:
         assert frame[name].iloc[:1_500].to_numpy() == pytest.approx(cut[name], nan_ok=True), name
 
 
+@pytest.mark.slow
 def test_the_script_prints_every_figure_at_toy_sizes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                                      warehouse_url: str) -> None:
     # the session's embedded warehouse: one process opens one chDB folder
